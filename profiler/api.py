@@ -1,0 +1,227 @@
+"""Python entry points; the CLI only parses arguments, calls these and renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from profiler import catalog as catalog_mod
+from profiler.backends import get_backend
+from profiler.backends.base import Backend, ModelFacts
+from profiler.catalog import ModelSpec
+from profiler.errors import UserError
+from profiler.ggufinfo import GGUFInfo, read_info
+from profiler.measure import memory, stats
+from profiler.measure.runner import TestTimings, TokenSource, run_test
+from profiler.plan import Sweep, TestConfig, context_groups, expand, load_params
+from profiler.platform import device as device_mod
+from profiler.platform import sysfs
+from profiler.report import save_run
+from profiler.results import FLASH_ATTN_INT, RunResult, TestResult
+
+
+@dataclass
+class Callbacks:
+    """Hooks the CLI uses for progress; all optional."""
+
+    message: Callable[[str], None] = lambda text: None
+    tests_planned: Callable[[int], None] = lambda total_reps: None
+    test_started: Callable[[str, TestConfig], None] = lambda model, test: None
+    repetition_done: Callable[[], None] = lambda: None
+    row_done: Callable[[TestResult], None] = lambda row: None
+
+
+@dataclass
+class RunOptions:
+    reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
+    catalog_path: Path | None = None
+    backend: str = "llama.cpp"
+    warmup: bool = True
+    bandwidth_probe: bool = True
+    save: bool = True
+    verbose: bool = False
+    command: str = ""
+
+
+def new_run_id() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def resolve_models(names: Sequence[str], catalog_path: Path | None = None) -> list[ModelSpec]:
+    """Catalogue names or file paths -> specs; no names -> the catalogue's default models."""
+    needs_catalog = not names or any(not catalog_mod.looks_like_path(n) for n in names)
+    catalog = catalog_mod.load_catalog(catalog_path) if needs_catalog else None
+    if not names:
+        return catalog.defaults()
+    return [catalog_mod.spec_for_path(n) if catalog_mod.looks_like_path(n) else catalog.get(n) for n in names]
+
+
+def describe_device(bandwidth_probe: bool = True, runtime: dict | None = None) -> device_mod.Device:
+    fp = device_mod.fingerprint(runtime=runtime)
+    if bandwidth_probe:
+        fp.memory_bandwidth = device_mod.measure_bandwidth(caches=fp.caches)
+    return fp
+
+
+def runtime_info() -> dict:
+    from profiler.backends.llama_cpp import system_info
+
+    return {"llama.cpp": system_info()}
+
+
+def profile(
+    model_names: Sequence[str],
+    sweep: Sweep,
+    options: RunOptions | None = None,
+    callbacks: Callbacks | None = None,
+) -> RunResult:
+    """Measure every test of ``sweep`` on every model; results are saved after each test."""
+    options = options or RunOptions()
+    cb = callbacks or Callbacks()
+    specs = resolve_models(model_names, options.catalog_path)
+    load_before = sysfs.load_average()
+    device = describe_device(options.bandwidth_probe, runtime_info())
+    tests = expand(sweep, default_threads=device.physical_cores)
+    run = RunResult(
+        run_id=new_run_id(),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        command=options.command,
+        device=device.to_dict(),
+    )
+    busy = stats.busy_warning(load_before[0] if load_before else None, device.logical_cores)
+    if busy:
+        run.warnings.append(busy)
+    cb.tests_planned(len(specs) * len(tests) * sweep.repetitions)
+    for spec in specs:
+        _profile_model(spec, tests, sweep, device, run, options, cb)
+    return run
+
+
+def _profile_model(spec, tests, sweep, device, run, options, cb) -> None:
+    path = catalog_mod.resolve(spec, progress=cb.message)
+    info = read_info(path)
+    memory.reset_peak()
+    backend: Backend = get_backend(options.backend)(verbose=options.verbose)
+    try:
+        start = time.perf_counter()
+        facts = backend.load(str(path), load_params(sweep))
+        load_s = time.perf_counter() - start
+        tokens = TokenSource(backend, facts, sweep.random_tokens)
+        for ctx_params, group in context_groups(tests, info.n_ctx_train or None):
+            backend.configure(ctx_params)
+            for test in group:
+                cb.test_started(spec.name, test)
+                timings = run_test(backend, test, tokens, sweep.repetitions, options.warmup, lambda _: cb.repetition_done())
+                row = build_row(spec, info, facts, backend, test, timings, ctx_params.n_ctx, load_s, sweep, device)
+                run.rows.append(row)
+                if options.save:
+                    save_run(run, options.reports_dir)
+                cb.row_done(row)
+    finally:
+        backend.close()
+
+
+def _ms(ns_values) -> list[float]:
+    return [v / 1e6 for v in ns_values]
+
+
+def build_row(
+    spec: ModelSpec,
+    info: GGUFInfo,
+    facts: ModelFacts,
+    backend: Backend,
+    test: TestConfig,
+    timings: TestTimings,
+    n_ctx: int,
+    load_s: float,
+    sweep: Sweep,
+    device: device_mod.Device,
+) -> TestResult:
+    n_tokens = test.n_prompt + test.n_gen
+    samples_ts = [n_tokens * 1e9 / ns for ns in timings.samples_ns]
+    itl_ms = _ms(timings.all_token_ns)
+    decode_ts = None
+    if test.n_gen:
+        decode_ts = stats.mean([test.n_gen * 1e9 / sum(rep) for rep in timings.token_ns])
+    prefill_ts = stats.mean([test.n_prompt * 1e9 / ns for ns in timings.prefill_ns]) if test.n_prompt else None
+    bytes_per_token, achieved, fraction = _bandwidth(info, test, decode_ts, device)
+    mem = memory.snapshot()
+    build = backend.build_info
+    warnings = stats.stability_warnings([s / 1e9 for s in timings.samples_ns], f"{spec.name} {test.name}")
+    return TestResult(
+        build_commit=f"llama-cpp-python {build.get('llama_cpp_python', '?')}",
+        build_number=0,
+        cpu_info=device.cpu_model,
+        gpu_info="",
+        backends="CPU",
+        model_filename=str(info.path),
+        model_type=facts.description,
+        model_size=facts.size_bytes,
+        model_n_params=facts.n_params,
+        n_batch=test.n_batch,
+        n_ubatch=test.n_ubatch,
+        n_threads=test.n_threads,
+        type_k=test.type_k,
+        type_v=test.type_v,
+        n_gpu_layers=0,
+        flash_attn=FLASH_ATTN_INT[test.flash_attn],
+        use_mmap=sweep.use_mmap,
+        n_prompt=test.n_prompt,
+        n_gen=test.n_gen,
+        n_depth=test.n_depth,
+        test_time=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        avg_ns=int(round(stats.mean(timings.samples_ns))),
+        stddev_ns=int(round(stats.stdev(timings.samples_ns))),
+        avg_ts=stats.mean(samples_ts),
+        stddev_ts=stats.stdev(samples_ts),
+        samples_ns=list(timings.samples_ns),
+        samples_ts=samples_ts,
+        backend=backend.name,
+        model_name=spec.name,
+        test=test.name,
+        quant_type=spec.quant or info.quant_type,
+        file_size_bytes=info.file_size_bytes,
+        n_ctx=n_ctx,
+        repetitions=len(timings.samples_ns),
+        random_tokens=sweep.random_tokens,
+        kv_cache_bytes=info.kv_cache_bytes(n_ctx, test.type_k, test.type_v, test.n_ubatch),
+        load_s=load_s,
+        ttft_ms=stats.mean(_ms(timings.ttft_ns)),
+        ttft_ms_samples=_ms(timings.ttft_ns),
+        prefill_ts=prefill_ts,
+        decode_ts=decode_ts,
+        itl_ms_p50=stats.percentile(itl_ms, 50) if itl_ms else None,
+        itl_ms_p90=stats.percentile(itl_ms, 90) if itl_ms else None,
+        itl_ms_p99=stats.percentile(itl_ms, 99) if itl_ms else None,
+        itl_ms_samples=itl_ms,
+        rss_bytes=mem.rss_bytes,
+        peak_rss_bytes=mem.peak_rss_bytes,
+        peak_rss_method=mem.peak_method,
+        pss_bytes=mem.pss_bytes,
+        uss_bytes=mem.uss_bytes,
+        weight_bytes_per_token=info.weight_bytes_per_token,
+        bytes_per_token=bytes_per_token,
+        achieved_gbps=achieved,
+        bw_fraction=fraction,
+        warnings=warnings,
+    )
+
+
+def _bandwidth(info: GGUFInfo, test: TestConfig, decode_ts: float | None, device) -> tuple:
+    """Bytes one decode step reads (weights + the KV cache at the mean decode position),
+    what that makes per second, and its fraction of the measured read bandwidth."""
+    if decode_ts is None:
+        return None, None, None
+    mean_position = test.n_depth + test.n_prompt + test.n_gen / 2
+    per_token = int(info.weight_bytes_per_token + info.kv_bytes_per_cell(test.type_k, test.type_v) * mean_position)
+    achieved = per_token * decode_ts / 1e9
+    bw = (device.memory_bandwidth or {}).get("read_gbps")
+    return per_token, achieved, (achieved / bw if bw else None)
+
+

@@ -1,0 +1,168 @@
+"""Thin click commands: parse, call profiler.api, render."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from profiler import api
+from profiler.errors import UserError
+from profiler.plan import Sweep
+from profiler.report import FORMATS, render
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    """llama-bench list syntax: ``1,2,4``, a range ``1-4``, ``128-512+128`` or ``128-1024*2``."""
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        match = re.fullmatch(r"(-?\d+)(?:-(\d+)(?:([+*])(\d+))?)?", part)
+        if not match:
+            raise UserError(f"{flag}: '{part}' is not an integer, a range like 1-4, or a list like 1,2,4")
+        first = int(match.group(1))
+        if match.group(2) is None:
+            values.append(first)
+            continue
+        last, op, step = int(match.group(2)), match.group(3) or "+", int(match.group(4) or 1)
+        if (op == "+" and step < 1) or (op == "*" and (step < 2 or first < 1)):
+            raise UserError(f"{flag}: range '{part}' does not advance")
+        value = first
+        while value <= last:
+            values.append(value)
+            value = value + step if op == "+" else value * step
+    return values
+
+
+def _ints(values: tuple[str, ...], flag: str, default: list[int]) -> list[int]:
+    if not values:
+        return default
+    return [v for text in values for v in _int_list(text, flag)]
+
+
+def _strs(values: tuple[str, ...], default: list[str]) -> list[str]:
+    out = [v.strip() for text in values for v in text.split(",") if v.strip()]
+    return out or default
+
+
+def _flash(values: tuple[str, ...]) -> list[str]:
+    aliases = {"1": "on", "0": "off", "-1": "auto", "true": "on", "false": "off"}
+    return [aliases.get(v.lower(), v.lower()) for v in _strs(values, ["auto"])]
+
+
+def _pairs(values: tuple[str, ...]) -> list[tuple[int, int]]:
+    pairs = []
+    for text in values:
+        nums = _int_list(text, "-pg")
+        if len(nums) != 2:
+            raise UserError(f"-pg: '{text}' must be two numbers, prompt,gen (e.g. 512,128)")
+        pairs.append((nums[0], nums[1]))
+    return pairs
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="profiler")
+def cli() -> None:
+    """On-device inference cost profiler for small language models."""
+
+
+@cli.command()
+@click.argument("models", nargs=-1)
+@click.option("-m", "--model", "model_opts", multiple=True, help="Model name or path (repeatable, as llama-bench).")
+@click.option("-p", "--n-prompt", multiple=True, help="Prompt sizes, comma list (default 512).")
+@click.option("-n", "--n-gen", multiple=True, help="Generation lengths, comma list (default 128).")
+@click.option("-pg", "prompt_gen", multiple=True, help="Combined prompt,gen tests, e.g. -pg 512,128.")
+@click.option("-d", "--n-depth", multiple=True, help="KV-cache depth before each test (default 0).")
+@click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores).")
+@click.option("-b", "--batch-size", multiple=True, help="Logical batch sizes (default 2048).")
+@click.option("-ub", "--ubatch-size", multiple=True, help="Physical batch sizes (default 512).")
+@click.option("-fa", "--flash-attn", multiple=True, help="on, off or auto (default auto); comma list.")
+@click.option("-ctk", "--cache-type-k", multiple=True, help="K cache type (default f16).")
+@click.option("-ctv", "--cache-type-v", multiple=True, help="V cache type (default f16).")
+@click.option("-r", "--repetitions", type=int, default=5, show_default=True)
+@click.option("--random-tokens", is_flag=True, help="Random token ids, as llama-bench (default: real text).")
+@click.option("--no-warmup", is_flag=True, help="Skip the warm-up pass.")
+@click.option("--no-mmap", is_flag=True, help="Read the model into memory instead of mapping it.")
+@click.option("-o", "--output", type=click.Choice(FORMATS), help="Print results to stdout in this format.")
+@click.option("--models-file", type=click.Path(path_type=Path), help="Model catalogue (default ./models.toml).")
+@click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
+@click.option("--no-bandwidth", is_flag=True, help="Skip the memory-bandwidth probe (bw_fraction becomes n/a).")
+@click.option("-v", "--verbose", is_flag=True, help="Show llama.cpp's own log.")
+def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch_size, ubatch_size, flash_attn,
+        cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
+        reports_dir, no_bandwidth, verbose) -> None:
+    """Measure speed, latency, memory and load time of MODELS (catalogue names or files)."""
+    sweep = Sweep(
+        n_prompt=_ints(n_prompt, "-p", [512]),
+        n_gen=_ints(n_gen, "-n", [128]),
+        prompt_gen=_pairs(prompt_gen),
+        n_depth=_ints(n_depth, "-d", [0]),
+        n_threads=_ints(threads, "-t", []),
+        n_batch=_ints(batch_size, "-b", [2048]),
+        n_ubatch=_ints(ubatch_size, "-ub", [512]),
+        type_k=_strs(cache_type_k, ["f16"]),
+        type_v=_strs(cache_type_v, ["f16"]),
+        flash_attn=_flash(flash_attn),
+        repetitions=repetitions,
+        random_tokens=random_tokens,
+        use_mmap=not no_mmap,
+    )
+    options = api.RunOptions(
+        catalog_path=models_file,
+        warmup=not no_warmup,
+        bandwidth_probe=not no_bandwidth,
+        verbose=verbose,
+        command=" ".join(shlex.quote(a) for a in ["profiler", *sys.argv[1:]]),
+    )
+    if reports_dir is not None:
+        options.reports_dir = reports_dir
+    from profiler.console import RunDisplay
+
+    with RunDisplay(quiet_stdout=output is not None) as display:
+        result = api.profile(list(models) + list(model_opts), sweep, options, display.callbacks())
+    if output:
+        click.echo(render(result, output), nl=False)
+    else:
+        display.final(result, options.reports_dir)
+
+
+@cli.command()
+@click.option("--no-bandwidth", is_flag=True, help="Skip the memory-bandwidth probe.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fingerprint as JSON.")
+def device(no_bandwidth: bool, as_json: bool) -> None:
+    """Fingerprint this machine and measure its memory read bandwidth."""
+    fp = api.describe_device(not no_bandwidth, api.runtime_info())
+    if as_json:
+        import json
+
+        click.echo(json.dumps(fp.to_dict(), indent=2))
+        return
+    from profiler.console import print_device
+
+    print_device(fp)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

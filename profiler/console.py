@@ -1,0 +1,125 @@
+"""Terminal rendering with rich: live progress, the results table, the device summary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from profiler.api import Callbacks
+from profiler.platform.device import Device
+from profiler.results import RunResult
+
+err_console = Console(stderr=True)
+# Piped output has no terminal width; rich would fold the table into 80 columns.
+out_console = Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _mib(value) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
+
+
+def _fmt(value, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+class RunDisplay:
+    """A progress bar on stderr while a run goes; the results table on stdout at the end."""
+
+    def __init__(self, quiet_stdout: bool = False) -> None:
+        self.quiet_stdout = quiet_stdout
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self.task = None
+
+    def __enter__(self) -> RunDisplay:
+        self.progress.start()
+        self.task = self.progress.add_task("preparing", total=None)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def callbacks(self) -> Callbacks:
+        progress, task = self.progress, self.task
+        return Callbacks(
+            message=lambda text: progress.console.print(f"[dim]{text}[/dim]"),
+            tests_planned=lambda total: progress.update(task, total=total),
+            test_started=lambda model, test: progress.update(task, description=f"{model} {test.name} t={test.n_threads}"),
+            repetition_done=lambda: progress.advance(task),
+            row_done=lambda row: None,
+        )
+
+    def final(self, run: RunResult, reports_dir: Path) -> None:
+        print_results(run)
+        out_console.print(f"\nsaved to {reports_dir / run.run_id}/ (results.json, results.csv, results.md)")
+
+
+def print_results(run: RunResult, console: Console = out_console) -> None:
+    table = Table(title="profiler results (llama-bench tests)", title_justify="left")
+    for name, justify in [
+        ("model", "left"), ("quant", "left"), ("size", "right"), ("threads", "right"), ("test", "left"),
+        ("t/s", "right"), ("TTFT ms", "right"), ("ITL p50/p90/p99 ms", "right"), ("peak RSS", "right"),
+        ("PSS", "right"), ("load s", "right"), ("bw frac", "right"),
+    ]:
+        table.add_column(name, justify=justify)
+    for r in run.rows:
+        itl = "n/a" if r.itl_ms_p50 is None else f"{r.itl_ms_p50:.2f}/{r.itl_ms_p90:.2f}/{r.itl_ms_p99:.2f}"
+        table.add_row(
+            r.model_name, r.quant_type, _mib(r.model_size), str(r.n_threads), r.test,
+            f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", f"{r.ttft_ms:.1f}", itl, _mib(r.peak_rss_bytes),
+            _mib(r.pss_bytes), f"{r.load_s:.2f}", _fmt(r.bw_fraction, ".2f"),
+        )
+    console.print(table)
+    device = run.device
+    bw = device.get("memory_bandwidth") or {}
+    console.print(
+        f"device: {device.get('board') or device.get('cpu_model')} | {device.get('physical_cores')}C/"
+        f"{device.get('logical_cores')}T | {_mib(device.get('ram_total_bytes'))} RAM | "
+        f"read bandwidth {_fmt(bw.get('read_gbps'), '.1f')} GB/s (measured) | {' '.join(device.get('isa', []))}"
+    )
+    llama = (device.get("runtime") or {}).get("llama.cpp", {})
+    if llama:
+        console.print(f"runtime: llama-cpp-python {llama.get('llama_cpp_python')}")
+    warnings = list(run.warnings) + [w for r in run.rows for w in r.warnings]
+    for w in dict.fromkeys(warnings):
+        console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def print_device(fp: Device, console: Console = out_console) -> None:
+    table = Table(show_header=False, title="device", title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    caches = ", ".join(f"{k} {v // 1024} KiB" for k, v in fp.caches.items()) or "unknown"
+    rows = [
+        ("CPU", fp.cpu_model),
+        ("arch", fp.arch),
+        ("cores", f"{fp.physical_cores} physical, {fp.logical_cores} logical"),
+        ("ISA", " ".join(fp.isa) or "none found"),
+        ("caches", caches),
+        ("RAM", f"{_mib(fp.ram_total_bytes)} total, {_mib(fp.ram_available_bytes)} available"),
+        ("OS", f"{fp.os}, kernel {fp.kernel}"),
+        ("board", fp.board or "n/a (not an ARM board with a device tree)"),
+        ("Python", fp.python),
+    ]
+    for name, info in fp.runtime.items():
+        for key, value in info.items():
+            rows.append((f"{name} {key}", str(value)))
+    if fp.memory_bandwidth:
+        bw = fp.memory_bandwidth
+        rows.append((
+            "read bandwidth",
+            f"{bw['read_gbps']:.2f} GB/s (measured: {bw['method']}, {bw['buffer_bytes'] // 2**20} MiB, {bw['threads']} threads)",
+        ))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)

@@ -1,0 +1,131 @@
+"""Sweep expansion: llama-bench's grid of tests, grouped by what needs a reload.
+
+Like llama-bench, ``-p`` values give prompt-processing tests (ppN), ``-n`` values give
+generation tests (tgN) and ``-pg`` pairs give combined tests (ppN+tgM); every test is
+crossed with the depth, thread, batch, cache-type and flash-attention lists.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from profiler.backends.base import ContextParams, LoadParams
+from profiler.errors import UserError
+
+CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+FLASH_ATTN_VALUES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    n_prompt: int
+    n_gen: int
+    n_depth: int
+    n_threads: int
+    n_batch: int
+    n_ubatch: int
+    type_k: str
+    type_v: str
+    flash_attn: str
+
+    @property
+    def name(self) -> str:
+        parts = []
+        if self.n_prompt:
+            parts.append(f"pp{self.n_prompt}")
+        if self.n_gen:
+            parts.append(f"tg{self.n_gen}")
+        label = "+".join(parts)
+        return f"{label} @ d{self.n_depth}" if self.n_depth else label
+
+    @property
+    def n_ctx_needed(self) -> int:
+        # +1: a prompt-only test decodes one more token, untimed, to measure time to first token.
+        return self.n_depth + self.n_prompt + self.n_gen + 1
+
+    def context_key(self) -> tuple:
+        return (self.n_batch, self.n_ubatch, self.type_k, self.type_v, self.flash_attn)
+
+
+@dataclass
+class Sweep:
+    """Everything ``profiler run`` varies, as lists (llama-bench's comma lists)."""
+
+    n_prompt: list[int] = field(default_factory=lambda: [512])
+    n_gen: list[int] = field(default_factory=lambda: [128])
+    prompt_gen: list[tuple[int, int]] = field(default_factory=list)
+    n_depth: list[int] = field(default_factory=lambda: [0])
+    n_threads: list[int] = field(default_factory=list)  # empty: physical cores
+    n_batch: list[int] = field(default_factory=lambda: [2048])
+    n_ubatch: list[int] = field(default_factory=lambda: [512])
+    type_k: list[str] = field(default_factory=lambda: ["f16"])
+    type_v: list[str] = field(default_factory=lambda: ["f16"])
+    flash_attn: list[str] = field(default_factory=lambda: ["auto"])
+    repetitions: int = 5
+    random_tokens: bool = False
+    use_mmap: bool = True
+
+
+def _check(sweep: Sweep) -> None:
+    checks = [
+        ("-t/--threads", sweep.n_threads, 1),
+        ("-p/--n-prompt", sweep.n_prompt, 0),
+        ("-n/--n-gen", sweep.n_gen, 0),
+        ("-d/--n-depth", sweep.n_depth, 0),
+        ("-b/--batch-size", sweep.n_batch, 1),
+        ("-ub/--ubatch-size", sweep.n_ubatch, 1),
+    ]
+    for flag, values, minimum in checks:
+        for v in values:
+            if v < minimum:
+                raise UserError(f"{flag} value {v} is invalid: it must be >= {minimum}")
+    for flag, values in (("--cache-type-k", sweep.type_k), ("--cache-type-v", sweep.type_v)):
+        for v in values:
+            if v not in CACHE_TYPES:
+                raise UserError(f"{flag} '{v}' is unknown (use one of {', '.join(CACHE_TYPES)})")
+    for v in sweep.flash_attn:
+        if v not in FLASH_ATTN_VALUES:
+            raise UserError(f"--flash-attn '{v}' is unknown (use on, off or auto)")
+    if sweep.repetitions < 1:
+        raise UserError(f"-r/--repetitions {sweep.repetitions} is invalid: it must be >= 1")
+
+
+def expand(sweep: Sweep, default_threads: int) -> list[TestConfig]:
+    """The ordered list of tests, ordered so that contexts are reused between neighbours."""
+    _check(sweep)
+    shapes = [(p, 0) for p in sweep.n_prompt if p > 0]
+    shapes += [(0, n) for n in sweep.n_gen if n > 0]
+    shapes += [(p, n) for p, n in sweep.prompt_gen if p > 0 or n > 0]
+    if not shapes:
+        raise UserError("nothing to run: every -p, -n and -pg value is 0")
+    threads = sweep.n_threads or [default_threads]
+    tests = []
+    for fa, tk, tv, nb, nub, nt, (p, n), d in itertools.product(
+        sweep.flash_attn, sweep.type_k, sweep.type_v, sweep.n_batch, sweep.n_ubatch, threads, shapes, sweep.n_depth
+    ):
+        tests.append(TestConfig(p, n, d, nt, nb, nub, tk, tv, fa))
+    return tests
+
+
+def load_params(sweep: Sweep) -> LoadParams:
+    return LoadParams(use_mmap=sweep.use_mmap)
+
+
+def context_groups(tests: list[TestConfig], n_ctx_train: int | None = None) -> list[tuple[ContextParams, list[TestConfig]]]:
+    """Group tests that can share one context; its n_ctx is the largest any of them needs."""
+    groups: dict[tuple, list[TestConfig]] = {}
+    for t in tests:
+        groups.setdefault(t.context_key(), []).append(t)
+    result = []
+    for key, members in groups.items():
+        n_ctx = max(t.n_ctx_needed for t in members)
+        if n_ctx_train and n_ctx - 1 > n_ctx_train:
+            worst = max(members, key=lambda t: t.n_ctx_needed)
+            raise UserError(
+                f"test {worst.name} needs {n_ctx - 1} tokens of context but the model was trained for "
+                f"{n_ctx_train}; lower -p/-n/-d"
+            )
+        nb, nub, tk, tv, fa = key
+        result.append((ContextParams(n_ctx=n_ctx, n_batch=nb, n_ubatch=nub, type_k=tk, type_v=tv, flash_attn=fa), members))
+    return result

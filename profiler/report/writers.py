@@ -1,0 +1,115 @@
+"""Render results as llama-bench does (json, jsonl, csv, md) and save run folders atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from profiler.errors import UserError
+from profiler.results import RunResult
+
+FORMATS = ("json", "jsonl", "csv", "md")
+
+# Columns of the Markdown table: llama-bench's, then ours.
+MD_COLUMNS = [
+    ("model", lambda r: r["model_name"]),
+    ("size", lambda r: f"{r['model_size'] / 2**20:.2f} MiB"),
+    ("params", lambda r: f"{r['model_n_params'] / 1e6:.1f} M"),
+    ("backend", lambda r: r["backend"]),
+    ("threads", lambda r: str(r["n_threads"])),
+    ("test", lambda r: r["test"]),
+    ("t/s", lambda r: f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}"),
+    ("TTFT ms", lambda r: _num(r["ttft_ms"], ".1f")),
+    ("ITL p50/p90/p99 ms", lambda r: _itl(r)),
+    ("peak RSS", lambda r: _mib(r["peak_rss_bytes"])),
+    ("load s", lambda r: _num(r["load_s"], ".2f")),
+    ("bw frac", lambda r: _num(r["bw_fraction"], ".2f")),
+]
+
+CSV_SKIP = {"samples_ns", "samples_ts", "itl_ms_samples", "ttft_ms_samples", "warnings", "extra"}
+
+
+def _num(value, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _mib(value) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
+
+
+def _itl(row: dict) -> str:
+    if row.get("itl_ms_p50") is None:
+        return "n/a"
+    return f"{row['itl_ms_p50']:.2f}/{row['itl_ms_p90']:.2f}/{row['itl_ms_p99']:.2f}"
+
+
+def render(run: RunResult, fmt: str) -> str:
+    rows = [r.to_dict() for r in run.rows]
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r) + "\n" for r in rows)
+    if fmt == "csv":
+        return _csv(rows)
+    if fmt == "md":
+        return _markdown(run, rows)
+    raise UserError(f"unknown output format '{fmt}' (use {', '.join(FORMATS)})")
+
+
+def _csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    if not rows:
+        return ""
+    columns = [k for k in rows[0] if k not in CSV_SKIP]
+    writer = csv.DictWriter(out, fieldnames=columns + ["samples_ns", "warnings"], extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        flat = dict(row)
+        flat["samples_ns"] = ";".join(str(s) for s in row["samples_ns"])
+        flat["warnings"] = " | ".join(row["warnings"])
+        writer.writerow(flat)
+    return out.getvalue()
+
+
+def _markdown(run: RunResult, rows: list[dict]) -> str:
+    header = "| " + " | ".join(name for name, _ in MD_COLUMNS) + " |"
+    rule = "| " + " | ".join("---:" if name not in ("model", "backend", "test") else "---" for name, _ in MD_COLUMNS) + " |"
+    lines = [header, rule]
+    lines += ["| " + " | ".join(fn(r) for _, fn in MD_COLUMNS) + " |" for r in rows]
+    build = rows[0]["build_commit"] if rows else "?"
+    lines.append("")
+    lines.append(f"build: {build}")
+    warnings = list(run.warnings) + [w for r in rows for w in r["warnings"]]
+    if warnings:
+        lines.append("")
+        lines.append("Warnings:")
+        lines += [f"- {w}" for w in dict.fromkeys(warnings)]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder + rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def save_run(run: RunResult, reports_dir: Path) -> Path:
+    """(Re)write ``reports/<run-id>/results.{json,csv,md}``; called after every finished test."""
+    folder = reports_dir / run.run_id
+    write_atomic(folder / "results.json", json.dumps(run.to_dict(), indent=2) + "\n")
+    write_atomic(folder / "results.csv", render(run, "csv"))
+    write_atomic(folder / "results.md", render(run, "md"))
+    return folder

@@ -1,0 +1,141 @@
+"""Result dataclasses and the versioned JSON they serialise to.
+
+Field names follow llama-bench's JSON wherever a field means the same thing, so tools that
+read llama-bench output read ours; our additions carry their unit in the name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+FLASH_ATTN_INT = {"auto": -1, "off": 0, "on": 1}
+
+
+@dataclass
+class TestResult:
+    # --- llama-bench fields (same names, same meaning) ---
+    build_commit: str
+    build_number: int
+    cpu_info: str
+    gpu_info: str
+    backends: str
+    model_filename: str
+    model_type: str
+    model_size: int
+    model_n_params: int
+    n_batch: int
+    n_ubatch: int
+    n_threads: int
+    type_k: str
+    type_v: str
+    n_gpu_layers: int
+    flash_attn: int
+    use_mmap: bool
+    n_prompt: int
+    n_gen: int
+    n_depth: int
+    test_time: str
+    avg_ns: int
+    stddev_ns: int
+    avg_ts: float
+    stddev_ts: float
+    samples_ns: list[int]
+    samples_ts: list[float]
+    # --- ours ---
+    backend: str
+    model_name: str
+    test: str
+    quant_type: str
+    file_size_bytes: int
+    n_ctx: int
+    repetitions: int
+    random_tokens: bool
+    kv_cache_bytes: int
+    load_s: float
+    ttft_ms: float
+    ttft_ms_samples: list[float]
+    prefill_ts: float | None
+    decode_ts: float | None
+    itl_ms_p50: float | None
+    itl_ms_p90: float | None
+    itl_ms_p99: float | None
+    itl_ms_samples: list[float]
+    rss_bytes: int | None
+    peak_rss_bytes: int | None
+    peak_rss_method: str
+    pss_bytes: int | None
+    uss_bytes: int | None
+    weight_bytes_per_token: int
+    bytes_per_token: int | None
+    achieved_gbps: float | None
+    bw_fraction: float | None
+    warnings: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return _clean(asdict(self))
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    created: str
+    command: str
+    device: dict
+    rows: list[TestResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+    tool: str = "profiler"
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": self.schema_version,
+            "tool": self.tool,
+            "run_id": self.run_id,
+            "created": self.created,
+            "command": self.command,
+            "device": _clean(self.device),
+            "warnings": list(self.warnings),
+            "rows": [r.to_dict() for r in self.rows],
+        }
+
+
+def _clean(value):
+    """JSON has no NaN: write null, so a missing number never reads as a number."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def row_from_dict(data: dict) -> TestResult:
+    names = {f.name for f in fields(TestResult)}
+    known = {k: v for k, v in data.items() if k in names}
+    extra = {k: v for k, v in data.items() if k not in names}
+    row = TestResult(**known)
+    row.extra.update(extra)
+    return row
+
+
+def load_run(path: str | Path) -> RunResult:
+    data = json.loads(Path(path).read_text())
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        from profiler.errors import UserError
+
+        raise UserError(f"{path}: results schema version {version} is not supported (this profiler reads {SCHEMA_VERSION})")
+    return RunResult(
+        run_id=data["run_id"],
+        created=data["created"],
+        command=data.get("command", ""),
+        device=data.get("device", {}),
+        rows=[row_from_dict(r) for r in data.get("rows", [])],
+        warnings=data.get("warnings", []),
+    )
