@@ -71,6 +71,9 @@ class TestTimings:
     prefill_ns: list[int] = field(default_factory=list)
     ttft_ns: list[int] = field(default_factory=list)
     token_ns: list[list[int]] = field(default_factory=list)
+    # (phase, start_ns, end_ns) on the perf_counter_ns clock, one "prefill" and one "decode"
+    # window per repetition: trackers (energy, thermal) integrate their samples over these.
+    windows: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def all_token_ns(self) -> list[int]:
@@ -104,8 +107,13 @@ def run_repetition(backend: Backend, test: TestConfig, tokens: TokenSource, timi
     if prompt:
         start = now_ns()
         backend.prefill(prompt)
-        prefill_ns = now_ns() - start
+        end = now_ns()
+        prefill_ns = end - start
+        timings.windows.append(("prefill", start, end))
+    start = now_ns()
     token_ns = _generate(backend, tokens, test.n_depth + test.n_prompt, test.n_gen)
+    if token_ns:
+        timings.windows.append(("decode", start, now_ns()))
     timings.samples_ns.append(prefill_ns + sum(token_ns))
     timings.prefill_ns.append(prefill_ns)
     timings.token_ns.append(token_ns)
