@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,6 @@ from profiler import catalog as catalog_mod
 from profiler.backends import get_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.catalog import ModelSpec
-from profiler.errors import UserError
 from profiler.ggufinfo import GGUFInfo, read_info
 from profiler.measure import memory, stats
 from profiler.measure.runner import TestTimings, TokenSource, run_test

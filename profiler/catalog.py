@@ -13,6 +13,7 @@ file aside (``*.quarantined``) so it is never used.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -272,10 +273,9 @@ def verify(path: Path, sha256: str | None, quarantine: bool) -> None:
                 f"moved to {moved} - run again to re-download"
             )
         raise UserError(f"checksum mismatch for {path}: expected {sha256[:12]}..., got {actual[:12]}...")
-    try:
+    # A read-only location only costs a re-hash next time.
+    with contextlib.suppress(OSError):
         _verified_marker(path).write_text(json.dumps({"sha256": sha256, "stamp": _stamp(path)}))
-    except OSError:
-        pass  # a read-only location only costs a re-hash next time
 
 
 def resolve(spec: ModelSpec, progress=None) -> Path:

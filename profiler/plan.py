@@ -19,6 +19,8 @@ FLASH_ATTN_VALUES = ("auto", "on", "off")
 
 @dataclass(frozen=True)
 class TestConfig:
+    __test__ = False  # not a pytest test class, despite the name
+
     n_prompt: int
     n_gen: int
     n_depth: int

@@ -17,6 +17,8 @@ FLASH_ATTN_INT = {"auto": -1, "off": 0, "on": 1}
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class, despite the name
+
     # --- llama-bench fields (same names, same meaning) ---
     build_commit: str
     build_number: int
@@ -73,6 +75,39 @@ class TestResult:
     bytes_per_token: int | None
     achieved_gbps: float | None
     bw_fraction: float | None
+    # --- energy (docs/energy.md): every figure carries its provenance; None = unavailable ---
+    energy_source: str | None = None
+    energy_method: str | None = None  # counter / sampled / model / constant
+    energy_scope: str | None = None  # package / soc / board-rails / battery-system / wall
+    energy_measured: bool | None = None
+    energy_attributed: bool | None = None  # system-wide energy split by this process's CPU share
+    energy_rate_hz: float | None = None
+    energy_unavailable: str | None = None  # the reason, when there is no figure
+    energy_prefill_j: float | None = None
+    energy_decode_j: float | None = None
+    energy_prefill_net_j: float | None = None  # minus idle power x time
+    energy_decode_net_j: float | None = None
+    j_per_prefill_token: float | None = None
+    j_per_decode_token: float | None = None
+    tokens_per_j: float | None = None
+    avg_power_w: float | None = None
+    idle_power_w: float | None = None
+    # --- thermal and frequency during the test ---
+    temp_max_c: float | None = None
+    temp_start_c: float | None = None
+    freq_ratio: float | None = None  # mean current / maximum CPU frequency
+    freq_ratio_min: float | None = None
+    throttled: bool | None = None  # None: no throttle indicator on this device
+    throttle_reasons: list[str] = field(default_factory=list)
+    # --- sustained mode (profiler run --sustained S) ---
+    sustained_s: float | None = None
+    burst_ts: float | None = None
+    steady_ts: float | None = None
+    throttle_onset_s: float | None = None
+    # raw samples and provenance behind the fields above
+    energy_detail: dict = field(default_factory=dict)
+    thermal_detail: dict = field(default_factory=dict)
+    sustained_detail: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 

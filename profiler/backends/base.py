@@ -26,6 +26,33 @@ class ContextParams:
     type_k: str = "f16"
     type_v: str = "f16"
     flash_attn: str = "auto"  # "on" / "off" / "auto", as llama-bench's -fa
+    # Several sequences in one batch (quality evaluation, as llama-perplexity): a unified
+    # cache shares cells between sequences; separate streams keep attention per sequence small.
+    n_seq_max: int = 1
+    kv_unified: bool = False
+
+
+@dataclass
+class SeqBatch:
+    """Tokens of one or more sequences decoded together from an empty cache (llama.cpp's llama_batch).
+
+    ``seq_ids[i]`` lists every sequence token i belongs to (a shared prefix belongs to several);
+    ``outputs[i]`` says whether its logits are wanted.
+    """
+
+    tokens: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    seq_ids: list[tuple[int, ...]] = field(default_factory=list)
+    outputs: list[bool] = field(default_factory=list)
+
+    def add(self, token: int, position: int, seq_ids: tuple[int, ...], output: bool) -> None:
+        self.tokens.append(token)
+        self.positions.append(position)
+        self.seq_ids.append(seq_ids)
+        self.outputs.append(output)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass
@@ -82,6 +109,33 @@ class Backend(ABC):
     def n_past(self) -> int:
         """Tokens currently in the sequence."""
         return self._n_past
+
+    def logits_all(self, tokens: Sequence[int], first_output: int = 0) -> np.ndarray:
+        """Evaluate ``tokens`` as one sequence from an empty cache; logits of positions
+        ``first_output..`` as float32 [n, n_vocab] (llama-perplexity's all-logits pass)."""
+        batch = SeqBatch()
+        for pos, token in enumerate(tokens):
+            batch.add(token, pos, (0,), pos >= first_output)
+        return self.logits_batch(batch)
+
+    def logits_batch(self, batch: SeqBatch) -> np.ndarray:
+        """Decode ``batch`` from an empty cache; logits of its output tokens, in batch order.
+
+        This generic version replays each sequence token by token through ``decode_one``;
+        backends override it with a real batched decode.
+        """
+        rows: dict[int, np.ndarray] = {}
+        for seq in sorted({s for ids in batch.seq_ids for s in ids}):
+            members = sorted((batch.positions[i], i) for i in range(len(batch)) if seq in batch.seq_ids[i])
+            self.reset()
+            for expected, (pos, i) in enumerate(members):
+                if pos != expected:
+                    raise ValueError(f"sequence {seq} is not contiguous from position 0")
+                self.decode_one(batch.tokens[i])
+                if batch.outputs[i] and i not in rows:
+                    rows[i] = np.array(self.logits(), dtype=np.float32)
+        self.reset()
+        return np.stack([rows[i] for i in range(len(batch)) if batch.outputs[i]]) if rows else np.zeros((0, 0), np.float32)
 
     @property
     def build_info(self) -> dict:

@@ -7,13 +7,15 @@ sampling and bookkeeping cost ~15% of decode speed.
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import re
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-from profiler.backends.base import Backend, ContextParams, LoadParams, ModelFacts
+from profiler.backends.base import Backend, ContextParams, LoadParams, ModelFacts, SeqBatch
 from profiler.errors import UserError
 
 # ggml_type ids of the KV-cache types llama.cpp accepts (ggml.h).
@@ -23,6 +25,8 @@ FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 _init_lock = threading.Lock()
 _initialised = False
 _log_callback = None  # kept alive: llama.cpp holds the pointer
+# llama.cpp's recent log lines, kept (not printed) so a failure can quote its reason.
+_recent_log: collections.deque[str] = collections.deque(maxlen=50)
 
 
 def _lib():
@@ -44,12 +48,26 @@ def _ensure_backend(verbose: bool) -> None:
 
             @lc.llama_log_callback
             def _quiet(level, text, user_data):  # noqa: ARG001 - signature fixed by C
-                return None
+                line = text.decode("utf-8", errors="replace").strip() if text else ""
+                if line and line != ".":
+                    _recent_log.append(line)
 
             _log_callback = _quiet
             lc.llama_log_set(_log_callback, ctypes.c_void_p(0))
         lc.llama_backend_init()
         _initialised = True
+
+
+def _llama_reason() -> str:
+    """llama.cpp's own reason for the last failure (its log), for one-line messages."""
+    lines = list(reversed(_recent_log))
+    for keywords in (("error",), ("requires", "not ", "invalid", "unsupported", "failed")):
+        for line in lines:
+            if any(k in line.lower() for k in keywords):
+                # drop the C function prefixes ("llama_model_load: error loading model: ")
+                reason = re.sub(r"^(\w+: )+(error loading model: )?", "", line)
+                return f": {reason[:200]}"
+    return " (run with --verbose for llama.cpp's log)"
 
 
 def system_info() -> dict:
@@ -65,6 +83,7 @@ def system_info() -> dict:
 
 class LlamaCppBackend(Backend):
     name = "llama.cpp"
+    _batcher = None  # LlamaBatchDecoder, made on the first logits_batch
 
     def __init__(self, verbose: bool = False) -> None:
         self._lc = _lib()
@@ -81,12 +100,13 @@ class LlamaCppBackend(Backend):
     # ----------------------------------------------------------------- model
     def load(self, path: str, params: LoadParams) -> ModelFacts:
         lc = self._lc
+        _recent_log.clear()
         mparams = lc.llama_model_default_params()
         mparams.use_mmap = params.use_mmap
         mparams.n_gpu_layers = 0
         model = lc.llama_model_load_from_file(str(path).encode(), mparams)
         if not model:
-            raise UserError(f"llama.cpp could not load {path} (unsupported architecture or corrupt tensors); run with --verbose for its log")
+            raise UserError(f"llama.cpp could not load {path}{_llama_reason()}")
         self._model = model
         self._vocab = lc.llama_model_get_vocab(model)
         self._n_vocab = lc.llama_vocab_n_tokens(self._vocab)
@@ -111,6 +131,7 @@ class LlamaCppBackend(Backend):
         for label, kind in (("--cache-type-k", params.type_k), ("--cache-type-v", params.type_v)):
             if kind not in GGML_TYPES:
                 raise UserError(f"unknown {label} '{kind}' (use one of {', '.join(GGML_TYPES)})")
+        _recent_log.clear()
         cparams = lc.llama_context_default_params()
         cparams.n_ctx = params.n_ctx
         cparams.n_batch = params.n_batch
@@ -118,12 +139,14 @@ class LlamaCppBackend(Backend):
         cparams.type_k = GGML_TYPES[params.type_k]
         cparams.type_v = GGML_TYPES[params.type_v]
         cparams.flash_attn_type = FLASH_ATTN[params.flash_attn]
+        cparams.n_seq_max = params.n_seq_max
+        cparams.kv_unified = params.kv_unified
         cparams.no_perf = True
         ctx = lc.llama_init_from_model(self._model, cparams)
         if not ctx:
             raise UserError(
                 f"llama.cpp could not create a context (n_ctx={params.n_ctx}, cache {params.type_k}/{params.type_v}, "
-                f"flash-attn {params.flash_attn}); quantized V cache needs --flash-attn on"
+                f"flash-attn {params.flash_attn}){_llama_reason()}"
             )
         self._ctx = ctx
         self._ctx_params = params
@@ -168,6 +191,40 @@ class LlamaCppBackend(Backend):
     def logits(self) -> np.ndarray:
         ptr = self._lc.llama_get_logits_ith(self._ctx, -1)
         return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+
+    def logits_batch(self, batch: SeqBatch) -> np.ndarray:
+        """One multi-sequence batch from an empty cache, decoded in n_batch pieces (llama-perplexity's
+        decode_helper). When a single llama_decode covers it the result is a view of llama.cpp's
+        logits buffer, valid until the next decode; otherwise a copy."""
+        from profiler.backends.llama_batch import LlamaBatchDecoder
+
+        lc, params = self._lc, self._ctx_params
+        if self._batcher is None:
+            self._batcher = LlamaBatchDecoder(lc)
+        n_out = self._batcher.fill(batch)
+        top_seq = max((s for ids in batch.seq_ids for s in ids), default=0)
+        if top_seq >= params.n_seq_max:
+            raise ValueError(f"sequence id {top_seq} needs a context with n_seq_max > {top_seq} (it has {params.n_seq_max})")
+        self.reset()
+        self._n_past = max(batch.positions, default=-1) + 1
+        out, done = None, 0
+        for start in range(0, len(batch), params.n_batch):
+            count = min(params.n_batch, len(batch) - start)
+            status = lc.llama_decode(self._ctx, self._batcher.view(start, count))
+            if status != 0:
+                raise UserError(f"llama_decode failed (status {status}) on a {len(batch)}-token batch with n_ctx={params.n_ctx}; "
+                                "the sequences do not fit the context - raise --ctx or lower --batch")
+            k = self._batcher.n_outputs(start, count)
+            if k == 0:
+                continue
+            rows = np.ctypeslib.as_array(lc.llama_get_logits(self._ctx), shape=(k, self._n_vocab))
+            if k == n_out:
+                return rows
+            if out is None:
+                out = np.empty((n_out, self._n_vocab), np.float32)
+            out[done : done + k] = rows
+            done += k
+        return out if out is not None else np.zeros((0, self._n_vocab), np.float32)
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         raw = text.encode("utf-8")
