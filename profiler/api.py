@@ -14,9 +14,11 @@ from profiler import catalog as catalog_mod
 from profiler.backends import get_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.catalog import ModelSpec
+from profiler.errors import UserError
 from profiler.ggufinfo import GGUFInfo, read_info
 from profiler.measure import memory, stats
-from profiler.measure.runner import TestTimings, TokenSource, run_test
+from profiler.measure import session as energy_run
+from profiler.measure.runner import TestTimings, TokenSource
 from profiler.plan import Sweep, TestConfig, context_groups, expand, load_params
 from profiler.platform import device as device_mod
 from profiler.platform import sysfs
@@ -45,6 +47,9 @@ class RunOptions:
     save: bool = True
     verbose: bool = False
     command: str = ""
+    # --idle, --watts, --sustained, --delay, --cooldown-to (docs/energy.md)
+    energy: energy_run.EnergyOptions = field(default_factory=energy_run.EnergyOptions)
+    energy_session: object | None = None  # an EnergySession to use instead of probing (tests)
 
 
 def new_run_id() -> str:
@@ -85,7 +90,7 @@ def profile(
     specs = resolve_models(model_names, options.catalog_path)
     load_before = sysfs.load_average()
     device = describe_device(options.bandwidth_probe, runtime_info())
-    tests = expand(sweep, default_threads=device.physical_cores)
+    tests = energy_run.select_tests(expand(sweep, default_threads=device.physical_cores), options.energy)
     run = RunResult(
         run_id=new_run_id(),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -95,15 +100,31 @@ def profile(
     busy = stats.busy_warning(load_before[0] if load_before else None, device.logical_cores)
     if busy:
         run.warnings.append(busy)
-    cb.tests_planned(len(specs) * len(tests) * sweep.repetitions)
-    for spec in specs:
-        _profile_model(spec, tests, sweep, device, run, options, cb)
+    # Resolve and check every model before measuring any, so bad input stops the run up front.
+    models = [(spec, catalog_mod.resolve(spec, progress=cb.message)) for spec in specs]
+    models = [(spec, path, read_info(path)) for spec, path in models]
+    session = energy_run.open_session(options.energy, device.cpu_model, device.board, cb.message,
+                                      options.energy_session)
+    run.device["energy"] = session.describe()
+    run.warnings.extend(session.run_warnings())
+    reps = 1 if options.energy.sustained_s is not None else sweep.repetitions
+    cb.tests_planned(len(specs) * len(tests) * reps)
+    for spec, path, info in models:
+        current: dict = {}
+        try:
+            _profile_model(spec, path, info, tests, sweep, device, run, options, cb, current, session)
+        except UserError:
+            raise
+        except Exception as exc:  # a runtime failure ends this model's run, not the sweep
+            test = current.get("test")
+            run.failures.append({"model": spec.name, "test": test.name if test else None, "error": f"{type(exc).__name__}: {exc}"})
+            cb.message(f"{spec.name} failed during {test.name if test else 'loading'}: {exc}")
+            if options.save:
+                save_run(run, options.reports_dir)
     return run
 
 
-def _profile_model(spec, tests, sweep, device, run, options, cb) -> None:
-    path = catalog_mod.resolve(spec, progress=cb.message)
-    info = read_info(path)
+def _profile_model(spec, path, info, tests, sweep, device, run, options, cb, current: dict, session) -> None:
     memory.reset_peak()
     backend: Backend = get_backend(options.backend)(verbose=options.verbose)
     try:
@@ -114,9 +135,13 @@ def _profile_model(spec, tests, sweep, device, run, options, cb) -> None:
         for ctx_params, group in context_groups(tests, info.n_ctx_train or None):
             backend.configure(ctx_params)
             for test in group:
+                current["test"] = test
+                cooldown = energy_run.pause(session, options.energy, first=not run.rows, message=cb.message)
                 cb.test_started(spec.name, test)
-                timings = run_test(backend, test, tokens, sweep.repetitions, options.warmup, lambda _: cb.repetition_done())
+                timings, tracker = energy_run.run_tracked(session, backend, test, tokens, sweep.repetitions,
+                                                          options.warmup, options.energy, lambda _: cb.repetition_done())
                 row = build_row(spec, info, facts, backend, test, timings, ctx_params.n_ctx, load_s, sweep, device)
+                energy_run.finish_row(row, tracker, timings, options.energy, cooldown)
                 run.rows.append(row)
                 if options.save:
                     save_run(run, options.reports_dir)

@@ -127,6 +127,10 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         click.echo(render(result, output), nl=False)
     else:
         display.final(result, options.reports_dir)
+    for failure in result.failures:
+        click.echo(f"failed: {failure['model']} ({failure['test'] or 'load'}): {failure['error']}", err=True)
+    if result.failures:
+        sys.exit(1)
 
 
 @cli.command()

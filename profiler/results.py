@@ -123,6 +123,8 @@ class RunResult:
     device: dict
     rows: list[TestResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # One dict per model whose run broke off: model, test in flight, error.
+    failures: list[dict] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
     tool: str = "profiler"
 
@@ -135,6 +137,7 @@ class RunResult:
             "command": self.command,
             "device": _clean(self.device),
             "warnings": list(self.warnings),
+            "failures": list(self.failures),
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -173,4 +176,5 @@ def load_run(path: str | Path) -> RunResult:
         device=data.get("device", {}),
         rows=[row_from_dict(r) for r in data.get("rows", [])],
         warnings=data.get("warnings", []),
+        failures=data.get("failures", []),
     )

@@ -30,7 +30,8 @@ MD_COLUMNS = [
     ("bw frac", lambda r: _num(r["bw_fraction"], ".2f")),
 ]
 
-CSV_SKIP = {"samples_ns", "samples_ts", "itl_ms_samples", "ttft_ms_samples", "warnings", "extra"}
+CSV_SKIP = {"samples_ns", "samples_ts", "itl_ms_samples", "ttft_ms_samples", "warnings", "extra",
+            "energy_detail", "thermal_detail", "sustained_detail", "throttle_reasons"}
 
 
 def _num(value, fmt: str) -> str:
@@ -83,6 +84,10 @@ def _markdown(run: RunResult, rows: list[dict]) -> str:
     build = rows[0]["build_commit"] if rows else "?"
     lines.append("")
     lines.append(f"build: {build}")
+    if run.failures:
+        lines.append("")
+        lines.append("Failed:")
+        lines += [f"- {f['model']} ({f['test'] or 'load'}): {f['error']}" for f in run.failures]
     warnings = list(run.warnings) + [w for r in rows for w in r["warnings"]]
     if warnings:
         lines.append("")
