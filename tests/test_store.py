@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from tests_support import make_row
 
 from profiler.errors import UserError
 from profiler.plan import TestConfig
 from profiler.results import RunResult
 from profiler.store import MIGRATIONS, Store, row_key
-from tests_support import make_row
 
 
 def _run(run_id="r1"):
