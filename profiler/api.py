@@ -131,7 +131,7 @@ def _profile_model(spec, path, info, tests, sweep, device, run, options, cb, cur
         start = time.perf_counter()
         facts = backend.load(str(path), load_params(sweep))
         load_s = time.perf_counter() - start
-        tokens = TokenSource(backend, facts, sweep.random_tokens)
+        tokens = TokenSource(backend, facts, sweep.random_tokens, n_tokens=max(t.n_ctx_needed for t in tests))
         for ctx_params, group in context_groups(tests, info.n_ctx_train or None):
             backend.configure(ctx_params)
             for test in group:

@@ -48,6 +48,7 @@ MODEL_KEYS = {
     "default": bool,
     "description": str,
     "accuracy": (dict, list),
+    "derived_from": str,
 }
 REQUIRED_KEYS = ("name", "format", "source")
 TOP_KEYS = {"models"}
@@ -68,6 +69,7 @@ class ModelSpec:
     default: bool = False
     description: str = ""
     accuracy: list[dict] = field(default_factory=list)
+    derived_from: str | None = None  # the catalogue model this file was quantized from
     base_dir: Path | None = None  # where relative local paths are resolved
 
     @property
@@ -151,6 +153,9 @@ def _spec_from_entry(entry: dict, where: str, base_dir: Path) -> ModelSpec:
     if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
         raise UserError(f"{where}: sha256 must be 64 hex digits")
     accuracy = entry.get("accuracy", [])
+    from profiler.quality.accuracy import validate_entries
+
+    accuracy = validate_entries(accuracy if isinstance(accuracy, list) else [accuracy], where)
     return ModelSpec(
         name=entry["name"],
         format=fmt,
@@ -162,7 +167,8 @@ def _spec_from_entry(entry: dict, where: str, base_dir: Path) -> ModelSpec:
         quant=entry.get("quant"),
         default=entry.get("default", False),
         description=entry.get("description", ""),
-        accuracy=accuracy if isinstance(accuracy, list) else [accuracy],
+        accuracy=accuracy,
+        derived_from=entry.get("derived_from"),
         base_dir=base_dir,
     )
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from profiler import api
+from profiler.cli_energy import energy_options
+from profiler.cli_quality import print_run_scoreboard, scoreboard_options
 from profiler.errors import UserError
 from profiler.plan import Sweep
 from profiler.report import FORMATS, render
@@ -91,9 +93,11 @@ def cli() -> None:
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
 @click.option("--no-bandwidth", is_flag=True, help="Skip the memory-bandwidth probe (bw_fraction becomes n/a).")
 @click.option("-v", "--verbose", is_flag=True, help="Show llama.cpp's own log.")
+@energy_options
+@scoreboard_options
 def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch_size, ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
-        reports_dir, no_bandwidth, verbose) -> None:
+        reports_dir, no_bandwidth, verbose, energy, scoreboard) -> None:
     """Measure speed, latency, memory and load time of MODELS (catalogue names or files)."""
     sweep = Sweep(
         n_prompt=_ints(n_prompt, "-p", [512]),
@@ -116,6 +120,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         bandwidth_probe=not no_bandwidth,
         verbose=verbose,
         command=" ".join(shlex.quote(a) for a in ["profiler", *sys.argv[1:]]),
+        energy=energy,
     )
     if reports_dir is not None:
         options.reports_dir = reports_dir
@@ -127,6 +132,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         click.echo(render(result, output), nl=False)
     else:
         display.final(result, options.reports_dir)
+        print_run_scoreboard(result, scoreboard, models_file, options.reports_dir)
     for failure in result.failures:
         click.echo(f"failed: {failure['model']} ({failure['test'] or 'load'}): {failure['error']}", err=True)
     if result.failures:
@@ -139,14 +145,24 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
 def device(no_bandwidth: bool, as_json: bool) -> None:
     """Fingerprint this machine and measure its memory read bandwidth."""
     fp = api.describe_device(not no_bandwidth, api.runtime_info())
+    from profiler import cli_energy
+
+    energy = cli_energy.probe(fp.cpu_model, fp.board)
     if as_json:
         import json
 
-        click.echo(json.dumps(fp.to_dict(), indent=2))
+        click.echo(json.dumps({**fp.to_dict(), "energy": energy}, indent=2))
         return
-    from profiler.console import print_device
+    from profiler.console import out_console, print_device
 
     print_device(fp)
+    cli_energy.print_energy(energy, out_console)
+
+
+# eval, score, quantize, compare-quants, data (profiler/cli_quality.py)
+from profiler import cli_quality  # noqa: E402
+
+cli_quality.register(cli)
 
 
 def main() -> None:

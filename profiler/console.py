@@ -11,6 +11,7 @@ from rich.table import Table
 
 from profiler.api import Callbacks
 from profiler.platform.device import Device
+from profiler.report import energy_text
 from profiler.results import RunResult
 
 err_console = Console(stderr=True)
@@ -69,7 +70,8 @@ def print_results(run: RunResult, console: Console = out_console) -> None:
     for name, justify in [
         ("model", "left"), ("quant", "left"), ("size", "right"), ("threads", "right"), ("test", "left"),
         ("t/s", "right"), ("TTFT ms", "right"), ("ITL p50/p90/p99 ms", "right"), ("peak RSS", "right"),
-        ("PSS", "right"), ("load s", "right"), ("bw frac", "right"),
+        ("PSS", "right"), ("load s", "right"), ("bw frac", "right"), ("J/token", "right"),
+        ("max °C / clk", "right"),
     ]:
         table.add_column(name, justify=justify)
     for r in run.rows:
@@ -78,6 +80,7 @@ def print_results(run: RunResult, console: Console = out_console) -> None:
             r.model_name, r.quant_type, _mib(r.model_size), str(r.n_threads), r.test,
             f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", f"{r.ttft_ms:.1f}", itl, _mib(r.peak_rss_bytes),
             _mib(r.pss_bytes), f"{r.load_s:.2f}", _fmt(r.bw_fraction, ".2f"),
+            energy_text.energy_cell(r), energy_text.thermal_cell(r),
         )
     console.print(table)
     device = run.device
@@ -90,6 +93,9 @@ def print_results(run: RunResult, console: Console = out_console) -> None:
     llama = (device.get("runtime") or {}).get("llama.cpp", {})
     if llama:
         console.print(f"runtime: llama-cpp-python {llama.get('llama_cpp_python')}")
+    console.print(energy_text.provenance_line(device.get("energy")))
+    for line in filter(None, (energy_text.sustained_line(r) for r in run.rows)):
+        console.print(line)
     warnings = list(run.warnings) + [w for r in run.rows for w in r.warnings]
     for w in dict.fromkeys(warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")

@@ -28,6 +28,9 @@ KV_TYPE_BYTES = {
     "q5_1": 24 / 32,
 }
 
+# Tensor types the CPU backend repacks on x86 (AVX2/AVX-512) and ARM (NEON/dotprod/i8mm).
+REPACKED_TYPES = {"Q4_0", "Q4_K", "IQ4_NL", "Q8_0"}
+
 # Layers that use sliding-window attention, per architecture: every Nth layer is global.
 _SWA_GLOBAL_EVERY = {"gemma3": 6, "gemma2": 2, "gemma3n": 5}
 
@@ -50,6 +53,11 @@ class GGUFInfo:
     head_dim_v: int
     n_ctx_train: int
     sliding_window: int = 0
+    n_vocab: int = 0
+    n_ff: int = 0
+    # Weights llama.cpp's CPU backend copies into a SIMD-friendly layout at load (CPU_REPACK):
+    # they occupy memory twice (the mapped file pages and the repacked copy).
+    repackable_bytes: int = 0
 
     def kv_cache_bytes(self, n_ctx: int, type_k: str = "f16", type_v: str = "f16", n_ubatch: int = 512) -> int:
         """KV-cache size llama.cpp allocates for ``n_ctx`` cells (SWA layers keep a window only)."""
@@ -93,19 +101,108 @@ def check_header(path: Path) -> None:
         raise UserError(f"{path} is corrupt: header claims {n_tensors} tensors and {n_kv} metadata keys")
 
 
-def _field_value(reader, key: str):
-    f = reader.fields.get(key)
-    if f is None:
-        return None
-    try:
-        return f.contents()
-    except Exception:  # older gguf versions: decode by hand
-        if not f.data:
-            return None
-        part = f.parts[f.data[0]]
-        if part.dtype.kind in "uS" or part.dtype == "uint8":
-            return bytes(part).decode("utf-8", errors="replace")
-        return part.tolist()[0] if len(part) == 1 else part.tolist()
+# GGUF metadata value types -> struct format (strings and arrays are handled separately).
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+# Arrays longer than this (token lists, merges, scores) are skipped, not materialised: the gguf
+# package's reader builds one numpy object per element, ~600 MB for a 262k-token vocabulary.
+_KEEP_ARRAY = 64
+
+
+@dataclass
+class _Tensor:
+    name: str
+    shape: tuple[int, ...]  # ggml order: ne[0] first
+    type_name: str
+    n_elements: int
+    n_bytes: int
+
+
+class _HeaderReader:
+    """A streaming GGUF header parser: metadata and tensor infos, never tensor data."""
+
+    def __init__(self, fh, size: int) -> None:
+        self.fh = fh
+        self.size = size
+
+    def read(self, fmt: str):
+        n = struct.calcsize(fmt)
+        data = self.fh.read(n)
+        if len(data) != n:
+            raise ValueError("unexpected end of file in the header")
+        return struct.unpack(fmt, data)[0]
+
+    def string(self) -> str:
+        length = self.read("<Q")
+        if length > self.size:
+            raise ValueError(f"string length {length} exceeds the file size")
+        return self.fh.read(length).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int):
+        if vtype in _SCALARS:
+            return self.read(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        if vtype == _ARRAY:
+            return self.array()
+        raise ValueError(f"unknown metadata value type {vtype}")
+
+    def array(self):
+        etype, count = self.read("<I"), self.read("<Q")
+        if count > self.size:
+            raise ValueError(f"array length {count} exceeds the file size")
+        if count <= _KEEP_ARRAY:
+            return [self.value(etype) for _ in range(count)]
+        if etype in _SCALARS:
+            self.fh.seek(count * struct.calcsize(_SCALARS[etype]), os.SEEK_CUR)
+        else:
+            for _ in range(count):
+                self.value(etype)  # strings must be walked: each has its own length
+        return _SkippedArray(count)
+
+
+class _SkippedArray(list):
+    """A long metadata array whose length is known but whose elements were not read."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+
+def _parse(path: Path) -> tuple[dict, list[_Tensor]]:
+    import gguf
+
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        header = _HeaderReader(fh, size)
+        fh.seek(8)
+        n_tensors, n_kv = header.read("<Q"), header.read("<Q")
+        metadata = {}
+        for _ in range(n_kv):
+            key = header.string()
+            metadata[key] = header.value(header.read("<I"))
+        tensors = []
+        for _ in range(n_tensors):
+            name = header.string()
+            n_dims = header.read("<I")
+            if n_dims > 8:
+                raise ValueError(f"tensor {name} claims {n_dims} dimensions")
+            shape = tuple(header.read("<Q") for _ in range(n_dims))
+            type_id = header.read("<I")
+            header.read("<Q")  # data offset
+            try:
+                qtype = gguf.GGMLQuantizationType(type_id)
+            except ValueError:
+                raise ValueError(f"tensor {name} has unknown type {type_id}") from None
+            block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+            n_elements = 1
+            for dim in shape:
+                n_elements *= dim
+            tensors.append(_Tensor(name, shape, qtype.name, n_elements, n_elements // block * type_size))
+    tensor_bytes = sum(t.n_bytes for t in tensors)
+    if tensor_bytes > size:
+        raise ValueError(f"tensors need {tensor_bytes} bytes but the file has {size}: it is truncated")
+    return metadata, tensors
 
 
 def _quant_name(file_type: int | None, tensor_types: dict[str, int]) -> str:
@@ -131,31 +228,34 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
     """Parse the GGUF header of ``path``; UserError (one line) if it is not a usable GGUF file."""
     path = Path(path)
     check_header(path)
-    import gguf
-
     try:
-        reader = gguf.GGUFReader(str(path), "r")
-    except Exception as exc:  # the reader raises many types on corrupt input
-        raise UserError(f"{path} is not a valid GGUF file ({type(exc).__name__}: {exc})") from None
+        metadata, tensors = _parse(path)
+    except (ValueError, struct.error, OSError) as exc:
+        raise UserError(f"{path} is not a valid GGUF file ({exc})") from None
 
-    arch = _field_value(reader, "general.architecture") or "unknown"
+    arch = metadata.get("general.architecture") or "unknown"
 
     def hp(key, default=0):
-        value = _field_value(reader, f"{arch}.{key}")
+        value = metadata.get(f"{arch}.{key}")
         return default if value is None else value
 
     n_params = 0
     tensor_bytes = 0
     embd_bytes = 0
+    n_vocab = 0
+    repackable = 0
     has_output = False
     bytes_by_type: dict[str, int] = {}
-    for t in reader.tensors:
-        n_params += int(t.n_elements)
-        tensor_bytes += int(t.n_bytes)
-        tname = t.tensor_type.name
+    for t in tensors:
+        n_params += t.n_elements
+        tensor_bytes += t.n_bytes
+        tname = t.type_name
         bytes_by_type[tname] = bytes_by_type.get(tname, 0) + int(t.n_bytes)
+        if tname in REPACKED_TYPES and t.name != "token_embd.weight" and len(t.shape) == 2:
+            repackable += t.n_bytes
         if t.name == "token_embd.weight":
-            embd_bytes = int(t.n_bytes)
+            embd_bytes = t.n_bytes
+            n_vocab = int(t.shape[-1])  # ggml order: [n_embd, n_vocab]
         elif t.name == "output.weight":
             has_output = True
     # A decode step reads every weight once, except the token-embedding table, which is
@@ -170,11 +270,11 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
         path=path,
         file_size_bytes=path.stat().st_size,
         architecture=str(arch),
-        name=str(_field_value(reader, "general.name") or path.stem),
+        name=str(metadata.get("general.name") or path.stem),
         n_params=n_params,
         tensor_bytes=tensor_bytes,
         weight_bytes_per_token=per_token,
-        quant_type=_quant_name(_field_value(reader, "general.file_type"), bytes_by_type),
+        quant_type=_quant_name(metadata.get("general.file_type"), bytes_by_type),
         n_layer=int(hp("block_count")),
         n_embd=n_embd,
         n_head=n_head,
@@ -183,4 +283,7 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
         head_dim_v=int(hp("attention.value_length", head_dim)),
         n_ctx_train=int(hp("context_length")),
         sliding_window=int(hp("attention.sliding_window", 0) or 0),
+        n_vocab=n_vocab,
+        n_ff=_largest(hp("feed_forward_length", 0)),
+        repackable_bytes=repackable,
     )

@@ -34,7 +34,7 @@ def profiler(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess
 def json_run(tiny_gguf, tmp_path_factory):
     work = tmp_path_factory.mktemp("run")
     done = profiler("run", str(tiny_gguf), "-p", "32", "-n", "8", "-t", "1,2", "-r", "3", "-o", "json",
-                    "--no-bandwidth", cwd=work, env_extra={"PROFILER_REPORTS": str(work / "reports")})
+                    "--no-bandwidth", "--idle", "0", cwd=work, env_extra={"PROFILER_REPORTS": str(work / "reports")})
     assert done.returncode == 0, done.stderr
     return work, json.loads(done.stdout), done
 
@@ -80,7 +80,7 @@ def test_stdout_holds_only_the_requested_format(json_run):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "md"])
 def test_other_output_formats(tiny_gguf, tmp_path, fmt):
-    done = profiler("run", str(tiny_gguf), "-p", "16", "-n", "0", "-r", "1", "-o", fmt, "--no-bandwidth",
+    done = profiler("run", str(tiny_gguf), "-p", "16", "-n", "0", "-r", "1", "-o", fmt, "--no-bandwidth", "--idle", "0",
                     "--reports-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     if fmt == "jsonl":
@@ -92,7 +92,7 @@ def test_other_output_formats(tiny_gguf, tmp_path, fmt):
 
 
 def test_human_output_shows_table_device_and_saved_path(tiny_gguf, tmp_path):
-    done = profiler("run", "-m", str(tiny_gguf), "-p", "16", "-n", "4", "-d", "8", "-r", "2",
+    done = profiler("run", "-m", str(tiny_gguf), "-p", "16", "-n", "4", "-d", "8", "-r", "2", "--idle", "0",
                     "--reports-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout

@@ -7,15 +7,55 @@ from __future__ import annotations
 
 from profiler.backends.base import Backend, ContextParams, LoadParams
 
+BACKENDS = ("llama.cpp", "onnxruntime", "onnxruntime-genai")
+# "auto" picks by model format; "onnx" picks by ONNX layout (genai folder or plain export).
+CHOICES = ("auto", "onnx", *BACKENDS)
+
 
 def get_backend(name: str) -> type[Backend]:
     if name == "llama.cpp":
         from profiler.backends.llama_cpp import LlamaCppBackend
 
         return LlamaCppBackend
+    if name == "onnxruntime":
+        from profiler.backends.onnx_runtime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend
+    if name == "onnxruntime-genai":
+        from profiler.backends.onnx_genai import OnnxGenaiBackend
+
+        return OnnxGenaiBackend
     from profiler.errors import UserError
 
-    raise UserError(f"unknown backend '{name}' (available: llama.cpp)")
+    raise UserError(f"unknown backend '{name}' (available: {', '.join(CHOICES)})")
 
 
-__all__ = ["Backend", "ContextParams", "LoadParams", "get_backend"]
+def backend_name_for(requested: str, path, fmt: str) -> str:
+    """The concrete backend for a model: ``auto``/``onnx`` look at the format and the files."""
+    from pathlib import Path
+
+    from profiler.errors import UserError
+
+    if requested not in CHOICES:
+        raise UserError(f"unknown backend '{requested}' (available: {', '.join(CHOICES)})")
+    if requested == "auto":
+        requested = "onnx" if fmt == "onnx" else "llama.cpp"
+    if requested == "onnx":
+        if fmt != "onnx":
+            raise UserError(f"--backend onnx needs an ONNX model; {path} is {fmt}")
+        return "onnxruntime-genai" if Path(path).is_dir() and (Path(path) / "genai_config.json").is_file() else "onnxruntime"
+    is_onnx = requested.startswith("onnxruntime")
+    if is_onnx != (fmt == "onnx"):
+        raise UserError(f"backend {requested} cannot run {path} ({fmt} model); use --backend auto")
+    return requested
+
+
+def create_backend(name: str, verbose: bool = False, onnx_options: dict | None = None) -> Backend:
+    """An instance of backend ``name``; ONNX session options go to the ONNX backends only."""
+    cls = get_backend(name)
+    if name.startswith("onnxruntime"):
+        return cls(verbose=verbose, **(onnx_options or {}))
+    return cls(verbose=verbose)
+
+
+__all__ = ["BACKENDS", "CHOICES", "Backend", "ContextParams", "LoadParams", "backend_name_for", "create_backend", "get_backend"]

@@ -142,6 +142,11 @@ class Backend(ABC):
         """Runtime version and build details for the results."""
         return {}
 
+    @property
+    def session_options(self) -> dict:
+        """Runtime session settings that shape the numbers (ONNX Runtime's); recorded in each row."""
+        return {}
+
     @abstractmethod
     def close(self) -> None: ...
 

@@ -28,7 +28,10 @@ class TokenSource:
     then ids drawn uniformly from the vocabulary.
     """
 
-    def __init__(self, backend: Backend, facts: ModelFacts, random_tokens: bool, seed: int = 42, text: str | None = None):
+    def __init__(
+        self, backend: Backend, facts: ModelFacts, random_tokens: bool, seed: int = 42, text: str | None = None,
+        n_tokens: int | None = None,
+    ):
         self.backend = backend
         self.facts = facts
         self.random = random_tokens
@@ -39,7 +42,7 @@ class TokenSource:
                 from profiler.textdata import builtin_text
 
                 text = builtin_text()[0]
-            self._text_tokens = backend.tokenize(text, add_special=False) or [0]
+            self._text_tokens = _tokenize_enough(backend, text, n_tokens)
 
     def sequence(self, start: int, count: int) -> list[int]:
         """Tokens for positions ``start .. start+count`` of a sequence (BOS at position 0)."""
@@ -61,6 +64,19 @@ class TokenSource:
         if self.random or position == 0:
             return int(self.rng.integers(0, self.facts.n_vocab))
         return int(np.argmax(self.backend.logits()))
+
+
+def _tokenize_enough(backend: Backend, text: str, n_tokens: int | None) -> list[int]:
+    """Tokenise only as much text as ``n_tokens`` needs: tokenising a whole megabyte can take
+    hundreds of MB for large vocabularies, which would show up as the model's peak memory."""
+    if n_tokens is None:
+        return backend.tokenize(text, add_special=False) or [0]
+    chars = 8 * n_tokens + 64
+    while True:
+        tokens = backend.tokenize(text[:chars], add_special=False)
+        if len(tokens) >= n_tokens or chars >= len(text):
+            return tokens or [0]
+        chars *= 2
 
 
 @dataclass

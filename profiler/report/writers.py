@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from profiler.errors import UserError
+from profiler.report.energy_text import energy_cell
 from profiler.results import RunResult
 
 FORMATS = ("json", "jsonl", "csv", "md")
@@ -28,6 +29,7 @@ MD_COLUMNS = [
     ("peak RSS", lambda r: _mib(r["peak_rss_bytes"])),
     ("load s", lambda r: _num(r["load_s"], ".2f")),
     ("bw frac", lambda r: _num(r["bw_fraction"], ".2f")),
+    ("J/token", lambda r: energy_cell(r)),
 ]
 
 CSV_SKIP = {"samples_ns", "samples_ts", "itl_ms_samples", "ttft_ms_samples", "warnings", "extra",

@@ -1,0 +1,113 @@
+"""What ``api.profile`` calls to wrap each test in energy/thermal tracking.
+
+Kept out of api.py so the entry point stays a short list of steps: open the session
+(choose the source, measure idle), pause between tests (--delay, --cooldown-to), run a
+test (or a sustained decode) under the trackers, and finish its row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from profiler.backends.base import Backend
+from profiler.errors import UserError
+from profiler.measure import sustained as sustained_mod
+from profiler.measure.energy import EnergySession, TestTracker
+from profiler.measure.runner import TestTimings, TokenSource, run_test
+from profiler.plan import TestConfig
+from profiler.platform import thermal
+
+COOLDOWN_TIMEOUT_S = 600.0
+
+
+@dataclass
+class EnergyOptions:
+    idle_s: float = 5.0
+    watts: float | None = None
+    sustained_s: float | None = None
+    delay_s: float = 0.0
+    cooldown_to_c: float | None = None
+
+
+def check_options(opts: EnergyOptions) -> None:
+    for flag, value in (("--idle", opts.idle_s), ("--delay", opts.delay_s)):
+        if value is not None and value < 0:
+            raise UserError(f"{flag} {value:g} is invalid: it must be >= 0 seconds")
+    if opts.watts is not None and opts.watts <= 0:
+        raise UserError(f"--watts {opts.watts:g} is invalid: give the device's power in watts, > 0")
+    if opts.sustained_s is not None and opts.sustained_s <= 0:
+        raise UserError(f"--sustained {opts.sustained_s:g} is invalid: give the decode time in seconds, > 0")
+
+
+def open_session(opts: EnergyOptions, cpu_model: str, board: str | None,
+                 message: Callable[[str], None] = lambda text: None,
+                 session: EnergySession | None = None) -> EnergySession:
+    """Choose the energy source, check --cooldown-to can work, and measure the idle baseline."""
+    check_options(opts)
+    session = session or EnergySession.open(opts.watts, cpu_model, board)
+    if opts.cooldown_to_c is not None and not session.sensors.has_temperature:
+        raise UserError("--cooldown-to needs a temperature sensor, and this device shows none "
+                        "(no thermal zones or hwmon temperatures); use --delay instead")
+    if opts.idle_s > 0 and session.choice.source is not None:
+        message(f"measuring idle power for {opts.idle_s:g} s (--idle 0 skips it)")
+    session.measure_idle(opts.idle_s)
+    return session
+
+
+def pause(session: EnergySession, opts: EnergyOptions, first: bool,
+          message: Callable[[str], None] = lambda text: None,
+          sleep: Callable[[float], None] = time.sleep) -> dict | None:
+    """--delay between tests, then --cooldown-to before every test; returns the cool-down record."""
+    if opts.delay_s and not first:
+        sleep(opts.delay_s)
+    if opts.cooldown_to_c is None:
+        return None
+    hottest = session.sensors.hottest_c()
+    if hottest is not None and hottest >= opts.cooldown_to_c:
+        message(f"cooling down: {hottest:.0f} °C, waiting for < {opts.cooldown_to_c:g} °C")
+    return thermal.wait_for_cooldown(session.sensors, opts.cooldown_to_c, COOLDOWN_TIMEOUT_S, sleep=sleep)
+
+
+def select_tests(tests: list[TestConfig], opts: EnergyOptions) -> list[TestConfig]:
+    """Sustained mode keeps only the decode-only tests (one continuous decode each)."""
+    if opts.sustained_s is None:
+        return tests
+    chosen = list(dict.fromkeys(t for t in tests if t.n_prompt == 0 and t.n_gen > 0))
+    if not chosen:
+        raise UserError("--sustained decodes continuously and needs a generation length: give -n (e.g. -n 128)")
+    return chosen
+
+
+def run_tracked(session: EnergySession, backend: Backend, test: TestConfig, tokens: TokenSource,
+                repetitions: int, warmup: bool, opts: EnergyOptions,
+                on_repetition: Callable[[int], None]) -> tuple[TestTimings, TestTracker]:
+    with session.track() as tracker:
+        if opts.sustained_s is not None:
+            timings = sustained_mod.run_sustained(backend, test, tokens, opts.sustained_s, warmup)
+            on_repetition(0)
+        else:
+            timings = run_test(backend, test, tokens, repetitions, warmup, on_repetition)
+    return timings, tracker
+
+
+def finish_row(row, tracker: TestTracker, timings: TestTimings, opts: EnergyOptions, cooldown: dict | None) -> None:
+    """Energy, thermal (and sustained) fields of a finished row."""
+    label = f"{row.model_name} {row.test}"
+    is_sustained = opts.sustained_s is not None
+    if is_sustained:
+        row.test = f"{row.test} sustained {opts.sustained_s:g}s"
+        label = f"{row.model_name} {row.test}"
+    summary = tracker.annotate(row, timings.windows, label, sustained=is_sustained)
+    if cooldown is not None:
+        row.thermal_detail["cooldown"] = cooldown
+        if not cooldown["reached"]:
+            row.warnings.append(f"{label}: started at {cooldown['end_c']:.0f} °C; it did not cool below "
+                                f"{cooldown['target_c']:g} °C within {COOLDOWN_TIMEOUT_S:.0f} s")
+    if is_sustained and timings.windows:
+        result = sustained_mod.summarize(timings, row.n_gen, opts.sustained_s, summary,
+                                         tracker.session.sensors.has_throttle_indicator)
+        t0 = next(a for phase, a, _ in timings.windows if phase == "decode")
+        for name, value in sustained_mod.sustained_fields(result, tracker.thermal_readings, t0).items():
+            setattr(row, name, value)

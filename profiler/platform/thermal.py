@@ -1,0 +1,252 @@
+"""Temperatures, CPU frequency and throttle state, sampled in the background during a test.
+
+Sources (all through ``sysfs``): thermal zones and hwmon ``temp*_input`` (m°C), cpufreq
+``scaling_cur_freq`` against ``cpuinfo_max_freq`` (kHz), Intel ``thermal_throttle``
+event counters, and on a Raspberry Pi ``vcgencmd get_throttled``. A test counts as
+throttled when a throttle indicator says so; a lower clock alone is not throttling
+(DVFS lowers it whenever a core waits) except in sustained mode, where a drop against
+the first seconds is reported as the onset, labelled as such.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from profiler.platform import sysfs
+from profiler.platform.poller import Poller
+
+RATE_HZ = 2.0
+VALID_C = (-40.0, 150.0)  # zones outside this range are broken sensors, not temperatures
+PI_NOW_BITS = {0: "under-voltage", 1: "frequency capped", 2: "throttled", 3: "soft temperature limit"}
+PI_OCCURRED_SHIFT = 16
+FREQ_DROP = 0.9  # sustained mode: a clock below 90% of its early level marks the onset
+
+
+@dataclass
+class ThermalReading:
+    t_ns: int
+    temps_c: dict[str, float]
+    freq_ratio: float | None  # mean over CPUs of current / maximum frequency
+    freq_mhz: float | None  # mean current frequency
+    throttle_count: int | None  # Intel core + package throttle events, all CPUs
+    pi_throttled: int | None  # raw vcgencmd get_throttled bits
+
+    @property
+    def temp_max_c(self) -> float | None:
+        return max(self.temps_c.values()) if self.temps_c else None
+
+
+def parse_get_throttled(text: str | None) -> int | None:
+    match = re.search(r"throttled=(0x[0-9a-fA-F]+|\d+)", text or "")
+    return int(match.group(1), 0) if match else None
+
+
+def decode_throttled(bits: int) -> dict[str, list[str]]:
+    """The Pi firmware's bits: 0-3 happening now, 16-19 the same conditions since boot."""
+    return {
+        "now": [name for bit, name in PI_NOW_BITS.items() if bits & (1 << bit)],
+        "occurred": [f"{name} has occurred" for bit, name in PI_NOW_BITS.items()
+                     if bits & (1 << (bit + PI_OCCURRED_SHIFT))],
+    }
+
+
+def _valid(value_mc: int | None) -> float | None:
+    if value_mc is None:
+        return None
+    celsius = value_mc / 1000
+    return celsius if VALID_C[0] < celsius < VALID_C[1] else None
+
+
+@dataclass
+class ThermalSensors:
+    temp_files: dict[str, str] = field(default_factory=dict)  # name -> absolute path
+    freq_files: list[tuple[str, str]] = field(default_factory=list)  # (current, max)
+    throttle_files: list[str] = field(default_factory=list)
+    pi_throttle: bool = False
+
+    @classmethod
+    def discover(cls) -> ThermalSensors:
+        found = cls()
+        for zone in sysfs.glob("/sys/class/thermal/thermal_zone*"):
+            base = f"/sys/class/thermal/{zone.name}"
+            if _valid(sysfs.read_int(f"{base}/temp")) is not None:
+                found.temp_files[f"{zone.name}:{sysfs.read_str(f'{base}/type') or '?'}"] = f"{base}/temp"
+        for temp in sysfs.glob("/sys/class/hwmon/hwmon*/temp*_input"):
+            base = f"/sys/class/hwmon/{temp.parent.name}"
+            if _valid(sysfs.read_int(f"{base}/{temp.name}")) is None:
+                continue
+            chip = sysfs.read_str(f"{base}/name") or temp.parent.name
+            label = sysfs.read_str(f"{base}/{temp.name.replace('_input', '_label')}") or temp.name
+            found.temp_files[f"{chip}:{label}"] = f"{base}/{temp.name}"
+        for cpu in sysfs.glob("/sys/devices/system/cpu/cpu[0-9]*"):
+            base = f"/sys/devices/system/cpu/{cpu.name}"
+            cur, top = f"{base}/cpufreq/scaling_cur_freq", f"{base}/cpufreq/cpuinfo_max_freq"
+            if sysfs.read_int(cur) and sysfs.read_int(top):
+                found.freq_files.append((cur, top))
+            for kind in ("core", "package"):
+                counter = f"{base}/thermal_throttle/{kind}_throttle_count"
+                if sysfs.read_int(counter) is not None:
+                    found.throttle_files.append(counter)
+        found.pi_throttle = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) is not None
+        return found
+
+    @property
+    def has_temperature(self) -> bool:
+        return bool(self.temp_files)
+
+    @property
+    def has_throttle_indicator(self) -> bool:
+        return bool(self.throttle_files) or self.pi_throttle
+
+    def read(self, t_ns: int) -> ThermalReading:
+        temps = {name: _valid(sysfs.read_int(path)) for name, path in self.temp_files.items()}
+        ratios, mhz = [], []
+        for cur_path, max_path in self.freq_files:
+            cur, top = sysfs.read_int(cur_path), sysfs.read_int(max_path)
+            if cur and top:
+                ratios.append(cur / top)
+                mhz.append(cur / 1000)
+        counts = [sysfs.read_int(f) for f in self.throttle_files]
+        pi = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) if self.pi_throttle else None
+        return ThermalReading(
+            t_ns=t_ns,
+            temps_c={k: v for k, v in temps.items() if v is not None},
+            freq_ratio=sum(ratios) / len(ratios) if ratios else None,
+            freq_mhz=sum(mhz) / len(mhz) if mhz else None,
+            throttle_count=sum(c for c in counts if c is not None) if self.throttle_files else None,
+            pi_throttled=pi,
+        )
+
+    def hottest_c(self) -> float | None:
+        return self.read(0).temp_max_c
+
+    def describe(self) -> dict:
+        missing = []
+        if not self.temp_files:
+            missing.append("no thermal zones or hwmon temperatures")
+        if not self.freq_files:
+            missing.append("no cpufreq (a VM, or the driver is not loaded)")
+        if not self.has_throttle_indicator:
+            missing.append("no thermal_throttle counters and no vcgencmd get_throttled")
+        return {
+            "temperatures": sorted(self.temp_files),
+            "cpufreq_cpus": len(self.freq_files),
+            "throttle_counters": len(self.throttle_files),
+            "pi_get_throttled": self.pi_throttle,
+            "missing": missing,
+        }
+
+    def poller(self, clock: Callable[[], int] = time.perf_counter_ns) -> Poller[ThermalReading]:
+        return Poller(self.read, 1 / RATE_HZ, clock, name="thermal-sampler")
+
+
+@dataclass
+class ThermalSummary:
+    temp_max_c: float | None
+    temp_start_c: float | None
+    temp_end_c: float | None
+    freq_ratio: float | None  # mean over the test
+    freq_ratio_min: float | None
+    throttled: bool | None  # None: this device has no throttle indicator
+    reasons: list[str]
+    onset_ns: int | None  # first reading that showed throttling
+    onset_basis: str | None
+    unavailable: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pi_reasons(reading: ThermalReading, first: ThermalReading) -> list[str]:
+    """Pi conditions active now, plus "has occurred" bits that were not set at the start."""
+    if reading.pi_throttled is None:
+        return []
+    decoded = decode_throttled(reading.pi_throttled)
+    before = set(decode_throttled(first.pi_throttled or 0)["occurred"])
+    return decoded["now"] + [o for o in decoded["occurred"] if o not in before]
+
+
+def _counter_rise(reading: ThermalReading, first: ThermalReading) -> int:
+    if reading.throttle_count is None or first.throttle_count is None:
+        return 0
+    return max(reading.throttle_count - first.throttle_count, 0)
+
+
+def _indicator_onset(readings: list[ThermalReading]) -> tuple[int | None, list[str]]:
+    """First reading with a throttle indicator set, and every reason seen in the test."""
+    first = readings[0]
+    onset, reasons = None, []
+    for r in readings:
+        now = _pi_reasons(r, first)
+        if (now or _counter_rise(r, first)) and onset is None:
+            onset = r.t_ns
+        reasons += now
+    rise = _counter_rise(readings[-1], first)
+    if rise:
+        reasons.append(f"CPU thermal_throttle events +{rise}")
+    return onset, list(dict.fromkeys(reasons))
+
+
+def freq_drop_onset(readings: list[ThermalReading], early_fraction: float = 0.1) -> int | None:
+    """First reading whose clock is below FREQ_DROP x the best of the early readings."""
+    with_freq = [r for r in readings if r.freq_ratio is not None]
+    if len(with_freq) < 3:
+        return None
+    early = with_freq[: max(1, int(len(with_freq) * early_fraction))]
+    reference = max(r.freq_ratio for r in early)
+    return next((r.t_ns for r in with_freq[len(early):] if r.freq_ratio < FREQ_DROP * reference), None)
+
+
+def summarize(readings: list[ThermalReading], has_indicator: bool, use_freq_drop: bool = False) -> ThermalSummary:
+    temps = [r.temp_max_c for r in readings if r.temp_max_c is not None]
+    ratios = [r.freq_ratio for r in readings if r.freq_ratio is not None]
+    onset, reasons = _indicator_onset(readings) if readings else (None, [])
+    basis = "throttle indicator" if onset is not None else None
+    if onset is None and use_freq_drop:
+        onset = freq_drop_onset(readings)
+        basis = f"cpufreq below {FREQ_DROP:.0%} of its early level" if onset is not None else None
+    unavailable = []
+    if not temps:
+        unavailable.append("temperature: no thermal zones or hwmon temperatures")
+    if not ratios:
+        unavailable.append("frequency: no cpufreq")
+    if not has_indicator:
+        unavailable.append("throttling: no thermal_throttle counters or vcgencmd get_throttled")
+    return ThermalSummary(
+        temp_max_c=max(temps) if temps else None,
+        temp_start_c=temps[0] if temps else None,
+        temp_end_c=temps[-1] if temps else None,
+        freq_ratio=sum(ratios) / len(ratios) if ratios else None,
+        freq_ratio_min=min(ratios) if ratios else None,
+        throttled=bool(reasons) if has_indicator else None,
+        reasons=reasons,
+        onset_ns=onset,
+        onset_basis=basis,
+        unavailable=unavailable,
+    )
+
+
+def wait_for_cooldown(
+    sensors: ThermalSensors,
+    target_c: float,
+    timeout_s: float = 600.0,
+    poll_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict:
+    """Wait until the hottest zone is below ``target_c`` (or the timeout); say how it went."""
+    start = clock()
+    first = current = sensors.hottest_c()
+    while current is not None and current >= target_c and clock() - start < timeout_s:
+        sleep(poll_s)
+        current = sensors.hottest_c()
+    return {
+        "target_c": target_c,
+        "start_c": first,
+        "end_c": current,
+        "waited_s": clock() - start,
+        "reached": current is not None and current < target_c,
+    }

@@ -1,0 +1,310 @@
+"""``profiler eval``: perplexity, KL-divergence and multiple-choice accuracy of one model file.
+
+Everything is measured on the exact artifact given (matched by sha256 afterwards), with the
+settings, the text's sha256 and the reference's identity recorded next to every number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from profiler import catalog as catalog_mod
+from profiler.backends import get_backend
+from profiler.backends.base import LoadParams
+from profiler.errors import UserError
+from profiler.quality import data as data_mod
+from profiler.quality import kld as kld_mod
+from profiler.quality import store, tasks
+from profiler.quality.perplexity import PerplexityResult, perplexity, plan_chunks
+
+SCHEMA_VERSION = 1
+RECONSTRUCTED_KEY = "profiler.reconstructed_from"
+
+
+@dataclass
+class EvalOptions:
+    text: str | None = None  # a file, a pulled dataset name, or None for the built-in text
+    perplexity: bool = True
+    n_ctx: int = 512
+    n_batch: int = 2048
+    n_chunks: int | None = None
+    threads: int | None = None
+    flash_attn: str = "auto"
+    save_reference: Path | None = None
+    top_k: int = kld_mod.DEFAULT_TOP_K
+    kld_reference: Path | None = None
+    hellaswag: str | None = None  # a file or "hellaswag" (the pulled copy)
+    winogrande: str | None = None
+    n_tasks: int | None = None
+    task_ctx: int = 512
+    n_parallel: int = 4
+    reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
+    save: bool = True
+    catalog_path: Path | None = None
+    verbose: bool = False
+    command: str = ""
+
+
+@dataclass
+class ModelIdentity:
+    name: str
+    path: str
+    sha256: str
+    quant: str
+    n_params: int
+    size_bytes: int
+    description: str
+    reconstructed_from: str | None = None  # set when the file is a dequantized reconstruction
+
+
+@dataclass
+class EvalResult:
+    run_id: str
+    created: str
+    command: str
+    model: ModelIdentity
+    settings: dict
+    text: dict | None = None
+    perplexity: PerplexityResult | None = None
+    kld: kld_mod.KldResult | None = None
+    tasks: list[tasks.TaskResult] = field(default_factory=list)
+    reference_saved: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per-token raw values
+    schema_version: int = SCHEMA_VERSION
+    kind: str = "quality"
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.pop("samples")
+        return _clean(out)
+
+
+def _clean(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def reconstructed_from(path: Path) -> str | None:
+    """The note ``profiler quantize`` writes into a dequantized reconstruction's GGUF header."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(str(path), "r")
+        f = reader.fields.get(RECONSTRUCTED_KEY)
+        return None if f is None else str(f.contents())
+    except Exception:  # not a GGUF we can read: no note
+        return None
+
+
+def identify(model: str, catalog_path: Path | None = None, progress=None) -> tuple[ModelIdentity, Path]:
+    """Resolve a catalogue name or path to a verified file and who it is (sha256 included)."""
+    from profiler.api import resolve_models
+    from profiler.ggufinfo import read_info
+
+    spec = resolve_models([model], catalog_path)[0]
+    path = catalog_mod.resolve(spec, progress=progress)
+    info = read_info(path)
+    sha = spec.sha256 or _file_sha256(path)
+    identity = ModelIdentity(
+        name=spec.name, path=str(path), sha256=sha, quant=spec.quant or info.quant_type,
+        n_params=spec.n_params or info.n_params, size_bytes=info.file_size_bytes,
+        description=spec.description or info.name, reconstructed_from=reconstructed_from(path),
+    )
+    return identity, path
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a model file, remembered per (path, size, mtime) so repeated evals skip the hashing."""
+    index = catalog_mod.cache_dir() / "quality" / "sha256-index.json"
+    st = path.stat()
+    key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns]
+    try:
+        known = json.loads(index.read_text())
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(key)
+    if isinstance(entry, dict) and entry.get("stamp") == stamp:
+        return entry["sha256"]
+    sha = catalog_mod.sha256_file(path)
+    known[key] = {"stamp": stamp, "sha256": sha}
+    try:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        index.write_text(json.dumps(known))
+    except OSError:
+        pass  # a read-only cache only costs a re-hash next time
+    return sha
+
+
+def default_threads() -> int:
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:  # psutil is a dependency, but a thread count is no reason to fail
+        return os.cpu_count() or 1
+
+
+def evaluate(model: str, options: EvalOptions, progress: Callable[[str], None] | None = None) -> EvalResult:
+    """Measure what ``options`` asks for on ``model`` and save the report (unless save=False)."""
+    say = progress or (lambda text: None)
+    _check(options)
+    identity, path = identify(model, options.catalog_path, say)
+    threads = options.threads or default_threads()
+    from profiler.api import new_run_id
+
+    result = EvalResult(
+        run_id=new_run_id(),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        command=options.command,
+        model=identity,
+        settings={"threads": threads, "n_batch": options.n_batch, "flash_attn": options.flash_attn},
+    )
+    if identity.reconstructed_from:
+        result.warnings.append(f"{identity.name} is a reconstruction ({identity.reconstructed_from}), not original weights")
+    backend = get_backend("llama.cpp")(verbose=options.verbose)
+    try:
+        facts = backend.load(str(path), LoadParams())
+        if options.perplexity or options.kld_reference or options.save_reference:
+            _run_perplexity(backend, facts, identity, options, threads, result, say)
+        for name, source, scorer in (("hellaswag", options.hellaswag, tasks.hellaswag),
+                                     ("winogrande", options.winogrande, tasks.winogrande)):
+            if source:
+                result.tasks.append(_run_task(backend, name, source, scorer, options, threads, say))
+    finally:
+        backend.close()
+    if options.save:
+        save(result, options.reports_dir)
+    return result
+
+
+def _check(options: EvalOptions) -> None:
+    if options.save_reference and options.kld_reference:
+        raise UserError("--save-reference and --kld are exclusive: save the reference with one model, compare with another")
+    if not (options.perplexity or options.kld_reference or options.save_reference or options.hellaswag or options.winogrande):
+        raise UserError("nothing to evaluate: drop --no-perplexity or add --hellaswag / --winogrande")
+    if options.threads is not None and options.threads < 1:
+        raise UserError(f"--threads {options.threads} is invalid: it must be >= 1")
+
+
+def _run_perplexity(backend, facts, identity, options, threads, result, say) -> None:
+    ref = None
+    if options.kld_reference:
+        ref = kld_mod.load_reference(options.kld_reference)
+        tokens = ref.tokens.tolist()
+        n_chunks = min(options.n_chunks or ref.n_chunks, ref.n_chunks)
+        plan = plan_chunks(len(tokens), ref.n_ctx, options.n_batch, n_chunks)
+        result.text = ref.meta.get("text")
+        if options.text is not None:
+            result.warnings.append("--file ignored: KL-divergence uses the reference's own tokens")
+        if ref.meta.get("model", {}).get("sha256") == identity.sha256:
+            result.warnings.append("the candidate is the reference model itself: KLD is ~0 by construction")
+    else:
+        text, source = data_mod.resolve_text(options.text)
+        tokens = backend.tokenize(text, add_special=True)
+        plan = plan_chunks(len(tokens), options.n_ctx, options.n_batch, options.n_chunks)
+        result.text = source.to_dict()
+        result.warnings += source.notes
+    backend.configure(plan.context_params(options.flash_attn))
+    backend.set_threads(threads)
+    say(f"perplexity: {plan.n_chunks} chunks of {plan.n_ctx} tokens, {plan.n_seq} per batch, {threads} threads")
+    writer = kld_mod.ReferenceWriter(options.top_k) if options.save_reference else None
+    comparer = kld_mod.KldAccumulator(ref, facts.n_vocab) if ref is not None else None
+
+    def on_chunk(chunk) -> None:
+        if writer:
+            writer(chunk)
+        if comparer:
+            comparer(chunk)
+
+    ppl, acc = perplexity(backend, facts, tokens, plan, threads, on_chunk, want_argmax=comparer is not None)
+    result.perplexity = ppl
+    result.samples["token_nll"] = np.concatenate(acc.token_nll)
+    if writer:
+        meta = {"model": asdict(identity), "n_vocab": facts.n_vocab, "add_bos": facts.add_bos, "text": result.text}
+        saved = writer.save(Path(options.save_reference), tokens, plan, meta)
+        result.reference_saved = str(saved)
+        say(f"saved the KLD reference to {saved}")
+    if comparer:
+        result.kld = comparer.result()
+        result.kld.reference = _reference_summary(ref)
+        result.samples["token_kld"] = np.concatenate(comparer.kld).astype(np.float32)
+        result.samples["token_p_diff"] = np.concatenate(comparer.p_diff).astype(np.float32)
+        note = result.kld.reference.get("reconstructed_from")
+        if note:
+            result.warnings.append(f"KLD reference is a reconstruction ({note}), not the original weights")
+
+
+def _reference_summary(ref: kld_mod.Reference) -> dict:
+    model = ref.meta.get("model", {})
+    return {
+        "path": str(ref.path), "model": model.get("name"), "sha256": model.get("sha256"), "quant": model.get("quant"),
+        "reconstructed_from": model.get("reconstructed_from"), "top_k": ref.meta.get("top_k"),
+        "n_ctx": ref.n_ctx, "n_chunks": ref.n_chunks, "text": ref.meta.get("text"),
+    }
+
+
+def _run_task(backend, name, source, scorer, options, threads, say) -> tasks.TaskResult:
+    text, src = data_mod.resolve_text(source)
+    say(f"{name}: {options.n_tasks or 'all'} tasks from {src.name}")
+    res = scorer(backend, text, options.n_tasks, options.task_ctx, options.n_parallel, threads)
+    res.source = src.to_dict()
+    return res
+
+
+def store_entries(result: EvalResult) -> list[dict]:
+    """One index line per measured number, keyed by the model file's sha256."""
+    base = {"model_sha256": result.model.sha256, "model_name": result.model.name, "run_id": result.run_id,
+            "created": result.created, "provenance": "measured"}
+    out = []
+    for t in result.tasks:
+        out.append({**base, "metric": t.task, "value_pct": t.accuracy_pct, "ci95_pct": [t.ci95_low_pct, t.ci95_high_pct],
+                    "n_tasks": t.n_tasks, "n_shot": 0, "source": f"profiler eval ({t.selection})",
+                    "data_sha256": t.source.get("sha256")})
+    if result.perplexity is not None:
+        p = result.perplexity
+        out.append({**base, "metric": "ppl", "value": p.ppl, "uncertainty": p.ppl_uncertainty, "n_ctx": p.n_ctx,
+                    "n_chunks": p.n_chunks, "data_sha256": (result.text or {}).get("sha256")})
+    if result.kld is not None:
+        out.append({**base, "metric": "kld", "value": result.kld.mean_kld, "uncertainty": result.kld.mean_kld_uncertainty,
+                    "reference_sha256": result.kld.reference.get("sha256"),
+                    "reference_reconstructed_from": result.kld.reference.get("reconstructed_from")})
+    return [_clean(e) for e in out]
+
+
+def save(result: EvalResult, reports_dir: Path) -> Path:
+    from profiler.report import write_atomic
+
+    folder = Path(reports_dir) / result.run_id
+    write_atomic(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    if result.samples:
+        np.savez_compressed(folder / "quality-samples.npz", **result.samples)
+    store.record(store_entries(result))
+    return folder
+
+
+def load_result(path: str | Path) -> dict:
+    """A saved quality.json (as a dict; the scoreboard reads it field by field)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UserError(f"quality results not found: {p}") from None
+    except ValueError as exc:
+        raise UserError(f"{p} is not valid JSON ({exc})") from None
+    if data.get("kind") != "quality" or data.get("schema_version") != SCHEMA_VERSION:
+        raise UserError(f"{p} is not a profiler eval result (schema {SCHEMA_VERSION})")
+    return data

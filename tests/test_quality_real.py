@@ -1,0 +1,84 @@
+"""Integration on the real SmolLM2-135M-Instruct Q4_1: eval on a few chunks/tasks, and a short ladder.
+
+Slow: they need the downloaded model (PROFILER_CACHE) and the shared datasets.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from profiler import catalog
+from profiler.errors import UserError
+from profiler.quality import tasks
+from profiler.quality.evaluate import EvalOptions, evaluate
+
+pytestmark = pytest.mark.slow
+
+DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+WIKI = DATASETS / "wikitext-2-raw-test.txt"
+HELLASWAG = DATASETS / "hellaswag_val_full.txt"
+MODEL = "smollm2-135m-instruct-q4_1"
+
+
+@pytest.fixture(scope="module")
+def model_path() -> Path:
+    if not WIKI.exists() or not HELLASWAG.exists():
+        pytest.skip(f"shared datasets not found at {DATASETS}")
+    try:
+        return catalog.resolve(catalog.load_catalog().get(MODEL))
+    except UserError as exc:
+        pytest.skip(f"real model unavailable: {exc}")
+
+
+def _llama_perplexity() -> Path | None:
+    """The tool built by benchmarks/llamacpp_tools.py, if it is already there (tests never build it)."""
+    import importlib.metadata
+
+    version = importlib.metadata.version("llama-cpp-python")
+    path = catalog.cache_dir() / "llamacpp-tools" / version / "bin" / "llama-perplexity"
+    return path if path.exists() else None
+
+
+def test_eval_perplexity_and_hellaswag_on_the_real_model(model_path, tmp_path):
+    options = EvalOptions(text=str(WIKI), n_chunks=3, hellaswag=str(HELLASWAG), n_tasks=24, threads=2,
+                          reports_dir=tmp_path, save=False)
+    result = evaluate(MODEL, options)
+    p = result.perplexity
+    assert p.n_chunks == 3 and p.n_tokens_scored == 3 * 255
+    assert 5 < p.ppl < 60  # a 135M model on WikiText-2; a broken BOS or offset gives hundreds
+    hs = result.tasks[0]
+    assert hs.n_tasks == 24 and [x["task"] for x in hs.predictions] == tasks.hellaswag_order(10042, 24)
+    assert hs.ci95_low_pct <= hs.accuracy_pct <= hs.ci95_high_pct
+    tool = _llama_perplexity()
+    if tool is None:
+        return  # agreement with llama-perplexity is checked by benchmarks/perplexity_agreement.py
+    out = subprocess.run([str(tool), "-m", str(model_path), "-f", str(WIKI), "--chunks", "3", "-t", "2"],
+                         capture_output=True, text=True, check=True)
+    theirs = float(re.search(r"Final estimate: PPL = ([0-9.]+)", out.stdout + out.stderr).group(1))
+    assert p.ppl == pytest.approx(theirs, rel=0.005)
+
+
+def test_compare_quants_ladder_on_the_real_model(model_path, tmp_path, monkeypatch):
+    from profiler.compare_quants import CompareOptions, compare_quants
+
+    monkeypatch.setenv("PROFILER_REPORTS", str(tmp_path / "reports"))
+    options = CompareOptions(types=["q8_0", "q2_k"], text=str(WIKI), n_ctx=256, n_chunks=2, hellaswag=str(HELLASWAG),
+                             n_tasks=8, n_prompt=16, n_gen=4, repetitions=1, threads=2, out_dir=tmp_path / "ladder",
+                             reports_dir=tmp_path / "reports")
+    result = compare_quants(MODEL, options)
+    rows = {r.role + ":" + r.quant: r for r in result.rows}
+    assert set(rows) == {"original:Q4_1", "reference:F16", "quant:Q8_0", "quant:Q2_K"}
+    assert result.reference_is_reconstruction and "not the original weights" in result.reference_note
+    assert rows["reference:F16"].kld_mean == pytest.approx(0, abs=1e-3)
+    assert rows["quant:Q8_0"].kld_mean < rows["quant:Q2_K"].kld_mean
+    assert rows["quant:Q2_K"].ppl > rows["quant:Q8_0"].ppl
+    assert rows["quant:Q2_K"].size_bytes < rows["quant:Q8_0"].size_bytes
+    for r in result.rows:
+        assert r.decode_tps and r.decode_tps > 0 and r.hellaswag_pct is not None
+        assert r.j_per_decode_token is not None or r.energy_note.startswith("energy unavailable")
+    md = (tmp_path / "reports").glob("*/compare-quants.md")
+    assert any("reconstruction" in f.read_text() for f in md)
