@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from profiler import catalog as catalog_mod
-from profiler.backends import get_backend
+from profiler import preflight
+from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.catalog import ModelSpec
 from profiler.errors import UserError
-from profiler.ggufinfo import GGUFInfo, read_info
+from profiler.ggufinfo import GGUFInfo
 from profiler.measure import memory, stats
 from profiler.measure import session as energy_run
 from profiler.measure.runner import TestTimings, TokenSource
+from profiler.modelinfo import ModelInfo, fixed_kv_type, read_model_info
 from profiler.plan import Sweep, TestConfig, context_groups, expand, load_params
 from profiler.platform import device as device_mod
 from profiler.platform import sysfs
@@ -41,11 +43,14 @@ class Callbacks:
 class RunOptions:
     reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
     catalog_path: Path | None = None
-    backend: str = "llama.cpp"
+    backend: str = "auto"  # auto: llama.cpp for GGUF, ONNX Runtime (genai or plain) for ONNX
+    # ONNX Runtime session options: execution_provider ("cpu", ...), graph_optimization ("all", ...)
+    onnx_options: dict = field(default_factory=dict)
     warmup: bool = True
     bandwidth_probe: bool = True
     save: bool = True
     verbose: bool = False
+    force: bool = False  # run models the memory pre-flight says will not fit
     command: str = ""
     # --idle, --watts, --sustained, --delay, --cooldown-to (docs/energy.md)
     energy: energy_run.EnergyOptions = field(default_factory=energy_run.EnergyOptions)
@@ -75,7 +80,14 @@ def describe_device(bandwidth_probe: bool = True, runtime: dict | None = None) -
 def runtime_info() -> dict:
     from profiler.backends.llama_cpp import system_info
 
-    return {"llama.cpp": system_info()}
+    info = {"llama.cpp": system_info()}
+    try:  # ONNX Runtime is an optional extra
+        import onnxruntime
+
+        info["onnxruntime"] = {"version": onnxruntime.__version__, "providers": onnxruntime.get_available_providers()}
+    except ImportError:
+        pass
+    return info
 
 
 def profile(
@@ -102,7 +114,8 @@ def profile(
         run.warnings.append(busy)
     # Resolve and check every model before measuring any, so bad input stops the run up front.
     models = [(spec, catalog_mod.resolve(spec, progress=cb.message)) for spec in specs]
-    models = [(spec, path, read_info(path)) for spec, path in models]
+    models = [(spec, path, read_model_info(path, spec.format)) for spec, path in models]
+    _preflight(models, tests, device, run, options.force)
     session = energy_run.open_session(options.energy, device.cpu_model, device.board, cb.message,
                                       options.energy_session)
     run.device["energy"] = session.describe()
@@ -124,9 +137,26 @@ def profile(
     return run
 
 
+def _preflight(models, tests, device, run: RunResult, force: bool) -> None:
+    """Refuse (or, with force, warn about) models whose estimated memory exceeds what is available."""
+    available = device.ram_available_bytes
+    for spec, _, info in models:
+        if not isinstance(info, GGUFInfo):
+            continue  # only GGUF headers carry what the estimate needs
+        worst = max(
+            (preflight.estimate_memory(info, params.n_ctx, params.n_ubatch, params.type_k, params.type_v)
+             for params, _ in context_groups(tests)),
+            key=lambda e: e.total_bytes,
+        )
+        warning = preflight.check_memory(spec.name, worst, available, force)
+        if warning:
+            run.warnings.append(warning)
+
+
 def _profile_model(spec, path, info, tests, sweep, device, run, options, cb, current: dict, session) -> None:
     memory.reset_peak()
-    backend: Backend = get_backend(options.backend)(verbose=options.verbose)
+    name = backend_name_for(options.backend, path, spec.format)
+    backend: Backend = create_backend(name, options.verbose, options.onnx_options)
     try:
         start = time.perf_counter()
         facts = backend.load(str(path), load_params(sweep))
@@ -156,7 +186,7 @@ def _ms(ns_values) -> list[float]:
 
 def build_row(
     spec: ModelSpec,
-    info: GGUFInfo,
+    info: ModelInfo,
     facts: ModelFacts,
     backend: Backend,
     test: TestConfig,
@@ -178,11 +208,11 @@ def build_row(
     build = backend.build_info
     warnings = stats.stability_warnings([s / 1e9 for s in timings.samples_ns], f"{spec.name} {test.name}")
     return TestResult(
-        build_commit=f"llama-cpp-python {build.get('llama_cpp_python', '?')}",
+        build_commit=build.get("build_commit") or f"llama-cpp-python {build.get('llama_cpp_python', '?')}",
         build_number=0,
         cpu_info=device.cpu_model,
         gpu_info="",
-        backends="CPU",
+        backends=backend.session_options.get("execution_provider", "CPU").removesuffix("ExecutionProvider"),
         model_filename=str(info.path),
         model_type=facts.description,
         model_size=facts.size_bytes,
@@ -190,8 +220,8 @@ def build_row(
         n_batch=test.n_batch,
         n_ubatch=test.n_ubatch,
         n_threads=test.n_threads,
-        type_k=test.type_k,
-        type_v=test.type_v,
+        type_k=fixed_kv_type(info) or test.type_k,  # an ONNX graph fixes its KV type
+        type_v=fixed_kv_type(info) or test.type_v,
         n_gpu_layers=0,
         flash_attn=FLASH_ATTN_INT[test.flash_attn],
         use_mmap=sweep.use_mmap,
@@ -232,11 +262,12 @@ def build_row(
         bytes_per_token=bytes_per_token,
         achieved_gbps=achieved,
         bw_fraction=fraction,
+        session_options=backend.session_options,
         warnings=warnings,
     )
 
 
-def _bandwidth(info: GGUFInfo, test: TestConfig, decode_ts: float | None, device) -> tuple:
+def _bandwidth(info: ModelInfo, test: TestConfig, decode_ts: float | None, device) -> tuple:
     """Bytes one decode step reads (weights + the KV cache at the mean decode position),
     what that makes per second, and its fraction of the measured read bandwidth."""
     if decode_ts is None:

@@ -299,6 +299,9 @@ def resolve(spec: ModelSpec, progress=None) -> Path:
         verify(target, spec.sha256, quarantine=True)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    from profiler.preflight import check_disk
+
+    check_disk(target.parent, spec.size_bytes)
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("wb") as out:

@@ -93,11 +93,12 @@ def cli() -> None:
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
 @click.option("--no-bandwidth", is_flag=True, help="Skip the memory-bandwidth probe (bw_fraction becomes n/a).")
 @click.option("-v", "--verbose", is_flag=True, help="Show llama.cpp's own log.")
+@click.option("--force", is_flag=True, help="Run even when the memory pre-flight estimate exceeds available RAM.")
 @energy_options
 @scoreboard_options
 def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch_size, ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
-        reports_dir, no_bandwidth, verbose, energy, scoreboard) -> None:
+        reports_dir, no_bandwidth, verbose, force, energy, scoreboard) -> None:
     """Measure speed, latency, memory and load time of MODELS (catalogue names or files)."""
     sweep = Sweep(
         n_prompt=_ints(n_prompt, "-p", [512]),
@@ -119,6 +120,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         warmup=not no_warmup,
         bandwidth_probe=not no_bandwidth,
         verbose=verbose,
+        force=force,
         command=" ".join(shlex.quote(a) for a in ["profiler", *sys.argv[1:]]),
         energy=energy,
     )

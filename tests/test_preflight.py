@@ -1,0 +1,50 @@
+"""Memory and disk pre-flight checks."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import pytest
+
+from profiler import api, catalog, preflight
+from profiler.errors import UserError
+from profiler.ggufinfo import read_info
+from profiler.measure.session import EnergyOptions
+from profiler.plan import Sweep
+
+
+def test_estimate_adds_weights_kv_and_compute(tiny_gguf):
+    info = read_info(tiny_gguf)
+    est = preflight.estimate_memory(info, n_ctx=513, n_ubatch=512)
+    assert est.weights_bytes == info.tensor_bytes
+    assert est.kv_cache_bytes == info.kv_cache_bytes(513)
+    assert est.compute_bytes == 4 * (375 + 512 * (2 * 513 + 3 * 128 + 4 * 64))
+    assert est.total_bytes == est.weights_bytes + est.kv_cache_bytes + est.compute_bytes + preflight.RUNTIME_OVERHEAD_BYTES
+    assert "weights" in est.describe() and "KV cache" in est.describe()
+
+
+def test_model_that_does_not_fit_is_refused_with_the_estimate(tiny_gguf, tmp_path, monkeypatch):
+    real = api.describe_device
+
+    def tiny_machine(*args, **kwargs):
+        dev = real(*args, **kwargs)
+        dev.ram_available_bytes = 64 * 2**20
+        return dev
+
+    monkeypatch.setattr(api, "describe_device", tiny_machine)
+    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
+    sweep = Sweep(n_prompt=[16], n_gen=[0], repetitions=1)
+    with pytest.raises(UserError, match=r"tiny.gguf needs about \d+ MiB \(weights .*only 64 MiB is available.*--force"):
+        api.profile([str(tiny_gguf)], sweep, options)
+    options.force = True
+    run = api.profile([str(tiny_gguf)], sweep, options)
+    assert len(run.rows) == 1
+    assert any("--force given" in w for w in run.warnings)
+
+
+def test_download_refused_when_the_disk_is_too_small(isolated_env, monkeypatch):
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(preflight.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 10**6, 10**6))
+    spec = catalog.ModelSpec("m", "gguf", ["pip:some-model==1.0#m.gguf"], size_bytes=98362432)
+    with pytest.raises(UserError, match="not enough disk space.*needs about 188 MiB, 1 MiB free"):
+        catalog.resolve(spec)
