@@ -7,11 +7,11 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from profiler import catalog as catalog_mod
-from profiler import preflight
+from profiler import isolate, preflight
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.catalog import ModelSpec
@@ -26,6 +26,7 @@ from profiler.platform import device as device_mod
 from profiler.platform import sysfs
 from profiler.report import save_run
 from profiler.results import FLASH_ATTN_INT, RunResult, TestResult
+from profiler.store import Store, row_key
 
 
 @dataclass
@@ -55,6 +56,26 @@ class RunOptions:
     # --idle, --watts, --sustained, --delay, --cooldown-to (docs/energy.md)
     energy: energy_run.EnergyOptions = field(default_factory=energy_run.EnergyOptions)
     energy_session: object | None = None  # an EnergySession to use instead of probing (tests)
+    isolate: bool = True  # each model's sweep in a child process (crash isolation)
+    timeout_s: float | None = None  # per test, with isolate: a child silent this long is killed
+    db: Path | None = None  # the results store; default PROFILER_DB or <reports_dir>/profiler.db
+
+    @property
+    def db_path(self) -> Path:
+        if not self.save:
+            return Path(":memory:")  # nothing on disk, but the same code path
+        if self.db is not None:
+            return self.db
+        env = os.environ.get("PROFILER_DB")
+        return Path(env) if env else self.reports_dir / "profiler.db"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the finished tests are in the store under ``run_id``."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
 
 
 def new_run_id() -> str:
@@ -95,15 +116,23 @@ def profile(
     sweep: Sweep,
     options: RunOptions | None = None,
     callbacks: Callbacks | None = None,
+    resume: str | None = None,
 ) -> RunResult:
-    """Measure every test of ``sweep`` on every model; results are saved after each test."""
+    """Measure every test of ``sweep`` on every model.
+
+    Each finished row is committed to the results store at once and the run folder rewritten
+    from it; with ``resume`` (a run id) the stored plan is reused and finished tests skipped.
+    """
     options = options or RunOptions()
     cb = callbacks or Callbacks()
+    store = Store(options.db_path) if resume else None
+    if resume:
+        model_names, sweep = _stored_plan(store, resume)
     specs = resolve_models(model_names, options.catalog_path)
     load_before = sysfs.load_average()
     device = describe_device(options.bandwidth_probe, runtime_info())
     tests = energy_run.select_tests(expand(sweep, default_threads=device.physical_cores), options.energy)
-    run = RunResult(
+    run = store.load_run(resume) if store else RunResult(
         run_id=new_run_id(),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         command=options.command,
@@ -118,29 +147,91 @@ def profile(
     _preflight(models, tests, device, run, options.force)
     session = energy_run.open_session(options.energy, device.cpu_model, device.board, cb.message,
                                       options.energy_session)
-    run.device["energy"] = session.describe()
-    run.warnings.extend(session.run_warnings())
+    store = store or Store(options.db_path)  # opened only once the input is known to be good
+    if not resume:
+        run.device["energy"] = session.describe()
+        run.warnings.extend(session.run_warnings())
+        store.begin_run(run, {"models": list(model_names), "sweep": asdict(sweep)})
+    done = store.done_keys(run.run_id)
+    todo = [(spec, path, info, [t for t in tests if row_key(spec.name, t) not in done]) for spec, path, info in models]
     reps = 1 if options.energy.sustained_s is not None else sweep.repetitions
-    cb.tests_planned(len(specs) * len(tests) * reps)
-    for spec, path, info in models:
-        current: dict = {}
-        try:
-            _profile_model(spec, path, info, tests, sweep, device, run, options, cb, current, session)
-        except UserError:
-            raise
-        except Exception as exc:  # a runtime failure ends this model's run, not the sweep
-            test = current.get("test")
-            run.failures.append({"model": spec.name, "test": test.name if test else None, "error": f"{type(exc).__name__}: {exc}"})
-            cb.message(f"{spec.name} failed during {test.name if test else 'loading'}: {exc}")
-            if options.save:
-                save_run(run, options.reports_dir)
+    cb.tests_planned(sum(len(t) for *_, t in todo) * reps)
+    recorder = _Recorder(store, run, options, cb)
+    try:
+        for spec, path, info, model_tests in todo:
+            if model_tests:
+                _run_one_model(spec, path, info, model_tests, sweep, device, options, cb, session, recorder)
+    except KeyboardInterrupt:
+        recorder.finish("interrupted")
+        raise RunInterrupted(run.run_id) from None
+    recorder.finish("failed" if run.failures else "done")
     return run
 
 
+def _stored_plan(store: Store, run_id: str) -> tuple[list[str], Sweep]:
+    plan = store.plan(run_id)
+    data = dict(plan["sweep"])
+    data["prompt_gen"] = [tuple(p) for p in data.get("prompt_gen", [])]
+    return plan["models"], Sweep(**data)
+
+
+class _Recorder:
+    """Commits each finished row to the store, then regenerates the run folder from the store."""
+
+    def __init__(self, store: Store, run: RunResult, options: RunOptions, cb: Callbacks) -> None:
+        self.store, self.run, self.options, self.cb = store, run, options, cb
+
+    def add(self, spec_name: str, test: TestConfig, row: TestResult) -> None:
+        self.store.add_row(self.run.run_id, row_key(spec_name, test), row)
+        self.run.rows.append(row)
+        self.store.update_run(self.run, "running")
+        self.save()
+        self.cb.row_done(row)
+
+    def fail(self, record: dict) -> None:
+        self.run.failures.append(record)
+        where = record["test"] or "loading"
+        self.cb.message(f"{record['model']} failed during {where}: {record['error']}")
+        self.store.update_run(self.run, "running")
+        self.save()
+
+    def save(self) -> None:
+        if self.options.save:
+            save_run(self.store.load_run(self.run.run_id), self.options.reports_dir)
+
+    def finish(self, status: str) -> None:
+        self.store.update_run(self.run, status)
+        self.save()
+
+
+def _run_one_model(spec, path, info, tests, sweep, device, options, cb, session, recorder: _Recorder) -> None:
+    """In a child process (default) or in this one; a runtime failure ends only this model."""
+    sink = lambda test, row: recorder.add(spec.name, test, row)  # noqa: E731
+    first = not recorder.run.rows
+    if options.isolate:
+        idle = session.idle.to_dict() if session.idle else None
+        job = isolate.job_for(spec, path, tests, sweep, device, options, idle, first)
+        try:
+            isolate.run_model(job, sink, cb, options.timeout_s, options.verbose)
+        except isolate.ChildFailure as failure:
+            recorder.fail(failure.record)
+        return
+    state = {"test": None, "first": first}
+    try:
+        profile_model(spec, path, info, tests, sweep, device, options, cb, session, sink, state)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a runtime failure ends this model's run, not the sweep
+        test = state["test"]
+        recorder.fail({"model": spec.name, "test": test.name if test else None, "error": f"{type(exc).__name__}: {exc}"})
+
+
 def _preflight(models, tests, device, run: RunResult, force: bool) -> None:
-    """Refuse (or, with force, warn about) models whose estimated memory exceeds what is available."""
+    """Refuse tests longer than a model's context, and (unless forced) models whose estimated
+    memory exceeds what is available."""
     available = device.ram_available_bytes
     for spec, _, info in models:
+        context_groups(tests, info.n_ctx_train or None)  # a test longer than the model's context: refuse now
         if not isinstance(info, GGUFInfo):
             continue  # only GGUF headers carry what the estimate needs
         worst = max(
@@ -153,7 +244,12 @@ def _preflight(models, tests, device, run: RunResult, force: bool) -> None:
             run.warnings.append(warning)
 
 
-def _profile_model(spec, path, info, tests, sweep, device, run, options, cb, current: dict, session) -> None:
+def profile_model(spec, path, info, tests, sweep, device, options, cb, session, sink, state: dict) -> None:
+    """Load one model and run its tests; ``sink(test, row)`` receives each finished row.
+
+    ``state["test"]`` names the test in flight (for failure records); ``state["first"]`` says
+    whether no test of the run has happened yet (no --delay before the first).
+    """
     memory.reset_peak()
     name = backend_name_for(options.backend, path, spec.format)
     backend: Backend = create_backend(name, options.verbose, options.onnx_options)
@@ -165,17 +261,16 @@ def _profile_model(spec, path, info, tests, sweep, device, run, options, cb, cur
         for ctx_params, group in context_groups(tests, info.n_ctx_train or None):
             backend.configure(ctx_params)
             for test in group:
-                current["test"] = test
-                cooldown = energy_run.pause(session, options.energy, first=not run.rows, message=cb.message)
+                state["test"] = test
+                cooldown = energy_run.pause(session, options.energy, first=state["first"], message=cb.message)
+                state["first"] = False
                 cb.test_started(spec.name, test)
                 timings, tracker = energy_run.run_tracked(session, backend, test, tokens, sweep.repetitions,
                                                           options.warmup, options.energy, lambda _: cb.repetition_done())
                 row = build_row(spec, info, facts, backend, test, timings, ctx_params.n_ctx, load_s, sweep, device)
                 energy_run.finish_row(row, tracker, timings, options.energy, cooldown)
-                run.rows.append(row)
-                if options.save:
-                    save_run(run, options.reports_dir)
-                cb.row_done(row)
+                sink(test, row)
+                state["test"] = None
     finally:
         backend.close()
 

@@ -11,6 +11,7 @@ import click
 
 from profiler import api
 from profiler.cli_energy import energy_options
+from profiler.cli_onnx import runtime_options
 from profiler.cli_quality import print_run_scoreboard, scoreboard_options
 from profiler.errors import UserError
 from profiler.plan import Sweep
@@ -94,11 +95,17 @@ def cli() -> None:
 @click.option("--no-bandwidth", is_flag=True, help="Skip the memory-bandwidth probe (bw_fraction becomes n/a).")
 @click.option("-v", "--verbose", is_flag=True, help="Show llama.cpp's own log.")
 @click.option("--force", is_flag=True, help="Run even when the memory pre-flight estimate exceeds available RAM.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a test may run; a model whose test runs longer is stopped and recorded as failed.")
+@click.option("--resume", "resume", metavar="RUN_ID", help="Continue a run: skip the tests it already finished.")
+@click.option("--in-process", is_flag=True, help="Measure in this process, without crash isolation (debugging).")
 @energy_options
 @scoreboard_options
+@runtime_options
 def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch_size, ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
-        reports_dir, no_bandwidth, verbose, force, energy, scoreboard) -> None:
+        reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, energy, scoreboard,
+        runtime) -> None:
     """Measure speed, latency, memory and load time of MODELS (catalogue names or files)."""
     sweep = Sweep(
         n_prompt=_ints(n_prompt, "-p", [512]),
@@ -121,22 +128,28 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         bandwidth_probe=not no_bandwidth,
         verbose=verbose,
         force=force,
+        isolate=not in_process,
+        timeout_s=timeout_s,
         command=" ".join(shlex.quote(a) for a in ["profiler", *sys.argv[1:]]),
         energy=energy,
+        backend=runtime["backend"],
+        onnx_options=runtime["onnx_options"],
     )
     if reports_dir is not None:
         options.reports_dir = reports_dir
     from profiler.console import RunDisplay
 
     with RunDisplay(quiet_stdout=output is not None) as display:
-        result = api.profile(list(models) + list(model_opts), sweep, options, display.callbacks())
+        result = api.profile(list(models) + list(model_opts), sweep, options, display.callbacks(), resume=resume)
     if output:
         click.echo(render(result, output), nl=False)
     else:
         display.final(result, options.reports_dir)
         print_run_scoreboard(result, scoreboard, models_file, options.reports_dir)
     for failure in result.failures:
-        click.echo(f"failed: {failure['model']} ({failure['test'] or 'load'}): {failure['error']}", err=True)
+        tail = failure.get("stderr_tail") or []
+        last = f" - last output: {tail[-1]}" if tail else ""
+        click.echo(f"failed: {failure['model']} ({failure['test'] or 'load'}): {failure['error']}{last}", err=True)
     if result.failures:
         sys.exit(1)
 
@@ -166,6 +179,15 @@ from profiler import cli_quality  # noqa: E402
 
 cli_quality.register(cli)
 
+from profiler import cli_onnx  # noqa: E402
+
+cli_onnx.register(cli)
+
+
+from profiler import cli_store  # noqa: E402 - registers history, show, compare, report
+
+cli_store.register(cli)
+
 
 def main() -> None:
     try:
@@ -173,11 +195,13 @@ def main() -> None:
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        # click turns Ctrl-C into Abort; the run's own interrupt (with its id) is the cause
+        cause = exc if isinstance(exc, api.RunInterrupted) else exc.__cause__ or exc.__context__
+        if isinstance(cause, api.RunInterrupted):
+            click.echo(f"interrupted: finished tests are saved; continue with profiler run --resume {cause.run_id}", err=True)
+        else:
+            click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

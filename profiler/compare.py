@@ -30,6 +30,7 @@ class Side:
 class Comparison:
     test: str
     model: str
+    n_threads: int
     a_ts: float
     b_ts: float
     speedup: float  # b / a in tokens per second: > 1 means B is faster
@@ -200,6 +201,7 @@ def compare(a: Side, b: Side) -> list[Comparison]:
         results.append(
             Comparison(
                 test=_test_name(ra), model=_model(ra) if same_models else f"{_model(ra)} vs {_model(rb)}",
+                n_threads=int(ra.get("n_threads", 0)),
                 a_ts=a_ts, b_ts=b_ts, speedup=b_ts / a_ts, p_value=p,
                 significant=None if p is None else p < ALPHA,
             )

@@ -78,12 +78,18 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             self._migrate(db)
         except sqlite3.DatabaseError as exc:
+            if not self.path.exists() or not os.access(self.path.parent, os.W_OK):
+                raise UserError(
+                    f"cannot create results database {self.path} ({exc}): is {self.path.parent} writable? "
+                    "use --reports-dir or PROFILER_DB to put it elsewhere"
+                ) from None
             raise UserError(
                 f"results database {self.path} is unreadable ({exc}); move it aside or set PROFILER_DB to a new file"
             ) from None

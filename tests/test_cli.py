@@ -60,8 +60,9 @@ def test_json_rows_have_llama_bench_fields_and_ours(json_run):
 
 def test_run_is_saved_atomically_under_reports(json_run):
     work, rows, _ = json_run
-    runs = list((work / "reports").iterdir())
+    runs = [p for p in (work / "reports").iterdir() if p.is_dir()]
     assert len(runs) == 1
+    assert (work / "reports" / "profiler.db").exists()
     saved = json.loads((runs[0] / "results.json").read_text())
     assert saved["schema_version"] == 1 and saved["run_id"] == runs[0].name
     assert [r["avg_ns"] for r in saved["rows"]] == [r["avg_ns"] for r in rows]

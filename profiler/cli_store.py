@@ -1,0 +1,120 @@
+"""Commands over stored runs: history, show, compare, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from profiler.errors import UserError
+
+
+def _store(db: Path | None, reports_dir: Path | None):
+    from profiler.api import RunOptions
+    from profiler.store import Store
+
+    options = RunOptions(db=db)
+    if reports_dir is not None:
+        options.reports_dir = reports_dir
+    path = options.db_path
+    if not path.exists():
+        raise UserError(f"no results database at {path}: run profiler run first, or set PROFILER_DB / --db")
+    return Store(path)
+
+
+db_option = click.option("--db", type=click.Path(path_type=Path), help="Results database (default reports/profiler.db).")
+reports_option = click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
+
+
+@click.command()
+@click.option("-n", "--limit", type=int, default=30, show_default=True)
+@db_option
+@reports_option
+def history(limit: int, db: Path | None, reports_dir: Path | None) -> None:
+    """List stored runs, newest first."""
+    from rich.table import Table
+
+    from profiler.console import out_console
+
+    runs = _store(db, reports_dir).list_runs(limit)
+    table = Table(title="runs", title_justify="left")
+    for name in ("run id", "created", "status", "rows", "models", "command"):
+        table.add_column(name)
+    for r in runs:
+        table.add_row(r["run_id"], r["created"], r["status"], str(r["rows"]), ", ".join(r["models"]), r["command"])
+    out_console.print(table)
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("-o", "--output", type=click.Choice(["json", "jsonl", "csv", "md"]), help="Print in this format.")
+@db_option
+@reports_option
+def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | None) -> None:
+    """Print one stored run."""
+    from profiler.console import print_results
+    from profiler.report import render
+
+    run = _store(db, reports_dir).load_run(run_id)
+    if output:
+        click.echo(render(run, output), nl=False)
+        return
+    print_results(run)
+    for f in run.failures:
+        click.echo(f"failed: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
+
+
+@click.command()
+@click.argument("a")
+@click.argument("b")
+@db_option
+@reports_option
+def compare(a: str, b: str, db: Path | None, reports_dir: Path | None) -> None:
+    """Compare run B against run A (run ids, results.json, llama-bench JSON or SQLite)."""
+    from rich.table import Table
+
+    from profiler import compare as cmp
+    from profiler.console import out_console
+
+    store = None
+    if not (Path(a).exists() and Path(b).exists()):
+        store = _store(db, reports_dir)
+    results = cmp.compare(cmp.load_side(a, store), cmp.load_side(b, store))
+    table = Table(title=f"{b} against {a}", title_justify="left")
+    for name in ("model", "test", "threads", "A t/s", "B t/s", "speedup", "p", "verdict"):
+        table.add_column(name, justify="left" if name in ("model", "test", "verdict") else "right")
+    for c in results:
+        p = "n/a" if c.p_value is None else f"{c.p_value:.3g}"
+        table.add_row(c.model, c.test, str(c.n_threads), f"{c.a_ts:.2f}", f"{c.b_ts:.2f}", f"{c.speedup:.3f}x", p, c.verdict)
+    out_console.print(table)
+    out_console.print(f"geometric mean speedup: {cmp.geometric_mean([c.speedup for c in results]):.3f}x over {len(results)} tests")
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), required=True, help="Write the HTML page here.")
+@click.option("--metric", default="hellaswag", show_default=True, help="Accuracy metric for the quality plot.")
+@db_option
+@reports_option
+def report(run_id: str, html_path: Path, metric: str, db: Path | None, reports_dir: Path | None) -> None:
+    """Write a self-contained HTML report (no network) for a stored run."""
+    from profiler.report.html import render_html
+    from profiler.report.writers import write_atomic
+
+    run = _store(db, reports_dir).load_run(run_id)
+    write_atomic(html_path, render_html(run, _scoreboard(run, metric)))
+    click.echo(f"wrote {html_path}")
+
+
+def _scoreboard(run, metric: str):
+    """The run's scoreboard when accuracy data exists; the page says so when it does not."""
+    from profiler import scoring
+
+    if not run.rows:
+        return None
+    return scoring.build(scoring.configurations(run.rows, run.run_id), metric, catalog=scoring.merged_catalog(None))
+
+
+def register(group: click.Group) -> None:
+    for command in (history, show, compare, report):
+        group.add_command(command)

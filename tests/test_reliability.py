@@ -1,0 +1,219 @@
+"""Fault injection: a killed child, Ctrl-C on the parent, resume, a corrupt database, a read-only
+reports folder, a full disk and malformed GGUF files. Each asserts what was kept and what was said."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from profiler import api
+from profiler.errors import UserError
+from profiler.measure.session import EnergyOptions
+from profiler.plan import Sweep
+from profiler.report import writers
+from tinymodel import write_tiny_llama
+
+BASE = ["--idle", "0", "--no-bandwidth"]
+
+
+@pytest.fixture(scope="module")
+def slow_gguf(tmp_path_factory) -> Path:
+    """Big enough that a decode test lasts seconds, so a fault can land inside it."""
+    return write_tiny_llama(tmp_path_factory.mktemp("slow") / "slow.gguf", n_embd=512, n_layer=8, n_head=8,
+                            n_head_kv=8, n_ff=2048, n_ctx=4096, name="slow")
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "profiler", "run", *args, *BASE], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stored_rows(db: Path) -> list[tuple]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT model_name, test FROM rows ORDER BY id").fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def test_killed_child_ends_only_that_model(slow_gguf, tiny_gguf, tmp_path):
+    proc = start([str(slow_gguf), str(tiny_gguf), "-p", "16", "-n", "400", "-r", "3", "-t", "1"], tmp_path)
+    db = tmp_path / "reports" / "profiler.db"
+    wait_for(lambda: len(stored_rows(db)) >= 1)  # pp16 of the slow model is done; tg400 is running
+    (child,) = psutil.Process(proc.pid).children()
+    os.kill(child.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert "failed: slow.gguf (tg400): crashed: SIGKILL" in err
+    assert stored_rows(db) == [("slow.gguf", "pp16"), ("tiny.gguf", "pp16"), ("tiny.gguf", "tg400")]
+    run_dir = next(p for p in (tmp_path / "reports").iterdir() if p.is_dir())
+    saved = json.loads((run_dir / "results.json").read_text())
+    assert saved["failures"][0]["model"] == "slow.gguf" and saved["failures"][0]["test"] == "tg400"
+    assert saved["failures"][0]["exit_code"] == -signal.SIGKILL
+    assert "tg400" in out  # the table still shows what finished
+
+
+def test_sigint_to_the_parent_keeps_finished_tests_and_resume_completes(slow_gguf, tmp_path):
+    proc = start([str(slow_gguf), "-p", "16,32", "-n", "400", "-r", "3", "-t", "1"], tmp_path)
+    db = tmp_path / "reports" / "profiler.db"
+    wait_for(lambda: len(stored_rows(db)) >= 2)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.kill(proc.pid, signal.SIGINT)  # the parent only, as `kill -INT` would
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    match = [line for line in err.splitlines() if "--resume" in line]
+    assert match, err
+    run_id = match[0].rsplit(" ", 1)[-1]
+    assert "Traceback" not in err
+    assert psutil.wait_procs(children, timeout=10)[1] == [], "no orphaned child keeps running"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone() == ("interrupted",)
+    kept = stored_rows(db)
+    assert kept[:2] == [("slow.gguf", "pp16"), ("slow.gguf", "pp32")]
+
+    done = subprocess.run([sys.executable, "-m", "profiler", "run", "--resume", run_id, "-o", "json", *BASE],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [r["test"] for r in json.loads(done.stdout)] == ["pp16", "pp32", "tg400"]
+    assert stored_rows(db) == [("slow.gguf", "pp16"), ("slow.gguf", "pp32"), ("slow.gguf", "tg400")]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone() == ("done",)
+
+
+def test_per_test_timeout_kills_and_records(slow_gguf, tiny_gguf, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "profiler", "run", str(slow_gguf), str(tiny_gguf), "-p", "0", "-n", "1000", "-r", "5",
+         "-t", "1", "--timeout", "3", *BASE], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "failed: slow.gguf (tg1000): timeout: no result within 3 s (--timeout)" in done.stderr
+    assert stored_rows(tmp_path / "reports" / "profiler.db") == [("tiny.gguf", "tg1000")]
+
+
+def test_a_test_longer_than_the_context_is_refused_before_anything_runs(tiny_gguf, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "profiler", "run", str(tiny_gguf), "-p", "0", "-n", "2000", *BASE],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    _clean_error(done, "needs 2000 tokens of context but the model was trained for 1024")
+    assert not (tmp_path / "reports").exists()
+
+
+def _clean_error(done: subprocess.CompletedProcess, fragment: str) -> None:
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], done.stderr
+
+
+def test_corrupt_database_file(tiny_gguf, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "profiler.db").write_bytes(b"\x00garbage" * 512)
+    done = subprocess.run([sys.executable, "-m", "profiler", "run", str(tiny_gguf), "-p", "8", "-n", "0", "-r", "1", *BASE],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    _clean_error(done, "is unreadable")
+    assert "PROFILER_DB" in done.stderr
+    assert [p.name for p in reports.iterdir()] == ["profiler.db"], "no half-written run folder"
+    history = subprocess.run([sys.executable, "-m", "profiler", "history"], cwd=tmp_path, capture_output=True, text=True)
+    _clean_error(history, "is unreadable")
+
+
+def _make_read_only(folder: Path) -> bool:
+    """chattr +i stops even root; fall back to mode bits for normal users."""
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        return True
+    folder.chmod(0o555)
+    return not os.access(folder, os.W_OK)
+
+
+def test_read_only_reports_directory(tiny_gguf, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    if not _make_read_only(reports):
+        pytest.skip("cannot make a read-only folder here (root without chattr)")
+    try:
+        done = subprocess.run([sys.executable, "-m", "profiler", "run", str(tiny_gguf), "-p", "8", "-n", "0", "-r", "1",
+                               *BASE], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        _clean_error(done, "cannot create results database")
+        assert "--reports-dir or PROFILER_DB" in done.stderr
+        assert list(reports.iterdir()) == []
+    finally:
+        subprocess.run(["chattr", "-i", str(reports)], capture_output=True)
+        reports.chmod(0o755)
+
+
+def test_full_disk_leaves_no_half_written_file(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    target.write_text("previous complete report")
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writers.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
+    with pytest.raises(UserError, match="cannot write .*results.json: No space left on device"):
+        writers.write_atomic(target, "new report")
+    assert target.read_text() == "previous complete report"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "temp file removed"
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [(b"", "is empty"), (b"GGML" + b"\0" * 60, "is not a GGUF file"), (b"GGUF\x03\0\0\0" + (10**9).to_bytes(8, "little") * 2, "is corrupt")],
+)
+def test_malformed_gguf_files_in_a_sweep(tiny_gguf, tmp_path, content, fragment):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(content)
+    done = subprocess.run([sys.executable, "-m", "profiler", "run", str(tiny_gguf), str(bad), "-p", "8", "-n", "0",
+                           "-r", "1", *BASE], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    _clean_error(done, fragment)
+    assert not (tmp_path / "reports").exists(), "bad input is caught before anything is measured or written"
+
+
+def test_truncated_tensor_data(tiny_gguf, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_gguf.read_bytes()[: tiny_gguf.stat().st_size - 1000])
+    done = subprocess.run([sys.executable, "-m", "profiler", "run", str(cut), "-p", "8", "-n", "0", "-r", "1", *BASE],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    _clean_error(done, "truncated")
+
+
+def test_in_process_and_isolated_runs_give_the_same_rows(tiny_gguf, tmp_path):
+    sweep = Sweep(n_prompt=[16], n_gen=[4], repetitions=2)
+    rows = {}
+    for isolate in (False, True):
+        options = api.RunOptions(reports_dir=tmp_path / str(isolate), bandwidth_probe=False,
+                                 energy=EnergyOptions(idle_s=0), isolate=isolate)
+        rows[isolate] = api.profile([str(tiny_gguf)], sweep, options).rows
+    for a, b in zip(rows[False], rows[True]):
+        assert (a.test, a.n_prompt, a.n_gen, a.model_n_params, a.kv_cache_bytes, a.repetitions) == \
+               (b.test, b.n_prompt, b.n_gen, b.model_n_params, b.kv_cache_bytes, b.repetitions)
+        assert len(b.samples_ns) == 2 and b.peak_rss_bytes > 0
