@@ -15,13 +15,13 @@ from pathlib import Path
 
 import psutil
 import pytest
+from tinymodel import write_tiny_llama
 
 from profiler import api
 from profiler.errors import UserError
 from profiler.measure.session import EnergyOptions
 from profiler.plan import Sweep
 from profiler.report import writers
-from tinymodel import write_tiny_llama
 
 BASE = ["--idle", "0", "--no-bandwidth"]
 
