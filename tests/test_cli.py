@@ -149,3 +149,13 @@ def test_bad_sweep_value(tiny_gguf, tmp_path):
 def test_unknown_option_is_exit_2(tmp_path):
     done = profiler("run", "--frobnicate", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "No such option" in done.stderr
+
+
+def test_paths_with_shell_metacharacters_are_just_paths(tiny_gguf, tmp_path):
+    odd = tmp_path / "m $(touch PWNED); touch PWNED2 `id`.gguf"
+    odd.write_bytes(tiny_gguf.read_bytes())
+    done = profiler("run", str(odd), "-p", "8", "-n", "0", "-r", "1", "--idle", "0", "--no-bandwidth", "-o", "json",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["model_filename"] == str(odd)
+    assert not list(tmp_path.glob("PWNED*"))

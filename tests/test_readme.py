@@ -23,3 +23,11 @@ def test_readme_main_command_installs_and_runs_the_default_profile():
     blocks = _shell_blocks((REPO / "README.md").read_text())
     main = blocks[0]
     assert "pip install" in main and main.endswith("profiler run")
+
+
+def test_no_shell_is_ever_used_for_commands():
+    """Model names and paths from a config must never reach a shell."""
+    for source in (REPO / "profiler").rglob("*.py"):
+        text = source.read_text()
+        assert "shell=True" not in text, source
+        assert "os.system(" not in text and "os.popen(" not in text, source
