@@ -59,9 +59,13 @@ def _llama(tool: Path, model: Path, threads: int, *args) -> tuple[float, str]:
     return seconds, out + err
 
 
+WORK = Path(tempfile.gettempdir()) / "profiler-agreement"
+
+
 def _ours(model: Path, threads: int, *args) -> tuple[float, dict]:
-    seconds, out, _ = _timed([*PROFILER, "eval", str(model), "-t", str(threads), "--json", *map(str, args)],
-                             env={"PROFILER_REPORTS": tempfile.gettempdir() + "/profiler-agreement-reports"})
+    # Our side keeps its quality index and reports in WORK, away from the user's cache.
+    env = {"PROFILER_REPORTS": str(WORK / "reports"), "PROFILER_CACHE": str(WORK / "cache")}
+    seconds, out, _ = _timed([*PROFILER, "eval", str(model), "-t", str(threads), "--json", *map(str, args)], env=env)
     return seconds, json.loads(out)
 
 
@@ -169,7 +173,7 @@ def main(argv=None) -> int:
         if "kld" not in skip:
             from profiler.quantize import build_ladder
 
-            ladder = build_ladder(args.model, [], out_dir=None)
+            ladder = build_ladder(args.model, [], out_dir=WORK / "ladder")
             results["kld"] = kld_case(tool, model, Path(ladder.reference.path), wiki, args, work)
             print(json.dumps({"kld": results["kld"]}, indent=2), flush=True)
         if "hellaswag" not in skip:

@@ -229,7 +229,9 @@ def spec_for_path(path: str | os.PathLike) -> ModelSpec:
     """An ad-hoc spec for a model file given on the command line."""
     p = Path(path).expanduser()
     fmt = "onnx" if p.suffix == ".onnx" or p.is_dir() else "gguf"
-    return ModelSpec(name=p.name, format=fmt, sources=[str(p)])
+    # Optimum-layout variants are all onnx/model*.onnx: name them with their model folder.
+    name = f"{p.parent.parent.name}/{p.name}" if fmt == "onnx" and p.parent.name == "onnx" else p.name
+    return ModelSpec(name=name, format=fmt, sources=[str(p)])
 
 
 def looks_like_path(arg: str) -> bool:
@@ -240,10 +242,15 @@ def looks_like_path(arg: str) -> bool:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """sha256 of a file; of a model folder (ONNX), of every file's relative name and bytes in order."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            digest.update(str(f.relative_to(path)).encode() + b"\0")
+        with f.open("rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
     return digest.hexdigest()
 
 

@@ -197,10 +197,12 @@ def markdown(result: CompareResult) -> str:
         energy = "unavailable" if r.j_per_decode_token is None else f"{r.j_per_decode_token:.4g}" + ("" if r.energy_note.startswith("measured") else " (est.)")
         hs = "n/a" if r.hellaswag_pct is None else f"{r.hellaswag_pct:.1f} [{r.hellaswag_ci95_pct[0]:.1f}, {r.hellaswag_ci95_pct[1]:.1f}]"
         pareto = "n/a" if r.on_frontier is None else ("frontier" if r.on_frontier else "dominated")
+        kld = "reference" if r.role == "reference" or (r.role == "original" and result.reference == r.name) else (
+            f"{f(r.kld_mean, '.5f')} ± {f(r.kld_uncertainty, '.5f')}")
         lines.append(
             f"| {r.name} | {r.role} | {r.quant} | {r.size_bytes / 2**20:.1f} | {f(r.decode_tps, '.1f')} | "
             f"{f(r.peak_rss_bytes and r.peak_rss_bytes / 2**20, '.0f')} | {energy} | "
-            f"{f(r.ppl, '.3f')} ± {f(r.ppl_uncertainty, '.3f')} | {f(r.kld_mean, '.5f')} ± {f(r.kld_uncertainty, '.5f')} | "
+            f"{f(r.ppl, '.3f')} ± {f(r.ppl_uncertainty, '.3f')} | {kld} | "
             f"{f(r.same_top_pct, '.2f')} | {hs} | {f(r.accuracy_pct_per_gb_peak, '.1f')} | {pareto} |"
         )
     lines += ["", f"Settings: {json.dumps(result.settings)}", ""] + [f"- {n}" for n in result.notes]

@@ -49,6 +49,15 @@ def job_for(spec, path, tests, sweep, device, options, idle: dict | None, first:
     }
 
 
+def _child_env() -> dict:
+    """The parent's environment, plus its /sys and /proc redirection (set in-process by tests)."""
+    from profiler.platform import sysfs
+
+    env = dict(os.environ)
+    env["PROFILER_SYSFS_ROOT"] = str(sysfs.root())
+    return env
+
+
 def _signal_name(code: int) -> str:
     try:
         name = signal.Signals(-code).name
@@ -79,7 +88,7 @@ def run_model(
     argv = [sys.executable, "-m", "profiler.worker", str(write_fd)]
     child = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        pass_fds=(write_fd,), text=True,
+        pass_fds=(write_fd,), text=True, env=_child_env(),
     )
     os.close(write_fd)
     events: queue.Queue = queue.Queue()

@@ -37,6 +37,7 @@ ELEM_TYPES = {
 }
 KV_TYPE_BYTES = {"f32": 4, "f16": 2, "bf16": 2}
 ROTARY_CACHES = ("cos_cache", "sin_cache")
+INDEX_TYPES = {6, 7, 9}  # int32, int64, bool initializers: shapes, axes, masks
 
 
 @dataclass
@@ -207,13 +208,16 @@ def _graph_stats(model) -> _GraphStats:
         size = _tensor_bytes(init)
         st.tensor_bytes += size
         uses = consumers.get(name, [])
-        if any(k in name for k in ROTARY_CACHES) or (uses and all(n.op_type.startswith("Gather") and i == 0 for n, i in uses)):
+        indexed = any(k in name for k in ROTARY_CACHES) or bool(uses) and all(
+            n.op_type.startswith("Gather") and i == 0 for n, i in uses
+        )
+        if indexed:
             st.indexed_bytes += size
-        if name in aux or any(k in name for k in ROTARY_CACHES):
-            continue
+        if name in aux or any(k in name for k in ROTARY_CACHES) or init.data_type in INDEX_TYPES or not init.dims:
+            continue  # scales, zero points, rotary tables, shape constants and scalars are not parameters
         st.n_params += packed.get(name, math.prod(init.dims))
-        kind = kinds.get(name) or ELEM_TYPES.get(init.data_type, ("?", 0))[0]
-        if init.dims and len(init.dims) >= 2:
+        if len(init.dims) >= 2 and not indexed:  # the label describes the matrices a decode streams
+            kind = kinds.get(name) or ELEM_TYPES.get(init.data_type, ("?", 0))[0]
             st.bytes_by_kind[kind] = st.bytes_by_kind.get(kind, 0) + size
     return st
 

@@ -142,12 +142,11 @@ def quantize_file(src: Path, dst: Path, qtype: str, threads: int | None = None, 
 def tensor_type_shares(path: Path) -> dict[str, float]:
     """Share of tensor bytes per ggml type: shows llama.cpp's fallbacks (e.g. Q8_0 rows in a Q4_K_M
     file when a row length is not a multiple of 256)."""
-    import gguf
+    from profiler.ggufinfo import _parse  # header only: gguf.GGUFReader would decode the whole vocabulary
 
-    reader = gguf.GGUFReader(str(path), "r")
     sizes: dict[str, int] = {}
-    for t in reader.tensors:
-        sizes[t.tensor_type.name] = sizes.get(t.tensor_type.name, 0) + int(t.n_bytes)
+    for t in _parse(path)[1]:
+        sizes[t.type_name] = sizes.get(t.type_name, 0) + int(t.n_bytes)
     total = sum(sizes.values()) or 1
     return {k: round(v / total, 4) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])}
 

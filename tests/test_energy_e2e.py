@@ -59,7 +59,7 @@ def run_cli(args) -> tuple[int, str, str]:
 
 
 def saved_rows(reports) -> list[dict]:
-    (folder,) = list(reports.iterdir())
+    (folder,) = [p for p in reports.iterdir() if p.is_dir()]  # beside the results database
     return json.loads((folder / "results.json").read_text())["rows"]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 SPECIALS = ["<s>", "</s>"]
-MERGES = [("t", "h"), ("th", "e"), ("Ġ", "t"), ("Ġt", "h"), ("Ġth", "e")]
+MERGES = [("Ġ", "t"), ("Ġt", "h"), ("Ġth", "e"), ("t", "h"), ("th", "e")]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiler.backends.base import ContextParams, ModelFacts
+import numpy as np
+
+from profiler.backends.base import ContextParams, ModelFacts, SeqBatch
 from profiler.errors import UserError
 from profiler.onnxinfo import OnnxInfo
 from profiler.onnxinfo import cached_info as model_info  # noqa: F401 - re-exported for the backends
@@ -138,3 +140,22 @@ def json_overlay(settings: SessionSettings, threads: int) -> str:
         "graph_optimization_level": OPT_LEVELS[settings.graph_optimization][1],
     }
     return json.dumps({"model": {"decoder": {"session_options": options}}})
+
+
+def logits_by_sequence(batch: SeqBatch, run_sequence) -> np.ndarray:
+    """Logits of ``batch``'s output tokens, each sequence evaluated on its own from an empty
+    cache by ``run_sequence(tokens) -> [n, n_vocab]`` (our ONNX sessions run batch size 1)."""
+    rows: dict[int, np.ndarray] = {}
+    for seq in sorted({s for ids in batch.seq_ids for s in ids}):
+        members = sorted((batch.positions[i], i) for i in range(len(batch)) if seq in batch.seq_ids[i])
+        if [pos for pos, _ in members] != list(range(len(members))):
+            raise ValueError(f"sequence {seq} is not contiguous from position 0")
+        wanted = [i for _, i in members if batch.outputs[i] and i not in rows]
+        if not wanted:
+            continue
+        logits = run_sequence([batch.tokens[i] for _, i in members])
+        for pos, i in members:
+            if i in wanted:
+                rows[i] = logits[pos]
+    out = [rows[i] for i in range(len(batch)) if batch.outputs[i]]
+    return np.stack(out).astype(np.float32, copy=False) if out else np.zeros((0, 0), np.float32)

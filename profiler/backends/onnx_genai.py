@@ -12,13 +12,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from profiler.backends.base import Backend, ContextParams, LoadParams, ModelFacts
+from profiler.backends.base import Backend, ContextParams, LoadParams, ModelFacts, SeqBatch
 from profiler.backends.onnx_common import (
     SessionSettings,
     bos_facts,
     check_context,
     default_threads,
     json_overlay,
+    logits_by_sequence,
     make_facts,
     model_info,
     special_ids,
@@ -145,6 +146,12 @@ class OnnxGenaiBackend(Backend):
 
     def logits_all(self, tokens: Sequence[int], first_output: int = 0) -> np.ndarray:
         """Every position's logits: the decoder's full ``logits`` output of each chunk."""
+        return self._sequence_logits(tokens)[first_output:]
+
+    def logits_batch(self, batch: SeqBatch) -> np.ndarray:
+        return logits_by_sequence(batch, self._sequence_logits)
+
+    def _sequence_logits(self, tokens: Sequence[int]) -> np.ndarray:
         self.reset()
         ids = np.asarray(tokens, dtype=np.int32)
         rows = []
@@ -152,12 +159,10 @@ class OnnxGenaiBackend(Backend):
         for start in range(0, len(ids), step):
             chunk = ids[start : start + step]
             self._append(chunk)
-            out = np.asarray(self._generator.get_output("logits"), dtype=np.float32).reshape(-1, self._n_vocab)
+            out = np.array(self._generator.get_output("logits"), dtype=np.float32).reshape(-1, self._n_vocab)
             if len(out) != len(chunk):  # a graph that prunes the LM head keeps the last row only
                 raise UserError(f"{self._info.layout.path} computes last-token logits only; use --backend onnxruntime")
-            lo = max(first_output - start, 0)
-            if lo < len(out):
-                rows.append(out[lo:])
+            rows.append(out)
         self.reset()
         return np.concatenate(rows) if rows else np.zeros((0, self._n_vocab), np.float32)
 

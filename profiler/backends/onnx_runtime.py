@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from profiler.backends.base import Backend, ContextParams, LoadParams, ModelFacts
+from profiler.backends.base import Backend, ContextParams, LoadParams, ModelFacts, SeqBatch
 from profiler.backends.onnx_common import (
     OPT_LEVELS,
     HFTokenizer,
@@ -27,6 +27,7 @@ from profiler.backends.onnx_common import (
     bos_facts,
     check_context,
     default_threads,
+    logits_by_sequence,
     make_facts,
     model_info,
     special_ids,
@@ -204,14 +205,15 @@ class OnnxRuntimeBackend(Backend):
 
     def logits_all(self, tokens: Sequence[int], first_output: int = 0) -> np.ndarray:
         """Every position's logits from batched passes (the graph computes them all anyway)."""
+        return self._sequence_logits(tokens)[first_output:]
+
+    def logits_batch(self, batch: SeqBatch) -> np.ndarray:
+        return logits_by_sequence(batch, self._sequence_logits)
+
+    def _sequence_logits(self, tokens: Sequence[int]) -> np.ndarray:
         self.reset()
-        rows = []
         step = self._ctx.n_batch
-        for start in range(0, len(tokens), step):
-            chunk = self._run(tokens[start : start + step])
-            lo = max(first_output - start, 0)
-            if lo < len(chunk):
-                rows.append(np.array(chunk[lo:], dtype=np.float32))
+        rows = [np.array(self._run(tokens[start : start + step])) for start in range(0, len(tokens), step)]
         self.reset()
         return np.concatenate(rows) if rows else np.zeros((0, self._n_vocab), np.float32)
 

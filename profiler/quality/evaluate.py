@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from profiler import catalog as catalog_mod
-from profiler.backends import get_backend
+from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import LoadParams
 from profiler.errors import UserError
 from profiler.quality import data as data_mod
@@ -98,26 +98,27 @@ def _clean(value):
     return value
 
 
-def reconstructed_from(path: Path) -> str | None:
+def reconstructed_from(path: str | Path) -> str | None:
     """The note ``profiler quantize`` writes into a dequantized reconstruction's GGUF header."""
-    import gguf
+    # ggufinfo's streaming header parser skips long arrays (the vocabulary); gguf.GGUFReader
+    # would decode all of them, ~10 s for a 49k-token vocabulary on a slow CPU.
+    from profiler.ggufinfo import _parse
 
     try:
-        reader = gguf.GGUFReader(str(path), "r")
-        f = reader.fields.get(RECONSTRUCTED_KEY)
-        return None if f is None else str(f.contents())
+        value = _parse(Path(path))[0].get(RECONSTRUCTED_KEY)
     except Exception:  # not a GGUF we can read: no note
         return None
+    return None if value is None else str(value)
 
 
 def identify(model: str, catalog_path: Path | None = None, progress=None) -> tuple[ModelIdentity, Path]:
     """Resolve a catalogue name or path to a verified file and who it is (sha256 included)."""
     from profiler.api import resolve_models
-    from profiler.ggufinfo import read_info
+    from profiler.modelinfo import read_model_info
 
     spec = resolve_models([model], catalog_path)[0]
     path = catalog_mod.resolve(spec, progress=progress)
-    info = read_info(path)
+    info = read_model_info(path, spec.format)  # GGUF header or ONNX graph
     sha = spec.sha256 or _file_sha256(path)
     identity = ModelIdentity(
         name=spec.name, path=str(path), sha256=sha, quant=spec.quant or info.quant_type,
@@ -175,7 +176,8 @@ def evaluate(model: str, options: EvalOptions, progress: Callable[[str], None] |
     )
     if identity.reconstructed_from:
         result.warnings.append(f"{identity.name} is a reconstruction ({identity.reconstructed_from}), not original weights")
-    backend = get_backend("llama.cpp")(verbose=options.verbose)
+    # llama.cpp for GGUF, ONNX Runtime for ONNX models: KLD against a llama.cpp reference is cross-runtime parity
+    backend = create_backend(backend_name_for("auto", path, catalog_mod.spec_for_path(path).format), options.verbose)
     try:
         facts = backend.load(str(path), LoadParams())
         if options.perplexity or options.kld_reference or options.save_reference:

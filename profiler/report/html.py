@@ -204,12 +204,6 @@ def render_html(run: RunResult, board=None) -> str:
         _table(["model", "quant", "test", "threads", "t/s", "TTFT ms", "ITL p50 ms", "peak RSS", "bw frac", "J/token"],
                result_rows, left=3),
     ]
-    if run.failures:
-        parts.append("<h2>Failures</h2>")
-        parts += [f"<p class='fail'>{_e(f['model'])} ({_e(f.get('test') or 'load')}): {_e(f['error'])}</p>" for f in run.failures]
-    if warnings:
-        parts.append("<h2>Warnings</h2>")
-        parts += [f"<p class='warn'>{_e(w)}</p>" for w in warnings]
     if board is not None:
         parts.append("<h2>Scores</h2>")
         parts.append(_table(
@@ -224,8 +218,15 @@ def render_html(run: RunResult, board=None) -> str:
         f"<figure>{plot_quality_energy(board)}<figcaption>Quality against J/token: filled points form the Pareto frontier.</figcaption></figure>",
         f"<figure>{plot_threads(run)}<figcaption>Tokens/s against threads.</figcaption></figure>",
         f"<figure>{plot_ladder(run)}<figcaption>Quantization ladder: best decode t/s per model file, with size.</figcaption></figure>",
-        "</div></body></html>",
+        "</div>",
     ]
+    if run.failures:
+        parts.append("<h2>Failures</h2>")
+        parts += [f"<p class='fail'>{_e(f['model'])} ({_e(f.get('test') or 'load')}): {_e(f['error'])}</p>" for f in run.failures]
+    if warnings:
+        parts.append("<h2>Warnings</h2>")
+        parts += [f"<p class='warn'>{_e(w)}</p>" for w in warnings]
+    parts.append("</body></html>")
     return "".join(parts)
 
 
