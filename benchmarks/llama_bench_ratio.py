@@ -38,6 +38,7 @@ from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.plan import Sweep  # noqa: E402
 
 TARGET = 0.98
+QUIET_CPUS = 0.25  # a round counts as quiet when other processes kept fewer CPUs than this busy
 TESTS = {"pp512": (512, 0), "tg128": (0, 128)}
 
 
@@ -54,6 +55,8 @@ class Case:
     threads: int
     bench: list[Sample] = field(default_factory=list)
     ours: list[Sample] = field(default_factory=list)
+    # per round: CPUs kept busy by other processes during (llama-bench's run, ours)
+    others: list[tuple[float | None, float | None]] = field(default_factory=list)
 
     @property
     def bench_ts(self) -> list[float]:
@@ -79,26 +82,53 @@ class Case:
 
 
 class CpuClock:
-    """Steal and other processes' share of the CPUs between two calls (from /proc/stat)."""
+    """How busy the machine was between ``start()`` and ``stop()``, from /proc/stat and our own CPU times.
+
+    ``others`` is the average number of CPUs that processes other than this one and its
+    finished children (llama-bench, the profiler's worker) kept busy: the noise measure.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
     def __init__(self) -> None:
-        self.start = self._read()
+        self.first = self._stat()
 
     @staticmethod
-    def _read() -> list[int] | None:
+    def _stat() -> list[int] | None:
         try:
             with open("/proc/stat") as fh:
                 return [int(v) for v in fh.readline().split()[1:9]]
         except (OSError, ValueError):
             return None
 
-    def steal_fraction(self) -> float | None:
-        end = self._read()
-        if self.start is None or end is None:
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def start(self) -> None:
+        self._t0, self._stat0, self._own0 = time.monotonic(), self._stat(), self._own()
+
+    def stop(self) -> float | None:
+        """CPUs used by other processes during the interval (None where /proc/stat is missing)."""
+        end, stat, own = time.monotonic(), self._stat(), self._own()
+        if self._stat0 is None or stat is None or end <= self._t0:
             return None
-        delta = [b - a for a, b in zip(self.start, end, strict=False)]
+        delta = [b - a for a, b in zip(self._stat0, stat, strict=False)]
+        busy = (sum(delta) - delta[3] - delta[4]) / self.TICK  # all but idle and iowait
+        return max(0.0, busy - (own - self._own0)) / (end - self._t0)
+
+    def steal_fraction(self) -> float | None:
+        last = self._stat()
+        if self.first is None or last is None:
+            return None
+        delta = [b - a for a, b in zip(self.first, last, strict=False)]
         total = sum(delta)
         return delta[7] / total if total else None
+
+
+def _cpus(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
 
 
 def load_average() -> float | None:
@@ -156,8 +186,11 @@ def print_table(cases: list[Case], rounds: int) -> None:
     for c in cases:
         spread_b = (max(c.bench_ts) - min(c.bench_ts)) / statistics.median(c.bench_ts)
         spread_o = (max(c.ours_ts) - min(c.ours_ts)) / statistics.median(c.ours_ts)
+        quiet = [r for r, (b, o) in zip(c.round_ratios, c.others, strict=False)
+                 if b is not None and o is not None and max(b, o) < QUIET_CPUS]
+        quiet_text = f"median {statistics.median(quiet):.3f} over {len(quiet)}" if quiet else "none"
         print(f"  noise {c.test} t={c.threads}: round-to-round spread (max-min)/median: "
-              f"llama-bench {spread_b:.1%}, ours {spread_o:.1%}")
+              f"llama-bench {spread_b:.1%}, ours {spread_o:.1%}; quiet rounds (others < {QUIET_CPUS} CPUs): {quiet_text}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -205,17 +238,20 @@ def main(argv: list[str] | None = None) -> int:
             for index, case in enumerate(cases):
                 n_prompt, n_gen = TESTS[case.test]
                 bench_first = (rnd + index) % 2 == 0
-                load = load_average()
+                others = {}
                 for side in ("bench", "ours") if bench_first else ("ours", "bench"):
+                    clock.start()
                     if side == "bench":
                         case.bench.append(run_llama_bench(bench, model, n_prompt, n_gen, case.threads, args.reps, default))
                     else:
                         case.ours.append(run_ours(spec.name, n_prompt, n_gen, case.threads, args.reps))
+                    others[side] = clock.stop()
+                case.others.append((others["bench"], others["ours"]))
                 b, o = case.bench_ts[-1], case.ours_ts[-1]
                 print(
                     f"round {rnd + 1}/{args.rounds} {case.test} t={case.threads}: llama-bench {b:.2f} t/s, ours {o:.2f} t/s, "
-                    f"ratio {o / b:.3f} ({'llama-bench' if bench_first else 'ours'} first; "
-                    f"load {load if load is not None else float('nan'):.1f}) [{time.monotonic() - started:.0f} s]",
+                    f"ratio {o / b:.3f} ({'llama-bench' if bench_first else 'ours'} first; other processes used "
+                    f"{_cpus(others['bench'])} / {_cpus(others['ours'])} CPUs) [{time.monotonic() - started:.0f} s]",
                     flush=True,
                 )
     except (UserError, RuntimeError, ValueError, KeyError) as exc:
@@ -228,9 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     missed = [f"{c.test} t={c.threads}" for c in cases if c.ratio < TARGET]
     print(f"target >= {TARGET}: " + (f"missed for {', '.join(missed)}" if missed else "met for every case"))
     cores = os.cpu_count() or 1
+    busy = [v for c in cases for pair in c.others for v in pair if v is not None]
     load = load_average()
-    print(f"machine: {cores} CPUs, load average now {load if load is not None else float('nan'):.1f}, "
-          f"CPU steal during the runs {steal if steal is not None else float('nan'):.1%}")
+    print(f"machine: {cores} CPUs; other processes kept {_cpus(statistics.mean(busy) if busy else None)} CPUs busy "
+          f"on average during the runs (max {_cpus(max(busy) if busy else None)}); load average now "
+          f"{load if load is not None else float('nan'):.1f}; CPU steal {steal if steal is not None else float('nan'):.1%}")
     print(f"total time {time.monotonic() - started:.0f} s")
     return 0
 

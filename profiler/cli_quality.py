@@ -33,6 +33,8 @@ def _consoles():
 @click.option("--perplexity/--no-perplexity", default=None, help="Perplexity (default: on unless only tasks are asked).")
 @click.option("--save-reference", type=click.Path(path_type=Path), help="Save this model's top-k log-probs as a KLD reference.")
 @click.option("--top-k", type=int, default=128, show_default=True, help="Reference log-probs kept per token.")
+@click.option("--tail-samples", type=int, default=64, show_default=True,
+              help="Reference tokens sampled from beyond the top-k per token (for the KLD's tail term).")
 @click.option("--kld", "kld_reference", type=click.Path(path_type=Path), help="KL-divergence against a saved reference.")
 @click.option("--hellaswag", is_flag=False, flag_value="hellaswag", default=None,
               help="HellaSwag accuracy: a file in llama.cpp's format, or no value for the pulled copy.")
@@ -43,7 +45,7 @@ def _consoles():
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Where results are saved (default ./reports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show llama.cpp's own log.")
-def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_reference, top_k, kld_reference, hellaswag,
+def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_reference, top_k, tail_samples, kld_reference, hellaswag,
                  winogrande, n_tasks, threads, models_file, reports_dir, as_json, verbose) -> None:
     """Perplexity, KL-divergence and task accuracy of MODEL, computed as llama-perplexity does."""
     from profiler.quality.evaluate import EvalOptions, evaluate
@@ -52,7 +54,8 @@ def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_referen
     if perplexity is None:
         perplexity = not (hellaswag or winogrande) or any(v is not None for v in (text, n_chunks))
     options = EvalOptions(text=text, perplexity=perplexity, n_ctx=n_ctx, n_batch=n_batch, n_chunks=n_chunks, threads=threads,
-                          save_reference=save_reference, top_k=top_k, kld_reference=kld_reference, hellaswag=hellaswag,
+                          save_reference=save_reference, top_k=top_k, tail_samples=tail_samples,
+                          kld_reference=kld_reference, hellaswag=hellaswag,
                           winogrande=winogrande, n_tasks=n_tasks, catalog_path=models_file, verbose=verbose,
                           command=_command_line())
     if reports_dir is not None:

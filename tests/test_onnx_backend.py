@@ -193,3 +193,40 @@ def test_profile_gives_the_same_rows_for_onnx_models(folders, tmp_path):
     assert rows[("genai", "pp8")].ttft_ms > 0 and rows[("genai", "pp8")].prefill_ts > 0
     saved = json.loads((tmp_path / run.run_id / "results.json").read_text())
     assert saved["rows"][0]["session_options"]["execution_provider"] == "CPUExecutionProvider"
+
+
+def test_catalogue_entries_may_be_onnx_folders(folders, tmp_path):
+    from profiler.catalog import sha256_file
+
+    catalog = tmp_path / "models.toml"
+    catalog.write_text(
+        "[[models]]\nname = 'tiny-genai'\nformat = 'onnx'\n"
+        f"source = '{folders['genai']}'\nsha256 = '{sha256_file(folders['genai'])}'\nquant = 'fp32'\n"
+        "[[models]]\nname = 'tiny-plain-file'\nformat = 'onnx'\n"
+        f"source = '{folders['plain'] / 'onnx' / 'model.onnx'}'\n"
+    )
+    options = api.RunOptions(reports_dir=tmp_path / "reports", catalog_path=catalog, bandwidth_probe=False,
+                             energy=EnergyOptions(idle_s=0), isolate=False)
+    run = api.profile(["tiny-genai", "tiny-plain-file"], Sweep(n_prompt=[4], n_gen=[0], n_threads=[1], repetitions=1), options)
+    assert [(r.model_name, r.backend) for r in run.rows] == [("tiny-genai", "onnxruntime-genai"), ("tiny-plain-file", "onnxruntime")]
+    assert run.rows[0].quant_type == "fp32"
+
+
+def test_genai_greedy_fast_path_and_forced_tokens_mix(folders):
+    b = _open("onnxruntime-genai", folders["genai"])
+    try:
+        b.reset()
+        b.prefill(TOKENS[:4])
+        seq = list(TOKENS[:4])
+        for step in range(6):
+            # greedy steps take generate_next_token; every third step forces another token (append_tokens)
+            token = int(np.argmax(b.logits())) if step % 3 else (int(np.argmax(b.logits())) + 1) % b.facts.n_vocab
+            b.decode_one(token)
+            seq.append(token)
+            _close(b.logits(), reference_logits(CFG, seq)[-1])
+        assert b.n_past() == len(seq)
+        b.reset()  # rewinding after greedy steps starts clean
+        b.prefill(seq[:2])
+        _close(b.logits(), reference_logits(CFG, seq[:2])[-1])
+    finally:
+        b.close()

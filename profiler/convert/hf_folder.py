@@ -43,7 +43,7 @@ def require(*modules: str) -> None:
     if missing:
         raise UserError(
             f"conversion needs {', '.join(missing)}: pip install 'profiler[convert]' "
-            "(and torch==2.13.0 for the CPU build)"
+            "(install the CPU torch first: pip install torch==2.13.0)"
         )
 
 

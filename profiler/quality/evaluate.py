@@ -7,6 +7,7 @@ settings, the text's sha256 and the reference's identity recorded next to every 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -40,6 +41,7 @@ class EvalOptions:
     flash_attn: str = "auto"
     save_reference: Path | None = None
     top_k: int = kld_mod.DEFAULT_TOP_K
+    tail_samples: int = kld_mod.DEFAULT_TAIL_SAMPLES
     kld_reference: Path | None = None
     hellaswag: str | None = None  # a file or "hellaswag" (the pulled copy)
     winogrande: str | None = None
@@ -129,10 +131,12 @@ def identify(model: str, catalog_path: Path | None = None, progress=None) -> tup
 
 
 def _file_sha256(path: Path) -> str:
-    """sha256 of a model file, remembered per (path, size, mtime) so repeated evals skip the hashing."""
+    """sha256 of a model file (or of a model folder's files, names included), remembered per
+    (path, size, mtime) so repeated evals skip the hashing."""
     index = catalog_mod.cache_dir() / "quality" / "sha256-index.json"
-    st = path.stat()
-    key, stamp = str(path.resolve()), [st.st_size, st.st_mtime_ns]
+    files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+    stats = [f.stat() for f in files]
+    key, stamp = str(path.resolve()), [sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
     try:
         known = json.loads(index.read_text())
     except (OSError, ValueError):
@@ -140,7 +144,13 @@ def _file_sha256(path: Path) -> str:
     entry = known.get(key)
     if isinstance(entry, dict) and entry.get("stamp") == stamp:
         return entry["sha256"]
-    sha = catalog_mod.sha256_file(path)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f"{f.relative_to(path)}\0{catalog_mod.sha256_file(f)}\n".encode())
+        sha = digest.hexdigest()
+    else:
+        sha = catalog_mod.sha256_file(path)
     known[key] = {"stamp": stamp, "sha256": sha}
     try:
         index.parent.mkdir(parents=True, exist_ok=True)
@@ -223,7 +233,7 @@ def _run_perplexity(backend, facts, identity, options, threads, result, say) -> 
     backend.configure(plan.context_params(options.flash_attn))
     backend.set_threads(threads)
     say(f"perplexity: {plan.n_chunks} chunks of {plan.n_ctx} tokens, {plan.n_seq} per batch, {threads} threads")
-    writer = kld_mod.ReferenceWriter(options.top_k) if options.save_reference else None
+    writer = kld_mod.ReferenceWriter(options.top_k, options.tail_samples) if options.save_reference else None
     comparer = kld_mod.KldAccumulator(ref, facts.n_vocab) if ref is not None else None
 
     def on_chunk(chunk) -> None:
@@ -255,6 +265,7 @@ def _reference_summary(ref: kld_mod.Reference) -> dict:
     return {
         "path": str(ref.path), "model": model.get("name"), "sha256": model.get("sha256"), "quant": model.get("quant"),
         "reconstructed_from": model.get("reconstructed_from"), "top_k": ref.meta.get("top_k"),
+        "tail_samples": ref.meta.get("tail_samples"),
         "n_ctx": ref.n_ctx, "n_chunks": ref.n_chunks, "text": ref.meta.get("text"),
     }
 

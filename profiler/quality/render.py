@@ -49,7 +49,8 @@ def print_eval(result: EvalResult, console: Console) -> None:
 def _print_kld(result: EvalResult, console: Console) -> None:
     k, ref = result.kld, result.kld.reference
     note = f" [yellow](a reconstruction: {ref['reconstructed_from']})[/yellow]" if ref.get("reconstructed_from") else ""
-    console.print(f"KL-divergence against {ref.get('model')} ({ref.get('quant')}){note}, {k.n_tokens} tokens, top-{ref.get('top_k')} reference")
+    console.print(f"KL-divergence against {ref.get('model')} ({ref.get('quant')}){note}, {k.n_tokens} tokens "
+                  f"(reference: top-{ref.get('top_k')} + {ref.get('tail_samples')} tail samples per token)")
     rows = [
         ("Mean PPL(Q)", _pm(k.ppl_q, k.ppl_q_uncertainty, ".6f")),
         ("Mean PPL(base)", _pm(k.ppl_base, k.ppl_base_uncertainty, ".6f")),
