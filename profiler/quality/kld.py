@@ -256,6 +256,16 @@ def _median(sorted_values: np.ndarray) -> float:
     return float(0.5 * (sorted_values[n // 2] + sorted_values[n // 2 - 1]) if n % 2 == 0 else sorted_values[n // 2])
 
 
+def _percentile_table(sorted_values: np.ndarray, levels: tuple[float, ...], scale: float) -> dict[str, float]:
+    """max, the levels above 50, median, the levels below 50, min - in llama-perplexity's order."""
+    table = {"max": scale * float(sorted_values[-1])}
+    table.update({f"{q:g}": scale * percentile(sorted_values, q / 100) for q in levels if q > 50})
+    table["median"] = scale * _median(sorted_values)
+    table.update({f"{q:g}": scale * percentile(sorted_values, q / 100) for q in levels if q < 50})
+    table["min"] = scale * float(sorted_values[0])
+    return table
+
+
 @dataclass
 class KldResult:
     n_tokens: int
@@ -310,16 +320,8 @@ def summarise(kld, p_diff, nll, nll_base, same_top) -> KldResult:
     mse, mse_unc = mean_and_uncertainty(np.square(p_diff))
     rms = math.sqrt(mse)
     top = float(same_top.sum()) / n
-    k_pct = {"max": float(k_sorted[-1])}
-    k_pct.update({f"{q:g}": percentile(k_sorted, q / 100) for q in PERCENTILES[:4]})
-    k_pct["median"] = _median(k_sorted)
-    k_pct.update({f"{q:g}": percentile(k_sorted, q / 100) for q in PERCENTILES[4:]})
-    k_pct["min"] = float(k_sorted[0])
-    d_pct = {"max": 100 * float(d_sorted[-1])}
-    d_pct.update({f"{q:g}": 100 * percentile(d_sorted, q / 100) for q in DP_PERCENTILES[:5]})
-    d_pct["median"] = 100 * _median(d_sorted)
-    d_pct.update({f"{q:g}": 100 * percentile(d_sorted, q / 100) for q in DP_PERCENTILES[5:]})
-    d_pct["min"] = 100 * float(d_sorted[0])
+    k_pct = _percentile_table(k_sorted, PERCENTILES, 1.0)
+    d_pct = _percentile_table(d_sorted, DP_PERCENTILES, 100.0)
     denominator = log_ppl_unc * log_base_unc
     return KldResult(
         n_tokens=n,
