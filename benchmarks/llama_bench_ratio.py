@@ -10,9 +10,15 @@ flash-attn auto, 5 repetitions after one warm-up, uniform random tokens.
     .venv/bin/python benchmarks/llama_bench_ratio.py [--rounds 3] [--reps 5] [--threads 1,2]
 
 The table shows each side's median over the rounds of its mean t/s, their ratio
-(ours / llama-bench) and the per-round ratios. The target is ratio >= 0.98; a miss is
-reported, not an error (the machine may be noisy); the exit status is non-zero only when
-something failed to run.
+(ours / llama-bench), the ratio of the fastest repetitions (a noise-robust cross-check) and
+the per-round ratios. Every round line says how many CPUs *other* processes kept busy during
+each side's run (from /proc/stat less this process tree's own CPU time): on a shared 2-core
+machine a 2-thread run next to one busy process is dominated by OpenMP oversubscription, and
+its ratio says nothing about the profiler. The target is ratio >= 0.98; a miss is reported,
+not an error; the exit status is non-zero only when something failed to run.
+
+Run time: about 3-5 minutes on an idle 2-core machine once llama-bench is cached (the first
+call builds it, see llamacpp_tools.py); much longer when other processes compete for the CPUs.
 """
 
 from __future__ import annotations

@@ -107,3 +107,21 @@ def test_corrupt_tensor_data_is_a_user_error(tiny_gguf, tmp_path):
     with pytest.raises(UserError, match="llama.cpp could not load .*cut.gguf: .*not within the file bounds"):
         b.load(str(cut), LoadParams())
     b.close()
+
+
+@pytest.mark.parametrize("use_mmap, expected", [(True, 1), (False, 0)])
+def test_no_mmap_reaches_llama_cpp(tiny_gguf, monkeypatch, use_mmap, expected):
+    import llama_cpp
+
+    seen = {}
+    real = llama_cpp.llama_model_load_from_file
+
+    def spy(path, mparams):
+        seen["load_mode"] = mparams.load_mode
+        return real(path, mparams)
+
+    monkeypatch.setattr(llama_cpp, "llama_model_load_from_file", spy)
+    b = LlamaCppBackend()
+    b.load(str(tiny_gguf), LoadParams(use_mmap=use_mmap))
+    b.close()
+    assert seen["load_mode"] == expected  # LLAMA_LOAD_MODE_MMAP / _NONE

@@ -102,7 +102,8 @@ class LlamaCppBackend(Backend):
         lc = self._lc
         _recent_log.clear()
         mparams = lc.llama_model_default_params()
-        mparams.use_mmap = params.use_mmap
+        # 0.3.36 replaced use_mmap with load_mode; ctypes would accept a use_mmap attribute silently.
+        mparams.load_mode = lc.LLAMA_LOAD_MODE_MMAP if params.use_mmap else lc.LLAMA_LOAD_MODE_NONE
         mparams.n_gpu_layers = 0
         model = lc.llama_model_load_from_file(str(path).encode(), mparams)
         if not model:
@@ -142,6 +143,7 @@ class LlamaCppBackend(Backend):
         cparams.n_seq_max = params.n_seq_max
         cparams.kv_unified = params.kv_unified
         cparams.no_perf = True
+        cparams.swa_full = False  # as llama-bench: sliding-window layers keep only their window
         ctx = lc.llama_init_from_model(self._model, cparams)
         if not ctx:
             raise UserError(
