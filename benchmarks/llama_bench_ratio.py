@@ -1,30 +1,36 @@
 """Profiler throughput vs llama-bench on the same model, build, threads and random tokens.
 
-For each test (pp512, tg128) and thread count (1, 2) llama-bench and the profiler's Python
-API are run alternately for several rounds, so the noise of a shared machine hits both
-sides alike; the side that goes first alternates too. llama-bench is built from the
-installed llama-cpp-python's own sdist (see llamacpp_tools.py) so both run the same
-kernels. Both use llama-bench's defaults: n_batch 2048, n_ubatch 512, f16 KV cache,
-flash-attn auto, 5 repetitions after one warm-up, uniform random tokens.
+For each test (pp512, tg128) and thread count (1, 2) three sides run in turn for several
+rounds: llama-bench; the profiler's Python API as ``profiler run`` uses it (each model's
+sweep in a worker process); and the same API in-process (``RunOptions(isolate=False)``).
+The order rotates every round so each side goes first, second and third equally often, and
+the noise of a shared machine hits all sides alike. llama-bench is built from the installed
+llama-cpp-python's own sdist (see llamacpp_tools.py), so all sides run the same kernels. All
+use llama-bench's defaults: n_batch 2048, n_ubatch 512, f16 KV cache, flash-attn auto, one
+warm-up, uniform random tokens; ``--reps`` repetitions per run.
 
-    .venv/bin/python benchmarks/llama_bench_ratio.py [--rounds 3] [--reps 5] [--threads 1,2]
+    .venv/bin/python benchmarks/llama_bench_ratio.py [--rounds 10] [--reps 3] [--threads 1,2]
 
-The table shows each side's median over the rounds of its mean t/s, their ratio
-(ours / llama-bench), the ratio of the fastest repetitions (a noise-robust cross-check) and
-the per-round ratios. Every round line says how many CPUs *other* processes kept busy during
-each side's run (from /proc/stat less this process tree's own CPU time): on a shared 2-core
-machine a 2-thread run next to one busy process is dominated by OpenMP oversubscription, and
-its ratio says nothing about the profiler. The target is ratio >= 0.98; a miss is reported,
-not an error; the exit status is non-zero only when something failed to run.
+The headline ratio is the geometric mean of the per-round ratios (neighbours in time share
+the machine's state, so pairing removes the slow part of the noise) with a 95% confidence
+interval; the pooled line does the same over the rounds of every case. Child / in-process
+shows whether crash isolation changes the numbers (it must not). Also printed: the ratio of
+medians, the ratio of the fastest repetitions and the round-to-round spread. Every round line
+says how many CPUs *other* processes kept busy during each side's run (from /proc/stat less
+this process tree's own CPU time): on a shared 2-core machine a 2-thread run next to one busy
+process is dominated by OpenMP oversubscription, and its ratio says nothing about the
+profiler. The target is ratio >= 0.98; a miss is reported, not an error; the exit status is
+non-zero only when something failed to run. Raw samples go to results/llama_bench_ratio.json.
 
-Run time: about 3-5 minutes on an idle 2-core machine once llama-bench is cached (the first
-call builds it, see llamacpp_tools.py); much longer when other processes compete for the CPUs.
+Run time: about 20 minutes with the defaults on an idle 2-core machine once llama-bench is
+cached (the first call builds it, see llamacpp_tools.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -44,7 +50,7 @@ from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.plan import Sweep  # noqa: E402
 
 TARGET = 0.98
-QUIET_CPUS = 0.25  # a round counts as quiet when other processes kept fewer CPUs than this busy
+QUIET_CPUS = 0.25  # a round counts as busy when other processes kept this many CPUs busy
 TESTS = {"pp512": (512, 0), "tg128": (0, 128)}
 
 
@@ -55,36 +61,75 @@ class Sample(NamedTuple):
     samples_ts: list[float]
 
 
+SIDES = ("bench", "child", "inproc")  # llama-bench; the profiler in its worker process; in-process
+SIDE_LABEL = {"bench": "llama-bench", "child": "ours (child)", "inproc": "ours (in-process)"}
+
+
 @dataclass
 class Case:
     test: str
     threads: int
-    bench: list[Sample] = field(default_factory=list)
-    ours: list[Sample] = field(default_factory=list)
-    # per round: CPUs kept busy by other processes during (llama-bench's run, ours)
-    others: list[tuple[float | None, float | None]] = field(default_factory=list)
+    samples: dict[str, list[Sample]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    # per round and side: CPUs kept busy by other processes during that side's run
+    others: list[dict[str, float | None]] = field(default_factory=list)
 
-    @property
-    def bench_ts(self) -> list[float]:
-        return [s.avg_ts for s in self.bench]
+    def ts(self, side: str) -> list[float]:
+        return [s.avg_ts for s in self.samples[side]]
 
-    @property
-    def ours_ts(self) -> list[float]:
-        return [s.avg_ts for s in self.ours]
+    def round_ratios(self, side: str, base: str = "bench") -> list[float]:
+        return [o / b for o, b in zip(self.ts(side), self.ts(base), strict=False)]
 
-    @property
-    def round_ratios(self) -> list[float]:
-        return [o / b for o, b in zip(self.ours_ts, self.bench_ts, strict=False)]
+    def ratio(self, side: str, base: str = "bench") -> float:
+        """Median of one side's means over the median of the base's: the headline number."""
+        return statistics.median(self.ts(side)) / statistics.median(self.ts(base))
 
-    @property
-    def ratio(self) -> float:
-        """Median of our means over the median of llama-bench's: the headline number."""
-        return statistics.median(self.ours_ts) / statistics.median(self.bench_ts)
+    def paired(self, side: str, base: str = "bench") -> tuple[float, float, float]:
+        """Geometric mean of the per-round ratios with its 95% confidence interval (t on log ratios).
 
-    @property
-    def best_ratio(self) -> float:
+        Neighbours in time share the machine's state, so pairing removes the slow part of
+        the noise; the interval says how well the rounds pin the ratio down.
+        """
+        return geometric_mean_ci(self.round_ratios(side, base))
+
+    def best_ratio(self, side: str, base: str = "bench") -> float:
         """Fastest repetition over fastest repetition: less sensitive to other load on the machine."""
-        return max(v for s in self.ours for v in s.samples_ts) / max(v for s in self.bench for v in s.samples_ts)
+        def best(name: str) -> float:
+            return max(v for s in self.samples[name] for v in s.samples_ts)
+        return best(side) / best(base)
+
+    def busy_rounds(self) -> int:
+        """Rounds in which other processes kept at least QUIET_CPUS busy during some side's run."""
+        return sum(any(v is not None and v >= QUIET_CPUS for v in busy.values()) for busy in self.others)
+
+    def as_dict(self) -> dict:
+        return {
+            "test": self.test, "threads": self.threads,
+            "avg_ts": {side: self.ts(side) for side in SIDES},
+            "samples_ts": {side: [s.samples_ts for s in self.samples[side]] for side in SIDES},
+            "other_cpus": self.others,
+            "ratio_child": self.ratio("child"), "ratio_inproc": self.ratio("inproc"),
+            "paired_child_ci95": self.paired("child"), "paired_inproc_ci95": self.paired("inproc"),
+            "paired_child_over_inproc_ci95": self.paired("child", "inproc"),
+            "child_over_inproc": self.ratio("child", "inproc"),
+            "best_ratio_child": self.best_ratio("child"), "best_ratio_inproc": self.best_ratio("inproc"),
+        }
+
+
+def geometric_mean_ci(ratios: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of ratios and its 95% confidence interval (Student's t on the logs)."""
+    logs = [math.log(r) for r in ratios]
+    centre = statistics.mean(logs)
+    if len(logs) < 2:
+        return math.exp(centre), float("nan"), float("nan")
+    half = t_quantile_975(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
+
+
+def t_quantile_975(df: int) -> float:
+    """Student's t 97.5% quantile (two-sided 95%), from a table; 1.96 beyond 30 degrees of freedom."""
+    table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+             2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+    return table[df - 1] if df <= len(table) else 1.96
 
 
 class CpuClock:
@@ -159,10 +204,10 @@ def run_llama_bench(bench: Path, model: Path, n_prompt: int, n_gen: int, threads
     return Sample(float(rows[0]["avg_ts"]), [float(v) for v in rows[0]["samples_ts"]])
 
 
-def run_ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int) -> Sample:
+def run_ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int, isolate: bool) -> Sample:
     sweep = sweep_for(n_prompt, n_gen, threads, reps)
     # idle_s=0: no idle-power baseline (5 s per call) - energy is not compared here
-    options = api.RunOptions(save=False, bandwidth_probe=False, energy=EnergyOptions(idle_s=0.0))
+    options = api.RunOptions(save=False, bandwidth_probe=False, energy=EnergyOptions(idle_s=0.0), isolate=isolate)
     run = api.profile([model_name], sweep, options)
     if len(run.rows) != 1:
         failures = "; ".join(str(f.get("error")) for f in getattr(run, "failures", []))
@@ -175,37 +220,51 @@ def sweep_for(n_prompt: int, n_gen: int, threads: int, reps: int) -> Sweep:
     return Sweep(n_prompt=[n_prompt], n_gen=[n_gen], n_threads=[threads], repetitions=reps, random_tokens=True)
 
 
+def _ci(values: tuple[float, float, float]) -> str:
+    centre, low, high = values
+    return f"{centre:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def print_table(cases: list[Case], rounds: int) -> None:
-    header = (f"{'test':<7} {'threads':>7} {'llama-bench t/s':>16} {'ours t/s':>10} {'ratio':>7}  {'target':<7} "
-              f"{'best-rep ratio':>14}  per-round ratios")
+    header = (f"{'test':<7} {'threads':>7} {'llama-bench t/s':>16} {'child t/s':>10} {'in-proc t/s':>11}  "
+              f"{'child / llama-bench':<22} {'in-process / llama-bench':<24} {'child / in-process':<22} target")
     print(header)
     print("-" * len(header))
     for c in cases:
-        verdict = "met" if c.ratio >= TARGET else "MISSED"
-        per_round = " ".join(f"{r:.3f}" for r in c.round_ratios)
+        verdict = "met" if min(c.paired("child")[0], c.paired("inproc")[0]) >= TARGET else "MISSED"
         print(
-            f"{c.test:<7} {c.threads:>7} {statistics.median(c.bench_ts):>16.2f} {statistics.median(c.ours_ts):>10.2f} "
-            f"{c.ratio:>7.3f}  {verdict:<7} {c.best_ratio:>14.3f}  {per_round}"
+            f"{c.test:<7} {c.threads:>7} {statistics.median(c.ts('bench')):>16.2f} {statistics.median(c.ts('child')):>10.2f} "
+            f"{statistics.median(c.ts('inproc')):>11.2f}  {_ci(c.paired('child')):<22} {_ci(c.paired('inproc')):<24} "
+            f"{_ci(c.paired('child', 'inproc')):<22} {verdict}"
         )
-    print(f"ratio: median over {rounds} rounds of our mean t/s / the same of llama-bench's; target >= {TARGET}")
-    print("best-rep ratio: our fastest repetition / llama-bench's fastest (a noise-robust cross-check)")
+    print(f"ratios: geometric mean over {rounds} alternating rounds of the per-round ratio of mean t/s, with its 95% "
+          f"confidence interval; target >= {TARGET}")
+    print("child: api.profile as `profiler run` uses it (one worker process per model); in-process: RunOptions(isolate=False);")
+    print("child / in-process near 1.0 shows that crash isolation does not change the numbers")
+    if len(cases) > 1:
+        pooled = {side: geometric_mean_ci([r for c in cases for r in c.round_ratios(side)]) for side in ("child", "inproc")}
+        pooled["child/inproc"] = geometric_mean_ci([r for c in cases for r in c.round_ratios("child", "inproc")])
+        print(f"pooled over all {sum(len(c.ts('bench')) for c in cases)} rounds of every case: child / llama-bench "
+              f"{_ci(pooled['child'])}, in-process / llama-bench {_ci(pooled['inproc'])}, child / in-process "
+              f"{_ci(pooled['child/inproc'])}")
     for c in cases:
-        spread_b = (max(c.bench_ts) - min(c.bench_ts)) / statistics.median(c.bench_ts)
-        spread_o = (max(c.ours_ts) - min(c.ours_ts)) / statistics.median(c.ours_ts)
-        quiet = [r for r, (b, o) in zip(c.round_ratios, c.others, strict=False)
-                 if b is not None and o is not None and max(b, o) < QUIET_CPUS]
-        quiet_text = f"median {statistics.median(quiet):.3f} over {len(quiet)}" if quiet else "none"
-        print(f"  noise {c.test} t={c.threads}: round-to-round spread (max-min)/median: "
-              f"llama-bench {spread_b:.1%}, ours {spread_o:.1%}; quiet rounds (others < {QUIET_CPUS} CPUs): {quiet_text}")
+        spreads = ", ".join(
+            f"{SIDE_LABEL[side]} {(max(c.ts(side)) - min(c.ts(side))) / statistics.median(c.ts(side)):.1%}" for side in SIDES)
+        print(f"  {c.test} t={c.threads}: ratio of medians child {c.ratio('child'):.3f}, in-process {c.ratio('inproc'):.3f}; "
+              f"best-rep ratio child {c.best_ratio('child'):.3f}, in-process {c.best_ratio('inproc'):.3f}; "
+              f"round-to-round spread (max-min)/median: {spreads}; rounds with other processes using "
+              f">= {QUIET_CPUS} CPUs: {c.busy_rounds()}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default 3)")
-    parser.add_argument("--reps", type=int, default=5, help="repetitions per run, both sides (default 5)")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds per case (default 10)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per run, every side (default 3)")
     parser.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2)")
     parser.add_argument("--tests", default="pp512,tg128", help=f"comma list of {', '.join(TESTS)} (default both)")
     parser.add_argument("--model", default=None, help="catalogue name (default: the catalogue's default model)")
+    parser.add_argument("--append", action="store_true",
+                        help="add this run's rounds to those saved in results/llama_bench_ratio.json (same model, reps, cases)")
     args = parser.parse_args(argv)
     args.threads = [int(t) for t in args.threads.split(",") if t.strip()]
     args.tests = [t.strip() for t in args.tests.split(",") if t.strip()]
@@ -238,26 +297,32 @@ def main(argv: list[str] | None = None) -> int:
 
     default = Sweep()
     cases = [Case(test, t) for test in args.tests for t in args.threads]
+    earlier = load_earlier(cases, spec.name, args.reps) if args.append else []
+    first_new = len(cases[0].others)  # rounds before this run's (with --append)
     clock = CpuClock()
     try:
         for rnd in range(args.rounds):
             for index, case in enumerate(cases):
                 n_prompt, n_gen = TESTS[case.test]
-                bench_first = (rnd + index) % 2 == 0
-                others = {}
-                for side in ("bench", "ours") if bench_first else ("ours", "bench"):
+                shift = (first_new + rnd + index) % len(SIDES)  # each side goes first, second and third in turn
+                order = SIDES[shift:] + SIDES[:shift]
+                others: dict[str, float | None] = {}
+                for side in order:
                     clock.start()
                     if side == "bench":
-                        case.bench.append(run_llama_bench(bench, model, n_prompt, n_gen, case.threads, args.reps, default))
+                        sample = run_llama_bench(bench, model, n_prompt, n_gen, case.threads, args.reps, default)
                     else:
-                        case.ours.append(run_ours(spec.name, n_prompt, n_gen, case.threads, args.reps))
+                        sample = run_ours(spec.name, n_prompt, n_gen, case.threads, args.reps, isolate=side == "child")
+                    case.samples[side].append(sample)
                     others[side] = clock.stop()
-                case.others.append((others["bench"], others["ours"]))
-                b, o = case.bench_ts[-1], case.ours_ts[-1]
+                case.others.append(others)
+                b = case.ts("bench")[-1]
+                line = ", ".join(f"{SIDE_LABEL[side]} {case.ts(side)[-1]:.2f}" for side in SIDES)
                 print(
-                    f"round {rnd + 1}/{args.rounds} {case.test} t={case.threads}: llama-bench {b:.2f} t/s, ours {o:.2f} t/s, "
-                    f"ratio {o / b:.3f} ({'llama-bench' if bench_first else 'ours'} first; other processes used "
-                    f"{_cpus(others['bench'])} / {_cpus(others['ours'])} CPUs) [{time.monotonic() - started:.0f} s]",
+                    f"round {first_new + rnd + 1}/{first_new + args.rounds} {case.test} t={case.threads}: {line} t/s; ratios child "
+                    f"{case.ts('child')[-1] / b:.3f}, in-process {case.ts('inproc')[-1] / b:.3f} (order {'>'.join(order)}; "
+                    f"other processes used {' / '.join(_cpus(others[side]) for side in SIDES)} CPUs) "
+                    f"[{time.monotonic() - started:.0f} s]",
                     flush=True,
                 )
     except (UserError, RuntimeError, ValueError, KeyError) as exc:
@@ -266,17 +331,56 @@ def main(argv: list[str] | None = None) -> int:
     steal = clock.steal_fraction()
 
     print()
-    print_table(cases, args.rounds)
-    missed = [f"{c.test} t={c.threads}" for c in cases if c.ratio < TARGET]
+    print_table(cases, len(cases[0].ts("bench")))
+    missed = [f"{c.test} t={c.threads}" for c in cases if min(c.paired("child")[0], c.paired("inproc")[0]) < TARGET]
     print(f"target >= {TARGET}: " + (f"missed for {', '.join(missed)}" if missed else "met for every case"))
     cores = os.cpu_count() or 1
-    busy = [v for c in cases for pair in c.others for v in pair if v is not None]
+    busy = [v for c in cases for per_side in c.others[first_new:] for v in per_side.values() if v is not None]
     load = load_average()
     print(f"machine: {cores} CPUs; other processes kept {_cpus(statistics.mean(busy) if busy else None)} CPUs busy "
           f"on average during the runs (max {_cpus(max(busy) if busy else None)}); load average now "
           f"{load if load is not None else float('nan'):.1f}; CPU steal {steal if steal is not None else float('nan'):.1%}")
     print(f"total time {time.monotonic() - started:.0f} s")
+    save_results(args, spec.name, cases, busy, steal, earlier)
     return 0
+
+
+RESULTS = Path(__file__).resolve().parent / "results" / "llama_bench_ratio.json"
+
+
+def load_earlier(cases: list[Case], model_name: str, reps: int) -> list[dict]:
+    """--append: put the rounds of the saved results in front of this run's (same model, reps and
+    cases, or an error); returns the earlier runs' descriptions."""
+    try:
+        document = json.loads(RESULTS.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"error: --append needs {RESULTS} ({exc})") from None
+    saved = {(c["test"], c["threads"]): c for c in document.get("cases", [])}
+    if document.get("model") != model_name or document.get("reps") != reps or set(saved) != {(c.test, c.threads) for c in cases}:
+        raise SystemExit(f"error: --append: {RESULTS} holds another model, --reps or set of cases")
+    for case in cases:
+        old = saved[(case.test, case.threads)]
+        for side in SIDES:
+            case.samples[side] = [Sample(a, s) for a, s in zip(old["avg_ts"][side], old["samples_ts"][side], strict=True)]
+        case.others = list(old["other_cpus"])
+    return document.get("runs") or [{"date": document.get("date"), "rounds": document.get("rounds")}]
+
+
+def save_results(args: argparse.Namespace, model_name: str, cases: list[Case], busy: list[float], steal: float | None,
+                 earlier: list[dict]) -> None:
+    """Keep the raw per-round samples beside the printed table (benchmarks/results/llama_bench_ratio.json)."""
+    out = RESULTS
+    out.parent.mkdir(exist_ok=True)
+    runs = [*earlier, {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": args.rounds,
+                       "other_cpus_mean": statistics.mean(busy) if busy else None, "cpu_steal": steal}]
+    document = {
+        "model": model_name, "rounds": len(cases[0].ts("bench")), "reps": args.reps, "target": TARGET, "runs": runs,
+        "cases": [c.as_dict() for c in cases],
+    }
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(out)
+    print(f"raw samples written to {out}")
 
 
 if __name__ == "__main__":

@@ -152,6 +152,7 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--skip", default="", help="comma list of ppl,kld,hellaswag to skip")
+    p.add_argument("--update", action="store_true", help="keep the sections of the results file this run skips")
     return p.parse_args(argv)
 
 
@@ -179,8 +180,14 @@ def main(argv=None) -> int:
         if "hellaswag" not in skip:
             results["hellaswag"] = hellaswag_case(tool, model, hs, args)
             print(json.dumps({"hellaswag": results["hellaswag"]}, indent=2), flush=True)
+    for section in ("perplexity", "kld", "hellaswag"):
+        if section in results:  # each section keeps the settings it ran with (--update merges runs)
+            results[section]["settings"] = dict(vars(args))
     out = HERE / "results" / "perplexity_agreement.json"
     out.parent.mkdir(exist_ok=True)
+    if args.update and out.exists():
+        previous = json.loads(out.read_text())
+        results = {**{k: v for k, v in previous.items() if k in ("perplexity", "kld", "hellaswag")}, **results}
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {out}")
     return 0

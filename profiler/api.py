@@ -232,16 +232,18 @@ def _preflight(models, tests, device, run: RunResult, force: bool) -> None:
     available = device.ram_available_bytes
     for spec, _, info in models:
         context_groups(tests, info.n_ctx_train or None)  # a test longer than the model's context: refuse now
-        if not isinstance(info, GGUFInfo):
-            continue  # only GGUF headers carry what the estimate needs
-        worst = max(
-            (preflight.estimate_memory(info, params.n_ctx, params.n_ubatch, params.type_k, params.type_v)
-             for params, _ in context_groups(tests)),
-            key=lambda e: e.total_bytes,
-        )
+        worst = max((_estimate(info, params, group) for params, group in context_groups(tests)),
+                    key=lambda e: e.total_bytes)
         warning = preflight.check_memory(spec.name, worst, available, force)
         if warning:
             run.warnings.append(warning)
+
+
+def _estimate(info, params, group) -> preflight.MemoryEstimate:
+    if isinstance(info, GGUFInfo):
+        return preflight.estimate_memory(info, params.n_ctx, params.n_ubatch, params.type_k, params.type_v)
+    # the longest single step: the prompt, or the depth fill before it
+    return preflight.estimate_memory_onnx(info, params.n_ctx, max(max(t.n_prompt, t.n_depth) for t in group))
 
 
 def profile_model(spec, path, info, tests, sweep, device, options, cb, session, sink, state: dict) -> None:

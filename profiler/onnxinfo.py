@@ -139,6 +139,7 @@ class OnnxInfo:
     shared_kv_buffer: bool  # GroupQueryAttention: past and present share one full-length buffer
     has_position_ids: bool
     op_counts: dict = field(default_factory=dict)
+    n_vocab: int = 0  # from the logits output or the configs; 0 when neither says
 
     def kv_bytes_per_cell(self, type_k: str = "", type_v: str = "") -> float:
         """Bytes of K+V for one token over all layers (the graph fixes the type; arguments ignored)."""
@@ -307,7 +308,18 @@ def read_info(path: str | os.PathLike) -> OnnxInfo:
         shared_kv_buffer=st.op_counts.get("GroupQueryAttention", 0) > 0,
         has_position_ids=any(i.name == "position_ids" for i in model.graph.input),
         op_counts=st.op_counts,
+        n_vocab=_vocab_size(model, genai_model, hf),
     )
+
+
+def _vocab_size(model, genai_model: dict, hf: dict) -> int:
+    """The logits output's last dimension, else the configs' vocab_size."""
+    for output in model.graph.output:
+        if output.name == "logits":
+            dims = output.type.tensor_type.shape.dim
+            if dims and _dim(dims[-1]):
+                return int(_dim(dims[-1]))
+    return int(genai_model.get("vocab_size") or hf.get("vocab_size") or 0)
 
 
 @functools.lru_cache(maxsize=8)

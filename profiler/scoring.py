@@ -407,14 +407,15 @@ def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
 def measure_missing(configs: list[Configuration], catalog, n_tasks: int, reports_dir: Path | None = None,
                     progress=None) -> list[str]:
     """Measure HellaSwag (``n_tasks`` of llama-perplexity's subset) on every model file of the run
-    that has no measurement yet, so the scoreboard is driven by numbers from these exact files."""
-    from profiler.quality import data, store
+    that has no measurement over that many tasks yet, so the scoreboard is driven by numbers from these
+    exact files."""
+    from profiler.quality import data
     from profiler.quality.evaluate import EvalOptions, evaluate
 
     notes, done = [], set()
     for c in configs:
         accuracy_for(c, catalog)  # fills model_sha256
-        if c.model_sha256 in done or any(m.get("metric") == "hellaswag" for m in store.measurements(c.model_sha256)):
+        if c.model_sha256 in done or _has_hellaswag(c.model_sha256, n_tasks):
             continue
         done.add(c.model_sha256)
         if data.dataset_path("hellaswag") is None:
@@ -428,6 +429,15 @@ def measure_missing(configs: list[Configuration], catalog, n_tasks: int, reports
             options.reports_dir = Path(reports_dir)
         evaluate(c.model_file, options)
     return notes
+
+
+def _has_hellaswag(model_sha256: str | None, n_tasks: int) -> bool:
+    """A stored HellaSwag measurement of this file over at least ``n_tasks`` tasks: a quick check
+    on a handful of tasks must not stand in for the scoreboard's measurement."""
+    from profiler.quality import store
+
+    return any(m.get("metric") == "hellaswag" and (m.get("n_tasks") or 0) >= n_tasks
+               for m in store.measurements(model_sha256))
 
 
 def run_scoreboard(run, catalog_path: Path | None = None, measure_tasks: int = 0, metric: str = "hellaswag",

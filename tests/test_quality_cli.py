@@ -103,6 +103,9 @@ def test_run_ends_with_a_scoreboard_measured_on_the_file(tmp_path, tiny_gguf):
     again = _profiler(tmp_path, "run", tiny_gguf, "-p", 16, "-n", 4, "-r", 1, "--no-bandwidth", "--score-tasks", 4)
     runs = list((tmp_path / "reports").glob("*/quality.json"))
     assert len(runs) == 1 and "measured 0-shot, 4 tasks" in again.stdout  # measured once, then reused
+    more = _profiler(tmp_path, "run", tiny_gguf, "-p", 16, "-n", 4, "-r", 1, "--no-bandwidth", "--score-tasks", 6)
+    runs = list((tmp_path / "reports").glob("*/quality.json"))
+    assert len(runs) == 2 and "measured 0-shot, 6 tasks" in more.stdout  # fewer stored tasks than asked: measured
 
 
 def test_run_without_task_data_says_where_accuracy_comes_from(tmp_path, tiny_gguf):
