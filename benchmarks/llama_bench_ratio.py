@@ -9,7 +9,7 @@ llama-cpp-python's own sdist (see llamacpp_tools.py), so all sides run the same 
 use llama-bench's defaults: n_batch 2048, n_ubatch 512, f16 KV cache, flash-attn auto, one
 warm-up, uniform random tokens; ``--reps`` repetitions per run.
 
-    .venv/bin/python benchmarks/llama_bench_ratio.py [--rounds 10] [--reps 3] [--threads 1,2]
+    .venv/bin/python benchmarks/llama_bench_ratio.py [--rounds 10] [--reps 3] [--threads 1,2] [--append]
 
 The headline ratio is the geometric mean of the per-round ratios (neighbours in time share
 the machine's state, so pairing removes the slow part of the noise) with a 95% confidence
@@ -20,7 +20,8 @@ says how many CPUs *other* processes kept busy during each side's run (from /pro
 this process tree's own CPU time): on a shared 2-core machine a 2-thread run next to one busy
 process is dominated by OpenMP oversubscription, and its ratio says nothing about the
 profiler. The target is ratio >= 0.98; a miss is reported, not an error; the exit status is
-non-zero only when something failed to run. Raw samples go to results/llama_bench_ratio.json.
+non-zero only when something failed to run. Raw samples go to results/llama_bench_ratio.json;
+``--append`` adds a run's rounds to the saved ones, for tighter intervals over several sittings.
 
 Run time: about 20 minutes with the defaults on an idle 2-core machine once llama-bench is
 cached (the first call builds it, see llamacpp_tools.py).
