@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 import shutil
 import struct
@@ -43,7 +45,7 @@ measured_on = "this file"
 
 
 @pytest.fixture(scope="module")
-def report_html(tiny_gguf, tiny_gguf_tied, tmp_path_factory) -> str:
+def report_run(tiny_gguf, tiny_gguf_tied, tmp_path_factory):
     work = tmp_path_factory.mktemp("html")
     options = api.RunOptions(reports_dir=work, bandwidth_probe=False, energy=EnergyOptions(idle_s=0), isolate=False)
     run = api.profile([str(tiny_gguf), str(tiny_gguf_tied)], Sweep(n_prompt=[16], n_gen=[8], n_threads=[1, 2],
@@ -51,7 +53,22 @@ def report_html(tiny_gguf, tiny_gguf_tied, tmp_path_factory) -> str:
     catalog_path = work / "models.toml"
     catalog_path.write_text(CATALOG.format(tiny=tiny_gguf, tied=tiny_gguf_tied))
     board = scoring.build(scoring.configurations(run.rows, run.run_id), "hellaswag", catalog=load_catalog(catalog_path))
-    return render_html(run, board)
+    return run, board
+
+
+@pytest.fixture(scope="module")
+def report_html(report_run) -> str:
+    return render_html(*report_run)
+
+
+def _steady_rates(run):
+    """The same run with fixed decode rates (100 t/s for the first model, 80 for the second), so
+    the bar heights the browser test counts in pixels do not depend on this machine's speed."""
+    names = list(dict.fromkeys(r.model_name for r in run.rows))
+    steady = copy.copy(run)
+    steady.rows = [dataclasses.replace(r, decode_ts=100.0 - 20 * names.index(r.model_name)) if r.decode_ts else r
+                   for r in run.rows]
+    return steady
 
 
 def test_page_has_device_results_warnings_scores_and_three_plots(report_html):
@@ -106,12 +123,13 @@ def _png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
 
 
 @pytest.mark.browser
-def test_headless_chromium_renders_the_plots_without_console_errors(report_html, tmp_path):
+def test_headless_chromium_renders_the_plots_without_console_errors(report_run, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    run, board = report_run
     page = tmp_path / "report.html"
-    page.write_text(report_html)
+    page.write_text(render_html(_steady_rates(run), board))
     shot = tmp_path / "shot.png"
     done = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
