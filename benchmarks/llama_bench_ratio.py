@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa: E402
 
 from profiler import api, catalog  # noqa: E402
+from profiler.compare import student_t_two_sided_p  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.plan import Sweep  # noqa: E402
@@ -81,7 +82,7 @@ class Case:
         return [o / b for o, b in zip(self.ts(side), self.ts(base), strict=False)]
 
     def ratio(self, side: str, base: str = "bench") -> float:
-        """Median of one side's means over the median of the base's: the headline number."""
+        """Median of one side's means over the median of the base's (a cross-check of ``paired``)."""
         return statistics.median(self.ts(side)) / statistics.median(self.ts(base))
 
     def paired(self, side: str, base: str = "bench") -> tuple[float, float, float]:
@@ -127,10 +128,13 @@ def geometric_mean_ci(ratios: list[float]) -> tuple[float, float, float]:
 
 
 def t_quantile_975(df: int) -> float:
-    """Student's t 97.5% quantile (two-sided 95%), from a table; 1.96 beyond 30 degrees of freedom."""
-    table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-             2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-    return table[df - 1] if df <= len(table) else 1.96
+    """Student's t 97.5% quantile (two-sided 95%): the t at which profiler.compare's two-sided
+    p-value, the one its Welch test uses, falls to 0.05 (bisection; p falls as t grows)."""
+    low, high = 0.0, 1000.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if student_t_two_sided_p(middle, df) > 0.05 else (low, middle)
+    return (low + high) / 2
 
 
 class CpuClock:

@@ -231,9 +231,8 @@ def _preflight(models, tests, device, run: RunResult, force: bool) -> None:
     memory exceeds what is available."""
     available = device.ram_available_bytes
     for spec, _, info in models:
-        context_groups(tests, info.n_ctx_train or None)  # a test longer than the model's context: refuse now
-        worst = max((_estimate(info, params, group) for params, group in context_groups(tests)),
-                    key=lambda e: e.total_bytes)
+        groups = context_groups(tests, info.n_ctx_train or None)  # refuses a test longer than the model's context
+        worst = max((_estimate(info, params, group) for params, group in groups), key=lambda e: e.total_bytes)
         warning = preflight.check_memory(spec.name, worst, available, force)
         if warning:
             run.warnings.append(warning)
