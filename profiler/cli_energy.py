@@ -25,6 +25,8 @@ OPTIONS = [
                  help="Seconds to wait between tests, as llama-bench's --delay."),
     click.option("--cooldown-to", "cooldown_to_c", type=float, default=None,
                  help="Before each test wait until the hottest thermal zone is below this many °C."),
+    click.option("--no-energy", "no_energy", is_flag=True, default=False,
+                 help="Read no energy or thermal sensor during the tests (rows say energy is not tracked)."),
 ]
 
 
@@ -32,12 +34,12 @@ def energy_options(fn):
     """Add the energy options to a click command and hand them over as one ``energy`` argument."""
 
     @functools.wraps(fn)
-    def wrapper(*args, idle_s, watts, sustained_s, delay_s, cooldown_to_c, **kwargs):
+    def wrapper(*args, idle_s, watts, sustained_s, delay_s, cooldown_to_c, no_energy, **kwargs):
         if sustained_s is not None:
             if kwargs.get("n_prompt") or kwargs.get("prompt_gen"):
                 raise UserError("--sustained decodes only; drop -p/-pg (use -n for the chunk length)")
             kwargs["n_prompt"] = ("0",)  # no prompt tests: -p 0 is llama-bench's way to skip them
-        energy = EnergyOptions(idle_s, watts, sustained_s, delay_s, cooldown_to_c)
+        energy = EnergyOptions(idle_s, watts, sustained_s, delay_s, cooldown_to_c, track=not no_energy)
         return fn(*args, energy=energy, **kwargs)
 
     for option in reversed(OPTIONS):

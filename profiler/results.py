@@ -81,7 +81,16 @@ class TestResult:
     energy_scope: str | None = None  # package / soc / board-rails / battery-system / wall
     energy_measured: bool | None = None
     energy_attributed: bool | None = None  # system-wide energy split by this process's CPU share
-    energy_rate_hz: float | None = None
+    # "process-share" (split by CPU time), "system-wide" (the share could not be computed: the
+    # figure is the whole machine's) or "as-given" (a --watts constant); tables mark system-wide
+    energy_attribution: str | None = None
+    energy_rate_hz: float | None = None  # None when read at window edges (counters) instead of a rate
+    energy_sampling: str | None = None  # how: window edges, the monitor process, or a thread in this one
+    energy_samples: int | None = None  # readings taken during the test
+    energy_samples_missed: int | None = None  # failed reads + scheduled reads that never happened
+    energy_read_errors: int | None = None  # reads that failed (raised or returned nothing)
+    thermal_samples_missed: int | None = None
+    thermal_read_errors: int | None = None  # failed reads, including single sensors within a reading
     energy_unavailable: str | None = None  # the reason, when there is no figure
     energy_prefill_j: float | None = None
     energy_decode_j: float | None = None

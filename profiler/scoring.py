@@ -107,9 +107,13 @@ def _mean(values) -> float | None:
 
 def _energy(rows) -> tuple[float | None, bool | None, str]:
     """J per decode token from the tg rows that have it; the note says measured or estimated."""
-    with_energy = [r for r in rows if _get(r, "j_per_decode_token") is not None]
+    # A J/token of 0 (or less) is physically impossible: rows stored before issue #10 could hold a
+    # silent 0.0 from a counter that never advanced. It is unavailable, never the best energy.
+    with_energy = [r for r in rows if (_get(r, "j_per_decode_token") or 0) > 0]
     if not with_energy:
         reasons = {_get(r, "energy_unavailable") for r in rows} - {None}
+        if any(_get(r, "j_per_decode_token") is not None for r in rows):
+            reasons.add("a stored J/token of 0, which no real measurement gives")
         return None, None, "energy unavailable" + (f" ({'; '.join(sorted(reasons))})" if reasons else "")
     value = _mean([_get(r, "j_per_decode_token") for r in with_energy])
     measured = all(bool(_get(r, "energy_measured")) for r in with_energy)

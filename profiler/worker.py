@@ -67,7 +67,7 @@ def _session(job: dict, options, device):
     """The child's own energy session: same source choice, the parent's idle baseline."""
     from profiler.measure.energy import EnergySession, IdleBaseline
 
-    session = EnergySession.open(options.energy.watts, device.cpu_model, device.board)
+    session = EnergySession.open(options.energy.watts, device.cpu_model, device.board, track=options.energy.track)
     idle = job.get("idle") or {}
     session.idle = IdleBaseline(idle.get("power_w"), idle.get("duration_s", 0.0), idle.get("reason"))
     return session

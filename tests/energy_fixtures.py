@@ -131,3 +131,47 @@ def deny_reads(monkeypatch, denied: set[str]) -> None:
 
     monkeypatch.setattr(sysfs, "read_error", read_error)
     monkeypatch.setattr(sysfs, "read_text", read_text)
+
+
+# --- laptops, as their /sys looks (Linux 6.11+: acpi_fan exposes the fan's power in hwmon) ---
+
+def _laptop_common(root: Path, charging: bool) -> None:
+    vm_tree(root)
+    write_tree(root, {
+        "/sys/class/hwmon/hwmon0/name": "acpitz\n", "/sys/class/hwmon/hwmon0/temp1_input": 48000,
+        "/sys/class/hwmon/hwmon1/name": "k10temp\n", "/sys/class/hwmon/hwmon1/temp1_input": 55250,
+        "/sys/class/hwmon/hwmon1/temp1_label": "Tctl\n",
+        "/sys/class/hwmon/hwmon3/name": "nvme\n", "/sys/class/hwmon/hwmon3/temp1_input": 38850,
+        "/sys/class/power_supply/AC/type": "Mains\n", "/sys/class/power_supply/AC/online": int(charging),
+        "/sys/class/power_supply/BAT0/type": "Battery\n",
+        "/sys/class/power_supply/BAT0/status": "Charging\n" if charging else "Discharging\n",
+        "/sys/class/power_supply/BAT0/power_now": 11_250_000,
+    })
+
+
+def acpi_fan(root: Path, hwmon: str = "hwmon2", fan_uw: int = 2_400_000) -> None:
+    write_tree(root, {f"/sys/class/hwmon/{hwmon}/name": "acpi_fan\n", f"/sys/class/hwmon/{hwmon}/fan1_input": 2900,
+                      f"/sys/class/hwmon/{hwmon}/power1_input": fan_uw})
+
+
+def laptop_fan_battery(root: Path) -> Path:
+    """A Ryzen laptop on battery: acpi_fan's power1_input (the fan) and a discharging BAT0."""
+    _laptop_common(root, charging=False)
+    acpi_fan(root)
+    return root
+
+
+def laptop_usbc_battery(root: Path) -> Path:
+    """A laptop on battery with a USB-C port's hwmon (UCSI) that reports the port's power."""
+    _laptop_common(root, charging=False)
+    port = "/sys/class/hwmon/hwmon4"
+    write_tree(root, {f"{port}/name": "ucsi_source_psy_USBC000:001\n", f"{port}/in0_input": 5000,
+                      f"{port}/curr1_input": 3000, f"{port}/power1_input": 15_000_000})
+    return root
+
+
+def laptop_fan_only(root: Path) -> Path:
+    """On the charger (the battery does not see the draw) with only the fan's hwmon power."""
+    _laptop_common(root, charging=True)
+    acpi_fan(root)
+    return root

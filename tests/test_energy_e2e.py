@@ -40,7 +40,12 @@ def test_vm_run_is_a_labelled_estimate_per_phase(tiny, tmp_path):
     pp, tg = run.rows
     for row in (pp, tg):
         assert (row.energy_method, row.energy_scope, row.energy_measured) == ("model", "package", False)
-        assert row.energy_rate_hz == pytest.approx(10.0) and row.idle_power_w == pytest.approx(1.48)
+        # a counter of modelled joules: read at the window edges, no sampling rate, nothing missed
+        assert row.energy_rate_hz is None and row.energy_sampling.startswith("window edges")
+        assert row.energy_samples_missed == 0 and row.energy_read_errors == 0 and row.energy_samples >= 4
+        assert row.idle_power_w == pytest.approx(1.48)
+        # the fixture's /proc CPU times do not move, so no share: the row says system-wide
+        assert row.energy_attribution == "system-wide" and row.energy_attributed is False
         assert row.throttled is None and row.temp_max_c is None  # unknown, not "not throttled"
         assert row.thermal_detail["summary"]["unavailable"]
     prefill = pp.energy_detail["phases"]["prefill"]

@@ -134,6 +134,7 @@ def test_hwmon_power_sensor_and_gpu_skipped(root):
     write_tree(root, {
         "/sys/class/hwmon/hwmon0/name": "amdgpu\n", "/sys/class/hwmon/hwmon0/power1_input": 30_000_000,
         "/sys/class/hwmon/hwmon1/name": "ina219\n", "/sys/class/hwmon/hwmon1/power1_input": 4_200_000,
+        "/sys/class/hwmon/hwmon1/power1_label": "VSYS\n",
         "/sys/class/hwmon/hwmon2/name": "coretemp\n", "/sys/class/hwmon/hwmon2/temp1_input": 45000,
     })
     found = hwmon.probe()

@@ -13,14 +13,19 @@ net = (E_domain - idle_power * t) * share. J per token uses E_proc (gross).
 
 from __future__ import annotations
 
+import os
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from profiler.platform import thermal
+from profiler.measure.runner import window_edge
+from profiler.platform import sysfs, thermal
 from profiler.platform.energy import Choice, Reading, Sampler, choose
 from profiler.platform.energy import integrate as integ
 from profiler.platform.energy.base import Provenance
+from profiler.platform.monitor import Monitor, MonitorError
+from profiler.platform.poller import PollStats
 
 IDLE_DEFAULT_S = 5.0
 # A window is resolved when it spans at least this many of the source's sampling periods.
@@ -30,6 +35,8 @@ MIN_COVERAGE = 0.9
 # /proc CPU times tick every 10 ms; below this much busy time the share is too coarse.
 MIN_BUSY_S_FOR_SHARE = 0.05
 MIN_PROC_S_FOR_SHARE = 0.02
+# More missed samples than this in a test is worth a warning.
+MAX_MISSED_FRACTION = 0.05
 
 Window = tuple[str, int, int]
 
@@ -53,17 +60,18 @@ class PhaseEnergy:
     windows: int
     tokens: int
     duration_s: float
-    domain_j: float  # what the source saw over this phase's windows
+    domain_j: float | None  # what the source saw over this phase's windows
     domain_net_j: float | None  # minus idle power x time
     share: float | None  # this process's share of busy CPU time (system-wide sources)
-    energy_j: float  # attributed: domain_j x share (or domain_j when not attributed)
+    energy_j: float | None  # attributed: domain_j x share (or domain_j when not attributed)
     net_j: float | None
     resolved: bool  # windows long enough for the source's resolution
-    covered: bool  # every window lies inside the sampled span
+    covered: bool  # every window lies between two readings
+    unavailable: str | None = None  # why there is no figure (then every J above is None)
 
     @property
     def j_per_token(self) -> float | None:
-        return self.energy_j / self.tokens if self.tokens else None
+        return self.energy_j / self.tokens if self.tokens and self.energy_j is not None else None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "j_per_token": self.j_per_token}
@@ -81,7 +89,9 @@ def attribution_share(readings: Sequence[Reading], windows: Sequence[Window]) ->
         proc = [integ.cpu_delta_s(readings, "proc_cpu_s", *span)]
         busy = [integ.cpu_delta_s(readings, "busy_cpu_s", *span)]
         basis = "whole test (the timed windows are too short for /proc's 10 ms CPU-time ticks)"
-    if None in proc or None in busy or sum(busy) < MIN_BUSY_S_FOR_SHARE:
+    if None in proc or None in busy:
+        return None, "not attributed: this process's or the machine's CPU time could not be read from /proc"
+    if sum(busy) < MIN_BUSY_S_FOR_SHARE:
         return None, (f"not attributed: under {MIN_BUSY_S_FOR_SHARE * 1e3:.0f} ms of busy CPU time in the test, "
                       "too few /proc ticks for a share")
     if sum(proc) < MIN_PROC_S_FOR_SHARE:
@@ -91,23 +101,44 @@ def attribution_share(readings: Sequence[Reading], windows: Sequence[Window]) ->
     return min(max(sum(proc) / sum(busy), 0.0), 1.0), basis
 
 
+def _brackets(readings: Sequence[Reading], t0: int, t1: int) -> bool:
+    """A reading at or before the window's start and another at or after its end."""
+    return len(readings) >= 2 and integ.covers(readings, t0, t1)
+
+
+def _why_no_energy(readings: Sequence[Reading], cumulative: bool, windows: Sequence[Window],
+                   domain: float) -> str | None:
+    """The reason a phase has no figure, or None: never a 0 J from a source that saw nothing."""
+    if not all(_brackets(readings, a, b) for _, a, b in windows):
+        return (f"{len(readings)} reading(s) do not bracket every window (a reading before it and one after it "
+                "are needed); the sensor failed or stopped during the test")
+    if domain <= 0:
+        return ("the energy counter did not advance over the windows (a stuck or too coarse counter)" if cumulative
+                else "the sensor read 0 W over the windows (it reports no power)")
+    return None
+
+
 def phase_energy(
     readings: Sequence[Reading], cumulative: bool, windows: Sequence[Window], tokens_per_window: int,
     idle_w: float | None, share: float | None, resolution_s: float,
 ) -> PhaseEnergy | None:
-    if not windows or not readings:
+    if not windows:
         return None
-    domain = sum(integ.window_energy_j(readings, cumulative, a, b) for _, a, b in windows)
     duration = sum(b - a for _, a, b in windows) / 1e9
-    net = domain - idle_w * duration if idle_w is not None else None
-    factor = share if share is not None else 1.0
-    return PhaseEnergy(
+    domain = sum(integ.window_energy_j(readings, cumulative, a, b) or 0.0 for _, a, b in windows) if readings else 0.0
+    unavailable = _why_no_energy(readings, cumulative, windows, domain)
+    covered = not unavailable or not unavailable.startswith(f"{len(readings)} reading")
+    phase = PhaseEnergy(
         phase=windows[0][0], windows=len(windows), tokens=tokens_per_window * len(windows), duration_s=duration,
-        domain_j=domain, domain_net_j=net, share=share, energy_j=domain * factor,
-        net_j=net * factor if net is not None else None,
-        resolved=_resolved(windows, resolution_s),
-        covered=all(integ.covers(readings, a, b) for _, a, b in windows),
+        domain_j=None, domain_net_j=None, share=share, energy_j=None, net_j=None,
+        resolved=_resolved(windows, resolution_s), covered=covered, unavailable=unavailable,
     )
+    if unavailable is None:
+        factor = share if share is not None else 1.0
+        net = domain - idle_w * duration if idle_w is not None else None
+        phase.domain_j, phase.domain_net_j = domain, net
+        phase.energy_j, phase.net_j = domain * factor, net * factor if net is not None else None
+    return phase
 
 
 def _resolved(windows: Sequence[Window], resolution_s: float) -> bool:
@@ -138,8 +169,9 @@ def samples_dict(readings: Sequence[Reading], cumulative: bool | None) -> dict:
     }
 
 
-def unavailable_fields(reason: str) -> dict:
-    return {"energy_unavailable": reason, "energy_detail": {"unavailable": reason}}
+def unavailable_fields(reason: str, sampling: dict | None = None) -> dict:
+    detail = {"unavailable": reason, **({"sampling": sampling} if sampling else {})}
+    return {"energy_unavailable": reason, "energy_detail": detail}
 
 
 @dataclass
@@ -154,12 +186,15 @@ class EnergyInputs:
     n_gen: int
     idle_w: float | None
     idle_reason: str | None
-    interval_s: float
+    interval_s: float | None  # None: read at the window edges, not on a schedule
+    stats: PollStats | None = None  # read errors and missed samples of this test
+    sampling: str = ""  # how the readings were taken (window edges, monitor process, thread)
+    max_gap_s: float | None = None  # a counter read further apart than this may have wrapped unseen
 
 
 def _phases(inp: EnergyInputs, share: float | None) -> dict[str, PhaseEnergy]:
     prov = inp.provenance
-    resolution = max(prov.resolution_s, inp.interval_s) if prov.resolution_s else 0.0
+    resolution = max(prov.resolution_s, inp.interval_s or 0.0) if prov.resolution_s else 0.0
     phases = {}
     for phase, tokens in (("prefill", inp.n_prompt), ("decode", inp.n_gen)):
         windows = [w for w in inp.windows if w[0] == phase]
@@ -169,53 +204,103 @@ def _phases(inp: EnergyInputs, share: float | None) -> dict[str, PhaseEnergy]:
     return phases
 
 
+def _sampling_dict(inp: EnergyInputs) -> dict:
+    stats = inp.stats or PollStats(taken=len(inp.readings))
+    return {"mode": inp.sampling, "interval_s": inp.interval_s, **stats.to_dict()}
+
+
+def _series_problem(inp: EnergyInputs) -> str | None:
+    """Why the whole test has no energy figure, or None."""
+    prov = inp.provenance
+    if len(inp.readings) < 2:
+        errors = f" ({'; '.join(inp.stats.errors)})" if inp.stats and inp.stats.errors else ""
+        return f"{prov.source} gave {len(inp.readings)} reading(s) during the test, at least two are needed{errors}"
+    if inp.max_gap_s:
+        gap = max(b.t_ns - a.t_ns for a, b in zip(inp.readings, inp.readings[1:])) / 1e9
+        if gap > inp.max_gap_s:
+            return (f"{prov.source} was read {gap:.0f} s apart, longer than half its shortest wrap period "
+                    f"({inp.max_gap_s * 2:.0f} s); a wrap may have been missed")
+    return None
+
+
+def attribution_label(system_wide: bool, share: float | None) -> str:
+    """``energy_attribution``: "process-share", "system-wide" (the share could not be computed, so
+    the figure is the whole machine's) or "as-given" (a --watts constant is never split)."""
+    if not system_wide:
+        return "as-given"
+    return "process-share" if share is not None else "system-wide"
+
+
 def energy_fields(inp: EnergyInputs, label: str) -> tuple[dict, list[str]]:
     """Row fields and warnings for one test."""
     prov = inp.provenance
-    if not inp.readings:
-        return unavailable_fields(f"{prov.source} gave no readings during the test"), []
+    sampling = _sampling_dict(inp)
+    counts = {"energy_samples": sampling["taken"], "energy_samples_missed": sampling["missed"],
+              "energy_read_errors": sampling["read_errors"], "energy_sampling": inp.sampling or None}
+    warnings = _sampling_warnings("energy", sampling, label)
+    problem = _series_problem(inp)
+    if problem:
+        return {**unavailable_fields(problem, sampling), **counts}, warnings + [f"{label}: energy unavailable: {problem}"]
     share, basis = attribution_share(inp.readings, inp.windows) if prov.system_wide else (None, "not system-wide")
     phases = _phases(inp, share)
-    pre, dec = phases.get("prefill"), phases.get("decode")
-    total_j = sum(p.energy_j for p in phases.values())
-    total_tokens = sum(p.tokens for p in phases.values())
-    total_s = sum(p.duration_s for p in phases.values())
+    ok = {name: p for name, p in phases.items() if p.unavailable is None}
+    if not ok:
+        reason = "; ".join(f"{p.phase}: {p.unavailable}" for p in phases.values()) or "no timed window"
+        return ({**unavailable_fields(reason, sampling), **counts},
+                warnings + [f"{label}: energy unavailable: {reason}"])
+    pre, dec = ok.get("prefill"), ok.get("decode")
+    total_j = sum(p.energy_j for p in ok.values())
+    total_tokens = sum(p.tokens for p in ok.values())
+    total_s = sum(p.duration_s for p in ok.values())
     fields = {
         "energy_source": prov.source, "energy_method": prov.method, "energy_scope": prov.scope,
         "energy_measured": prov.measured, "energy_attributed": share is not None,
-        "energy_rate_hz": 1 / inp.interval_s, "energy_unavailable": None,
+        "energy_attribution": attribution_label(prov.system_wide, share),
+        "energy_rate_hz": 1 / inp.interval_s if inp.interval_s else None, "energy_unavailable": None,
         "energy_prefill_j": pre.energy_j if pre else None, "energy_decode_j": dec.energy_j if dec else None,
         "energy_prefill_net_j": pre.net_j if pre else None, "energy_decode_net_j": dec.net_j if dec else None,
         "j_per_prefill_token": pre.j_per_token if pre else None,
         "j_per_decode_token": dec.j_per_token if dec else None,
         "tokens_per_j": total_tokens / total_j if total_j > 0 else None,
         "avg_power_w": total_j / total_s if total_s > 0 else None,
-        "idle_power_w": inp.idle_w,
+        "idle_power_w": inp.idle_w, **counts,
     }
     fields["energy_detail"] = {
-        "provenance": prov.to_dict(), "sample_interval_s": inp.interval_s,
-        "attribution": {"share": share, "basis": basis},
+        "provenance": prov.to_dict(), "sample_interval_s": inp.interval_s, "sampling": sampling,
+        "attribution": {"share": share, "basis": basis, "label": fields["energy_attribution"]},
         "idle": {"power_w": inp.idle_w, "reason": inp.idle_reason},
         "phases": {name: p.to_dict() for name, p in phases.items()},
         "windows_s": [[ph, (a - inp.readings[0].t_ns) / 1e9, (b - inp.readings[0].t_ns) / 1e9]
                       for ph, a, b in inp.windows],
         "samples": samples_dict(inp.readings, inp.cumulative),
     }
-    return fields, _energy_warnings(phases, label, inp)
+    return fields, warnings + _energy_warnings(phases, label, inp, share, basis)
 
 
-def _energy_warnings(phases: dict[str, PhaseEnergy], label: str, inp: EnergyInputs) -> list[str]:
+def _sampling_warnings(kind: str, sampling: dict, label: str) -> list[str]:
+    if not sampling["expected"] or sampling["missed"] / sampling["expected"] <= MAX_MISSED_FRACTION:
+        return []
+    errors = f"; errors: {'; '.join(sampling['errors'])}" if sampling["errors"] else ""
+    return [f"{label}: {sampling['missed']} of {sampling['expected']} {kind} samples missed "
+            f"({sampling['read_errors']} failed reads, {sampling['late_slots']} late wake-ups){errors}"]
+
+
+def _energy_warnings(phases: dict[str, PhaseEnergy], label: str, inp: EnergyInputs,
+                     share: float | None, basis: str) -> list[str]:
     warnings = []
-    resolution = max(inp.provenance.resolution_s, inp.interval_s)
+    if inp.provenance.system_wide and share is None:
+        warnings.append(f"{label}: energy is the whole machine's (system-wide), not this process's: {basis}")
+    resolution = max(inp.provenance.resolution_s, inp.interval_s or 0.0)
     for p in phases.values():
+        if p.unavailable is not None:
+            warnings.append(f"{label}: {p.phase} energy unavailable: {p.unavailable}")
+            continue
         if not p.resolved:
             warnings.append(
                 f"{label}: {p.phase} windows average {p.duration_s / p.windows * 1e3:.1f} ms, shorter than "
                 f"{MIN_PERIODS_PER_WINDOW}x the energy source's resolution ({resolution * 1e3:.0f} ms); its J/token "
                 "is interpolated, not resolved; use larger -p/-n"
             )
-        if not p.covered:
-            warnings.append(f"{label}: {p.phase} windows reach outside the energy samples; edge values were held")
         if p.resolved and p.net_j is not None and p.net_j < 0:
             warnings.append(f"{label}: {p.phase} net energy is negative: the idle baseline drew more than the "
                             "test did (other work during the idle window?)")
@@ -223,11 +308,17 @@ def _energy_warnings(phases: dict[str, PhaseEnergy], label: str, inp: EnergyInpu
 
 
 def thermal_fields(readings: list[thermal.ThermalReading], sensors: thermal.ThermalSensors,
-                   label: str, sustained: bool = False) -> tuple[dict, list[str], thermal.ThermalSummary]:
+                   label: str, sustained: bool = False, sampling: dict | None = None,
+                   ) -> tuple[dict, list[str], thermal.ThermalSummary]:
     summary = thermal.summarize(readings, sensors.has_throttle_indicator, use_freq_drop=sustained)
     t0 = readings[0].t_ns if readings else 0
+    sampling = sampling or {"mode": None, "taken": 0, "read_errors": 0, "late_slots": 0, "missed": 0,
+                            "expected": 0, "errors": []}
+    # A reading may succeed while some of its sensors fail: those count as read errors too.
+    sensor_errors = sum(r.read_errors for r in readings)
     detail = {
         "summary": summary.to_dict(),
+        "sampling": {**sampling, "sensor_read_errors": sensor_errors},
         "samples": {
             "t0_ns": t0,
             "t_s": [(r.t_ns - t0) / 1e9 for r in readings],
@@ -243,14 +334,29 @@ def thermal_fields(readings: list[thermal.ThermalReading], sensors: thermal.Ther
         "temp_max_c": summary.temp_max_c, "temp_start_c": summary.temp_start_c,
         "freq_ratio": summary.freq_ratio, "freq_ratio_min": summary.freq_ratio_min,
         "throttled": summary.throttled, "throttle_reasons": summary.reasons, "thermal_detail": detail,
+        "thermal_samples_missed": sampling["missed"], "thermal_read_errors": sampling["read_errors"] + sensor_errors,
     }
     warnings = [f"{label}: throttled during the test ({', '.join(summary.reasons)}); "
                 "add --delay or --cooldown-to, or improve cooling"] if summary.throttled else []
+    warnings += _sampling_warnings("thermal", sampling, label)
+    if sensor_errors:
+        warnings.append(f"{label}: {sensor_errors} thermal sensor read(s) failed during the test")
     return fields, warnings, summary
 
 
+def _stats_from(data: dict) -> PollStats:
+    return PollStats(**{k: data[k] for k in ("taken", "read_errors", "late_slots", "errors")})
+
+
 class TestTracker:
-    """Runs the energy and thermal samplers around one test."""
+    """Energy and thermal readings around one test, taken where they cost the test least.
+
+    Counters (RAPL, hwmon energy, the CPU-time models) are read only at the runner's window
+    edges, in this process but outside the timed windows: no thread at all. Sources that must
+    be sampled (power sensors, the Pi PMIC) and the thermal sensors are read by the session's
+    monitor process; only when that cannot run (tests with a fake clock or recorded device
+    commands, or the monitor failed) do they fall back to threads here, and the row says so.
+    """
 
     __test__ = False  # not a pytest class
 
@@ -258,25 +364,71 @@ class TestTracker:
         self.session = session
         source = session.choice.source
         self.sampler = Sampler(source, session.clock) if source is not None else None
-        self.thermal = session.sensors.poller(session.clock)
+        self.edges = source is not None and source.cumulative
+        self.monitor = session.monitor() if (self.sampler and not self.edges) or not session.sensors.empty else None
+        self.energy_in_monitor = self.monitor is not None and self.sampler is not None and not self.edges
+        self.thermal_in_monitor = self.monitor is not None and not session.sensors.empty
+        self.thermal = None if session.sensors.empty or self.thermal_in_monitor else session.sensors.poller(session.clock)
         self.energy_readings: list[Reading] = []
+        self.energy_stats: PollStats | None = None
         self.thermal_readings: list[thermal.ThermalReading] = []
+        self.thermal_sampling: dict | None = None
+        self._edge_token = None
+
+    @property
+    def energy_sampling(self) -> str:
+        if self.sampler is None:
+            return ""
+        if self.edges:
+            return "window edges (read in the measured process, outside the timed windows)"
+        rate = f"{1 / self.sampler.interval_s:g} Hz"
+        if self.energy_in_monitor:
+            return f"{rate} in the monitor process"
+        return f"{rate} in a thread of the measured process ({self.session.monitor_unavailable or 'no monitor'})"
 
     def __enter__(self) -> TestTracker:
-        self.thermal.start()
-        if self.sampler is not None:
+        if self.monitor is not None:
+            self.monitor.start()
+        if self.thermal is not None:
+            self.thermal.start()
+        if self.sampler is not None and self.edges:
+            self.sampler.open().take()  # brackets the first window; then every window edge
+            self._edge_token = window_edge.set(self.sampler.take)
+        elif self.sampler is not None and not self.energy_in_monitor:
             self.sampler.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.sampler is not None:
-            self.energy_readings = self.sampler.stop()
-        self.thermal_readings = self.thermal.stop()
+        if self._edge_token is not None:
+            window_edge.reset(self._edge_token)
+            self.sampler.take()  # brackets the last window
+        if self.sampler is not None and not self.energy_in_monitor:
+            self.energy_readings = self.sampler.stop() if not self.edges else self.sampler.readings
+            self.energy_stats = self.sampler.poller.stats
+        if self.thermal is not None:
+            self.thermal_readings = self.thermal.stop()
+            self.thermal_sampling = {"mode": f"{thermal.RATE_HZ:g} Hz in a thread of the measured process",
+                                     **self.thermal.stats.to_dict()}
+        if self.monitor is not None:
+            self._collect(self.monitor.stop())
+
+    def _collect(self, data: dict) -> None:
+        """Readings from the monitor process."""
+        if "energy" in data:
+            energy = data["energy"]
+            self.energy_readings = [Reading(*r) for r in energy["readings"]]
+            self.energy_stats = _stats_from(energy["stats"])
+        if "thermal" in data:
+            therm = data["thermal"]
+            self.thermal_readings = [thermal.ThermalReading(**r) for r in therm["readings"]]
+            self.thermal_sampling = {"mode": f"{1 / therm['interval_s']:g} Hz in the monitor process",
+                                     **therm["stats"]}
 
     def annotate(self, row, windows: list[Window], label: str, sustained: bool = False) -> thermal.ThermalSummary:
         """Set the row's energy and thermal fields and add their warnings."""
         fields, warnings = self._energy(row, windows, label)
-        more, thermal_warnings, summary = thermal_fields(self.thermal_readings, self.session.sensors, label, sustained)
+        more, thermal_warnings, summary = thermal_fields(self.thermal_readings, self.session.sensors, label, sustained,
+                                                         self.thermal_sampling)
         for name, value in {**fields, **more}.items():
             setattr(row, name, value)
         row.warnings.extend(warnings + thermal_warnings)
@@ -287,26 +439,72 @@ class TestTracker:
         if self.sampler is None:
             return unavailable_fields(session.choice.unavailable_reason or "no energy source"), []
         idle = session.idle
+        source = self.sampler.source
         inputs = EnergyInputs(
-            readings=self.energy_readings, provenance=self.sampler.source.provenance,
-            cumulative=self.sampler.source.cumulative, windows=windows, n_prompt=row.n_prompt, n_gen=row.n_gen,
+            readings=self.energy_readings, provenance=source.provenance, cumulative=source.cumulative,
+            windows=windows, n_prompt=row.n_prompt, n_gen=row.n_gen,
             idle_w=idle.power_w if idle else None, idle_reason=idle.reason if idle else "not measured",
-            interval_s=self.sampler.interval_s,
+            interval_s=None if self.edges else self.sampler.interval_s, stats=self.energy_stats,
+            sampling=self.energy_sampling, max_gap_s=2 * source.max_interval_s if source.max_interval_s else None,
         )
         return energy_fields(inputs, label)
 
 
 class EnergySession:
     def __init__(self, choice: Choice, sensors: thermal.ThermalSensors,
-                 clock: Callable[[], int] = time.perf_counter_ns) -> None:
+                 clock: Callable[[], int] = time.perf_counter_ns, out_of_process: bool = True,
+                 spec: dict | None = None) -> None:
         self.choice = choice
         self.sensors = sensors
         self.clock = clock
         self.idle: IdleBaseline | None = None
+        # how the chosen source was chosen, so the monitor process can probe the same one
+        self.spec = spec or {}
+        self.out_of_process = out_of_process
+        self.monitor_unavailable: str | None = None  # why sampling falls back to threads
+        self._monitor: Monitor | None = None
 
     @classmethod
-    def open(cls, watts: float | None = None, cpu_model: str | None = None, board: str | None = None) -> EnergySession:
-        return cls(choose(watts, cpu_model, board), thermal.ThermalSensors.discover())
+    def open(cls, watts: float | None = None, cpu_model: str | None = None, board: str | None = None,
+             track: bool = True) -> EnergySession:
+        if not track:
+            return cls(Choice(None, [], "not tracked (--no-energy)"), thermal.ThermalSensors())
+        return cls(choose(watts, cpu_model, board), thermal.ThermalSensors.discover(),
+                   spec={"watts": watts, "cpu_model": cpu_model, "board": board})
+
+    def monitor(self) -> Monitor | None:
+        """The monitor process (started on first use), or None with ``monitor_unavailable`` set."""
+        if self._monitor is None and self.monitor_unavailable is None:
+            self.monitor_unavailable = self._why_no_monitor()
+            if self.monitor_unavailable is None:
+                self._start_monitor()
+        return self._monitor
+
+    def _why_no_monitor(self) -> str | None:
+        if not self.out_of_process:
+            return "out-of-process sampling is off"
+        if self.clock is not time.perf_counter_ns:
+            return "a test clock"
+        if sysfs.command_runner_replaced():
+            return "device commands are replaced in this process"
+        return None
+
+    def _start_monitor(self) -> None:
+        source = self.choice.source
+        energy = None
+        if source is not None and not source.cumulative:
+            energy = {**self.spec, "source": source.provenance.source}
+        try:
+            self._monitor = Monitor(os.getpid(), energy, not self.sensors.empty)
+        except MonitorError as exc:
+            self.monitor_unavailable = str(exc)
+            return
+        weakref.finalize(self, self._monitor.close)
+
+    def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
 
     def measure_idle(self, seconds: float, sleep: Callable[[float], None] = time.sleep) -> IdleBaseline:
         self.idle = self._idle(seconds, sleep)
@@ -320,12 +518,16 @@ class EnergySession:
             return IdleBaseline(None, 0.0, self.choice.unavailable_reason)
         if source.provenance.method == "constant":
             return IdleBaseline(None, 0.0, "a constant --watts has no idle level; net energy is unavailable")
+        # Nothing is measured during the idle window, so sampling it in a thread here costs nothing.
         sampler = Sampler(source, self.clock).start()
         sleep(seconds)
         readings = sampler.stop()
         power = integ.mean_power_w(readings, source.cumulative)
         duration = (readings[-1].t_ns - readings[0].t_ns) / 1e9 if readings else 0.0
-        reason = None if power is not None else f"{source.provenance.source} gave too few readings while idle"
+        if power is not None and power <= 0:
+            power = None
+        reason = None if power is not None else (f"{source.provenance.source} gave {len(readings)} reading(s) "
+                                                 "or no energy while idle")
         return IdleBaseline(power, duration, reason, readings)
 
     def track(self) -> TestTracker:

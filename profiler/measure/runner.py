@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,17 @@ from profiler.backends.base import Backend, ModelFacts
 from profiler.plan import TestConfig
 
 now_ns = time.perf_counter_ns
+
+# A tracker that reads cumulative counters only at window edges (measure/energy.py) sets this
+# for the length of a test; it is called just before each timed window starts and just after
+# it ends, so the reads are never inside a window and no sampling thread is needed.
+window_edge: ContextVar[Callable[[], None] | None] = ContextVar("window_edge", default=None)
+
+
+def _edge() -> None:
+    hook = window_edge.get()
+    if hook is not None:
+        hook()
 
 
 class TokenSource:
@@ -121,15 +133,20 @@ def run_repetition(backend: Backend, test: TestConfig, tokens: TokenSource, timi
     prompt = tokens.sequence(test.n_depth, test.n_prompt)
     prefill_ns = 0
     if prompt:
+        _edge()  # energy counters are read at window edges, outside the timed windows
         start = now_ns()
         backend.prefill(prompt)
         end = now_ns()
+        _edge()
         prefill_ns = end - start
         timings.windows.append(("prefill", start, end))
+    if test.n_gen and not prompt:
+        _edge()
     start = now_ns()
     token_ns = _generate(backend, tokens, test.n_depth + test.n_prompt, test.n_gen)
     if token_ns:
         timings.windows.append(("decode", start, now_ns()))
+        _edge()
     timings.samples_ns.append(prefill_ns + sum(token_ns))
     timings.prefill_ns.append(prefill_ns)
     timings.token_ns.append(token_ns)

@@ -29,6 +29,7 @@ class EnergyOptions:
     sustained_s: float | None = None
     delay_s: float = 0.0
     cooldown_to_c: float | None = None
+    track: bool = True  # False (--no-energy): no energy or thermal reads at all during the tests
 
 
 def check_options(opts: EnergyOptions) -> None:
@@ -46,7 +47,7 @@ def open_session(opts: EnergyOptions, cpu_model: str, board: str | None,
                  session: EnergySession | None = None) -> EnergySession:
     """Choose the energy source, check --cooldown-to can work, and measure the idle baseline."""
     check_options(opts)
-    session = session or EnergySession.open(opts.watts, cpu_model, board)
+    session = session or EnergySession.open(opts.watts, cpu_model, board, track=opts.track)
     if opts.cooldown_to_c is not None and not session.sensors.has_temperature:
         raise UserError("--cooldown-to needs a temperature sensor, and this device shows none "
                         "(no thermal zones or hwmon temperatures); use --delay instead")

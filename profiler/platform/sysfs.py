@@ -110,6 +110,11 @@ def run_command(argv: Sequence[str]) -> str | None:
     return (_runner or _default_runner)(argv)
 
 
+def command_runner_replaced() -> bool:
+    """True while tests feed recorded command output: a child process would not see it."""
+    return _runner is not None
+
+
 def set_command_runner(runner: CommandRunner | None) -> None:
     """Replace how device commands run (tests feed recorded output)."""
     global _runner

@@ -33,6 +33,7 @@ class ThermalReading:
     freq_mhz: float | None  # mean current frequency
     throttle_count: int | None  # Intel core + package throttle events, all CPUs
     pi_throttled: int | None  # raw vcgencmd get_throttled bits
+    read_errors: int = 0  # sensors found at discovery that gave no valid value in this reading
 
     @property
     def temp_max_c(self) -> float | None:
@@ -98,6 +99,11 @@ class ThermalSensors:
         return bool(self.temp_files)
 
     @property
+    def empty(self) -> bool:
+        """Nothing to sample: no temperature, clock or throttle indicator (a VM, say)."""
+        return not (self.temp_files or self.freq_files or self.throttle_files or self.pi_throttle)
+
+    @property
     def has_throttle_indicator(self) -> bool:
         return bool(self.throttle_files) or self.pi_throttle
 
@@ -111,6 +117,8 @@ class ThermalSensors:
                 mhz.append(cur / 1000)
         counts = [sysfs.read_int(f) for f in self.throttle_files]
         pi = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) if self.pi_throttle else None
+        failed = (sum(v is None for v in temps.values()) + len(self.freq_files) - len(ratios)
+                  + sum(c is None for c in counts) + (self.pi_throttle and pi is None))
         return ThermalReading(
             t_ns=t_ns,
             temps_c={k: v for k, v in temps.items() if v is not None},
@@ -118,6 +126,7 @@ class ThermalSensors:
             freq_mhz=sum(mhz) / len(mhz) if mhz else None,
             throttle_count=sum(c for c in counts if c is not None) if self.throttle_files else None,
             pi_throttled=pi,
+            read_errors=int(failed),
         )
 
     def hottest_c(self) -> float | None:

@@ -39,7 +39,9 @@ def energy_cell(row) -> str:
         if value is not None:
             parts.append(f"{short} {'' if _resolved(row, phase) else '~'}{joules(value)}")
     text = " | ".join(parts) or "n/a"
-    return text if _get(row, "energy_measured") else f"{text} (est.)"
+    text = text if _get(row, "energy_measured") else f"{text} (est.)"
+    # no CPU-time share could be computed: the figure is the whole machine's, and the cell says so
+    return f"{text} system-wide" if _get(row, "energy_attribution") == "system-wide" else text
 
 
 def thermal_cell(row) -> str:
@@ -64,8 +66,10 @@ def provenance_line(energy: Mapping | None) -> str:
     idle = energy.get("idle") or {}
     idle_text = (f"idle {idle['power_w']:.2f} W over {idle['duration_s']:.1f} s" if idle.get("power_w") is not None
                  else f"idle baseline unavailable: {idle.get('reason') or 'not measured'}")
+    # counters and models are read at the tests' window edges; sensors are sampled at their rate
+    how = "read at window edges" if chosen["method"] in ("counter", "model") else f"{chosen['rate_hz']:g} Hz"
     return (f"energy: {chosen['source']} ({chosen['method']}, {chosen['scope']} scope, {kind}, "
-            f"{chosen['rate_hz']:g} Hz{attributed}); {idle_text}")
+            f"{how}{attributed}); {idle_text}")
 
 
 def sustained_line(row) -> str | None:

@@ -66,7 +66,8 @@ def cpu_count() -> int | None:
     return parsed[1] if parsed else None
 
 
-def process_cpu_s() -> float | None:
-    """CPU-seconds this process has used, all threads (llama.cpp's workers included)."""
-    ticks = parse_self_stat(sysfs.read_text("/proc/self/stat"))
+def process_cpu_s(pid: int | None = None) -> float | None:
+    """CPU-seconds a process has used, all threads (llama.cpp's workers included): this one by
+    default, or ``pid`` (the monitor process reads the measured process's from outside it)."""
+    ticks = parse_self_stat(sysfs.read_text(f"/proc/{pid if pid is not None else 'self'}/stat"))
     return ticks / clock_ticks() if ticks is not None else None
