@@ -17,7 +17,7 @@ from profiler.backends.base import Backend, ModelFacts
 from profiler.catalog import ModelSpec
 from profiler.errors import UserError
 from profiler.ggufinfo import GGUFInfo
-from profiler.measure import memory, stats
+from profiler.measure import adaptive, memory, stats
 from profiler.measure import session as energy_run
 from profiler.measure.runner import TestTimings, TokenSource
 from profiler.modelinfo import ModelInfo, fixed_kv_type, read_model_info
@@ -155,7 +155,8 @@ def profile(
     done = store.done_keys(run.run_id)
     todo = [(spec, path, info, [t for t in tests if row_key(spec.name, t) not in done]) for spec, path, info in models]
     reps = 1 if options.energy.sustained_s is not None else sweep.repetitions
-    cb.tests_planned(sum(len(t) for *_, t in todo) * reps)
+    n_tests = sum(len(t) for *_, t in todo)
+    cb.tests_planned(None if reps == "auto" else n_tests * reps)  # -r auto: the count is not known ahead
     recorder = _Recorder(store, run, options, cb)
     try:
         for spec, path, info, model_tests in todo:
@@ -266,7 +267,7 @@ def profile_model(spec, path, info, tests, sweep, device, options, cb, session, 
                 cooldown = energy_run.pause(session, options.energy, first=state["first"], message=cb.message)
                 state["first"] = False
                 cb.test_started(spec.name, test)
-                timings, tracker = energy_run.run_tracked(session, backend, test, tokens, sweep.repetitions,
+                timings, tracker = energy_run.run_tracked(session, backend, test, tokens, _repetitions(sweep),
                                                           options.warmup, options.energy, lambda _: cb.repetition_done())
                 row = build_row(spec, info, facts, backend, test, timings, ctx_params.n_ctx, load_s, sweep, device)
                 energy_run.finish_row(row, tracker, timings, options.energy, cooldown)
@@ -294,15 +295,17 @@ def build_row(
 ) -> TestResult:
     n_tokens = test.n_prompt + test.n_gen
     samples_ts = [n_tokens * 1e9 / ns for ns in timings.samples_ns]
-    itl_ms = _ms(timings.all_token_ns)
+    itl_ms = _ms(timings.all_itl_ns)
     decode_ts = None
-    if test.n_gen:
-        decode_ts = stats.mean([test.n_gen * 1e9 / sum(rep) for rep in timings.token_ns])
+    if test.n_gen:  # MLPerf Client: tokens after the first over the time between them
+        decode_ts = stats.mean([len(rep) * 1e9 / sum(rep) for rep in timings.itl_ns])
     prefill_ts = stats.mean([test.n_prompt * 1e9 / ns for ns in timings.prefill_ns]) if test.n_prompt else None
     bytes_per_token, achieved, fraction = _bandwidth(info, test, decode_ts, device)
     mem = memory.snapshot()
     build = backend.build_info
     warnings = stats.stability_warnings([s / 1e9 for s in timings.samples_ns], f"{spec.name} {test.name}")
+    reps = adaptive.row_fields(timings, samples_ts, _repetitions(sweep), f"{spec.name} {test.name}")
+    warnings += reps.pop("warnings")
     return TestResult(
         build_commit=build.get("build_commit") or f"llama-cpp-python {build.get('llama_cpp_python', '?')}",
         build_number=0,
@@ -313,6 +316,7 @@ def build_row(
         model_type=facts.description,
         model_size=facts.size_bytes,
         model_n_params=facts.n_params,
+        model_n_params_active=active_params(info, facts.n_params),
         n_batch=test.n_batch,
         n_ubatch=test.n_ubatch,
         n_threads=test.n_threads,
@@ -341,7 +345,7 @@ def build_row(
         random_tokens=sweep.random_tokens,
         kv_cache_bytes=info.kv_cache_bytes(n_ctx, test.type_k, test.type_v, test.n_ubatch),
         load_s=load_s,
-        ttft_ms=stats.mean(_ms(timings.ttft_ns)),
+        ttft_ms=stats.mean(_ms(timings.ttft_ns)) if timings.ttft_ns else None,
         ttft_ms_samples=_ms(timings.ttft_ns),
         prefill_ts=prefill_ts,
         decode_ts=decode_ts,
@@ -360,7 +364,20 @@ def build_row(
         bw_fraction=fraction,
         session_options=backend.session_options,
         warnings=warnings,
+        **reps,
     )
+
+
+def _repetitions(sweep: Sweep):
+    """-r N as a count, -r auto as the adaptive policy with --ci-target and --max-time."""
+    return adaptive.policy(sweep.repetitions, sweep.ci_target, sweep.max_time_s)
+
+
+def active_params(info: ModelInfo, runtime_n_params: int) -> int:
+    """The runtime's parameter count less the experts a token does not run through (the header
+    tells which share that is); a dense model's count is unchanged."""
+    active = getattr(info, "n_params_active", 0) or info.n_params
+    return int(runtime_n_params - (info.n_params - active))
 
 
 def _bandwidth(info: ModelInfo, test: TestConfig, decode_ts: float | None, device) -> tuple:

@@ -14,6 +14,7 @@ file aside (``*.quarantined``) so it is never used.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fnmatch
 import hashlib
 import json
@@ -49,6 +50,7 @@ MODEL_KEYS = {
     "description": str,
     "accuracy": (dict, list),
     "derived_from": str,
+    "released": (str, dt.date),  # YYYY-MM-DD, the model's public release (the density trend's time axis)
 }
 REQUIRED_KEYS = ("name", "format", "source")
 TOP_KEYS = {"models"}
@@ -70,6 +72,7 @@ class ModelSpec:
     description: str = ""
     accuracy: list[dict] = field(default_factory=list)
     derived_from: str | None = None  # the catalogue model this file was quantized from
+    released: str | None = None  # YYYY-MM-DD
     base_dir: Path | None = None  # where relative local paths are resolved
 
     @property
@@ -169,8 +172,23 @@ def _spec_from_entry(entry: dict, where: str, base_dir: Path) -> ModelSpec:
         description=entry.get("description", ""),
         accuracy=accuracy,
         derived_from=entry.get("derived_from"),
+        released=_released(entry.get("released"), where),
         base_dir=base_dir,
     )
+
+
+def _released(value, where: str) -> str | None:
+    """``released = 2024-11-01`` (a TOML date) or ``"2024-11-01"``: a real calendar date."""
+    if value is None:
+        return None
+    if isinstance(value, dt.date):  # a TOML date (or date-time: the day is what counts)
+        return value.isoformat()[:10]
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        pass
+    raise UserError(f"{where}: released '{value}' is not a date like 2024-11-01 (YYYY-MM-DD)")
 
 
 @dataclass

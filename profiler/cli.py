@@ -13,6 +13,7 @@ from profiler import api
 from profiler.cli_energy import energy_options
 from profiler.cli_onnx import runtime_options
 from profiler.cli_quality import print_run_scoreboard, scoreboard_options
+from profiler.cli_reps import repetition_options
 from profiler.errors import UserError
 from profiler.plan import Sweep
 from profiler.report import FORMATS, render
@@ -85,7 +86,7 @@ def cli() -> None:
 @click.option("-fa", "--flash-attn", multiple=True, help="on, off or auto (default auto); comma list.")
 @click.option("-ctk", "--cache-type-k", multiple=True, help="K cache type (default f16).")
 @click.option("-ctv", "--cache-type-v", multiple=True, help="V cache type (default f16).")
-@click.option("-r", "--repetitions", type=int, default=5, show_default=True)
+@repetition_options
 @click.option("--random-tokens", is_flag=True, help="Random token ids, as llama-bench (default: real text).")
 @click.option("--no-warmup", is_flag=True, help="Skip the warm-up pass.")
 @click.option("--no-mmap", is_flag=True, help="Read the model into memory instead of mapping it.")
@@ -118,7 +119,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         type_k=_strs(cache_type_k, ["f16"]),
         type_v=_strs(cache_type_v, ["f16"]),
         flash_attn=_flash(flash_attn),
-        repetitions=repetitions,
+        **repetitions,  # -r, --ci-target, --max-time (cli_reps.py)
         random_tokens=random_tokens,
         use_mmap=not no_mmap,
     )
@@ -187,6 +188,10 @@ cli_onnx.register(cli)
 from profiler import cli_store  # noqa: E402 - registers history, show, compare, report
 
 cli_store.register(cli)
+
+from profiler import cli_density  # noqa: E402 - profiler density (docs/density.md)
+
+cli_density.register(cli)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from profiler.api import Callbacks
+from profiler.measure import adaptive
 from profiler.platform.device import Device
 from profiler.report import energy_text
 from profiler.results import RunResult
@@ -78,11 +79,13 @@ def print_results(run: RunResult, console: Console = out_console) -> None:
         itl = "n/a" if r.itl_ms_p50 is None else f"{r.itl_ms_p50:.2f}/{r.itl_ms_p90:.2f}/{r.itl_ms_p99:.2f}"
         table.add_row(
             r.model_name, r.quant_type, _mib(r.model_size), str(r.n_threads), r.test,
-            f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", f"{r.ttft_ms:.1f}", itl, _mib(r.peak_rss_bytes),
+            f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}{adaptive.target_mark(r)}", _fmt(r.ttft_ms, ".1f"), itl, _mib(r.peak_rss_bytes),
             _mib(r.pss_bytes), f"{r.load_s:.2f}", _fmt(r.bw_fraction, ".2f"),
             energy_text.energy_cell(r), energy_text.thermal_cell(r),
         )
     console.print(table)
+    if any(adaptive.missed_target(r) for r in run.rows):
+        console.print(adaptive.MARK_LEGEND)
     device = run.device
     bw = device.get("memory_bandwidth") or {}
     console.print(

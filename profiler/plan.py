@@ -43,8 +43,8 @@ class TestConfig:
 
     @property
     def n_ctx_needed(self) -> int:
-        # +1: a prompt-only test decodes one more token, untimed, to measure time to first token.
-        return self.n_depth + self.n_prompt + self.n_gen + 1
+        # as llama-bench: the first token is chosen from the prompt's logits, never decoded extra
+        return self.n_depth + self.n_prompt + self.n_gen
 
     def context_key(self) -> tuple:
         return (self.n_batch, self.n_ubatch, self.type_k, self.type_v, self.flash_attn)
@@ -64,7 +64,9 @@ class Sweep:
     type_k: list[str] = field(default_factory=lambda: ["f16"])
     type_v: list[str] = field(default_factory=lambda: ["f16"])
     flash_attn: list[str] = field(default_factory=lambda: ["auto"])
-    repetitions: int = 5
+    repetitions: int | str = 5  # or "auto": until the 95% CI is within ci_target (measure/adaptive.py)
+    ci_target: float = 0.01  # -r auto: CI half-width / mean to reach
+    max_time_s: float = 60.0  # -r auto: time cap per test, warm-up included
     random_tokens: bool = False
     use_mmap: bool = True
 
@@ -89,8 +91,17 @@ def _check(sweep: Sweep) -> None:
     for v in sweep.flash_attn:
         if v not in FLASH_ATTN_VALUES:
             raise UserError(f"--flash-attn '{v}' is unknown (use on, off or auto)")
-    if sweep.repetitions < 1:
-        raise UserError(f"-r/--repetitions {sweep.repetitions} is invalid: it must be >= 1")
+    _check_repetitions(sweep)
+
+
+def _check_repetitions(sweep: Sweep) -> None:
+    if sweep.repetitions != "auto" and (not isinstance(sweep.repetitions, int) or sweep.repetitions < 1):
+        raise UserError(f"-r/--repetitions {sweep.repetitions} is invalid: it must be >= 1, or auto")
+    if not 0 < sweep.ci_target < 1:
+        raise UserError(f"--ci-target {sweep.ci_target:g} is invalid: give a fraction of the mean "
+                        "between 0 and 1, e.g. 0.01 or 1%")
+    if not sweep.max_time_s > 0:
+        raise UserError(f"--max-time {sweep.max_time_s:g} is invalid: give the seconds per test, > 0")
 
 
 def expand(sweep: Sweep, default_threads: int) -> list[TestConfig]:

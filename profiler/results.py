@@ -58,7 +58,7 @@ class TestResult:
     random_tokens: bool
     kv_cache_bytes: int
     load_s: float
-    ttft_ms: float
+    ttft_ms: float | None  # None: a test without a prompt has no first token to wait for
     ttft_ms_samples: list[float]
     prefill_ts: float | None
     decode_ts: float | None
@@ -75,6 +75,16 @@ class TestResult:
     bytes_per_token: int | None
     achieved_gbps: float | None
     bw_fraction: float | None
+    # --- active parameters (docs/density.md) ---
+    # Parameters one token runs through: a mixture-of-experts model counts only the experts it
+    # routes to (plus router and shared experts); equals model_n_params for a dense model.
+    # None on rows written before it existed. weight_bytes_per_token counts the same share.
+    model_n_params_active: int | None = None
+    # --- where the model came from (README "Models you already have") ---
+    # catalog, path, or the local store it was profiled in: ollama, hf-cache, lmstudio, llamacpp;
+    # model_name is then the name the user knows it by (ollama:llama3.2:1b)
+    model_source: str | None = None
+    model_sha256: str | None = None  # the file's sha256 when known (catalogue, or verified in its store)
     # --- energy (docs/energy.md): every figure carries its provenance; None = unavailable ---
     energy_source: str | None = None
     energy_method: str | None = None  # counter / sampled / model / constant
@@ -113,6 +123,13 @@ class TestResult:
     burst_ts: float | None = None
     steady_ts: float | None = None
     throttle_onset_s: float | None = None
+    # --- repetitions (-r auto: profiler/measure/adaptive.py) ---
+    ci95_rel: float | None = None  # half-width of the mean t/s's 95% CI, over the mean
+    ci_target_rel: float | None = None  # -r auto's --ci-target; None with a fixed -r
+    stop_reason: str = "fixed"  # target / trend / time-cap / rep-cap (-r auto), fixed (-r N)
+    warmup_passes: int = 0  # llama-bench's short pass + full passes dropped until two agreed
+    trend_drift_rel: float | None = None  # with stop_reason "trend": fitted t/s change over the run
+    test_wall_s: float | None = None  # the whole test: warm-up, every pass, untimed parts (depth fill, token choice)
     # raw samples and provenance behind the fields above
     energy_detail: dict = field(default_factory=dict)
     thermal_detail: dict = field(default_factory=dict)

@@ -55,6 +55,20 @@ def m001_runs_and_rows(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX rows_by_run ON rows(run_id, id)")
 
 
+@migration
+def m002_density_reports(db: sqlite3.Connection) -> None:
+    """profiler density's report per run (docs/density.md); the newest per run is the one shown."""
+    db.execute(
+        """CREATE TABLE density_reports (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            created TEXT NOT NULL DEFAULT (datetime('now')),
+            family TEXT NOT NULL,
+            data_json TEXT NOT NULL
+        )"""
+    )
+
+
 def default_db_path() -> Path:
     env = os.environ.get("PROFILER_DB")
     if env:
@@ -172,6 +186,17 @@ class Store:
             {"run_id": a, "created": b, "status": c, "command": d, "rows": e, "models": (f or "").split(",") if f else []}
             for a, b, c, d, e, f in self.db.execute(query, (limit,))
         ]
+
+    def save_density(self, run_id: str, family: str, data: dict) -> None:
+        with self._write():
+            self.db.execute("INSERT INTO density_reports (run_id, family, data_json) VALUES (?, ?, ?)",
+                            (run_id, family, json.dumps(data)))
+
+    def density(self, run_id: str) -> dict | None:
+        """The newest density report stored for ``run_id``."""
+        row = self.db.execute("SELECT data_json FROM density_reports WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                              (run_id,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def close(self) -> None:
         self.db.close()

@@ -31,7 +31,7 @@ def test_context_groups_share_one_context_sized_for_the_largest_test():
     groups = context_groups(expand(sweep, 2))
     assert len(groups) == 2  # one per cache type: threads and shapes reuse the context
     for params, members in groups:
-        assert params.n_ctx == 100 + 256 + 1
+        assert params.n_ctx == 100 + 256  # depth + the longest test (pp256)
         assert len({(t.type_k) for t in members}) == 1
 
 
@@ -56,8 +56,10 @@ def test_bad_sweep_values(sweep, message):
         expand(sweep, 2)
 
 
-def test_n_ctx_needed_leaves_room_for_the_ttft_token():
-    assert TestConfig(512, 0, 0, 1, 2048, 512, "f16", "f16", "auto").n_ctx_needed == 513
+def test_n_ctx_needed_is_the_test_itself_as_llama_bench():
+    # the first token is chosen from the prompt's logits: no extra decode needs a cell
+    assert TestConfig(512, 0, 0, 1, 2048, 512, "f16", "f16", "auto").n_ctx_needed == 512
+    assert TestConfig(512, 128, 64, 1, 2048, 512, "f16", "f16", "auto").n_ctx_needed == 704
 
 
 def test_stats_match_the_statistics_module():

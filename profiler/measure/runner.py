@@ -2,8 +2,16 @@
 
 It follows llama-bench: one warm-up pass (the whole prompt, one generated token), then
 ``repetitions`` timed passes, each on an emptied KV cache that is first filled to the test's
-depth outside the timer. The timer covers prompt processing and token decodes only:
-tokenisation, choosing the next token and the depth fill are outside it.
+depth outside the timer. The sample timer covers prompt processing and token decodes only,
+as llama-bench's: tokenisation, choosing the next token and the depth fill are outside it.
+
+Latency follows MLPerf Client: the first generated token is chosen from the prompt's logits,
+so TTFT = prompt processing + choosing that token (no decode). Inter-token latency is the time
+between consecutive tokens (a decode + choosing the next token), and the decode rate counts
+only those later tokens.
+
+With ``-r auto`` (an ``adaptive.AutoReps`` policy) the warm-up is calibrated and repetitions
+go on until the rule in ``adaptive.py`` says stop.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profiler.backends.base import Backend, ModelFacts
+from profiler.measure import adaptive
+from profiler.measure.adaptive import AutoReps
 from profiler.plan import TestConfig
 
 now_ns = time.perf_counter_ns
@@ -93,29 +103,59 @@ def _tokenize_enough(backend: Backend, text: str, n_tokens: int | None) -> list[
 
 @dataclass
 class TestTimings:
-    """Raw timings of one test; every list has one entry per repetition (tokens: per token)."""
+    """Raw timings of one test; every list has one entry per kept repetition (tokens: per token)."""
 
     samples_ns: list[int] = field(default_factory=list)
     prefill_ns: list[int] = field(default_factory=list)
+    # prompt processing + choosing the first token; absent for a test without a prompt
     ttft_ns: list[int] = field(default_factory=list)
-    token_ns: list[list[int]] = field(default_factory=list)
+    token_ns: list[list[int]] = field(default_factory=list)  # each decode_one (llama-bench's timer)
+    itl_ns: list[list[int]] = field(default_factory=list)  # token to token: a decode + choosing the next
     # (phase, start_ns, end_ns) on the perf_counter_ns clock, one "prefill" and one "decode"
     # window per repetition: trackers (energy, thermal) integrate their samples over these.
     windows: list[tuple[str, int, int]] = field(default_factory=list)
+    stop_reason: str = "fixed"  # adaptive.STOP_REASONS
+    warmup_passes: int = 0  # llama-bench's short pass + full passes dropped by calibration
+    warmup_settled: bool = True
+    trend: adaptive.Trend | None = None
+    wall_ns: int = 0  # the whole test: warm-up, every pass (dropped ones too), untimed parts
 
     @property
     def all_token_ns(self) -> list[int]:
         return [t for rep in self.token_ns for t in rep]
 
+    @property
+    def all_itl_ns(self) -> list[int]:
+        return [t for rep in self.itl_ns for t in rep]
 
-def _generate(backend: Backend, tokens: TokenSource, position: int, n_gen: int) -> list[int]:
-    times = []
+    def drop_first_repetition(self, windows_per_rep: int) -> None:
+        """Forget the oldest repetition (it turned out to be a warm-up pass)."""
+        for values in (self.samples_ns, self.prefill_ns, self.ttft_ns, self.token_ns, self.itl_ns):
+            if values:
+                del values[0]
+        del self.windows[:windows_per_rep]
+
+
+def _choose(tokens: TokenSource, position: int) -> tuple[int, int]:
+    """The token for ``position`` and the time choosing it took."""
+    start = now_ns()
+    token = tokens.next_token(position)
+    return token, now_ns() - start
+
+
+def _generate(backend: Backend, tokens: TokenSource, position: int, n_gen: int,
+              first_token: int) -> tuple[list[int], list[int]]:
+    """Decode ``n_gen`` tokens starting with ``first_token``; returns each decode's time and each
+    inter-token latency (that decode + choosing the token after it)."""
+    decode_ns, itl_ns = [], []
+    token = first_token
     for i in range(n_gen):
-        token = tokens.next_token(position + i)
         start = now_ns()
         backend.decode_one(token)
-        times.append(now_ns() - start)
-    return times
+        decode_ns.append(now_ns() - start)
+        token, choose_ns = _choose(tokens, position + i + 1)
+        itl_ns.append(decode_ns[-1] + choose_ns)
+    return decode_ns, itl_ns
 
 
 def warm_up(backend: Backend, test: TestConfig, tokens: TokenSource) -> None:
@@ -140,37 +180,83 @@ def run_repetition(backend: Backend, test: TestConfig, tokens: TokenSource, timi
         _edge()
         prefill_ns = end - start
         timings.windows.append(("prefill", start, end))
+    position = test.n_depth + test.n_prompt
+    first, choose_ns = _choose(tokens, position)  # from the prompt's logits: that is the first token
+    if prompt:
+        timings.ttft_ns.append(prefill_ns + choose_ns)
     if test.n_gen and not prompt:
         _edge()
     start = now_ns()
-    token_ns = _generate(backend, tokens, test.n_depth + test.n_prompt, test.n_gen)
+    token_ns, itl_ns = _generate(backend, tokens, position, test.n_gen, first)
     if token_ns:
         timings.windows.append(("decode", start, now_ns()))
         _edge()
     timings.samples_ns.append(prefill_ns + sum(token_ns))
     timings.prefill_ns.append(prefill_ns)
     timings.token_ns.append(token_ns)
-    if token_ns:
-        timings.ttft_ns.append(prefill_ns + token_ns[0])
-    else:  # prompt-only test: one more decode, outside the sample, completes the first token
-        first = _generate(backend, tokens, test.n_depth + test.n_prompt, 1)[0]
-        timings.ttft_ns.append(prefill_ns + first)
+    timings.itl_ns.append(itl_ns)
 
 
 def run_test(
     backend: Backend,
     test: TestConfig,
     tokens: TokenSource,
-    repetitions: int,
+    repetitions: int | AutoReps,
     warmup: bool = True,
     on_repetition: Callable[[int], None] | None = None,
 ) -> TestTimings:
+    """Warm up, then run a fixed number of repetitions or, with ``AutoReps``, as many as the rule wants."""
     backend.set_threads(test.n_threads)
+    timings = TestTimings()
+    started = now_ns()
     if warmup:
         warm_up(backend, test, tokens)
-    timings = TestTimings()
-    for rep in range(repetitions):
-        run_repetition(backend, test, tokens, timings)
-        if on_repetition is not None:
-            on_repetition(rep)
+        timings.warmup_passes = 1
+    if isinstance(repetitions, AutoReps):
+        _run_adaptive(backend, test, tokens, repetitions, warmup, timings, started, on_repetition)
+    else:
+        for rep in range(repetitions):
+            run_repetition(backend, test, tokens, timings)
+            if on_repetition is not None:
+                on_repetition(rep)
+    timings.wall_ns = now_ns() - started
     return timings
+
+
+def _run_adaptive(backend: Backend, test: TestConfig, tokens: TokenSource, rule: AutoReps, warmup: bool,
+                  timings: TestTimings, started: int, on_repetition: Callable[[int], None] | None) -> None:
+    """Repeat until ``adaptive.stop_reason`` says stop; while calibrating, a pass that does not
+    agree with the next one is dropped as a warm-up pass."""
+    n_tokens = test.n_prompt + test.n_gen
+    windows_per_rep = bool(test.n_prompt) + bool(test.n_gen)
+    calibrating = warmup
+    count = 0
+    while True:
+        rep_start = now_ns()
+        run_repetition(backend, test, tokens, timings)
+        rep_s = (now_ns() - rep_start) / 1e9
+        if on_repetition is not None:
+            on_repetition(count)
+        count += 1
+        if calibrating and len(timings.samples_ns) >= 2:
+            calibrating = _calibrate(timings, windows_per_rep)
+        if calibrating:
+            continue
+        samples_ts = [n_tokens * 1e9 / ns for ns in timings.samples_ns]
+        reason, trend = adaptive.stop_reason(samples_ts, (now_ns() - started) / 1e9, rep_s, rule)
+        if reason is not None:
+            timings.stop_reason, timings.trend = reason, trend
+            return
+
+
+def _calibrate(timings: TestTimings, windows_per_rep: int) -> bool:
+    """One calibration step on the two oldest passes; True while warm-up goes on."""
+    first, second = timings.samples_ns[0], timings.samples_ns[1]
+    if adaptive.passes_agree(first, second):
+        return False
+    timings.drop_first_repetition(windows_per_rep)
+    timings.warmup_passes += 1
+    if timings.warmup_passes - 1 >= adaptive.MAX_WARMUP_PASSES:
+        timings.warmup_settled = False
+        return False
+    return True

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from profiler.backends.base import Backend
 from profiler.errors import UserError
 from profiler.measure import sustained as sustained_mod
+from profiler.measure.adaptive import AutoReps
 from profiler.measure.energy import EnergySession, TestTracker
 from profiler.measure.runner import TestTimings, TokenSource, run_test
 from profiler.plan import TestConfig
@@ -82,7 +83,7 @@ def select_tests(tests: list[TestConfig], opts: EnergyOptions) -> list[TestConfi
 
 
 def run_tracked(session: EnergySession, backend: Backend, test: TestConfig, tokens: TokenSource,
-                repetitions: int, warmup: bool, opts: EnergyOptions,
+                repetitions: int | AutoReps, warmup: bool, opts: EnergyOptions,
                 on_repetition: Callable[[int], None]) -> tuple[TestTimings, TestTracker]:
     with session.track() as tracker:
         if opts.sustained_s is not None:

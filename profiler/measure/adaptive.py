@@ -1,0 +1,205 @@
+"""Adaptive repetitions (``-r auto``): repeat a test until its mean t/s is known well enough.
+
+The rule is checked after every repetition, in this order:
+
+- **target**: the 95% confidence interval of the mean t/s is within ``ci_target`` of the mean
+  (half-width / mean, Student's t), with at least ``min_reps`` repetitions;
+- **trend**: the samples drift one way (Mann-Kendall test, |z| >= ``TREND_Z``, from
+  ``TREND_MIN_REPS`` repetitions) by more than the target over the run. A thermal ramp or
+  throttling makes a mean meaningless, so we stop and warn instead of averaging over it;
+- **time-cap**: the next repetition would end after ``max_time_s`` (warm-up included);
+- **rep-cap**: ``max_reps`` repetitions, so rows of very short tests stay small.
+
+Warm-up is calibrated as pyperf does: full passes are repeated until two consecutive passes
+agree within ``WARMUP_AGREE``, up to ``MAX_WARMUP_PASSES``; passes before that are dropped.
+This module holds only the rule; the loop that applies it is ``runner.run_test``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from profiler.compare import student_t_two_sided_p
+from profiler.measure.stats import mean, stdev
+
+MIN_REPS = 3
+MAX_REPS = 1000
+DEFAULT_CI_TARGET = 0.01
+DEFAULT_MAX_TIME_S = 60.0
+TREND_MIN_REPS = 8
+TREND_Z = 3.0  # two-sided p ~ 0.003: checked after every repetition, so it must be strict
+WARMUP_AGREE = 0.03  # consecutive warm-up passes agree when their times differ by <= 3%
+MAX_WARMUP_PASSES = 5  # full passes dropped at most, after llama-bench's short warm-up
+
+STOP_REASONS = ("target", "trend", "time-cap", "rep-cap", "fixed")
+
+
+@dataclass(frozen=True)
+class AutoReps:
+    """The ``-r auto`` policy of one run."""
+
+    ci_target: float = DEFAULT_CI_TARGET
+    max_time_s: float = DEFAULT_MAX_TIME_S
+    min_reps: int = MIN_REPS
+    max_reps: int = MAX_REPS
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A monotonic drift in a sample stream."""
+
+    z: float  # Mann-Kendall statistic; negative: falling
+    drift_rel: float  # Theil-Sen slope x (n - 1) / median: the fitted change over the run
+
+    def to_dict(self) -> dict:
+        return {"mann_kendall_z": self.z, "drift_rel": self.drift_rel}
+
+
+def policy(repetitions: int | str, ci_target: float = DEFAULT_CI_TARGET,
+           max_time_s: float = DEFAULT_MAX_TIME_S) -> int | AutoReps:
+    """A fixed repetition count, or the adaptive policy for ``"auto"``."""
+    if repetitions == "auto":
+        return AutoReps(ci_target=ci_target, max_time_s=max_time_s)
+    return int(repetitions)
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile_975(df: int) -> float:
+    """Student's t 97.5% quantile: where the two-sided p-value falls to 0.05 (bisection)."""
+    low, high = 0.0, 1000.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if student_t_two_sided_p(middle, df) > 0.05 else (low, middle)
+    return (low + high) / 2
+
+
+def ci95_rel(samples: Sequence[float]) -> float | None:
+    """Half-width of the mean's 95% confidence interval over the mean; None below 2 samples."""
+    m = mean(samples)
+    if len(samples) < 2 or not m or m <= 0:
+        return None
+    return t_quantile_975(len(samples) - 1) * stdev(samples) / math.sqrt(len(samples)) / m
+
+
+def mann_kendall_z(values: Sequence[float]) -> float:
+    """Mann-Kendall trend statistic (normal approximation with continuity correction, no tie
+    correction): rank-based, so one slow outlier does not make a trend."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    s = float(np.sign(x[None, :] - x[:, None])[np.triu_indices(n, 1)].sum())  # later minus earlier
+    variance = n * (n - 1) * (2 * n + 5) / 18
+    if s == 0 or variance <= 0:
+        return 0.0
+    return (s - math.copysign(1, s)) / math.sqrt(variance)
+
+
+def theil_sen_drift(values: Sequence[float]) -> float:
+    """Median pairwise slope times (n - 1), over the median: the relative change across the run."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n < 2:
+        return 0.0
+    i, j = np.triu_indices(n, 1)
+    slope = float(np.median((x[j] - x[i]) / (j - i)))
+    centre = float(np.median(x))
+    return slope * (n - 1) / centre if centre else 0.0
+
+
+def find_trend(values: Sequence[float], ci_target: float) -> Trend | None:
+    """A significant drift larger than the target, or None."""
+    if len(values) < TREND_MIN_REPS:
+        return None
+    z = mann_kendall_z(values)
+    if abs(z) < TREND_Z:
+        return None
+    drift = theil_sen_drift(values)
+    return Trend(z, drift) if abs(drift) > ci_target else None
+
+
+def stop_reason(samples_ts: Sequence[float], elapsed_s: float, next_rep_s: float, rule: AutoReps,
+                ) -> tuple[str | None, Trend | None]:
+    """Why to stop after these samples (None: go on), and the trend when that is the reason."""
+    n = len(samples_ts)
+    if n >= rule.min_reps:
+        ci = ci95_rel(samples_ts)
+        if ci is not None and ci <= rule.ci_target:
+            return "target", None
+        trend = find_trend(samples_ts, rule.ci_target)
+        if trend is not None:
+            return "trend", trend
+        if elapsed_s + next_rep_s > rule.max_time_s:
+            return "time-cap", None
+        if n >= rule.max_reps:
+            return "rep-cap", None
+    return None, None
+
+
+def passes_agree(previous_ns: float, current_ns: float) -> bool:
+    """Two consecutive warm-up passes agree: their times differ by at most WARMUP_AGREE."""
+    return abs(current_ns - previous_ns) <= WARMUP_AGREE * max(previous_ns, current_ns)
+
+
+def missed_target(row) -> bool:
+    """An adaptive row whose interval stayed wider than its target (the tables mark it)."""
+    target = getattr(row, "ci_target_rel", None)
+    if target is None:
+        return False
+    achieved = getattr(row, "ci95_rel", None)
+    return achieved is None or achieved > target
+
+
+def target_mark(row) -> str:
+    """The mark a results table puts beside t/s: '*' when the row missed its CI target."""
+    return "*" if missed_target(row) else ""
+
+
+MARK_LEGEND = "* 95% CI wider than --ci-target (stopped by the time cap, the repetition cap or a trend)"
+
+
+def row_warnings(label: str, stop: str, ci: float | None, target: float | None, n: int,
+                 trend: Trend | None, max_time_s: float | None, warmup_settled: bool) -> list[str]:
+    """The warnings an adaptive test leaves in its row, each naming what to do."""
+    notes = []
+    ci_text = "n/a" if ci is None else f"±{ci:.1%}"
+    if stop == "trend" and trend is not None:
+        direction = "fell" if trend.drift_rel < 0 else "rose"
+        notes.append(
+            f"{label}: t/s {direction} {abs(trend.drift_rel):.1%} over {n} repetitions (Mann-Kendall z={trend.z:.1f}), "
+            "a thermal ramp, throttling or other load; stopped instead of averaging over it "
+            "(try --cooldown-to, --delay, or --sustained to measure the throttled rate)")
+    elif stop == "time-cap":
+        notes.append(f"{label}: 95% CI {ci_text} of the mean after {n} repetitions missed the {target:.1%} target "
+                     f"within --max-time {max_time_s:g} s; the machine is noisy, close other programs or raise --max-time")
+    elif stop == "rep-cap":
+        notes.append(f"{label}: 95% CI {ci_text} of the mean missed the {target:.1%} target after {n} repetitions "
+                     "(the repetition cap); use larger -p/-n so each sample is longer")
+    if not warmup_settled:
+        notes.append(f"{label}: warm-up did not settle: {MAX_WARMUP_PASSES} consecutive passes never agreed within "
+                     f"{WARMUP_AGREE:.0%}; the first samples may still include warm-up effects")
+    return notes
+
+
+def row_fields(timings, samples_ts: Sequence[float], rule: int | AutoReps, label: str) -> dict:
+    """The repetition fields of a result row (``ci95_rel``, ``stop_reason``, ...) and its warnings.
+
+    ``timings`` is a ``runner.TestTimings`` (duck-typed: this module stays below the runner)."""
+    ci = ci95_rel(samples_ts)
+    trend = timings.trend
+    fields = {
+        "ci95_rel": ci,
+        "ci_target_rel": rule.ci_target if isinstance(rule, AutoReps) else None,
+        "stop_reason": timings.stop_reason,
+        "warmup_passes": timings.warmup_passes,
+        "trend_drift_rel": trend.drift_rel if trend is not None else None,
+        "test_wall_s": timings.wall_ns / 1e9 if timings.wall_ns else None,
+        "warnings": [],
+    }
+    if isinstance(rule, AutoReps):
+        fields["warnings"] = row_warnings(label, timings.stop_reason, ci, rule.ci_target, len(samples_ts), trend,
+                                          rule.max_time_s, timings.warmup_settled)
+    return fields
