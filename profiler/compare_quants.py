@@ -187,7 +187,7 @@ def markdown(result: CompareResult) -> str:
         return missing if v is None else format(v, fmt)
 
     lines = [f"# Quantization ladder of {result.base}", ""]
-    if result.reference_is_reconstruction:
+    if result.reference_is_reconstruction or result.reference_note:  # a reconstruction, or the best file on disk
         lines += [f"**Reference:** {result.reference} - {result.reference_note}.", ""]
     else:
         lines += [f"**Reference:** {result.reference} (original float weights).", ""]

@@ -58,6 +58,18 @@ class GGUFInfo:
     # Weights llama.cpp's CPU backend copies into a SIMD-friendly layout at load (CPU_REPACK):
     # they occupy memory twice (the mapped file pages and the repacked copy).
     repackable_bytes: int = 0
+    # Mixture of experts ({arch}.expert_count / expert_used_count; 0 for a dense model). A token
+    # runs through ``n_expert_used`` of the ``n_expert`` experts of each layer, so it touches only
+    # that share of the expert tensors (``*_exps``); the router and shared experts run in full.
+    n_expert: int = 0
+    n_expert_used: int = 0
+    expert_params: int = 0  # all experts, all layers
+    expert_bytes: int = 0
+    n_params_active: int = 0  # non-expert + expert x used / count; equals n_params for a dense model
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_expert > 1 and self.expert_params > 0
 
     def kv_cache_bytes(self, n_ctx: int, type_k: str = "f16", type_v: str = "f16", n_ubatch: int = 512) -> int:
         """KV-cache size llama.cpp allocates for ``n_ctx`` cells (SWA layers keep a window only)."""
@@ -241,6 +253,8 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
 
     n_params = 0
     tensor_bytes = 0
+    expert_params = 0
+    expert_bytes = 0
     embd_bytes = 0
     n_vocab = 0
     repackable = 0
@@ -249,6 +263,9 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
     for t in tensors:
         n_params += t.n_elements
         tensor_bytes += t.n_bytes
+        if _is_expert_tensor(t.name):
+            expert_params += t.n_elements
+            expert_bytes += t.n_bytes
         tname = t.type_name
         bytes_by_type[tname] = bytes_by_type.get(tname, 0) + int(t.n_bytes)
         if tname in REPACKED_TYPES and t.name != "token_embd.weight" and len(t.shape) == 2:
@@ -261,6 +278,11 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
     # A decode step reads every weight once, except the token-embedding table, which is
     # only indexed (one row) unless it doubles as the output projection (tied embeddings).
     per_token = tensor_bytes - embd_bytes if has_output else tensor_bytes
+    n_expert, n_used = int(hp("expert_count", 0) or 0), int(hp("expert_used_count", 0) or 0)
+    share = _used_share(n_expert, n_used, expert_params)
+    # An MoE decode step reads only the experts the router picks: the unused share is not streamed.
+    per_token -= int(round(expert_bytes * (1 - share)))
+    n_params_active = n_params - int(round(expert_params * (1 - share)))
 
     n_embd = int(hp("embedding_length"))
     n_head = _largest(hp("attention.head_count"))
@@ -286,4 +308,24 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
         n_vocab=n_vocab,
         n_ff=_largest(hp("feed_forward_length", 0)),
         repackable_bytes=repackable,
+        n_expert=n_expert,
+        n_expert_used=n_used,
+        expert_params=expert_params,
+        expert_bytes=expert_bytes,
+        n_params_active=n_params_active,
     )
+
+
+def _is_expert_tensor(name: str) -> bool:
+    """Routed-expert weights (``blk.N.ffn_up_exps.weight``, and their biases); the router
+    (``ffn_gate_inp``) and shared experts (``*_shexp``) are not: every token runs them."""
+    return "_exps." in name or name.endswith("_exps")
+
+
+def _used_share(n_expert: int, n_used: int, expert_params: int) -> float:
+    """The fraction of expert weights one token runs through (1.0 for a dense model)."""
+    if n_expert <= 1 or expert_params == 0:
+        return 1.0
+    if not 0 < n_used <= n_expert:
+        return 1.0  # a header without a usable used-count: count every expert rather than guess
+    return n_used / n_expert

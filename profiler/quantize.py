@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from profiler import atomic
 from profiler import catalog as catalog_mod
 from profiler.errors import UserError
 from profiler.quality.evaluate import RECONSTRUCTED_KEY, identify
@@ -153,6 +155,8 @@ def tensor_type_shares(path: Path) -> dict[str, float]:
 
 def _stem(name: str, quant: str) -> str:
     name = name[: -len(".gguf")] if name.lower().endswith(".gguf") else name
+    # a discovered model's name (ollama:llama3.2:1b, hf-cache:ORG/REPO/FILE) makes a plain file stem
+    name = re.sub(r"[:/\\]+", "-", name)
     suffix = "-" + quant.lower()
     return name[: -len(suffix)] if name.lower().endswith(suffix) else name
 
@@ -175,7 +179,7 @@ def build_ladder(
     """Reference (the base if it is float, else its F16 reconstruction) and one file per type."""
     say = progress or (lambda text: None)
     identity, base_path = identify(base, catalog_path, say)
-    out_dir = Path(out_dir) if out_dir else catalog_mod.cache_dir() / "quants" / identity.name
+    out_dir = Path(out_dir) if out_dir else catalog_mod.cache_dir() / "quants" / _stem(identity.name, "")
     stem = _stem(identity.name, identity.quant)
     reconstructed = identity.quant.upper() not in FLOAT_QUANTS
     tag = f"-from-{identity.quant.lower()}" if reconstructed else ""
@@ -205,7 +209,9 @@ def build_ladder(
 
 
 def _base_spec(base: str, catalog_path: Path | None):
-    if catalog_mod.looks_like_path(base):
+    from profiler import sources
+
+    if catalog_mod.looks_like_path(base) or sources.handles(base):
         return None
     return catalog_mod.load_catalog(catalog_path).get(base)
 
@@ -261,8 +267,8 @@ def add_to_catalog(path: Path, steps: list[LadderStep], identity, spec) -> None:
         blocks.append(_entry_text(step, identity, spec))
     if not blocks:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = "" if path.exists() else "# Models made by profiler quantize. Use with: profiler run --models-file THIS_FILE NAME\n"
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(header + "\n" + "\n".join(blocks))
+    old = path.read_text(encoding="utf-8") if path.exists() else \
+        "# Models made by profiler quantize. Use with: profiler run --models-file THIS_FILE NAME\n"
+    new = old + "\n" + "\n".join(blocks)
+    atomic.write_text(path, new)  # a crash mid-write never leaves a catalogue cut in half
     catalog_mod.load_catalog(path)  # what we wrote must parse

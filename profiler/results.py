@@ -75,6 +75,23 @@ class TestResult:
     bytes_per_token: int | None
     achieved_gbps: float | None
     bw_fraction: float | None
+    # --- memory of the model apart from the interpreter, and the bandwidth bw_fraction divides by ---
+    rss_before_load_bytes: int | None = None  # this process's RSS just before the model was loaded
+    model_peak_rss_bytes: int | None = None  # peak_rss_bytes - rss_before_load_bytes
+    bw_read_gbps: float | None = None  # read bandwidth measured at this test's thread count
+    bw_probe_threads: int | None = None
+    bw_probe_buffer_bytes: int | None = None
+    bw_note: str | None = None  # why bw_fraction is missing, or why the probe buffer was smaller than promised
+    # --- active parameters (docs/density.md) ---
+    # Parameters one token runs through: a mixture-of-experts model counts only the experts it
+    # routes to (plus router and shared experts); equals model_n_params for a dense model.
+    # None on rows written before it existed. weight_bytes_per_token counts the same share.
+    model_n_params_active: int | None = None
+    # --- where the model came from (README "Models you already have") ---
+    # catalog, path, or the local store it was profiled in: ollama, hf-cache, lmstudio, llamacpp;
+    # model_name is then the name the user knows it by (ollama:llama3.2:1b)
+    model_source: str | None = None
+    model_sha256: str | None = None  # the file's sha256 when known (catalogue, or verified in its store)
     # --- energy (docs/energy.md): every figure carries its provenance; None = unavailable ---
     energy_source: str | None = None
     energy_method: str | None = None  # counter / sampled / model / constant
@@ -128,6 +145,13 @@ class TestResult:
     # ...); empty for llama.cpp, whose settings are the llama-bench fields above
     session_options: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # --- fleet (profiler fleet run, docs/fleet.md): which device measured this row; None elsewhere ---
+    device_name: str | None = None
+    device_node_id: str | None = None  # the Ray node id
+    # CPU, board, RAM, architecture, and the energy source and whether it was measured or estimated
+    device_fingerprint: dict = field(default_factory=dict)
+    test_start_unix_s: float | None = None  # wall clock on the device when the test began
+    test_end_unix_s: float | None = None  # ... and when its row was ready
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -12,8 +12,11 @@ Scores (README, "Scores"), for accuracy A in %, P parameters, E = J per generate
 * cost per 1M tokens          = E * 1e6 / 3.6e6 kWh * price per kWh
 * accuracy per joule          = A / (1000 * E)         (% per J spent on 1k generated tokens)
 * accuracy per GB             = A / (peak RSS / 1e9)
-* knowledge density           = A / (P / 1e9)           (% per billion parameters)
+* knowledge density           = A / (P / 1e9)           (% per billion active parameters)
 * chance-adjusted density     = (A - chance) / (P / 1e9)
+
+P is the *active* parameter count (``model_n_params_active``): a mixture-of-experts model counts
+only the experts a token runs through; for a dense model it is the total.
 
 A configuration is on the Pareto frontier when no other one is at least as good on every
 objective (accuracy, J/token, peak memory, decode t/s) and better on one. An objective that
@@ -53,6 +56,7 @@ class Configuration:
     file_size_bytes: int
     n_threads: int
     settings: str  # batch, KV types, flash attention
+    n_params_active: int | None = None  # what per-parameter scores divide by (None: rows predate it)
     decode_tps: float | None = None
     prefill_tps: float | None = None
     peak_rss_bytes: int | None = None
@@ -139,6 +143,7 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
             key=f"{name} t{threads}", model_name=name, model_file=filename, quant=_get(first, "quant_type"),
             n_params=_get(first, "model_n_params"), file_size_bytes=_get(first, "file_size_bytes"),
             n_threads=threads, settings=settings,
+            n_params_active=_get(first, "model_n_params_active") or _get(first, "model_n_params"),
             decode_tps=_mean([_get(r, "decode_ts") for r in rows if (_get(r, "n_gen") or 0) > 0]),
             prefill_tps=_mean([_get(r, "prefill_ts") for r in rows if (_get(r, "n_prompt") or 0) > 0]),
             peak_rss_bytes=max(peaks) if peaks else None,
@@ -197,10 +202,11 @@ def score(config: Configuration, metric: str, acc: acc_mod.AccuracyScore | None,
             s.accuracy_pct_per_j_per_1k_tokens = a / (1000 * e)
     if a is not None and config.peak_rss_bytes:
         s.accuracy_pct_per_gb_peak = a / (config.peak_rss_bytes / 1e9)
-    if a is not None and config.n_params:
-        s.knowledge_density_pct_per_b_params = a / (config.n_params / 1e9)
+    active = config.n_params_active or config.n_params  # per-parameter scores use active parameters
+    if a is not None and active:
+        s.knowledge_density_pct_per_b_params = a / (active / 1e9)
         if chance is not None:
-            s.knowledge_density_above_chance_pct_per_b_params = (a - chance) / (config.n_params / 1e9)
+            s.knowledge_density_above_chance_pct_per_b_params = (a - chance) / (active / 1e9)
     return s
 
 

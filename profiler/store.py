@@ -55,6 +55,20 @@ def m001_runs_and_rows(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX rows_by_run ON rows(run_id, id)")
 
 
+@migration
+def m002_density_reports(db: sqlite3.Connection) -> None:
+    """profiler density's report per run (docs/density.md); the newest per run is the one shown."""
+    db.execute(
+        """CREATE TABLE density_reports (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            created TEXT NOT NULL DEFAULT (datetime('now')),
+            family TEXT NOT NULL,
+            data_json TEXT NOT NULL
+        )"""
+    )
+
+
 def default_db_path() -> Path:
     env = os.environ.get("PROFILER_DB")
     if env:
@@ -134,6 +148,11 @@ class Store:
                 (status, json.dumps(run.warnings), json.dumps(run.failures), run.run_id),
             )
 
+    def update_device(self, run_id: str, device: dict) -> None:
+        """Replace a run's device record (a fleet run fills it in as devices report back)."""
+        with self._write():
+            self.db.execute("UPDATE runs SET device_json=? WHERE run_id=?", (json.dumps(device), run_id))
+
     @contextmanager
     def _write(self) -> Iterator[None]:
         try:
@@ -172,6 +191,29 @@ class Store:
             {"run_id": a, "created": b, "status": c, "command": d, "rows": e, "models": (f or "").split(",") if f else []}
             for a, b, c, d, e, f in self.db.execute(query, (limit,))
         ]
+
+    def latest_rows(self, model_names: list[str]) -> dict[str, tuple[str, TestResult]]:
+        """Per model name, its newest stored row that measured decoding (else its newest row)
+        and that row's run id (``profiler models``: was it profiled already?)."""
+        latest: dict[str, tuple[str, TestResult]] = {}
+        marks = ",".join("?" * len(model_names))
+        query = f"SELECT run_id, model_name, data_json FROM rows WHERE model_name IN ({marks}) ORDER BY id DESC"
+        for run_id, name, data in self.db.execute(query, list(model_names)) if model_names else []:
+            row = row_from_dict(json.loads(data))
+            if name not in latest or (latest[name][1].decode_ts is None and row.decode_ts is not None):
+                latest[name] = (run_id, row)
+        return latest
+
+    def save_density(self, run_id: str, family: str, data: dict) -> None:
+        with self._write():
+            self.db.execute("INSERT INTO density_reports (run_id, family, data_json) VALUES (?, ?, ?)",
+                            (run_id, family, json.dumps(data)))
+
+    def density(self, run_id: str) -> dict | None:
+        """The newest density report stored for ``run_id``."""
+        row = self.db.execute("SELECT data_json FROM density_reports WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                              (run_id,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def close(self) -> None:
         self.db.close()

@@ -169,7 +169,7 @@ def test_default_catalogue_seeds_are_all_inherited_with_source_and_shots():
     hs = acc.best(acc.from_catalog(smol.accuracy), "hellaswag")
     assert (hs.value_pct, hs.variant) == (42.99, "acc_norm")
     base_only = [s for s in acc.from_catalog(smol.accuracy) if "base" in s.inherited_from]
-    assert {s.metric: s.value_pct for s in base_only} == {"piqa": 68.4, "mmlu_cloze": 31.5, "arc": 43.9}
+    assert {s.metric: s.value_pct for s in base_only} == {"piqa": 68.4, "mmlu_cloze": 31.5, "arc": 43.9, "hellaswag": 42.1}
 
 
 def test_catalogue_rejects_incomplete_scores(tmp_path):

@@ -75,7 +75,7 @@ def _print_kld(result: EvalResult, console: Console) -> None:
 
 def print_scoreboard(board: Scoreboard, console: Console, title: str | None = None) -> None:
     table = Table(title=title or f"scoreboard ({board.metric}; electricity {board.price_per_kwh:g}/kWh)", title_justify="left")
-    columns = ["configuration", "quant", "params", "decode t/s", "peak mem", "J/1k tok", "cost/1M tok", board.metric,
+    columns = ["configuration", "quant", "params (active)", "decode t/s", "peak mem", "J/1k tok", "cost/1M tok", board.metric,
                "provenance", "acc/J·1k", "acc/GB", "density %/B", "above chance", "Pareto"]
     for name in columns:
         table.add_column(name, justify="left" if name in ("configuration", "quant", "provenance", "Pareto") else "right")
@@ -84,7 +84,7 @@ def print_scoreboard(board: Scoreboard, console: Console, title: str | None = No
         energy = "unavailable" if c.j_per_decode_token is None else _f(s.j_per_1k_tokens, ".3g") + ("" if c.energy_measured else " (est.)")
         pareto = "n/a" if s.on_frontier is None else ("frontier" if s.on_frontier else f"dominated by {', '.join(s.dominated_by)}")
         table.add_row(
-            c.key, c.quant, f"{c.n_params / 1e6:.3g}M" if c.n_params else "n/a", _f(c.decode_tps, ".1f"),
+            c.key, c.quant, _params_text(c.n_params, c.n_params_active), _f(c.decode_tps, ".1f"),
             _f(c.peak_rss_bytes and c.peak_rss_bytes / 2**20, ".0f") + (" MiB" if c.peak_rss_bytes else ""),
             energy, _f(s.cost_per_1m_tokens, ".4f", "unavailable") + ("" if c.energy_measured or s.cost_per_1m_tokens is None else " (est.)"),
             _f(s.accuracy_pct, ".2f"), s.accuracy.label() if s.accuracy else "none",
@@ -96,6 +96,17 @@ def print_scoreboard(board: Scoreboard, console: Console, title: str | None = No
     console.print(f"Pareto objectives: {', '.join(board.objectives_used) or 'none'}")
     for note in dict.fromkeys(board.notes):
         console.print(f"[dim]note:[/dim] {note}")
+
+
+def _params_text(total: int | None, active: int | None) -> str:
+    """``134.5M`` for a dense model; ``1.20B (active 0.40B)`` when a token runs through fewer."""
+    if not total:
+        return "n/a"
+
+    def fmt(n: int) -> str:
+        return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.4g}M"
+
+    return fmt(total) if not active or active == total else f"{fmt(total)} (active {fmt(active)})"
 
 
 def print_recommendation(rec: Recommendation, console: Console) -> None:
