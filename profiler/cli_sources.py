@@ -22,31 +22,29 @@ def _params(row) -> str | None:
     return total
 
 
-def _last_run(row) -> str | None:
-    from profiler.report.terminal import joules, sig3
+def _joules(row) -> str | None:
+    from profiler.report.terminal import joules
 
-    if row.last_run_id is None:
+    if row.j_per_decode_token is None:
         return None
-    parts = [row.last_run_id]
-    if row.decode_ts is not None:
-        parts.append(f"{sig3(row.decode_ts)} t/s")
-    if row.j_per_decode_token is not None:
-        parts.append(f"{joules(row.j_per_decode_token)}/tok" + ("" if row.j_per_decode_token_measured else " (est.)"))
-    return ", ".join(parts)
+    return joules(row.j_per_decode_token) + ("" if row.j_per_decode_token_measured else " (est.)")
 
 
 def model_columns():
-    from profiler.report.terminal import Column, size
+    from profiler.report.terminal import Column, sig3, size
 
+    never_run = lambda rows: "none of these models is in the results store yet"  # noqa: E731
     return [
-        Column("name", lambda r: r.name + ("" if r.runnable else " (not runnable)"), "left", core=True, shrink=True),
+        Column("name", lambda r: r.name, "left", core=True, shrink=True),
         Column("size", lambda r: size(r.size_bytes), core=True),
         Column("quant", lambda r: r.quant_type or (r.format if r.format != "gguf" else None), "left", core=True),
-        Column("arch", lambda r: r.architecture, "left", core=True),
+        Column("arch", lambda r: r.architecture, "left"),
         Column("params", _params, core=True, why_na=lambda rows: "no header read"),
         Column("ctx", lambda r: str(r.n_ctx_train) if r.n_ctx_train else None, core=True),
-        Column("last run: decode, J/token", _last_run, "left", core=True, shrink=True,
-               why_na=lambda rows: "none of these models is in the results store yet"),
+        Column("decode t/s", lambda r: None if r.decode_ts is None else sig3(r.decode_ts), core=True, why_na=never_run),
+        Column("J/token", _joules, core=True, why_na=never_run),
+        Column("runs?", lambda r: "yes" if r.runnable else "no", "left", core=True),
+        Column("last run", lambda r: r.last_run_id, "left", why_na=never_run),
         Column("note", lambda r: r.note or None, "left", shrink=True),
     ]
 

@@ -192,12 +192,14 @@ class Store:
             for a, b, c, d, e, f in self.db.execute(query, (limit,))
         ]
 
-    def latest_rows(self, model_names: list[str]) -> dict[str, tuple[str, TestResult]]:
-        """Per model name, its newest stored row that measured decoding (else its newest row)
-        and that row's run id (``profiler models``: was it profiled already?)."""
+    def latest_rows(self, model_names: list[str], key: str = "model_name") -> dict[str, tuple[str, TestResult]]:
+        """Per model name (or per ``model_sha256`` with key="model_sha256": the same file under
+        another name), its newest stored row that measured decoding (else its newest row) and
+        that row's run id (``profiler models``: was it profiled already?)."""
         latest: dict[str, tuple[str, TestResult]] = {}
+        column = {"model_name": "model_name", "model_sha256": "json_extract(data_json, '$.model_sha256')"}[key]
         marks = ",".join("?" * len(model_names))
-        query = f"SELECT run_id, model_name, data_json FROM rows WHERE model_name IN ({marks}) ORDER BY id DESC"
+        query = f"SELECT run_id, {column}, data_json FROM rows WHERE {column} IN ({marks}) ORDER BY id DESC"
         for run_id, name, data in self.db.execute(query, list(model_names)) if model_names else []:
             row = row_from_dict(json.loads(data))
             if name not in latest or (latest[name][1].decode_ts is None and row.decode_ts is not None):

@@ -81,6 +81,12 @@ def test_models_lists_catalogue_and_stores_with_last_run(run_all, stores):
     assert q8["n_params"] == q8["n_params_active"] > 0
     assert q8["last_run_id"] and q8["decode_ts"] > 0
     assert rows["ollama:tiny:f32"]["last_run_id"] is None
+    # the same file profiled under another name: found by its sha256
+    assert rows["hf-cache:org/tiny-GGUF/tiny-q8_0.gguf"]["last_run_model_name"] in {
+        "hf:org/tiny-GGUF/tiny-q8_0.gguf", "ollama:tiny:q8_0", "llamacpp:org/tiny-GGUF/tiny-q8_0.gguf",
+        "lmstudio:publisher/tiny-GGUF/tiny-q8_0.gguf"}
+    assert rows["ollama:tinylora:latest"]["last_run_id"] is None, "a model that cannot run was never profiled"
+    assert rows["lmstudio:publisher/tiny-GGUF/tiny-q8_0.gguf"]["sha256"] == sha256_of(stores.models.q8_0)
     assert not rows["lmstudio:publisher/tiny-GGUF/mmproj-tiny-f16.gguf"]["runnable"]
     assert listing["stores"]["ollama"] == [str(stores.ollama)]
     only = json.loads(profiler(stores, "models", "--json", "--source", "ollama", "tiny:*", work=work).stdout)["models"]

@@ -36,6 +36,7 @@ class ModelRow:
     sha256: str | None = None  # named by the store; None when only a first run will hash it
     group: str = ""
     last_run_id: str | None = None
+    last_run_model_name: str | None = None  # the name it was profiled under (the same sha256 may have two)
     decode_ts: float | None = None
     j_per_decode_token: float | None = None
     j_per_decode_token_measured: bool | None = None  # False: an estimate (docs/energy.md)
@@ -116,12 +117,16 @@ def _attach_runs(rows: list[ModelRow], db_path: Path | None) -> None:
         return
     store = Store(db)
     try:
-        latest = store.latest_rows([r.name for r in rows])
+        by_name = store.latest_rows([r.name for r in rows])
+        # the same file profiled under another name (hf: and hf-cache:, one blob in two stores)
+        by_sha = store.latest_rows([r.sha256 for r in rows if r.sha256 and r.name not in by_name], "model_sha256")
     finally:
         store.close()
     for row in rows:
-        if row.name in latest:
-            run_id, stored = latest[row.name]
+        found = by_name.get(row.name) or by_sha.get(row.sha256)
+        if found and row.runnable:
+            run_id, stored = found
+            row.last_run_model_name = stored.model_name
             row.last_run_id, row.decode_ts = run_id, stored.decode_ts
             row.j_per_decode_token = stored.j_per_decode_token
             row.j_per_decode_token_measured = stored.energy_measured if stored.j_per_decode_token is not None else None

@@ -2,7 +2,8 @@
 
 LM Studio 0.3 and later keep models in ``~/.lmstudio/models``; earlier versions used
 ``~/.cache/lm-studio/models``. Both are read when they exist. LM Studio names no sha256, so a
-file is hashed the first time it is profiled and the result remembered in our cache.
+file is hashed the first time it is profiled and the result remembered in our cache (discovery
+shows it from then on, without hashing).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.sources.base import Found, Progress, list_dir, readable_dir, verify_once
+from profiler.sources.base import Found, Progress, known_sha256, list_dir, readable_dir, verify_once
 
 SOURCE = "lmstudio"
 
@@ -30,7 +31,7 @@ def discover() -> list[Found]:
                     if path.suffix == ".gguf" and path.is_file() and rel not in seen:
                         seen.add(rel)  # the newer folder wins over the older one
                         found.append(Found(name=f"{SOURCE}:{rel}", source=SOURCE, path=path, root=root,
-                                           size_bytes=path.stat().st_size,
+                                           size_bytes=path.stat().st_size, sha256=known_sha256(path),
                                            group=f"{SOURCE}:{publisher.name}/{model.name}"))
     return found
 
