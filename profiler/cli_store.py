@@ -24,25 +24,21 @@ def _store(db: Path | None, reports_dir: Path | None):
 
 db_option = click.option("--db", type=click.Path(path_type=Path), help="Results database (default reports/profiler.db).")
 reports_option = click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
+wide_option = click.option("--wide", is_flag=True, help="Every column, even past the terminal's width (default: fit it).")
 
 
 @click.command()
 @click.option("-n", "--limit", type=int, default=30, show_default=True)
 @db_option
 @reports_option
-def history(limit: int, db: Path | None, reports_dir: Path | None) -> None:
+@wide_option
+def history(limit: int, db: Path | None, reports_dir: Path | None, wide: bool) -> None:
     """List stored runs, newest first."""
-    from rich.table import Table
-
     from profiler.console import out_console
+    from profiler.report import terminal, terminal_views
 
     runs = _store(db, reports_dir).list_runs(limit)
-    table = Table(title="runs", title_justify="left")
-    for name in ("run id", "created", "status", "rows", "models", "command"):
-        table.add_column(name)
-    for r in runs:
-        table.add_row(r["run_id"], r["created"], r["status"], str(r["rows"]), ", ".join(r["models"]), r["command"])
-    out_console.print(table)
+    terminal.print_table(out_console, "runs", terminal_views.history_columns(runs), runs, wide)
 
 
 @click.command()
@@ -50,7 +46,8 @@ def history(limit: int, db: Path | None, reports_dir: Path | None) -> None:
 @click.option("-o", "--output", type=click.Choice(["json", "jsonl", "csv", "md"]), help="Print in this format.")
 @db_option
 @reports_option
-def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | None) -> None:
+@wide_option
+def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | None, wide: bool) -> None:
     """Print one stored run."""
     from profiler.console import print_results
     from profiler.report import render
@@ -59,7 +56,7 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
     if output:
         click.echo(render(run, output), nl=False)
         return
-    print_results(run)
+    print_results(run, wide=wide)
     for f in run.failures:
         click.echo(f"failed: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
 
@@ -69,24 +66,18 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
 @click.argument("b")
 @db_option
 @reports_option
-def compare(a: str, b: str, db: Path | None, reports_dir: Path | None) -> None:
+@wide_option
+def compare(a: str, b: str, db: Path | None, reports_dir: Path | None, wide: bool) -> None:
     """Compare run B against run A (run ids, results.json, llama-bench JSON or SQLite)."""
-    from rich.table import Table
-
     from profiler import compare as cmp
     from profiler.console import out_console
+    from profiler.report import terminal, terminal_views
 
     store = None
     if not (Path(a).exists() and Path(b).exists()):
         store = _store(db, reports_dir)
     results = cmp.compare(cmp.load_side(a, store), cmp.load_side(b, store))
-    table = Table(title=f"{b} against {a}", title_justify="left")
-    for name in ("model", "test", "threads", "A t/s", "B t/s", "speedup", "p", "verdict"):
-        table.add_column(name, justify="left" if name in ("model", "test", "verdict") else "right")
-    for c in results:
-        p = "n/a" if c.p_value is None else f"{c.p_value:.3g}"
-        table.add_row(c.model, c.test, str(c.n_threads), f"{c.a_ts:.2f}", f"{c.b_ts:.2f}", f"{c.speedup:.3f}x", p, c.verdict)
-    out_console.print(table)
+    terminal.print_table(out_console, f"{b} against {a}", terminal_views.compare_columns(results), results, wide)
     out_console.print(f"geometric mean speedup: {cmp.geometric_mean([c.speedup for c in results]):.3f}x over {len(results)} tests")
 
 
@@ -99,10 +90,13 @@ def compare(a: str, b: str, db: Path | None, reports_dir: Path | None) -> None:
 def report(run_id: str, html_path: Path, metric: str, db: Path | None, reports_dir: Path | None) -> None:
     """Write a self-contained HTML report (no network) for a stored run."""
     from profiler.report.html import render_html
+    from profiler.report.html_density import density_section
     from profiler.report.writers import write_atomic
 
-    run = _store(db, reports_dir).load_run(run_id)
-    write_atomic(html_path, render_html(run, _scoreboard(run, metric)))
+    store = _store(db, reports_dir)
+    run = store.load_run(run_id)
+    density = density_section(run, store.density(run_id))  # the stored report, else the default family's
+    write_atomic(html_path, render_html(run, _scoreboard(run, metric), sections=[density]))
     click.echo(f"wrote {html_path}")
 
 

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from profiler.api import Callbacks
 from profiler.measure import adaptive
 from profiler.platform.device import Device
-from profiler.report import energy_text
+from profiler.report import energy_text, terminal, terminal_views
 from profiler.results import RunResult
 
 err_console = Console(stderr=True)
-# Piped output has no terminal width; rich would fold the table into 80 columns.
-out_console = Console(width=None if sys.stdout.isatty() else 200)
+# Piped output has no terminal width: 200 columns unless COLUMNS says otherwise (the tables fit it).
+out_console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit() else 200)
 
 
 def _mib(value) -> str:
@@ -61,29 +63,17 @@ class RunDisplay:
             row_done=lambda row: None,
         )
 
-    def final(self, run: RunResult, reports_dir: Path) -> None:
-        print_results(run)
+    def final(self, run: RunResult, reports_dir: Path, wide: bool = False) -> None:
+        print_results(run, wide=wide)
         out_console.print(f"\nsaved to {reports_dir / run.run_id}/ (results.json, results.csv, results.md)")
 
 
-def print_results(run: RunResult, console: Console = out_console) -> None:
-    table = Table(title="profiler results (llama-bench tests)", title_justify="left")
-    for name, justify in [
-        ("model", "left"), ("quant", "left"), ("size", "right"), ("threads", "right"), ("test", "left"),
-        ("t/s", "right"), ("TTFT ms", "right"), ("ITL p50/p90/p99 ms", "right"), ("peak RSS", "right"),
-        ("PSS", "right"), ("load s", "right"), ("bw frac", "right"), ("J/token", "right"),
-        ("max °C / clk", "right"),
-    ]:
-        table.add_column(name, justify=justify)
-    for r in run.rows:
-        itl = "n/a" if r.itl_ms_p50 is None else f"{r.itl_ms_p50:.2f}/{r.itl_ms_p90:.2f}/{r.itl_ms_p99:.2f}"
-        table.add_row(
-            r.model_name, r.quant_type, _mib(r.model_size), str(r.n_threads), r.test,
-            f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}{adaptive.target_mark(r)}", _fmt(r.ttft_ms, ".1f"), itl, _mib(r.peak_rss_bytes),
-            _mib(r.pss_bytes), f"{r.load_s:.2f}", _fmt(r.bw_fraction, ".2f"),
-            energy_text.energy_cell(r), energy_text.thermal_cell(r),
-        )
-    console.print(table)
+def print_results(run: RunResult, console: Console = out_console, wide: bool = False) -> None:
+    """The results table fitted to the console (``wide``: every column), then device, warnings and
+    one quotable line per model."""
+    threads = {r.n_threads for r in run.rows}
+    title = "profiler results (llama-bench tests" + (f", {threads.pop()} threads)" if len(threads) == 1 else ")")
+    terminal.print_table(console, title, terminal_views.run_columns(run.rows), run.rows, wide)
     if any(adaptive.missed_target(r) for r in run.rows):
         console.print(adaptive.MARK_LEGEND)
     device = run.device
@@ -102,6 +92,8 @@ def print_results(run: RunResult, console: Console = out_console) -> None:
     warnings = list(run.warnings) + [w for r in run.rows for w in r.warnings]
     for w in dict.fromkeys(warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")
+    for line in terminal_views.closing_lines(run.rows, device):
+        console.print(Text(line, style="bold"))
 
 
 def print_device(fp: Device, console: Console = out_console) -> None:

@@ -71,11 +71,11 @@ def _steady_rates(run):
     return steady
 
 
-def test_page_has_device_results_warnings_scores_and_three_plots(report_html):
+def test_page_has_device_results_warnings_scores_and_the_plots(report_html):
     assert report_html.startswith("<!DOCTYPE html>")
     for heading in ("Device", "Results", "Scores", "Plots"):
         assert f"<h2>{heading}</h2>" in report_html
-    assert report_html.count("<svg") == 3
+    assert report_html.count("<svg") == 5  # quality, threads, ladder, and the spread of pp16 and of tg8
     assert "tokens per second against threads" in report_html
     assert 'class="frontier"' in report_html or "(dominated)" in report_html
     assert report_html.count('class="bar"') == 2  # one bar per model file in the ladder

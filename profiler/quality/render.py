@@ -73,26 +73,16 @@ def _print_kld(result: EvalResult, console: Console) -> None:
     console.print(table)
 
 
-def print_scoreboard(board: Scoreboard, console: Console, title: str | None = None) -> None:
-    table = Table(title=title or f"scoreboard ({board.metric}; electricity {board.price_per_kwh:g}/kWh)", title_justify="left")
-    columns = ["configuration", "quant", "params (active)", "decode t/s", "peak mem", "J/1k tok", "cost/1M tok", board.metric,
-               "provenance", "acc/J·1k", "acc/GB", "density %/B", "above chance", "Pareto"]
-    for name in columns:
-        table.add_column(name, justify="left" if name in ("configuration", "quant", "provenance", "Pareto") else "right")
-    for s in board.scores:
-        c = s.config
-        energy = "unavailable" if c.j_per_decode_token is None else _f(s.j_per_1k_tokens, ".3g") + ("" if c.energy_measured else " (est.)")
-        pareto = "n/a" if s.on_frontier is None else ("frontier" if s.on_frontier else f"dominated by {', '.join(s.dominated_by)}")
-        table.add_row(
-            c.key, c.quant, _params_text(c.n_params, c.n_params_active), _f(c.decode_tps, ".1f"),
-            _f(c.peak_rss_bytes and c.peak_rss_bytes / 2**20, ".0f") + (" MiB" if c.peak_rss_bytes else ""),
-            energy, _f(s.cost_per_1m_tokens, ".4f", "unavailable") + ("" if c.energy_measured or s.cost_per_1m_tokens is None else " (est.)"),
-            _f(s.accuracy_pct, ".2f"), s.accuracy.label() if s.accuracy else "none",
-            _f(s.accuracy_pct_per_j_per_1k_tokens, ".3g"), _f(s.accuracy_pct_per_gb_peak, ".1f"),
-            _f(s.knowledge_density_pct_per_b_params, ".0f"), _f(s.knowledge_density_above_chance_pct_per_b_params, ".0f"),
-            pareto,
-        )
-    console.print(table)
+def print_scoreboard(board: Scoreboard, console: Console, title: str | None = None, wide: bool = False) -> None:
+    """The scoreboard fitted to the console (``wide``: every column); saved JSON keeps every field."""
+    from profiler.report import terminal, terminal_views
+
+    title = title or f"scoreboard ({board.metric}; electricity {board.price_per_kwh:g}/kWh)"
+    columns = terminal_views.scoreboard_columns(board, lambda c: _params_text(c.n_params, c.n_params_active))
+    terminal.print_table(console, title, columns, board.scores, wide)
+    dominated = terminal_views.dominance_note(board)
+    if dominated:
+        console.print(dominated)
     console.print(f"Pareto objectives: {', '.join(board.objectives_used) or 'none'}")
     for note in dict.fromkeys(board.notes):
         console.print(f"[dim]note:[/dim] {note}")

@@ -1,22 +1,23 @@
 """One self-contained HTML page per run: device, results, warnings and inline SVG plots.
 
-No CDN, no script, no network: the plots are SVG written here, so the file opens offline and
-can be mailed or archived as it is.
+No CDN, no script, no network: the plots are SVG written by profiler/report/plots.py, so the file
+opens offline and can be mailed or archived as it is. Other sections (such as density) come in
+through ``render_html(..., sections=...)``.
 """
 
 from __future__ import annotations
 
 import html
-import math
-from collections import defaultdict
+from collections.abc import Sequence
 
+from profiler.report import plots
+from profiler.report.terminal import joules
 from profiler.results import RunResult
 
-WIDTH, HEIGHT, PAD = 560, 320, 56
-COLOURS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d"]
-
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #111; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; padding: 0 12px; max-width: 1100px; color: #111; }
+p, code { overflow-wrap: anywhere; }
+.scroll { max-width: 100%; overflow-x: auto; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: .5em 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
@@ -24,8 +25,11 @@ th { background: #f5f5f5; } td.l, th.l { text-align: left; }
 .warn { color: #92400e; background: #fffbeb; padding: 2px 6px; }
 .fail { color: #991b1b; background: #fef2f2; padding: 2px 6px; }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; }
-figure { margin: 0; } figcaption { font-size: 12px; color: #555; max-width: 560px; }
-svg text { font: 11px system-ui, sans-serif; }
+figure { margin: 0; width: 530px; max-width: 100%; } figcaption { font-size: 12px; color: #555; }
+svg.plot { width: 100%; height: auto; display: block; }
+svg text { font: 12px system-ui, sans-serif; } svg text.better { font-weight: 600; }
+td { white-space: nowrap; }
+.noplot { color: #555; background: #f8fafc; border: 1px dashed #cbd5e1; padding: 8px 10px; margin: 0; }
 """
 
 
@@ -43,144 +47,14 @@ def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
         "<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{_e(c)}</td>' for i, c in enumerate(r)) + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-# ----------------------------------------------------------------------------- SVG plots
-
-
-def _scale(values: list[float], lo_px: float, hi_px: float, log: bool = False):
-    vals = [math.log10(v) if log else v for v in values]
-    lo, hi = min(vals), max(vals)
-    if hi == lo:
-        lo, hi = lo - 1, hi + 1
-    span = hi - lo
-    floor = lo
-    lo, hi = lo - 0.08 * span, hi + 0.08 * span
-    if not log and floor >= 0 > lo:  # never pad non-negative data (J, t/s) below zero
-        lo = 0.0
-
-    def to_px(v: float) -> float:
-        v = math.log10(v) if log else v
-        return lo_px + (v - lo) / (hi - lo) * (hi_px - lo_px)
-
-    ticks = [lo + (hi - lo) * i / 4 for i in range(5)]
-    labels = [10**t if log else t for t in ticks]
-    return to_px, list(zip([lo_px + (t - lo) / (hi - lo) * (hi_px - lo_px) for t in ticks], labels))
-
-
-def _axes(x_ticks, y_ticks, x_label: str, y_label: str) -> str:
-    parts = [
-        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - 10}" y2="{HEIGHT - PAD}" stroke="#333"/>',
-        f'<line x1="{PAD}" y1="10" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#333"/>',
-        f'<text x="{(WIDTH + PAD) / 2}" y="{HEIGHT - 12}" text-anchor="middle">{_e(x_label)}</text>',
-        f'<text x="14" y="{(HEIGHT - PAD) / 2}" transform="rotate(-90 14 {(HEIGHT - PAD) / 2})" text-anchor="middle">{_e(y_label)}</text>',
-    ]
-    for px, label in x_ticks:
-        parts.append(f'<text x="{px:.1f}" y="{HEIGHT - PAD + 16}" text-anchor="middle">{_tick(label)}</text>')
-    for px, label in y_ticks:
-        parts.append(f'<text x="{PAD - 6}" y="{px + 4:.1f}" text-anchor="end">{_tick(label)}</text>')
-        parts.append(f'<line x1="{PAD}" y1="{px:.1f}" x2="{WIDTH - 10}" y2="{px:.1f}" stroke="#eee"/>')
-    return "".join(parts)
-
-
-def _tick(value: float) -> str:
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 1:
-        return f"{value:.1f}"
-    return f"{value:.2g}"
-
-
-def _svg(body: str, title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-            f'role="img" aria-label="{_e(title)}">{body}</svg>')
-
-
-def _empty(title: str, reason: str) -> str:
-    return _svg(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#777">{_e(reason)}</text>', title)
-
-
-def plot_threads(run: RunResult) -> str:
-    """Tokens/s against threads, one line per model and test."""
-    series: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for r in run.rows:
-        series[f"{r.model_name} {r.test}"].append((r.n_threads, r.avg_ts))
-    points = [p for pts in series.values() for p in pts]
-    if not points:
-        return _empty("tokens per second against threads", "no rows")
-    fx, xt = _scale([float(x) for x, _ in points], PAD, WIDTH - 10)
-    fy, yt = _scale([y for _, y in points], HEIGHT - PAD, 10, log=min(y for _, y in points) > 0)
-    body = [_axes(xt, yt, "threads", "tokens/s")]
-    for i, (name, pts) in enumerate(sorted(series.items())):
-        colour = COLOURS[i % len(COLOURS)]
-        pts = sorted(pts)
-        path = " ".join(f"{fx(x):.1f},{fy(y):.1f}" for x, y in pts)
-        body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
-        body += [f'<circle class="point" cx="{fx(x):.1f}" cy="{fy(y):.1f}" r="4" fill="{colour}"><title>{_e(name)}: {y:.1f} t/s at {x} threads</title></circle>' for x, y in pts]
-        body.append(f'<text x="{WIDTH - 14}" y="{18 + 14 * i}" text-anchor="end" fill="{colour}">{_e(name)}</text>')
-    return _svg("".join(body), "tokens per second against threads")
-
-
-def plot_ladder(run: RunResult) -> str:
-    """Bars per model file: decode t/s (and size in the label), the quantization ladder at a glance."""
-    best: dict[str, tuple[float, int, str]] = {}
-    for r in run.rows:
-        rate = r.decode_ts if r.decode_ts is not None else None
-        if rate is None:
-            continue
-        if r.model_name not in best or rate > best[r.model_name][0]:
-            best[r.model_name] = (rate, r.file_size_bytes, r.quant_type)
-    if not best:
-        return _empty("quantization ladder", "no decode tests in this run")
-    items = sorted(best.items(), key=lambda kv: kv[1][1])
-    top = max(v[0] for _, v in items) * 1.1
-    bar_w = (WIDTH - PAD - 20) / len(items)
-    _, yt = _scale([0.0, top], HEIGHT - PAD, 10)
-    body = [_axes([], yt, "model (smallest file first)", "decode tokens/s")]
-    for i, (name, (rate, size, quant)) in enumerate(items):
-        x = PAD + 10 + i * bar_w
-        h = (rate / top) * (HEIGHT - PAD - 10)
-        body.append(f'<rect class="bar" x="{x:.1f}" y="{HEIGHT - PAD - h:.1f}" width="{bar_w * 0.7:.1f}" height="{h:.1f}" '
-                    f'fill="{COLOURS[i % len(COLOURS)]}"><title>{_e(name)}: {rate:.1f} t/s, {size / 2**20:.0f} MiB</title></rect>')
-        body.append(f'<text x="{x + bar_w * 0.35:.1f}" y="{HEIGHT - PAD + 14}" text-anchor="middle">{_e(quant)}</text>')
-        body.append(f'<text x="{x + bar_w * 0.35:.1f}" y="{HEIGHT - PAD + 27}" text-anchor="middle">{size / 2**20:.0f} MiB</text>')
-        body.append(f'<text x="{x + bar_w * 0.35:.1f}" y="{HEIGHT - PAD - h - 4:.1f}" text-anchor="middle">{rate:.0f}</text>')
-    return _svg("".join(body), "quantization ladder")
-
-
-def plot_quality_energy(board) -> str:
-    """Accuracy against J/token; frontier points filled and joined, dominated ones hollow."""
-    if board is None:
-        return _empty("quality against energy", "no scoreboard for this run")
-    pts = [s for s in board.scores if s.accuracy_pct is not None and s.config.j_per_decode_token]
-    if not pts:
-        return _empty("quality against energy", "needs an accuracy score and J/token")
-    fx, xt = _scale([s.config.j_per_decode_token for s in pts], PAD, WIDTH - 10)
-    fy, yt = _scale([s.accuracy_pct for s in pts], HEIGHT - PAD, 10)
-    body = [_axes(xt, yt, "J per decoded token" + ("" if all(s.config.energy_measured for s in pts) else " (estimated)"),
-                  f"{board.metric} accuracy %")]
-    frontier = sorted((s for s in pts if s.on_frontier), key=lambda s: s.config.j_per_decode_token)
-    if len(frontier) > 1:
-        path = " ".join(f"{fx(s.config.j_per_decode_token):.1f},{fy(s.accuracy_pct):.1f}" for s in frontier)
-        body.append(f'<polyline class="frontier" fill="none" stroke="#16a34a" stroke-dasharray="4 3" points="{path}"/>')
-    for s in pts:
-        x, y = fx(s.config.j_per_decode_token), fy(s.accuracy_pct)
-        fill = "#16a34a" if s.on_frontier else "white"
-        body.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{fill}" stroke="#16a34a" stroke-width="2">'
-                    f'<title>{_e(s.config.key)}: {s.accuracy_pct:.1f}% at {s.config.j_per_decode_token * 1e3:.2f} mJ/token'
-                    f'{"" if s.on_frontier else " (dominated)"}</title></circle>')
-        body.append(f'<text x="{x + 7:.1f}" y="{y - 7:.1f}">{_e(s.config.model_name)}</text>')
-    return _svg("".join(body), "quality against energy")
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 # ----------------------------------------------------------------------------- the page
 
 
-def render_html(run: RunResult, board=None) -> str:
+def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str:
+    """The page; ``sections`` are extra HTML blocks (each with its own <h2>) placed before the plots."""
     d = run.device
     bw = (d.get("memory_bandwidth") or {}).get("read_gbps")
     device_rows = [
@@ -213,13 +87,8 @@ def render_html(run: RunResult, board=None) -> str:
               {True: "yes", False: "dominated", None: "not compared"}[s.on_frontier]] for s in board.scores],
         ))
         parts += [f"<p>{_e(n)}</p>" for n in board.notes]
-    parts += [
-        "<h2>Plots</h2><div class='plots'>",
-        f"<figure>{plot_quality_energy(board)}<figcaption>Quality against J/token: filled points form the Pareto frontier.</figcaption></figure>",
-        f"<figure>{plot_threads(run)}<figcaption>Tokens/s against threads.</figcaption></figure>",
-        f"<figure>{plot_ladder(run)}<figcaption>Quantization ladder: best decode t/s per model file, with size.</figcaption></figure>",
-        "</div>",
-    ]
+    parts += list(sections)
+    parts += ["<h2>Plots</h2>", _plots(run, board)]
     if run.failures:
         parts.append("<h2>Failures</h2>")
         parts += [f"<p class='fail'>{_e(f['model'])} ({_e(f.get('test') or 'load')}): {_e(f['error'])}</p>" for f in run.failures]
@@ -230,9 +99,33 @@ def render_html(run: RunResult, board=None) -> str:
     return "".join(parts)
 
 
+def _plots(run: RunResult, board) -> str:
+    recommended = _recommended_key(board)
+    figures = [
+        (plots.plot_quality_energy(board, recommended),
+         "Quality against J/token: filled points and the dashed line form the Pareto frontier (no other point is both "
+         "more accurate and cheaper); the ringed point is the recommended configuration."),
+        (plots.plot_threads(run), "Tokens/s against threads, one line per model and test."),
+        (plots.plot_ladder(run), "Quantization ladder: best decode t/s per model file, smallest file first."),
+    ]
+    figures += [(plot, f"{test}: tokens/s of every repetition (dots) and their mean (bar). Look at the spread before "
+                       "trusting the mean.") for test, plot in plots.sample_plots(run)]
+    return "<div class='plots'>" + "".join(f"<figure>{p}<figcaption>{_e(c)}</figcaption></figure>" for p, c in figures) + "</div>"
+
+
+def _recommended_key(board) -> str | None:
+    """The configuration ``profiler score`` recommends without a budget (the most accurate)."""
+    if board is None:
+        return None
+    from profiler import scoring
+
+    best = scoring.recommend(board).best
+    return best.config.key if best else None
+
+
 def _energy_cell(row) -> str:
     value = getattr(row, "j_per_decode_token", None) or getattr(row, "j_per_prefill_token", None)
     if value is None:
         return "unavailable"
     measured = getattr(row, "energy_measured", None)
-    return f"{value * 1e3:.3f} mJ" + ("" if measured else " (est.)")
+    return f"{joules(value)}" + ("" if measured else " (est.)")

@@ -1,0 +1,243 @@
+"""The columns of each terminal table (run results, scoreboard, compare, history) and the quotable
+closing line per model. The fitting itself lives in ``profiler.report.terminal``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from profiler.measure import adaptive
+from profiler.report.terminal import (
+    Column,
+    joules,
+    rate,
+    rate_pm,
+    seconds,
+    short_device,
+    short_model_names,
+    sig3,
+    size,
+    varies,
+)
+
+EST = " (est.)"
+
+
+def _get(row: Any, name: str, default=None):
+    if isinstance(row, Mapping):
+        return row.get(name, default)
+    return getattr(row, name, default)
+
+
+def _reasons(rows: Sequence[Any], field: str, fallback: str) -> str:
+    found = sorted({str(_get(r, field)) for r in rows if _get(r, field)})
+    return "; ".join(found) if found else fallback
+
+
+# ----------------------------------------------------------------------------- profiler run / show
+
+
+def _j_per_token(row: Any) -> float | None:
+    decode = (_get(row, "n_gen") or 0) > 0
+    return _get(row, "j_per_decode_token") if decode else _get(row, "j_per_prefill_token")
+
+
+def _resolved(row: Any) -> bool:
+    phase = "decode" if (_get(row, "n_gen") or 0) > 0 else "prefill"
+    detail = _get(row, "energy_detail") or {}
+    return bool(((detail.get("phases") or {}).get(phase) or {}).get("resolved", True))
+
+
+def _energy_column(rows: Sequence[Any]) -> Column:
+    """J per token of the test's own phase; "(est.)" once in the header when every figure is an estimate."""
+    with_value = [r for r in rows if _j_per_token(r) is not None]
+    all_estimated = bool(with_value) and not any(_get(r, "energy_measured") for r in with_value)
+
+    def cell(row):
+        value = _j_per_token(row)
+        if value is None:
+            return None
+        mark = "" if all_estimated or _get(row, "energy_measured") else EST
+        # energy_attribution "system-wide": no CPU-time share, so the figure is the whole machine's
+        scope = " system-wide" if _get(row, "energy_attribution") == "system-wide" else ""
+        return f"{'' if _resolved(row) else '~'}{joules(value)}{mark}{scope}"
+
+    return Column("J/token" + (EST if all_estimated else ""), cell, core=True,
+                  why_na=lambda rs: "energy " + _reasons(rs, "energy_unavailable", "not tracked"))
+
+
+def _itl(row: Any) -> str | None:
+    p50, p90, p99 = (_get(row, f"itl_ms_p{p}") for p in (50, 90, 99))
+    if p50 is None:
+        return None
+    return "/".join(sig3(v) for v in (p50, p90, p99)) + " ms"
+
+
+def _thermal(row: Any) -> str | None:
+    temp, ratio = _get(row, "temp_max_c"), _get(row, "freq_ratio")
+    if temp is None and ratio is None:
+        return None
+    parts = [f"{temp:.0f} °C" if temp is not None else "n/a °C", f"{ratio:.0%} clk" if ratio is not None else "n/a clk"]
+    if _get(row, "throttled"):
+        parts.append("THROTTLED")
+    return ", ".join(parts)
+
+
+def _ci(row: Any) -> str | None:
+    ci = _get(row, "ci95_rel")
+    return None if ci is None else f"±{ci:.1%} n={_get(row, 'repetitions')}"
+
+
+def run_columns(rows: Sequence[Any]) -> list[Column]:
+    names = short_model_names([(_get(r, "model_name"), _get(r, "quant_type")) for r in rows])
+
+    def model(row):
+        return names[(_get(row, "model_name"), _get(row, "quant_type"))]
+
+    return [
+        Column("model", model, "left", core=True, shrink=True),
+        Column("threads", lambda r: str(_get(r, "n_threads")), core=varies(rows, "n_threads")),
+        Column("test", lambda r: _get(r, "test"), "left", core=True),
+        Column("t/s", lambda r: rate_pm(_get(r, "avg_ts"), _get(r, "stddev_ts")) + adaptive.target_mark(r), core=True),
+        Column("TTFT", lambda r: None if _get(r, "ttft_ms") is None else seconds(_get(r, "ttft_ms") / 1e3), core=True),
+        Column("peak mem", lambda r: size(_get(r, "peak_rss_bytes")), core=True, why_na=lambda rs: "RSS not readable"),
+        _energy_column(rows),
+        Column("CI95", _ci, why_na=lambda rs: "fixed repetitions"),
+        Column("ITL p50/90/99", _itl, why_na=lambda rs: "no generation test"),
+        Column("load", lambda r: seconds(_get(r, "load_s"))),
+        Column("file", lambda r: size(_get(r, "file_size_bytes"))),
+        Column("PSS", lambda r: size(_get(r, "pss_bytes")), why_na=lambda rs: "/proc smaps_rollup not readable"),
+        Column("bw frac", lambda r: None if _get(r, "bw_fraction") is None else f"{_get(r, 'bw_fraction'):.2f}",
+               why_na=lambda rs: _reasons(rs, "bw_note", "no bandwidth probe")),
+        Column("max °C / clk", _thermal, why_na=lambda rs: "no temperature or clock readings on this device"),
+    ]
+
+
+def _is_prompt_only(row: Any) -> bool:
+    return (_get(row, "n_prompt") or 0) > 0 and not (_get(row, "n_gen") or 0)
+
+
+def closing_lines(rows: Sequence[Any], device: Mapping) -> list[str]:
+    """One quotable line per model at its fastest thread count, e.g.
+    "smollm2-135m Q4_1 on AMD EPYC (2 threads): 300 t/s prompt, 123 t/s generation, 196 MiB, 95 mJ/token (est.)"."""
+    names = short_model_names([(_get(r, "model_name"), _get(r, "quant_type")) for r in rows])
+    where = short_device(device)
+    lines = []
+    for key, label in names.items():
+        mine = [r for r in rows if (_get(r, "model_name"), _get(r, "quant_type")) == key]
+        lines.append(f"{label} on {where} " + _closing_figures(mine))
+    return lines
+
+
+def _closing_figures(rows: Sequence[Any]) -> str:
+    def speed(r):
+        return _get(r, "decode_ts") or _get(r, "prefill_ts") or 0.0
+
+    threads = _get(max(rows, key=speed), "n_threads")
+    mine = [r for r in rows if _get(r, "n_threads") == threads]
+    prompt = [r for r in mine if _is_prompt_only(r)] or [r for r in mine if _get(r, "prefill_ts")]
+    gen = [r for r in mine if (_get(r, "n_gen") or 0) > 0 and _get(r, "decode_ts") is not None]
+    parts = []
+    if prompt:
+        parts.append(f"{rate(_get(prompt[0], 'prefill_ts') or _get(prompt[0], 'avg_ts'))} prompt")
+    if gen:
+        parts.append(f"{rate(_get(gen[0], 'decode_ts'))} generation")
+    peaks = [_get(r, "peak_rss_bytes") for r in mine if _get(r, "peak_rss_bytes") is not None]
+    parts.append(f"{size(max(peaks))} peak" if peaks else "peak memory n/a")
+    energy_row = (gen or prompt or mine)[0]
+    value = _j_per_token(energy_row)
+    if value is None:
+        parts.append("energy unavailable")
+    else:
+        parts.append(f"{joules(value)}/token" + ("" if _get(energy_row, "energy_measured") else EST))
+    return f"({threads} thread{'s' if threads != 1 else ''}): " + ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- scoreboard
+
+
+def scoreboard_columns(board, params: Callable[[Any], str] | None = None) -> list[Column]:
+    """``params(config)`` formats the parameter count (total and active); default: total in millions."""
+    configs = [s.config for s in board.scores]
+    names = short_model_names([(c.model_name, c.quant) for c in configs])
+    key_names = {c.key: _config_label(c, names) for c in configs}
+    with_energy = [s for s in board.scores if s.config.j_per_decode_token is not None]
+    estimated = any(not s.config.energy_measured for s in with_energy)
+    all_estimated = bool(with_energy) and not any(s.config.energy_measured for s in with_energy)
+
+    def energy(s):
+        mark = EST if not s.config.energy_measured and not all_estimated else ""
+        return None if s.j_per_1k_tokens is None else f"{sig3(s.j_per_1k_tokens)} J{mark}"
+
+    def pareto(s):
+        return None if s.on_frontier is None else "frontier" if s.on_frontier else "dominated"
+
+    def fmt(value, spec):
+        return None if value is None else format(value, spec)
+
+    return [
+        Column("configuration", lambda s: key_names[s.config.key], "left", core=True, shrink=True),
+        Column("decode t/s", lambda s: rate(s.config.decode_tps, ""), core=True, why_na=lambda ss: "no generation test"),
+        Column("peak mem", lambda s: size(s.config.peak_rss_bytes), core=True),
+        Column("J/1k tok" + (EST if all_estimated else ""), energy, core=True, why_na=lambda ss: "energy unavailable"),
+        Column(f"{board.metric} %", lambda s: fmt(s.accuracy_pct, ".1f"), core=True, why_na=lambda ss: f"no {board.metric} score"),
+        Column("provenance", lambda s: s.accuracy.label() if s.accuracy else None, "left", shrink=True,
+               why_na=lambda ss: "no accuracy source"),
+        Column("Pareto", pareto, "left", core=True, why_na=lambda ss: "nothing to compare"),
+        Column("acc/J·1k" + (EST if estimated else ""), lambda s: None if s.accuracy_pct_per_j_per_1k_tokens is None
+               else sig3(s.accuracy_pct_per_j_per_1k_tokens), why_na=lambda ss: "needs accuracy and energy"),
+        Column("cost/1M tok" + (EST if estimated else ""), lambda s: fmt(s.cost_per_1m_tokens, ".4f"),
+               why_na=lambda ss: "energy unavailable"),
+        Column("params", lambda s: (params(s.config) if params else f"{s.config.n_params / 1e6:.3g}M")
+               if s.config.n_params else None),
+        Column("acc/GB", lambda s: fmt(s.accuracy_pct_per_gb_peak, ".1f"), why_na=lambda ss: "needs accuracy and memory"),
+        Column("density %/B", lambda s: fmt(s.knowledge_density_pct_per_b_params, ".0f"), why_na=lambda ss: "needs accuracy"),
+        Column("above chance", lambda s: fmt(s.knowledge_density_above_chance_pct_per_b_params, ".0f"),
+               why_na=lambda ss: "needs accuracy"),
+    ]
+
+
+def dominance_note(board) -> str | None:
+    """Who dominates whom, in one line under the scoreboard (the table says only "dominated")."""
+    configs = [s.config for s in board.scores]
+    names = short_model_names([(c.model_name, c.quant) for c in configs])
+    label = {c.key: _config_label(c, names) for c in configs}
+    parts = [f"{label[s.config.key]} by {', '.join(label.get(k, k) for k in s.dominated_by)}"
+             for s in board.scores if s.on_frontier is False and s.dominated_by]
+    return "dominated: " + "; ".join(parts) if parts else None
+
+
+def _config_label(config, names) -> str:
+    """The short model name plus what the key adds after the name (threads, settings)."""
+    label = names[(config.model_name, config.quant)]
+    tail = config.key[len(config.model_name):] if config.key.startswith(config.model_name) else ""
+    return f"{label}{tail}"
+
+
+# ----------------------------------------------------------------------------- compare, history
+
+
+def compare_columns(results: Sequence[Any]) -> list[Column]:
+    names = short_model_names([(c.model, None) for c in results])
+    return [
+        Column("model", lambda c: names[(c.model, None)], "left", core=True, shrink=True),
+        Column("test", lambda c: c.test, "left", core=True),
+        Column("threads", lambda c: str(c.n_threads), core=varies(results, "n_threads")),
+        Column("A t/s", lambda c: sig3(c.a_ts), core=True),
+        Column("B t/s", lambda c: sig3(c.b_ts), core=True),
+        Column("speedup", lambda c: f"{c.speedup:.3f}x", core=True),
+        Column("verdict", lambda c: c.verdict, "left", core=True),
+        Column("p", lambda c: None if c.p_value is None else f"{c.p_value:.3g}", why_na=lambda cs: "no raw samples"),
+    ]
+
+
+def history_columns(runs: Sequence[Mapping]) -> list[Column]:
+    names = short_model_names([(m, None) for r in runs for m in r["models"]])
+    return [
+        Column("run id", lambda r: r["run_id"], "left", core=True),
+        Column("created", lambda r: str(r["created"])[:16].replace("T", " "), "left", core=True),
+        Column("status", lambda r: r["status"], "left", core=True),
+        Column("rows", lambda r: str(r["rows"]), core=True),
+        Column("models", lambda r: ", ".join(names[(m, None)] for m in r["models"]) or "-", "left", core=True, shrink=True),
+        Column("command", lambda r: r["command"] or None, "left", shrink=True),
+    ]
