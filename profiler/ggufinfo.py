@@ -53,6 +53,9 @@ class GGUFInfo:
     head_dim_v: int
     n_ctx_train: int
     sliding_window: int = 0
+    # {arch}.attention.sliding_window_pattern when the header has it: one bool per layer (true =
+    # sliding window) or a period N (every Nth layer global); otherwise the architecture's default
+    sliding_window_pattern: list | int | None = None
     n_vocab: int = 0
     n_ff: int = 0
     # Weights llama.cpp's CPU backend copies into a SIMD-friendly layout at load (CPU_REPACK):
@@ -75,12 +78,33 @@ class GGUFInfo:
         """KV-cache size llama.cpp allocates for ``n_ctx`` cells (SWA layers keep a window only)."""
         per_cell = self.n_head_kv * (self.head_dim_k * KV_TYPE_BYTES[type_k] + self.head_dim_v * KV_TYPE_BYTES[type_v])
         total = 0.0
-        every = _SWA_GLOBAL_EVERY.get(self.architecture, 0)
-        for layer in range(self.n_layer):
-            is_swa = self.sliding_window > 0 and every > 0 and (layer + 1) % every != 0
+        for is_swa in self.swa_layers():
             cells = min(n_ctx, self.sliding_window + n_ubatch) if is_swa else n_ctx
             total += cells * per_cell
         return int(total)
+
+    def swa_layers(self) -> list[bool]:
+        """Per layer: does it use sliding-window attention (llama.cpp's swa_layers)?"""
+        if self.sliding_window <= 0:
+            return [False] * self.n_layer
+        pattern = self.sliding_window_pattern
+        if isinstance(pattern, list) and len(pattern) >= self.n_layer:
+            return [bool(flag) for flag in pattern[: self.n_layer]]
+        every = pattern if isinstance(pattern, int) and pattern > 0 else _SWA_GLOBAL_EVERY.get(self.architecture, 0)
+        return [every > 0 and (layer + 1) % every != 0 for layer in range(self.n_layer)]
+
+    def kv_bytes_read(self, first_position: int, n_gen: int, type_k: str = "f16", type_v: str = "f16") -> float:
+        """Mean bytes of KV cache one decode step reads over positions ``first_position ..
+        first_position + n_gen - 1``: a global layer reads every cached token, a sliding-window
+        layer only the tokens inside its window."""
+        if n_gen <= 0:
+            return 0.0
+        per_layer_cell = self.kv_bytes_per_cell(type_k, type_v) / max(self.n_layer, 1)
+        positions = range(first_position + 1, first_position + n_gen + 1)  # cells attended, this token included
+        full = sum(positions) / n_gen
+        windowed = sum(min(p, self.sliding_window) for p in positions) / n_gen if self.sliding_window > 0 else full
+        flags = self.swa_layers()
+        return per_layer_cell * (flags.count(False) * full + flags.count(True) * windowed)
 
     def kv_bytes_per_cell(self, type_k: str = "f16", type_v: str = "f16") -> float:
         """Bytes of K+V for one token over all layers (what one decode step reads per cached token)."""
@@ -116,6 +140,7 @@ def check_header(path: Path) -> None:
 # GGUF metadata value types -> struct format (strings and arrays are handled separately).
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 # Arrays longer than this (token lists, merges, scores) are skipped, not materialised: the gguf
 # package's reader builds one numpy object per element, ~600 MB for a 262k-token vocabulary.
 _KEEP_ARRAY = 64
@@ -167,10 +192,36 @@ class _HeaderReader:
             return [self.value(etype) for _ in range(count)]
         if etype in _SCALARS:
             self.fh.seek(count * struct.calcsize(_SCALARS[etype]), os.SEEK_CUR)
+        elif etype == _STRING:
+            self._skip_strings(count)
         else:
             for _ in range(count):
-                self.value(etype)  # strings must be walked: each has its own length
+                self.value(etype)  # nested arrays must be walked: each has its own length
         return _SkippedArray(count)
+
+    def _skip_strings(self, count: int) -> None:
+        """Walk past ``count`` strings (a vocabulary) reading their lengths from blocks of up to
+        1 MiB: two reads per string made listing a 262k-token model take half a second."""
+        block, pos, end = b"", 0, 0
+        unpack = _U64.unpack_from
+        step = min(1 << 20, max(4096, count * 16))  # about the array's own size: never far past the header
+        left = count
+        while left:
+            if pos + 8 > end:
+                block, pos = block[pos:] + self.fh.read(step), 0
+                end = len(block)
+                if end < 8:
+                    raise ValueError("unexpected end of file in the header")
+            limit = end - 8
+            while left and pos <= limit:  # the hot loop: strings whose length field is in the block
+                pos += 8 + unpack(block, pos)[0]
+                left -= 1
+            if pos > end:  # a string longer than the block: seek past its rest
+                if pos > self.size:
+                    raise ValueError("a string runs past the end of the file")
+                self.fh.seek(pos - end, os.SEEK_CUR)
+                block, pos, end = b"", 0, 0
+        self.fh.seek(pos - end, os.SEEK_CUR)  # back to just after the last string
 
 
 class _SkippedArray(list):
@@ -229,6 +280,15 @@ def _quant_name(file_type: int | None, tensor_types: dict[str, int]) -> str:
     if tensor_types:  # the most common type by bytes
         return max(tensor_types, key=tensor_types.get)
     return "unknown"
+
+
+def _pattern(value) -> list | int | None:
+    """The header's sliding-window pattern: a per-layer bool list, a period, or None."""
+    if isinstance(value, list):
+        return [bool(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None  # absent, or an array too long to keep (then the architecture default applies)
 
 
 def _largest(value) -> int:
@@ -305,6 +365,7 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
         head_dim_v=int(hp("attention.value_length", head_dim)),
         n_ctx_train=int(hp("context_length")),
         sliding_window=int(hp("attention.sliding_window", 0) or 0),
+        sliding_window_pattern=_pattern(hp("attention.sliding_window_pattern", None)),
         n_vocab=n_vocab,
         n_ff=_largest(hp("feed_forward_length", 0)),
         repackable_bytes=repackable,

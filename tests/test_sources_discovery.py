@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sourcestores import COMMIT_MAIN, COMMIT_OLD, make_stores, sha256_of, tree
 
@@ -125,6 +126,34 @@ def test_discovery_reads_headers_only(stores, tmp_path, monkeypatch):
     assert all(r.architecture == "llama" and r.n_params and r.n_ctx_train == 1024 for r in listing.rows)
     whole = 100 * stores.models.f32.stat().st_size
     assert read < whole / 10, f"read {read} bytes for headers of {whole} bytes of models"
+    again = _bytes_read()
+    assert [r.n_params for r in list_models("lmstudio").rows] == [r.n_params for r in listing.rows]
+    again = _bytes_read() - again
+    assert again < read / 4, f"the second listing read {again} bytes: header facts are not remembered"
+
+
+def test_long_string_arrays_are_skipped_in_blocks(tmp_path):
+    """A vocabulary-sized string array, one string longer than the 1 MiB read block, then more keys."""
+    import gguf
+
+    from profiler.ggufinfo import _parse
+
+    path = tmp_path / "strings.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    words = [f"tok{i}" for i in range(70000)]
+    words[40000] = "x" * (3 << 20)
+    writer.add_array("test.vocab", words)
+    writer.add_uint32("test.after", 7)
+    writer.add_string("test.name", "still read")
+    writer.add_tensor("w", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    metadata, tensors = _parse(path)
+    assert metadata["test.vocab"].count == 70000
+    assert (metadata["test.after"], metadata["test.name"]) == (7, "still read")
+    assert [t.name for t in tensors] == ["w"]
 
 
 def _bytes_read() -> int:

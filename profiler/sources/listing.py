@@ -1,7 +1,8 @@
 """``profiler models``: the catalogue and every model found on this machine, one row each.
 
-Only headers are read (the GGUF header parser, never the weights, never a hash), so a
-hundred models list in well under two seconds.
+Only headers are read (the GGUF header parser, never the weights, never a hash), and their
+facts are remembered per file version in our cache (profiler/sources/facts.py), so a hundred
+models list in well under two seconds once seen.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from profiler import catalog as catalog_mod
 from profiler import sources
 from profiler.errors import UserError
 from profiler.sources.base import Found
+from profiler.sources.facts import FactsCache
 
 SCHEMA_VERSION = 1
 
@@ -52,39 +54,29 @@ class Listing:
         return {"schema_version": self.schema_version, "stores": self.stores, "models": [asdict(r) for r in self.rows]}
 
 
-def _header_facts(row: ModelRow, path: Path) -> None:
-    """Architecture, quant, parameters and context from the file's header; a file that is
-    not a usable model says why instead."""
-    try:
-        if row.format == "onnx":
-            from profiler.onnxinfo import cached_info
-
-            info = cached_info(path)
-        else:
-            from profiler.ggufinfo import read_info
-
-            info = read_info(path)
-    except (UserError, ImportError, OSError) as exc:
-        row.runnable, row.note = False, str(exc)
+def _header_facts(row: ModelRow, path: Path, cache: FactsCache) -> None:
+    """Architecture, quant, parameters and context from the file's header (remembered per file
+    version); a file that is not a usable model says why instead."""
+    facts = cache.facts(path, row.format)
+    if facts.get("error"):
+        row.runnable, row.note = False, facts["error"]
         return
-    row.architecture = getattr(info, "architecture", None) or getattr(info, "model_type", None)
-    row.quant_type = row.quant_type or info.quant_type
-    row.n_params = info.n_params
-    row.n_params_active = getattr(info, "n_params_active", 0) or info.n_params
-    row.n_ctx_train = info.n_ctx_train or None
+    row.architecture = facts["architecture"]
+    row.quant_type = row.quant_type or facts["quant_type"]
+    row.n_params, row.n_params_active, row.n_ctx_train = facts["n_params"], facts["n_params_active"], facts["n_ctx_train"]
     if row.architecture == "clip":
         row.runnable, row.note = False, "a vision projector (mmproj), not a language model"
 
 
-def _found_row(found: Found) -> ModelRow:
+def _found_row(found: Found, cache: FactsCache) -> ModelRow:
     row = ModelRow(name=found.name, source=found.source, path=str(found.path), size_bytes=found.size_bytes or None,
                    format=found.format, runnable=found.runnable, note=found.note, sha256=found.sha256, group=found.group)
     if found.runnable:
-        _header_facts(row, found.path)
+        _header_facts(row, found.path, cache)
     return row
 
 
-def _catalog_rows(catalog_path: Path | None) -> list[ModelRow]:
+def _catalog_rows(catalog_path: Path | None, cache: FactsCache) -> list[ModelRow]:
     rows = []
     for spec in catalog_mod.load_catalog(catalog_path).models:
         path = catalog_mod.cached_path(spec)
@@ -93,7 +85,7 @@ def _catalog_rows(catalog_path: Path | None) -> list[ModelRow]:
                        sha256=spec.sha256, group=spec.derived_from or spec.name,
                        note="" if path else f"not downloaded yet ({spec.sources[0].split('#')[0]})")
         if path is not None:
-            _header_facts(row, path)
+            _header_facts(row, path, cache)
             row.size_bytes = row.size_bytes or Path(path).stat().st_size
         rows.append(row)
     return rows
@@ -138,12 +130,14 @@ def list_models(source: str | None = None, pattern: str | None = None, catalog_p
     ``pattern`` keeps names containing it (or matching it, with * ? [)."""
     if source is not None and source not in sources.SOURCE_CHOICES:
         raise UserError(f"--source {source}: use one of {', '.join(sources.SOURCE_CHOICES)}")
-    rows = _catalog_rows(catalog_path) if source in (None, "catalog") else []
+    cache = FactsCache()
+    rows = _catalog_rows(catalog_path, cache) if source in (None, "catalog") else []
     if source != "catalog":
         found = sources.discover(source)
         if pattern:  # filter before reading headers: only what is shown is opened
             found = [f for f in found if _matches(f.name, pattern)]
-        rows += [_found_row(f) for f in found]
+        rows += [_found_row(f, cache) for f in found]
+    cache.save()
     if pattern:
         rows = [r for r in rows if _matches(r.name, pattern)]
     _attach_runs(rows, db_path)
