@@ -140,6 +140,11 @@ class OnnxInfo:
     has_position_ids: bool
     op_counts: dict = field(default_factory=dict)
     n_vocab: int = 0  # from the logits output or the configs; 0 when neither says
+    # Mixture of experts, when the graph shows it (com.microsoft MoE / QMoE nodes): a token runs
+    # through k of the experts, so only that share of the expert weights is active and streamed.
+    n_expert: int = 0
+    n_expert_used: int = 0
+    n_params_active: int = 0  # equals n_params for a dense graph
 
     def kv_bytes_per_cell(self, type_k: str = "", type_v: str = "") -> float:
         """Bytes of K+V for one token over all layers (the graph fixes the type; arguments ignored)."""
@@ -175,6 +180,10 @@ class _GraphStats:
     indexed_bytes: float = 0  # tables a decode step only indexes (embeddings, rotary caches)
     bytes_by_kind: dict = field(default_factory=dict)
     op_counts: dict = field(default_factory=dict)
+    n_expert: int = 0
+    n_expert_used: int = 0
+    unused_expert_params: float = 0  # expert parameters a token does not run through
+    unused_expert_bytes: float = 0
 
 
 def _graph_stats(model) -> _GraphStats:
@@ -220,7 +229,32 @@ def _graph_stats(model) -> _GraphStats:
         if len(init.dims) >= 2 and not indexed:  # the label describes the matrices a decode streams
             kind = kinds.get(name) or ELEM_TYPES.get(init.data_type, ("?", 0))[0]
             st.bytes_by_kind[kind] = st.bytes_by_kind.get(kind, 0) + size
+    _expert_stats(graph, inits, st)
     return st
+
+
+# ONNX Runtime's fused mixture-of-experts ops (com.microsoft): the inputs holding the stacked expert
+# weights and biases ([num_experts, ...]) of fc1, fc2, fc3; attribute k is the experts per token.
+_MOE_EXPERT_INPUTS = {"MoE": (2, 3, 4, 5, 6, 7), "QMoE": (2, 4, 5, 7, 8, 10)}
+
+
+def _expert_stats(graph, inits: dict, st: _GraphStats) -> None:
+    """Count the expert weights a token skips: (1 - k / num_experts) of each MoE node's experts,
+    counted the way n_params counts them (a packed QMoE weight by its stored elements)."""
+    for node in graph.node:
+        slots = _MOE_EXPERT_INPUTS.get(node.op_type)
+        if not slots:
+            continue
+        experts = [inits[node.input[i]] for i in slots if i < len(node.input) and node.input[i] in inits]
+        if not experts or not experts[0].dims:
+            continue
+        n_expert, k = int(experts[0].dims[0]), int(_attr(node, "k", 1))
+        if n_expert <= 1 or not 0 < k <= n_expert:
+            continue
+        unused = 1 - k / n_expert
+        st.n_expert, st.n_expert_used = max(st.n_expert, n_expert), k
+        st.unused_expert_params += unused * sum(math.prod(w.dims) for w in experts)
+        st.unused_expert_bytes += unused * sum(_tensor_bytes(w) for w in experts)
 
 
 def _quant_label(bytes_by_kind: dict) -> str:
@@ -296,8 +330,11 @@ def read_info(path: str | os.PathLike) -> OnnxInfo:
         architecture=str(arch),
         name=name,
         n_params=int(st.n_params),
+        n_params_active=int(st.n_params - st.unused_expert_params),
+        n_expert=st.n_expert,
+        n_expert_used=st.n_expert_used,
         tensor_bytes=int(st.tensor_bytes),
-        weight_bytes_per_token=int(st.tensor_bytes - st.indexed_bytes),
+        weight_bytes_per_token=int(st.tensor_bytes - st.indexed_bytes - st.unused_expert_bytes),
         quant_type=_quant_label(st.bytes_by_kind),
         n_layer=n_layer,
         n_head_kv=n_head_kv,

@@ -235,3 +235,30 @@ def test_the_package_ships_the_families_file():
     pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     data = pyproject["tool"]["setuptools"]["package-data"]["profiler"]
     assert "data/*.toml" in data
+
+
+def _catalog_family(n_shots):
+    from profiler.catalog import Catalog, ModelSpec
+    from profiler.quality import store
+
+    specs = []
+    for i, (n, shots) in enumerate(zip((135e6, 360e6, 1.7e9), n_shots)):
+        sha = f"{i:02d}" * 32
+        store.record([{"model_sha256": sha, "metric": "hellaswag", "value_pct": round(_true_accuracy(n), 2),
+                       "n_tasks": 400, "n_shot": shots, "ci95_pct": [30.0, 70.0]}])
+        specs.append(ModelSpec(name=f"fam-{i}", format="gguf", sources=[f"m{i}.gguf"], sha256=sha, family="fam",
+                               n_params=int(n)))
+    return Catalog(path=None, models=specs)
+
+
+def test_a_family_measured_with_profiler_eval(isolated_env):
+    fam = density.family_from_catalog("fam", _catalog_family([0, 0, 0]))
+    assert fam.provenance == "measured" and (fam.setting.metric, fam.setting.n_shot) == ("hellaswag", 0)
+    assert [p.measured_on for p in fam.points] == ["this file"] * 3
+    fit = density.fit_family(fam)
+    assert fit.inverse(50.0) == pytest.approx(_true_inverse(50.0), rel=0.05)
+
+
+def test_a_measured_family_with_mixed_settings_is_refused(isolated_env):
+    with pytest.raises(UserError, match="mixes settings"):
+        density.family_from_catalog("fam", _catalog_family([0, 0, 10]))

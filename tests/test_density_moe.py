@@ -86,3 +86,34 @@ def test_scoreboard_shows_both_counts():
 
     assert _params_text(1_000_000_000, 250_000_000) == "1B (active 250M)"
     assert _params_text(134_515_008, 134_515_008) == "134.5M"
+
+
+def test_onnx_graph_with_a_moe_node_counts_active_experts(tmp_path):
+    """An ONNX decoder whose graph has ONNX Runtime's fused MoE op (8 experts, k=2): the experts a
+    token skips leave the active count and the streamed bytes; a dense graph is unchanged."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import helper, numpy_helper
+    from tinyonnx import write_plain
+
+    from profiler.onnxinfo import read_info as read_onnx
+
+    dense = read_onnx(write_plain(tmp_path / "dense"))
+    assert dense.n_params_active == dense.n_params and dense.n_expert == 0
+
+    folder = write_plain(tmp_path / "moe")
+    path = folder / "onnx" / "model.onnx"
+    model = onnx.load(str(path))
+    hidden, ff, n_expert = 64, 32, 8
+    experts = {"fc1": np.zeros((n_expert, ff, hidden), np.float32), "fc2": np.zeros((n_expert, hidden, ff), np.float32),
+               "fc3": np.zeros((n_expert, ff, hidden), np.float32)}
+    model.graph.initializer.extend(numpy_helper.from_array(v, name=k) for k, v in experts.items())
+    model.graph.node.append(helper.make_node("MoE", ["x_moe", "router", "fc1", "", "fc2", "", "fc3"], ["y_moe"],
+                                             domain="com.microsoft", k=2))
+    onnx.save(model, str(path))
+    info = read_onnx(folder)
+    expert_params = 3 * n_expert * ff * hidden
+    assert (info.n_expert, info.n_expert_used) == (8, 2)
+    assert info.n_params == dense.n_params + expert_params
+    assert info.n_params_active == dense.n_params + expert_params * 2 // 8
+    assert info.weight_bytes_per_token == dense.weight_bytes_per_token + 4 * expert_params * 2 // 8

@@ -83,8 +83,8 @@ def _table(rows: list[dict]) -> str:
         ]
         body.append("<tr>" + "".join(f"<td class='{'l' if i in (0, 4, 8) else ''}'>{_e(c)}</td>"
                                      for i, c in enumerate(cells)) + "</tr>")
-    return ("<table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(body) + "</tbody></table>")
+    return ("<div class='scroll'><table><thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head)
+            + "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>")
 
 
 def _trend_text(report: dict) -> str:
@@ -112,9 +112,12 @@ def plot_trend(report: dict) -> str:
     y_lo, y_hi = min(ys + lows) - 0.3, max(ys + highs) + 0.3
     px = _scaler(x_lo, x_hi, PAD, W - 16)
     py = _scaler(y_lo, y_hi, H - PAD, 16)
-    body = [_axes(x_lo, x_hi, y_lo, y_hi, px, py)]
+    body = [_axes(x_lo, x_hi, y_lo, y_hi, px, py),
+            f"<clipPath id='density-area'><rect x='{PAD}' y='16' width='{W - 16 - PAD}' height='{H - PAD - 16}'/></clipPath>",
+            "<g clip-path='url(#density-area)'>"]
     body += _trend_lines(report.get("trend"), px, py, x_lo, x_hi, y_lo, y_hi)
     body += _reference_lines(days, ys, px, py, x_lo, x_hi)
+    body += ["</g>", _legend(bool(report.get("trend")))]
     for r, d, y in zip(points, days, ys):
         ci = r.get("rho_ci95")
         if ci and ci[0] and ci[1]:
@@ -123,7 +126,8 @@ def plot_trend(report: dict) -> str:
         body.append(f"<circle cx='{px(d):.1f}' cy='{py(y):.1f}' r='4' fill='#2563eb'><title>{_e(r['key'])}: "
                     f"ρ {r['rho']:.2f}</title></circle>")
         body.append(f"<text x='{px(d) + 6:.1f}' y='{py(y) - 6:.1f}'>{_e(r['key'])}</text>")
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H}' viewBox='0 0 {W} {H}' role='img'>"
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' class='plot' width='{W}' height='{H}' viewBox='0 0 {W} {H}' "
+            "role='img'>"
             f"<title>relative density against release date</title>{''.join(body)}</svg>")
 
 
@@ -186,12 +190,23 @@ def _reference_lines(days, ys, px, py, x_lo, x_hi) -> list[str]:
         a, b = cy + per_day * (x_lo - cx), cy + per_day * (x_hi - cx)
         out.append(f"<line x1='{px(x_lo):.1f}' y1='{py(a):.1f}' x2='{px(x_hi):.1f}' y2='{py(b):.1f}' stroke='{colour}' "
                    f"stroke-dasharray='{dash}'><title>doubling every {months:g} months</title></line>")
-        out.append(f"<text x='{px(x_hi) - 4:.1f}' y='{py(b) - 4:.1f}' text-anchor='end' fill='{colour}'>"
-                   f"x2 / {months:g} mo</text>")
     return out
 
 
+def _legend(with_trend: bool) -> str:
+    """Top-left key: the fitted trend (when there is one) and the two reference doubling times."""
+    entries = [("#2563eb", "", "fitted trend, 95% band")] if with_trend else []
+    entries += [(colour, dash, f"doubling every {months:g} months") for months, (colour, dash) in DOUBLING_STYLES.items()]
+    out = [f"<rect x='{PAD + 6}' y='20' width='200' height='{14 * len(entries) + 6}' fill='white' fill-opacity='0.85'/>"]
+    for i, (colour, dash, label) in enumerate(entries):
+        y = 32 + 14 * i
+        out.append(f"<line x1='{PAD + 12}' y1='{y - 4}' x2='{PAD + 36}' y2='{y - 4}' stroke='{colour}' stroke-width='2' "
+                   f"stroke-dasharray='{dash}'/><text x='{PAD + 42}' y='{y}'>{_e(label)}</text>")
+    return "".join(out)
+
+
 def _empty(reason: str) -> str:
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='80' role='img'>"
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' class='plot' width='{W}' height='80' viewBox='0 0 {W} 80' "
+            "role='img'>"
             f"<title>relative density against release date</title>"
             f"<text x='10' y='40'>no density plot: {_e(reason)}</text></svg>")
