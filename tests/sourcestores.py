@@ -190,3 +190,14 @@ def tree(*roots: Path) -> dict[str, tuple]:
         st = root.lstat()
         out[str(root)] = (st.st_mode, st.st_mtime_ns)
     return out
+
+
+def make_hf_onnx(cache: Path, work: Path) -> str:
+    """An Optimum-layout ONNX repo in the hub cache (config.json, tokenizer.json, onnx/model.onnx)."""
+    from tinyonnx import write_plain
+
+    folder = write_plain(work / "tiny-onnx")
+    files = {f.relative_to(folder).as_posix(): f for f in sorted(folder.rglob("*")) if f.is_file()}
+    hf_add(cache, "org/tiny-onnx", COMMIT_MAIN, files)
+    hf_ref(cache, "org/tiny-onnx", COMMIT_MAIN)
+    return "hf-cache:org/tiny-onnx/onnx/model.onnx"

@@ -208,3 +208,23 @@ def test_adapter_and_projector_layers_are_not_run(stores, tmp_path):
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OLLAMA_MODELS": str(bad), "PROFILER_CACHE": str(tmp_path / "c")})
     assert_one_line_error(done, "its model layer is not a GGUF file")
+
+
+def test_onnx_model_in_the_hub_cache(own_stores, tmp_path):
+    """ONNX works through the same sources: an Optimum repo's onnx/model.onnx, listed and run in place."""
+    pytest.importorskip("onnxruntime")
+    from sourcestores import make_hf_onnx
+
+    name = make_hf_onnx(own_stores.hf, tmp_path / "src")
+    before = tree(*own_stores.roots())
+    listing = json.loads(profiler(own_stores, "models", "--json", "--source", "hf", "tiny-onnx", work=tmp_path).stdout)
+    (row,) = listing["models"]
+    assert (row["name"], row["format"], row["runnable"]) == (name, "onnx", True)
+    assert row["n_params"] > 0 and row["sha256"] is not None
+    done = profiler(own_stores, "run", name, *FAST, "-o", "json", work=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert {(r["model_name"], r["model_source"], r["model_sha256"]) for r in results} == {(name, "hf-cache", row["sha256"])}
+    assert all(r["backend"].startswith("onnx") for r in results)
+    assert max(r["decode_ts"] or 0 for r in results) > 0
+    assert tree(*own_stores.roots()) == before
