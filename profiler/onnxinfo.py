@@ -154,6 +154,10 @@ class OnnxInfo:
         """KV-cache bytes at ``n_ctx`` tokens (what a shared buffer allocates up front)."""
         return int(self.kv_bytes_per_cell() * n_ctx)
 
+    def kv_bytes_read(self, first_position: int, n_gen: int, type_k: str = "", type_v: str = "") -> float:
+        """Mean KV bytes one decode step reads over the test's decode positions (every layer global)."""
+        return self.kv_bytes_per_cell() * (first_position + (n_gen + 1) / 2) if n_gen > 0 else 0.0
+
 
 def _tensor_bytes(init) -> float:
     """Bytes of an initializer from its metadata (external data is not read)."""

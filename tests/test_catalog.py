@@ -48,6 +48,8 @@ def test_repo_catalogue_parses_and_has_the_default_model():
         ("[[models]\nname = 'a'\n", "invalid TOML"),
         ("modles = 1\n", "unknown top-level key 'modles' (did you mean 'models'?)"),
         ("[[models]]\nname = 'a'\nformat = 'gguf'\nsource = 'x'\nsha256 = 'nothex'\n", "sha256 must be 64 hex digits"),
+        ("[[models]]\nname = 'a'\nformat = 'gguf'\nsource = 'x'\nsize_bytes = -5\n",
+         "size_bytes must be a positive number of bytes, not -5"),
     ],
 )
 def test_bad_catalogue_is_one_line_user_error_naming_where(tmp_path, body, message):

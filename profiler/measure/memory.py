@@ -1,12 +1,23 @@
-"""Process memory: RSS, peak RSS (resettable), PSS and USS from /proc/self."""
+"""Process memory: RSS, the peak RSS of one test, PSS and USS from /proc/self.
+
+The peak of a test comes from the kernel's high-water mark (``VmHWM``), reset just before the
+test. The reset is checked, not assumed: where the kernel refuses it or ignores it (old kernels,
+some sandboxes, macOS), a thread samples RSS during the test instead and the row says so.
+"""
 
 from __future__ import annotations
 
 import resource
 import sys
+import threading
 from dataclasses import dataclass
 
 from profiler.platform import sysfs
+
+# A successful reset leaves VmHWM equal to VmRSS at that moment; allow for the few pages the
+# interpreter touches between the write and the read.
+RESET_SLACK_BYTES = 2 * 2**20
+SAMPLE_INTERVAL_S = 0.05  # fallback only: a 20 Hz RSS poll while the test runs
 
 
 @dataclass
@@ -30,13 +41,93 @@ def _kib_fields(text: str | None, names: tuple[str, ...]) -> dict[str, int]:
     return found
 
 
+def _status() -> dict[str, int]:
+    return _kib_fields(sysfs.read_text("/proc/self/status"), ("VmRSS", "VmHWM"))
+
+
 def reset_peak() -> bool:
     """Reset the kernel's peak-RSS counter (VmHWM) so the next peak is this model's alone."""
     return sysfs.write_text("/proc/self/clear_refs", "5")
 
 
+def reset_peak_checked() -> str | None:
+    """Reset VmHWM and confirm it dropped to the current RSS: ``None`` when it did, else why not."""
+    if "VmHWM" not in _status():
+        return "this system has no VmHWM in /proc/self/status"
+    if not reset_peak():
+        return "the kernel refused the VmHWM reset (/proc/self/clear_refs not writable)"
+    after = _status()
+    hwm, rss = after.get("VmHWM"), after.get("VmRSS")
+    if hwm is None or rss is None:
+        return "VmHWM or VmRSS vanished from /proc/self/status after the reset"
+    if hwm > rss + RESET_SLACK_BYTES:
+        return f"the VmHWM reset had no effect (VmHWM {hwm / 2**20:.0f} MiB > VmRSS {rss / 2**20:.0f} MiB after it)"
+    return None
+
+
+def rss_now() -> int | None:
+    """This process's resident set size now, in bytes."""
+    rss = _status().get("VmRSS")
+    if rss is not None:
+        return rss
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except (ImportError, OSError):
+        return None
+
+
+class PeakWatch:
+    """The peak RSS during a ``with`` block (one test).
+
+    On entry VmHWM is reset and the reset checked; if that fails, RSS is sampled every
+    ``interval_s`` by a thread until exit (``method`` says which, and why).
+    """
+
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self.refused: str | None = None
+        self.peak_bytes: int | None = None
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakWatch:
+        self.refused = reset_peak_checked()
+        if self.refused:
+            self._sample()
+            self._thread = threading.Thread(target=self._poll, name="rss-sampler", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+            self.peak_bytes = max(self.samples, default=None)
+        else:
+            self.peak_bytes = _status().get("VmHWM")
+
+    @property
+    def method(self) -> str:
+        if self.refused is None:
+            return "VmHWM, reset before the test"
+        return f"VmRSS sampled every {self.interval_s * 1000:.0f} ms during the test, because {self.refused}"
+
+    def _sample(self) -> None:
+        rss = rss_now()
+        if rss is not None:
+            self.samples.append(rss)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+
 def snapshot() -> MemorySnapshot:
-    status = _kib_fields(sysfs.read_text("/proc/self/status"), ("VmRSS", "VmHWM"))
+    status = _status()
     rollup = _kib_fields(
         sysfs.read_text("/proc/self/smaps_rollup"), ("Pss", "Private_Clean", "Private_Dirty", "Private_Hugetlb")
     )
@@ -52,7 +143,18 @@ def snapshot() -> MemorySnapshot:
         uss = sum(rollup.get(k, 0) for k in ("Private_Clean", "Private_Dirty", "Private_Hugetlb"))
     rss = status.get("VmRSS")
     if rss is None:
-        import psutil
-
-        rss = psutil.Process().memory_info().rss
+        rss = rss_now()
     return MemorySnapshot(rss, peak, rollup.get("Pss"), uss, method)
+
+
+def row_fields(peak: PeakWatch, rss_before_load_bytes: int | None) -> dict:
+    """A test row's peak-memory fields: the process peak, and the model's share of it."""
+    model_peak = None
+    if peak.peak_bytes is not None and rss_before_load_bytes is not None:
+        model_peak = max(0, peak.peak_bytes - rss_before_load_bytes)
+    return {
+        "peak_rss_bytes": peak.peak_bytes,
+        "peak_rss_method": peak.method,
+        "rss_before_load_bytes": rss_before_load_bytes,
+        "model_peak_rss_bytes": model_peak,
+    }

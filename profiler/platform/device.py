@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -55,7 +58,7 @@ class Device:
     def summary(self) -> str:
         ram = f"{self.ram_total_bytes / 2**30:.1f} GiB RAM" if self.ram_total_bytes else "RAM unknown"
         parts = [self.board or self.cpu_model, f"{self.physical_cores}C/{self.logical_cores}T", ram]
-        if self.memory_bandwidth:
+        if self.memory_bandwidth and self.memory_bandwidth.get("read_gbps"):
             parts.append(f"{self.memory_bandwidth['read_gbps']:.1f} GB/s read")
         parts.append(" ".join(self.isa) or "no SIMD flags found")
         return " | ".join(parts)
@@ -166,35 +169,99 @@ def fingerprint(runtime: dict | None = None, bandwidth: dict | None = None) -> D
     )
 
 
+PROBE_MIN_BYTES = 256 * 2**20  # the README's promise: at least 256 MiB and 8x the last-level cache
+PROBE_LLC_MULTIPLE = 8
+PROBE_METHOD = "numpy int32 max-reduction, one slice per thread, best of repeats"
+
+
+def probe_buffer_bytes(caches: dict | None = None, available_bytes: int | None = None) -> tuple[int, str | None]:
+    """The probe's buffer size, and why it is below the promised size when it is.
+
+    The promise keeps the read out of the caches; the probe never takes more than a quarter of
+    the available RAM, so on a small board it can fall short, and then says so."""
+    llc = max((caches or {}).values(), default=32 * 2**20)
+    promised = max(PROBE_MIN_BYTES, PROBE_LLC_MULTIPLE * llc)
+    if available_bytes and available_bytes // 4 < promised:
+        size = available_bytes // 4
+        return size, (f"probe buffer {size / 2**20:.0f} MiB, below the promised {promised / 2**20:.0f} MiB "
+                      f"(256 MiB and {PROBE_LLC_MULTIPLE}x the last-level cache): only "
+                      f"{available_bytes / 2**20:.0f} MiB RAM was available and the probe takes at most a quarter")
+    return promised, None
+
+
 def measure_bandwidth(
     buffer_bytes: int | None = None, threads: int | None = None, repeats: int = 5, caches: dict | None = None
 ) -> dict:
-    """Best-of-``repeats`` read bandwidth over a buffer far larger than the last-level cache.
+    """Best-of-``repeats`` read bandwidth over a buffer far larger than the last-level cache, in
+    this process (``probe_bandwidth`` runs it in a child, the way a run uses it)."""
+    threads = threads or os.cpu_count() or 1
+    size, note = (buffer_bytes, None) if buffer_bytes else probe_buffer_bytes(caches or _caches(), _meminfo()[1])
+    result = _read_rates(size, [threads], repeats)[threads]
+    return {**result, "threads": threads, "repeats": repeats, "method": PROBE_METHOD, "note": note}
+
+
+def _read_rates(size: int, thread_counts: list[int], repeats: int) -> dict[int, dict]:
+    """One buffer, read at each thread count.
 
     The read is an int32 max-reduction: SIMD-vectorised and light enough that memory, not
     arithmetic, limits it; one slice per thread (numpy releases the GIL).
     """
     import numpy as np
 
-    llc = max((caches or _caches()).values(), default=32 * 2**20)
-    size = buffer_bytes or max(256 * 2**20, 8 * llc)
-    _, available = _meminfo()
-    if available:
-        size = min(size, available // 4)
-    threads = threads or os.cpu_count() or 1
     buf = np.ones(size // 4, dtype=np.int32)
-    chunks = np.array_split(buf, threads)
-    best = 0.0
-    with ThreadPoolExecutor(threads) as pool:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            list(pool.map(np.max, chunks))
-            elapsed = time.perf_counter() - start
-            best = max(best, buf.nbytes / elapsed)
-    return {
-        "read_gbps": best / 1e9,
-        "buffer_bytes": int(buf.nbytes),
-        "threads": threads,
-        "repeats": repeats,
-        "method": "numpy int32 max-reduction, best of repeats",
-    }
+    out = {}
+    for threads in thread_counts:
+        chunks = np.array_split(buf, threads)
+        best = 0.0
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in range(repeats):
+                start = time.perf_counter()
+                list(pool.map(np.max, chunks))
+                best = max(best, buf.nbytes / (time.perf_counter() - start))
+        out[threads] = {"read_gbps": best / 1e9, "buffer_bytes": int(buf.nbytes)}
+    return out
+
+
+def probe_bandwidth(
+    thread_counts: list[int], caches: dict | None = None, available_bytes: int | None = None, repeats: int = 5
+) -> dict:
+    """Read bandwidth at each thread count, measured once each in a child process, so the
+    probe's buffer never counts in a measured process's peak RSS.
+
+    ``by_threads`` maps each count (as a string: the record is JSON) to its rate; the top-level
+    ``read_gbps``/``threads`` are the largest count's. On failure ``read_gbps`` is None and
+    ``unavailable`` says why."""
+    counts = sorted({int(t) for t in thread_counts if int(t) > 0}) or [os.cpu_count() or 1]
+    size, note = probe_buffer_bytes(caches, available_bytes)
+    request = json.dumps({"size": size, "threads": counts, "repeats": repeats})
+    base = {"buffer_bytes": size, "repeats": repeats, "method": PROBE_METHOD, "note": note, "by_threads": {}}
+    try:
+        done = subprocess.run([sys.executable, "-m", "profiler.platform.device", request],
+                              capture_output=True, text=True, check=False)
+    except OSError as exc:
+        return {**base, "read_gbps": None, "threads": None, "unavailable": f"the bandwidth probe did not start: {exc}"}
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {**base, "read_gbps": None, "threads": None, "unavailable": f"the bandwidth probe failed: {tail}"}
+    rates = json.loads(done.stdout)
+    top = str(counts[-1])
+    return {**base, "by_threads": rates, "read_gbps": rates[top]["read_gbps"], "threads": counts[-1],
+            "buffer_bytes": rates[top]["buffer_bytes"]}
+
+
+def bandwidth_at(bandwidth: dict | None, threads: int) -> tuple[dict | None, str | None]:
+    """The probe result for ``threads`` from a run's bandwidth record, or why there is none."""
+    if not bandwidth:
+        return None, "no bandwidth probe in this run (--no-bandwidth)"
+    if bandwidth.get("unavailable"):
+        return None, bandwidth["unavailable"]
+    rate = (bandwidth.get("by_threads") or {}).get(str(threads))
+    if rate is None:
+        return None, f"the bandwidth probe did not run at {threads} threads"
+    return rate, None
+
+
+if __name__ == "__main__":  # the child side of probe_bandwidth
+    _request = json.loads(sys.argv[1])
+    _rates = _read_rates(_request["size"], _request["threads"], _request["repeats"])
+    print(json.dumps({str(t): r for t, r in _rates.items()}))

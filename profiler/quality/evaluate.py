@@ -6,6 +6,7 @@ settings, the text's sha256 and the reference's identity recorded next to every 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from profiler import atomic
 from profiler import catalog as catalog_mod
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import LoadParams
@@ -152,11 +154,8 @@ def _file_sha256(path: Path) -> str:
     else:
         sha = catalog_mod.sha256_file(path)
     known[key] = {"stamp": stamp, "sha256": sha}
-    try:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(json.dumps(known))
-    except OSError:
-        pass  # a read-only cache only costs a re-hash next time
+    with contextlib.suppress(OSError):  # a read-only cache only costs a re-hash next time
+        atomic.write_text(index, json.dumps(known))
     return sha
 
 
@@ -304,7 +303,8 @@ def save(result: EvalResult, reports_dir: Path) -> Path:
     folder = Path(reports_dir) / result.run_id
     write_atomic(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
     if result.samples:
-        np.savez_compressed(folder / "quality-samples.npz", **result.samples)
+        with atomic.replacing(folder / "quality-samples.npz") as fh:  # never half an archive
+            np.savez_compressed(fh, **result.samples)
     store.record(store_entries(result))
     return folder
 

@@ -9,9 +9,9 @@ never pick up another file's score.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from profiler import atomic
 from profiler.catalog import cache_dir
 
 
@@ -24,12 +24,15 @@ def record(entries: list[dict]) -> None:
     if not entries:
         return
     path = store_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        for entry in entries:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    new = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
+    with atomic.locked(path):  # two evals at once must not lose each other's lines
+        try:
+            old = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            old = ""
+        if old and not old.endswith("\n"):
+            old += "\n"  # a torn line from an older version stays on its own line, skipped on read
+        atomic.write_text(path, old + new)
 
 
 def measurements(model_sha256: str | None = None) -> list[dict]:
