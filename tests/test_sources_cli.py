@@ -228,3 +228,33 @@ def test_onnx_model_in_the_hub_cache(own_stores, tmp_path):
     assert all(r["backend"].startswith("onnx") for r in results)
     assert max(r["decode_ts"] or 0 for r in results) > 0
     assert tree(*own_stores.roots()) == before
+
+
+def test_eval_and_compare_quants_take_discovered_names(stores, tmp_path):
+    before = tree(*stores.roots())
+    done = profiler(stores, "eval", "ollama:tiny:f32", "-c", "64", "--chunks", "2", "--json", work=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"]["name"] == "ollama:tiny:f32" and result["model"]["sha256"] == sha256_of(stores.models.f32)
+    assert result["perplexity"]["ppl"] > 1
+    done = profiler(stores, "compare-quants", "ollama:tiny:f32", "--types", "q8_0", "-c", "64", "--chunks", "2",
+                    "-p", "8", "-n", "4", "-r", "1", "--json", work=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ladder = json.loads(done.stdout)
+    assert {r["role"] for r in ladder["rows"]} == {"original", "quant"}
+    assert [p.name for p in (tmp_path / "cache" / "quants").iterdir()] == ["ollama-tiny-f32"], "a plain folder name"
+    assert tree(*stores.roots()) == before
+
+
+def test_run_all_local_profiles_what_it_found(models, tmp_path):
+    """Only an LM Studio folder: its two models run, its projector is listed as skipped."""
+    stores = make_stores(tmp_path / "s", models)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {"OLLAMA_MODELS": str(empty), "HF_HUB_CACHE": str(empty), "LLAMA_CACHE": str(empty)}
+    stores.env = lambda: {"HOME": str(stores.home), **env}
+    done = profiler(stores, "run", "--all-local", *FAST, "-o", "json", work=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert {r["model_name"] for r in json.loads(done.stdout)} == {
+        "lmstudio:publisher/tiny-GGUF/tiny-f16.gguf", "lmstudio:publisher/tiny-GGUF/tiny-q8_0.gguf"}
+    assert "skipped: lmstudio:publisher/tiny-GGUF/mmproj-tiny-f16.gguf: a vision projector" in done.stderr
