@@ -1,30 +1,36 @@
-"""Profiler throughput vs llama-bench on the same model, build, threads and random tokens.
+"""Profiler throughput vs llama-bench, with our sampling on and off, on a quiet and a loaded machine.
 
-For each test (pp512, tg128) and thread count (1, 2) three sides run in turn for several
-rounds: llama-bench; the profiler's Python API as ``profiler run`` uses it (each model's
-sweep in a worker process); and the same API in-process (``RunOptions(isolate=False)``).
-The order rotates every round so each side goes first, second and third equally often, and
-the noise of a shared machine hits all sides alike. llama-bench is built from the installed
-llama-cpp-python's own sdist (see llamacpp_tools.py), so all sides run the same kernels. All
-use llama-bench's defaults: n_batch 2048, n_ubatch 512, f16 KV cache, flash-attn auto, one
-warm-up, uniform random tokens; ``--reps`` repetitions per run.
+Measuring must not slow what it measures (issue #10, 8b). For every case - catalogue model x
+test x thread count x condition - the sides run in turn for several rounds:
 
-    .venv/bin/python benchmarks/llama_bench_ratio.py [--rounds 10] [--reps 3] [--threads 1,2] [--append]
+* ``bench``: llama-bench, built from the installed llama-cpp-python's own sdist (llamacpp_tools.py),
+  so every side runs the same kernels;
+* ``child``: the profiler's Python API as ``profiler run`` uses it (each model's sweep in a worker
+  process), energy and thermal tracking on;
+* ``child-off``: the same with tracking off (``--no-energy``): child / child-off is what our
+  sampling costs;
+* ``inproc`` (optional): the API in-process (``RunOptions(isolate=False)``), tracking on.
 
-The headline ratio is the geometric mean of the per-round ratios (neighbours in time share
-the machine's state, so pairing removes the slow part of the noise) with a 95% confidence
-interval; the pooled line does the same over the rounds of every case. Child / in-process
-shows whether crash isolation changes the numbers (it must not). Also printed: the ratio of
-medians, the ratio of the fastest repetitions and the round-to-round spread. Every round line
-says how many CPUs *other* processes kept busy during each side's run (from /proc/stat less
-this process tree's own CPU time): on a shared 2-core machine a 2-thread run next to one busy
-process is dominated by OpenMP oversubscription, and its ratio says nothing about the
-profiler. The target is ratio >= 0.98; a miss is reported, not an error; the exit status is
-non-zero only when something failed to run. Raw samples go to results/llama_bench_ratio.json;
-``--append`` adds a run's rounds to the saved ones, for tighter intervals over several sittings.
+Conditions: ``quiet`` (nothing of ours running besides the side), ``loaded`` (one other process
+busy on one core: a Python busy loop this script starts before the case's sides and stops after).
+The order of the sides rotates every round so each goes first equally often, and the noise of a
+shared machine hits all sides alike. All use llama-bench's defaults: n_batch 2048, n_ubatch 512,
+f16 KV cache, flash-attn auto, one warm-up, uniform random tokens; ``--reps`` repetitions per run.
 
-Run time: about 20 minutes with the defaults on an idle 2-core machine once llama-bench is
-cached (the first call builds it, see llamacpp_tools.py).
+    .venv/bin/python benchmarks/llama_bench_ratio.py [--rounds 3] [--models a,b] [--tests tg128]
+        [--threads 2] [--conditions quiet,loaded] [--sides bench,child,child-off] [--append]
+
+The headline ratio is the geometric mean of the per-round ratios of mean t/s (neighbours in time
+share the machine's state, so pairing removes the slow part of the noise) with a 95% confidence
+interval. Targets: ours (child) / llama-bench >= 0.98 quiet and >= 0.95 loaded. Every round line
+says how many CPUs *other* processes kept busy (from /proc/stat less this process tree's own CPU
+time; the loaded condition's busy loop counts as other): the load other helpers put on a shared
+machine shows there. A miss is reported, not an error; the exit status is non-zero only when
+something failed to run. Raw samples go to results/llama_bench_ratio.json; ``--append`` adds a
+run's rounds to the saved ones (same models, reps and cases).
+
+Run time with the defaults (both catalogue models, tg128 at 2 threads, quiet and loaded, three
+sides, 3 rounds, 3 repetitions): about 7 minutes on a 2-core machine once llama-bench is built.
 """
 
 from __future__ import annotations
@@ -51,9 +57,14 @@ from profiler.errors import UserError  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.plan import Sweep  # noqa: E402
 
-TARGET = 0.98
-QUIET_CPUS = 0.25  # a round counts as busy when other processes kept this many CPUs busy
+TARGETS = {"quiet": 0.98, "loaded": 0.95}
+QUIET_CPUS = 0.25  # a quiet round counts as disturbed when other processes kept this many CPUs busy
 TESTS = {"pp512": (512, 0), "tg128": (0, 128)}
+DEFAULT_MODELS = ("smollm2-135m-instruct-q4_1", "gemma-3-270m-q4_k_m")
+SIDES = ("bench", "child", "child-off", "inproc")
+SIDE_LABEL = {"bench": "llama-bench", "child": "ours", "child-off": "ours, no sampling", "inproc": "ours in-process"}
+CONDITIONS = ("quiet", "loaded")
+SCHEMA = 2
 
 
 class Sample(NamedTuple):
@@ -63,17 +74,28 @@ class Sample(NamedTuple):
     samples_ts: list[float]
 
 
-SIDES = ("bench", "child", "inproc")  # llama-bench; the profiler in its worker process; in-process
-SIDE_LABEL = {"bench": "llama-bench", "child": "ours (child)", "inproc": "ours (in-process)"}
-
-
 @dataclass
 class Case:
+    model: str
     test: str
     threads: int
-    samples: dict[str, list[Sample]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    condition: str
+    sides: tuple[str, ...]
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
     # per round and side: CPUs kept busy by other processes during that side's run
     others: list[dict[str, float | None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for side in self.sides:
+            self.samples.setdefault(side, [])
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return self.model, self.test, self.threads, self.condition
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.test} t={self.threads} {self.condition}"
 
     def ts(self, side: str) -> list[float]:
         return [s.avg_ts for s in self.samples[side]]
@@ -81,40 +103,25 @@ class Case:
     def round_ratios(self, side: str, base: str = "bench") -> list[float]:
         return [o / b for o, b in zip(self.ts(side), self.ts(base), strict=False)]
 
-    def ratio(self, side: str, base: str = "bench") -> float:
-        """Median of one side's means over the median of the base's (a cross-check of ``paired``)."""
-        return statistics.median(self.ts(side)) / statistics.median(self.ts(base))
-
     def paired(self, side: str, base: str = "bench") -> tuple[float, float, float]:
-        """Geometric mean of the per-round ratios with its 95% confidence interval (t on log ratios).
-
-        Neighbours in time share the machine's state, so pairing removes the slow part of
-        the noise; the interval says how well the rounds pin the ratio down.
-        """
         return geometric_mean_ci(self.round_ratios(side, base))
 
-    def best_ratio(self, side: str, base: str = "bench") -> float:
-        """Fastest repetition over fastest repetition: less sensitive to other load on the machine."""
-        def best(name: str) -> float:
-            return max(v for s in self.samples[name] for v in s.samples_ts)
-        return best(side) / best(base)
-
-    def busy_rounds(self) -> int:
-        """Rounds in which other processes kept at least QUIET_CPUS busy during some side's run."""
-        return sum(any(v is not None and v >= QUIET_CPUS for v in busy.values()) for busy in self.others)
-
     def as_dict(self) -> dict:
+        pairs = {f"{a}/{b}": self.paired(a, b) for a, b in ratio_pairs(self.sides)}
         return {
-            "test": self.test, "threads": self.threads,
-            "avg_ts": {side: self.ts(side) for side in SIDES},
-            "samples_ts": {side: [s.samples_ts for s in self.samples[side]] for side in SIDES},
-            "other_cpus": self.others,
-            "ratio_child": self.ratio("child"), "ratio_inproc": self.ratio("inproc"),
-            "paired_child_ci95": self.paired("child"), "paired_inproc_ci95": self.paired("inproc"),
-            "paired_child_over_inproc_ci95": self.paired("child", "inproc"),
-            "child_over_inproc": self.ratio("child", "inproc"),
-            "best_ratio_child": self.best_ratio("child"), "best_ratio_inproc": self.best_ratio("inproc"),
+            "model": self.model, "test": self.test, "threads": self.threads, "condition": self.condition,
+            "avg_ts": {side: self.ts(side) for side in self.sides},
+            "samples_ts": {side: [s.samples_ts for s in self.samples[side]] for side in self.sides},
+            "other_cpus": self.others, "paired_ci95": pairs,
         }
+
+
+def ratio_pairs(sides: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The ratios worth printing: every profiler side over llama-bench, and tracking on over off."""
+    pairs = [(side, "bench") for side in sides if side != "bench" and "bench" in sides]
+    if "child" in sides and "child-off" in sides:
+        pairs.append(("child", "child-off"))
+    return pairs
 
 
 def geometric_mean_ci(ratios: list[float]) -> tuple[float, float, float]:
@@ -209,10 +216,12 @@ def run_llama_bench(bench: Path, model: Path, n_prompt: int, n_gen: int, threads
     return Sample(float(rows[0]["avg_ts"]), [float(v) for v in rows[0]["samples_ts"]])
 
 
-def run_ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int, isolate: bool) -> Sample:
-    sweep = sweep_for(n_prompt, n_gen, threads, reps)
-    # idle_s=0: no idle-power baseline (5 s per call) - energy is not compared here
-    options = api.RunOptions(save=False, bandwidth_probe=False, energy=EnergyOptions(idle_s=0.0), isolate=isolate)
+def run_ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int, isolate: bool,
+             track: bool) -> Sample:
+    sweep = Sweep(n_prompt=[n_prompt], n_gen=[n_gen], n_threads=[threads], repetitions=reps, random_tokens=True)
+    # idle_s=0: no idle-power baseline (5 s per call); track=False is --no-energy
+    energy = EnergyOptions(idle_s=0.0, track=track)
+    options = api.RunOptions(save=False, bandwidth_probe=False, energy=energy, isolate=isolate)
     run = api.profile([model_name], sweep, options)
     if len(run.rows) != 1:
         failures = "; ".join(str(f.get("error")) for f in getattr(run, "failures", []))
@@ -221,8 +230,30 @@ def run_ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int
     return Sample(float(row.avg_ts), [float(v) for v in row.samples_ts])
 
 
-def sweep_for(n_prompt: int, n_gen: int, threads: int, reps: int) -> Sweep:
-    return Sweep(n_prompt=[n_prompt], n_gen=[n_gen], n_threads=[threads], repetitions=reps, random_tokens=True)
+class BusyLoad:
+    """The loaded condition: one other process, a Python busy loop, for the length of a case."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> BusyLoad:
+        if self.active:
+            self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            time.sleep(0.5)  # let it reach the CPU before the first side starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_side(side: str, case: Case, bench: Path, paths: dict[str, Path], reps: int, default: Sweep) -> Sample:
+    n_prompt, n_gen = TESTS[case.test]
+    if side == "bench":
+        return run_llama_bench(bench, paths[case.model], n_prompt, n_gen, case.threads, reps, default)
+    return run_ours(case.model, n_prompt, n_gen, case.threads, reps, isolate=side != "inproc", track=side != "child-off")
 
 
 def _ci(values: tuple[float, float, float]) -> str:
@@ -230,52 +261,58 @@ def _ci(values: tuple[float, float, float]) -> str:
     return f"{centre:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def print_table(cases: list[Case], rounds: int) -> None:
-    header = (f"{'test':<7} {'threads':>7} {'llama-bench t/s':>16} {'child t/s':>10} {'in-proc t/s':>11}  "
-              f"{'child / llama-bench':<22} {'in-process / llama-bench':<24} {'child / in-process':<22} target")
+def verdict(case: Case) -> str:
+    if "child" not in case.sides or "bench" not in case.sides:
+        return "-"
+    return "met" if case.paired("child")[0] >= TARGETS[case.condition] else "MISSED"
+
+
+def print_table(cases: list[Case]) -> None:
+    pairs = ratio_pairs(cases[0].sides)
+    header = f"{'case':<46} " + " ".join(f"{SIDE_LABEL[s] + ' t/s':>18}" for s in cases[0].sides)
+    header += "  " + "  ".join(f"{SIDE_LABEL[a] + ' / ' + SIDE_LABEL[b]:<30}" for a, b in pairs) + "  target"
     print(header)
     print("-" * len(header))
     for c in cases:
-        verdict = "met" if min(c.paired("child")[0], c.paired("inproc")[0]) >= TARGET else "MISSED"
-        print(
-            f"{c.test:<7} {c.threads:>7} {statistics.median(c.ts('bench')):>16.2f} {statistics.median(c.ts('child')):>10.2f} "
-            f"{statistics.median(c.ts('inproc')):>11.2f}  {_ci(c.paired('child')):<22} {_ci(c.paired('inproc')):<24} "
-            f"{_ci(c.paired('child', 'inproc')):<22} {verdict}"
-        )
-    print(f"ratios: geometric mean over {rounds} alternating rounds of the per-round ratio of mean t/s, with its 95% "
-          f"confidence interval; target >= {TARGET}")
-    print("child: api.profile as `profiler run` uses it (one worker process per model); in-process: RunOptions(isolate=False);")
-    print("child / in-process near 1.0 shows that crash isolation does not change the numbers")
-    if len(cases) > 1:
-        pooled = {side: geometric_mean_ci([r for c in cases for r in c.round_ratios(side)]) for side in ("child", "inproc")}
-        pooled["child/inproc"] = geometric_mean_ci([r for c in cases for r in c.round_ratios("child", "inproc")])
-        print(f"pooled over all {sum(len(c.ts('bench')) for c in cases)} rounds of every case: child / llama-bench "
-              f"{_ci(pooled['child'])}, in-process / llama-bench {_ci(pooled['inproc'])}, child / in-process "
-              f"{_ci(pooled['child/inproc'])}")
+        rates = " ".join(f"{statistics.median(c.ts(s)):>18.2f}" for s in c.sides)
+        ratios = "  ".join(f"{_ci(c.paired(a, b)):<30}" for a, b in pairs)
+        print(f"{c.label:<46} {rates}  {ratios}  >= {TARGETS[c.condition]} {verdict(c)}")
+    print(f"ratios: geometric mean over {len(cases[0].ts(cases[0].sides[0]))} alternating rounds of the per-round "
+          "ratio of mean t/s, with its 95% confidence interval")
+    if ("child", "child-off") in pairs:
+        for condition in CONDITIONS:
+            ratios = [r for c in cases if c.condition == condition for r in c.round_ratios("child", "child-off")]
+            if ratios:
+                print(f"sampling cost, {condition}: ours with tracking / without, pooled over every model: "
+                      f"{_ci(geometric_mean_ci(ratios))} (1.0 = free)")
     for c in cases:
-        spreads = ", ".join(
-            f"{SIDE_LABEL[side]} {(max(c.ts(side)) - min(c.ts(side))) / statistics.median(c.ts(side)):.1%}" for side in SIDES)
-        print(f"  {c.test} t={c.threads}: ratio of medians child {c.ratio('child'):.3f}, in-process {c.ratio('inproc'):.3f}; "
-              f"best-rep ratio child {c.best_ratio('child'):.3f}, in-process {c.best_ratio('inproc'):.3f}; "
-              f"round-to-round spread (max-min)/median: {spreads}; rounds with other processes using "
-              f">= {QUIET_CPUS} CPUs: {c.busy_rounds()}")
+        spread = ", ".join(f"{SIDE_LABEL[s]} {(max(c.ts(s)) - min(c.ts(s))) / statistics.median(c.ts(s)):.1%}"
+                           for s in c.sides)
+        busy = [v for per_side in c.others for v in per_side.values() if v is not None]
+        print(f"  {c.label}: round-to-round spread (max-min)/median: {spread}; other processes kept "
+              f"{_cpus(statistics.mean(busy) if busy else None)} CPUs busy on average (max {_cpus(max(busy) if busy else None)})")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds per case (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default 3)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per run, every side (default 3)")
-    parser.add_argument("--threads", default="1,2", help="comma list of thread counts (default 1,2)")
-    parser.add_argument("--tests", default="pp512,tg128", help=f"comma list of {', '.join(TESTS)} (default both)")
-    parser.add_argument("--model", default=None, help="catalogue name (default: the catalogue's default model)")
+    parser.add_argument("--threads", default="2", help="comma list of thread counts (default 2)")
+    parser.add_argument("--tests", default="tg128", help=f"comma list of {', '.join(TESTS)} (default tg128)")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="catalogue names (default: both catalogue models)")
+    parser.add_argument("--conditions", default="quiet,loaded", help="quiet, loaded or both (default both)")
+    parser.add_argument("--sides", default="bench,child,child-off", help=f"comma list of {', '.join(SIDES)}")
     parser.add_argument("--append", action="store_true",
-                        help="add this run's rounds to those saved in results/llama_bench_ratio.json (same model, reps, cases)")
+                        help="add this run's rounds to those saved in results/llama_bench_ratio.json (same cases and reps)")
     args = parser.parse_args(argv)
-    args.threads = [int(t) for t in args.threads.split(",") if t.strip()]
-    args.tests = [t.strip() for t in args.tests.split(",") if t.strip()]
-    unknown = [t for t in args.tests if t not in TESTS]
-    if unknown or args.rounds < 1 or args.reps < 1 or not args.threads or min(args.threads) < 1:
-        parser.error(f"bad arguments (unknown tests: {unknown})" if unknown else "rounds, reps and threads must be >= 1")
+    split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
+    args.threads = [int(t) for t in split(args.threads)]
+    args.tests, args.models, args.conditions = split(args.tests), split(args.models), split(args.conditions)
+    args.sides = tuple(split(args.sides))
+    bad = ([t for t in args.tests if t not in TESTS] + [c for c in args.conditions if c not in CONDITIONS]
+           + [s for s in args.sides if s not in SIDES])
+    if bad or args.rounds < 1 or args.reps < 1 or not args.threads or min(args.threads) < 1 or not args.models:
+        parser.error(f"unknown: {', '.join(bad)}" if bad else "rounds, reps, threads and models must be given and >= 1")
     return args
 
 
@@ -283,109 +320,101 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     try:
-        spec = api.resolve_models([args.model] if args.model else [])[0]
-        model = catalog.resolve(spec, progress=lambda text: print(text, file=sys.stderr))
-        bench = build_tool("llama-bench")
+        specs = api.resolve_models(args.models)
+        paths = {spec.name: catalog.resolve(spec, progress=lambda text: print(text, file=sys.stderr)) for spec in specs}
+        bench = build_tool("llama-bench") if "bench" in args.sides else Path("llama-bench")
     except (UserError, ToolBuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
     ours_info = api.runtime_info()["llama.cpp"]
-    bench_info = tool_system_info()
-    print(f"model:        {spec.name} ({model})")
-    print(f"llama-bench:  {bench}")
-    print(f"  features:   {bench_info}")
-    print(f"profiler:     llama-cpp-python {ours_info.get('llama_cpp_python')}")
-    print(f"  features:   {ours_info.get('system_info')}")
-    if bench_info != ours_info.get("system_info"):
-        print("WARNING: the two builds report different CPU features; the comparison is not like for like")
+    print(f"models:       {', '.join(f'{name} ({path.name})' for name, path in paths.items())}")
+    if "bench" in args.sides:
+        bench_info = tool_system_info()
+        print(f"llama-bench:  {bench}\n  features:   {bench_info}")
+        if bench_info != ours_info.get("system_info"):
+            print("WARNING: the two builds report different CPU features; the comparison is not like for like")
+    print(f"profiler:     llama-cpp-python {ours_info.get('llama_cpp_python')}\n  features:   {ours_info.get('system_info')}")
 
     default = Sweep()
-    cases = [Case(test, t) for test in args.tests for t in args.threads]
-    earlier = load_earlier(cases, spec.name, args.reps) if args.append else []
-    first_new = len(cases[0].others)  # rounds before this run's (with --append)
+    cases = [Case(spec.name, test, t, condition, args.sides) for condition in args.conditions for spec in specs
+             for test in args.tests for t in args.threads]
+    earlier = load_earlier(cases, args.reps) if args.append else []
+    first_new = len(cases[0].others)
     clock = CpuClock()
     try:
         for rnd in range(args.rounds):
             for index, case in enumerate(cases):
-                n_prompt, n_gen = TESTS[case.test]
-                shift = (first_new + rnd + index) % len(SIDES)  # each side goes first, second and third in turn
-                order = SIDES[shift:] + SIDES[:shift]
+                shift = (first_new + rnd + index) % len(case.sides)  # each side goes first in turn
+                order = case.sides[shift:] + case.sides[:shift]
                 others: dict[str, float | None] = {}
-                for side in order:
-                    clock.start()
-                    if side == "bench":
-                        sample = run_llama_bench(bench, model, n_prompt, n_gen, case.threads, args.reps, default)
-                    else:
-                        sample = run_ours(spec.name, n_prompt, n_gen, case.threads, args.reps, isolate=side == "child")
-                    case.samples[side].append(sample)
-                    others[side] = clock.stop()
+                with BusyLoad(case.condition == "loaded"):
+                    for side in order:
+                        clock.start()
+                        case.samples[side].append(run_side(side, case, bench, paths, args.reps, default))
+                        others[side] = clock.stop()
                 case.others.append(others)
-                b = case.ts("bench")[-1]
-                line = ", ".join(f"{SIDE_LABEL[side]} {case.ts(side)[-1]:.2f}" for side in SIDES)
-                print(
-                    f"round {first_new + rnd + 1}/{first_new + args.rounds} {case.test} t={case.threads}: {line} t/s; ratios child "
-                    f"{case.ts('child')[-1] / b:.3f}, in-process {case.ts('inproc')[-1] / b:.3f} (order {'>'.join(order)}; "
-                    f"other processes used {' / '.join(_cpus(others[side]) for side in SIDES)} CPUs) "
-                    f"[{time.monotonic() - started:.0f} s]",
-                    flush=True,
-                )
+                line = ", ".join(f"{SIDE_LABEL[s]} {case.ts(s)[-1]:.2f}" for s in case.sides)
+                ratios = ", ".join(f"{a}/{b} {case.ts(a)[-1] / case.ts(b)[-1]:.3f}" for a, b in ratio_pairs(case.sides))
+                print(f"round {first_new + rnd + 1}/{first_new + args.rounds} {case.label}: {line} t/s; {ratios} "
+                      f"(order {'>'.join(order)}; other processes used "
+                      f"{' / '.join(_cpus(others[s]) for s in case.sides)} CPUs) [{time.monotonic() - started:.0f} s]",
+                      flush=True)
     except (UserError, RuntimeError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     steal = clock.steal_fraction()
-
     print()
-    print_table(cases, len(cases[0].ts("bench")))
-    missed = [f"{c.test} t={c.threads}" for c in cases if min(c.paired("child")[0], c.paired("inproc")[0]) < TARGET]
-    print(f"target >= {TARGET}: " + (f"missed for {', '.join(missed)}" if missed else "met for every case"))
-    cores = os.cpu_count() or 1
-    busy = [v for c in cases for per_side in c.others[first_new:] for v in per_side.values() if v is not None]
+    print_table(cases)
+    missed = [c.label for c in cases if verdict(c) == "MISSED"]
+    print("targets (ours / llama-bench >= 0.98 quiet, >= 0.95 loaded): "
+          + (f"missed for {', '.join(missed)}" if missed else "met for every case"))
+    quiet_busy = [v for c in cases if c.condition == "quiet" for per in c.others[first_new:] for v in per.values()
+                  if v is not None]
     load = load_average()
-    print(f"machine: {cores} CPUs; other processes kept {_cpus(statistics.mean(busy) if busy else None)} CPUs busy "
-          f"on average during the runs (max {_cpus(max(busy) if busy else None)}); load average now "
+    print(f"machine: {os.cpu_count()} CPUs; during the quiet cases other processes kept "
+          f"{_cpus(statistics.mean(quiet_busy) if quiet_busy else None)} CPUs busy on average (max "
+          f"{_cpus(max(quiet_busy) if quiet_busy else None)}; rounds above {QUIET_CPUS} are not quiet); load average now "
           f"{load if load is not None else float('nan'):.1f}; CPU steal {steal if steal is not None else float('nan'):.1%}")
     print(f"total time {time.monotonic() - started:.0f} s")
-    save_results(args, spec.name, cases, busy, steal, earlier)
+    save_results(args, cases, quiet_busy, steal, earlier)
     return 0
 
 
 RESULTS = Path(__file__).resolve().parent / "results" / "llama_bench_ratio.json"
 
 
-def load_earlier(cases: list[Case], model_name: str, reps: int) -> list[dict]:
-    """--append: put the rounds of the saved results in front of this run's (same model, reps and
-    cases, or an error); returns the earlier runs' descriptions."""
+def load_earlier(cases: list[Case], reps: int) -> list[dict]:
+    """--append: put the saved rounds of the same cases in front of this run's."""
     try:
         document = json.loads(RESULTS.read_text())
     except (OSError, ValueError) as exc:
         raise SystemExit(f"error: --append needs {RESULTS} ({exc})") from None
-    saved = {(c["test"], c["threads"]): c for c in document.get("cases", [])}
-    if document.get("model") != model_name or document.get("reps") != reps or set(saved) != {(c.test, c.threads) for c in cases}:
-        raise SystemExit(f"error: --append: {RESULTS} holds another model, --reps or set of cases")
+    saved = {(c["model"], c["test"], c["threads"], c["condition"]): c for c in document.get("cases", [])
+             if document.get("schema") == SCHEMA}
+    if document.get("reps") != reps or set(saved) != {c.key for c in cases}:
+        raise SystemExit(f"error: --append: {RESULTS} holds other cases or another --reps")
     for case in cases:
-        old = saved[(case.test, case.threads)]
-        for side in SIDES:
+        old = saved[case.key]
+        if set(old["avg_ts"]) != set(case.sides):
+            raise SystemExit(f"error: --append: {RESULTS} holds other --sides")
+        for side in case.sides:
             case.samples[side] = [Sample(a, s) for a, s in zip(old["avg_ts"][side], old["samples_ts"][side], strict=True)]
         case.others = list(old["other_cpus"])
-    return document.get("runs") or [{"date": document.get("date"), "rounds": document.get("rounds")}]
+    return document.get("runs") or []
 
 
-def save_results(args: argparse.Namespace, model_name: str, cases: list[Case], busy: list[float], steal: float | None,
+def save_results(args: argparse.Namespace, cases: list[Case], quiet_busy: list[float], steal: float | None,
                  earlier: list[dict]) -> None:
     """Keep the raw per-round samples beside the printed table (benchmarks/results/llama_bench_ratio.json)."""
-    out = RESULTS
-    out.parent.mkdir(exist_ok=True)
+    RESULTS.parent.mkdir(exist_ok=True)
     runs = [*earlier, {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": args.rounds,
-                       "other_cpus_mean": statistics.mean(busy) if busy else None, "cpu_steal": steal}]
-    document = {
-        "model": model_name, "rounds": len(cases[0].ts("bench")), "reps": args.reps, "target": TARGET, "runs": runs,
-        "cases": [c.as_dict() for c in cases],
-    }
-    tmp = out.with_suffix(".tmp")
+                       "quiet_other_cpus_mean": statistics.mean(quiet_busy) if quiet_busy else None, "cpu_steal": steal}]
+    document = {"schema": SCHEMA, "rounds": len(cases[0].others), "reps": args.reps, "targets": TARGETS, "runs": runs,
+                "cases": [c.as_dict() for c in cases]}
+    tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(out)
-    print(f"raw samples written to {out}")
+    tmp.replace(RESULTS)
+    print(f"raw samples written to {RESULTS}")
 
 
 if __name__ == "__main__":

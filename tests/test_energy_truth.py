@@ -205,3 +205,4 @@ def test_no_energy_flag_reads_nothing(tmp_path):
         session = EnergySession.open(track=False)
     assert session.choice.source is None and session.sensors.empty
     assert "--no-energy" in session.choice.unavailable_reason
+

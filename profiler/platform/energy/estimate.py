@@ -84,7 +84,9 @@ class UtilisationModel(EnergySource):
         self.n_cpus = n_cpus
         self.provenance = Provenance(
             source=source, method="model", scope=model.scope, measured=False, rate_hz=RATE_HZ,
-            system_wide=True, resolution_s=max(1 / RATE_HZ, JIFFY_S),
+            # read at window edges, but /proc/stat moves in 10 ms ticks per CPU: a window of
+            # 10 ticks keeps the rounding near 10%
+            system_wide=True, resolution_s=10 * JIFFY_S,
             notes=[f"{model.reference}: P = {model.idle_w:.3f} W + {model.busy_w:.3f} W x utilisation", note],
         )
         self._start: tuple[int, float] | None = None

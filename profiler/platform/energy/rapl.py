@@ -19,7 +19,9 @@ from profiler.platform import sysfs
 from profiler.platform.energy.base import Candidate, EnergySource, Provenance, skipped, usable
 
 POWERCAP = "/sys/class/powercap"
-RATE_HZ = 20.0
+RATE_HZ = 20.0  # the idle baseline's rate; during tests the counters are read at window edges
+# The hardware updates the energy status about every millisecond: a window is resolved to that.
+COUNTER_RESOLUTION_S = 0.001
 # A wrap every max_range/P seconds; if the zone states no power limit assume this much.
 ASSUMED_MAX_POWER_W = 500.0
 PERMISSION_FIX = (
@@ -75,7 +77,7 @@ class RaplSource(EnergySource):
         scope = "soc" if any(z.name == "psys" for z in zones) else "package"
         self.provenance = Provenance(
             source=f"rapl:{label}", method="counter", scope=scope, measured=True,
-            rate_hz=RATE_HZ, system_wide=True, resolution_s=1 / RATE_HZ,
+            rate_hz=RATE_HZ, system_wide=True, resolution_s=COUNTER_RESOLUTION_S,
             notes=[f"zones: {', '.join(z.zone_id + ' ' + z.name for z in zones)}"],
         )
         self.max_interval_s = min(wrap_period_s(z) for z in zones) / 4
