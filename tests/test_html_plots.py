@@ -93,13 +93,12 @@ def test_page_leaves_room_for_other_sections():
 
 # ----------------------------------------------------------------------------- in a real browser
 
-MEASURE = """
-<pre id="measure"></pre><script>
+MEASURE = """<script>
 const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
 const out = { scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
   plots: [...document.querySelectorAll('svg.plot')].map(svg => ({ kind: svg.dataset.plot, box: box(svg),
     texts: [...svg.querySelectorAll('text')].map(t => ({ text: t.textContent, cls: t.getAttribute('class') || '', box: box(t) })) })) };
-document.getElementById('measure').textContent = JSON.stringify(out);
+parent.document.getElementById('measure').textContent = JSON.stringify(out);
 </script>"""
 
 
@@ -107,12 +106,17 @@ def measure_in_chromium(page_html: str, width: int, tmp_path) -> dict:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    # Headless Chromium will not make a window narrower than 500 px, so the page is laid out in an
+    # iframe of exactly ``width`` (tall enough never to need a scrollbar); the measuring script is
+    # the test's, not the report's, and writes its findings into the outer page, which is dumped.
+    inner = page_html.replace("</body>", MEASURE + "</body>")
     page = tmp_path / f"page-{width}.html"
-    page.write_text(page_html.replace("</body>", MEASURE + "</body>"))  # the measuring script is the test's, not the report's
+    page.write_text(f'<!DOCTYPE html><html><body style="margin:0"><pre id="measure"></pre><iframe style="width:{width}px;'
+                    f'height:20000px;border:0" srcdoc="{html.escape(inner, quote=True)}"></iframe></body></html>')
     done = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / f'profile-{width}'}",
-         f"--window-size={width},1000", "--dump-dom", page.as_uri()],
+         f"--window-size={width + 100},1000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,
     )
     found = re.search(r'<pre id="measure">(.*?)</pre>', done.stdout, re.S)
@@ -180,6 +184,7 @@ def test_in_chromium_no_scroll_no_overlap_and_ticks_match_the_data(width, tmp_pa
     run, board = steady(sweep_run()), _board()
     run.rows[0].model_name = "a-model-with-a-name-long-enough-to-push-a-phone-screen-sideways-q4_1"
     got = measure_in_chromium(render_html(run, board), width, tmp_path)
+    assert got["clientWidth"] == width
     assert got["scrollWidth"] <= got["clientWidth"], got["scrollWidth"]
     assert {p["kind"] for p in got["plots"]} == {"quality", "threads", "ladder", "samples"}
     for plot in got["plots"]:
@@ -195,7 +200,7 @@ def test_in_chromium_no_scroll_no_overlap_and_ticks_match_the_data(width, tmp_pa
 def test_in_chromium_one_model_run_shows_sentences_and_fits_a_phone(tmp_path):
     run = one_model_run()
     got = measure_in_chromium(render_html(run, None), 390, tmp_path)
-    assert got["scrollWidth"] <= got["clientWidth"]
+    assert got["clientWidth"] == 390 and got["scrollWidth"] <= 390
     assert [p["kind"] for p in got["plots"]] == ["samples", "samples"]
     for plot in got["plots"]:
         check_ticks(plot, run, None)

@@ -32,7 +32,7 @@ def _row(model: str, quant: str, test: str, threads: int, ts: float, **kw):
         model_name=model, quant_type=quant, test=test, n_threads=threads, avg_ts=ts, stddev_ts=ts * 0.0712,
         samples_ts=[ts * 0.95, ts, ts * 1.05], n_prompt=0 if decode else 512, n_gen=128 if decode else 0,
         prefill_ts=None if decode else ts, decode_ts=ts if decode else None, ttft_ms=26.54 if not decode else 8.1,
-        peak_rss_bytes=int(196.4 * MIB), pss_bytes=int(150 * MIB), file_size_bytes=int(86 * MIB), load_s=0.4123,
+        peak_rss_bytes=int(196.4 * MIB), model_peak_rss_bytes=int(148.2 * MIB), pss_bytes=int(150 * MIB), file_size_bytes=int(86 * MIB), load_s=0.4123,
         itl_ms_p50=8.1 if decode else None, itl_ms_p90=9.2 if decode else None, itl_ms_p99=12.3 if decode else None,
         energy_method="model", energy_source="cpu-tdp-model", energy_measured=False,
         j_per_decode_token=0.0951 if decode else None, j_per_prefill_token=None if decode else 0.00412,
@@ -137,10 +137,10 @@ def test_run_table_fits_and_keeps_the_deciding_columns(width):
     text = render(lambda c: print_results(run, c), width)
     assert_fits(text, width, len(run.rows))
     cols = shown(terminal_views.run_columns(run.rows), run.rows, width)
-    for name in ("model", "threads", "test", "t/s", "TTFT", "peak mem", "J/token (est.)"):
+    for name in ("model", "threads", "test", "t/s", "TTFT", "model mem", "J/token (est.)"):
         assert name in cols, (name, cols)
     assert "smollm2-135m Q4_1" in text and "gemma-3-270m Q4_K_M" in text  # readable names, not "smoll…"
-    assert "304 ± 22" in text and "26.5 ms" in text and "196 MiB" in text and "4.12 mJ" in text
+    assert "304 ± 22" in text and "26.5 ms" in text and "148 MiB" in text and "4.12 mJ" in text
     # n/a on every row: dropped, with one line saying which and why
     flat = " ".join(text.split())
     assert "not shown, n/a on every row:" in flat
@@ -163,7 +163,7 @@ def test_a_wider_terminal_adds_columns_and_wide_adds_all():
 def test_closing_line_per_model_can_be_quoted():
     run = sweep_run()
     text = " ".join(render(lambda c: print_results(run, c), 200).split())
-    assert ("smollm2-135m Q4_1 on AMD EPYC 7B13 (2 threads): 607 t/s prompt, 246 t/s generation, 196 MiB peak, "
+    assert ("smollm2-135m Q4_1 on AMD EPYC 7B13 (2 threads): 607 t/s prompt, 246 t/s generation, 148 MiB model peak (196 MiB process), "
             "95.1 mJ/token (est.)") in text
     assert "gemma-3-270m Q4_K_M on AMD EPYC 7B13 (2 threads):" in text
 
@@ -247,6 +247,7 @@ def test_history_table_fits_with_long_commands(width):
     text = render(lambda c: terminal.print_table(c, "runs", terminal_views.history_columns(runs), runs), width)
     assert_fits(text, width, len(runs), "run id")
     assert "2026-11-29 19:00" in text and "complete" in text
+    assert "smollm2-135m, gem" in text  # a list is cut at its end, never in the middle
 
 
 def _profiler(*args, env_columns: int, cwd: Path) -> subprocess.CompletedProcess:

@@ -157,6 +157,7 @@ class Column:
     justify: str = "right"
     core: bool = False  # in the default view
     shrink: bool = False  # may be cut with an ellipsis when nothing else fits (long names)
+    cut_end: bool = False  # cut at the end (lists) rather than in the middle (names with a quant tail)
     why_na: Callable[[list], str] | None = None  # why the column is empty, for the "dropped" line
 
 
@@ -211,12 +212,13 @@ def _natural_width(columns: Sequence[Column], cells: Sequence[Sequence[str]], st
     return _MEASURE.measure(_table(columns, cells, style)).maximum
 
 
-def _cut(text: str, width: int) -> str:
-    """Cut the middle out, so both the model's name and its quant/threads tail stay readable."""
+def _cut(text: str, width: int, at_end: bool = False) -> str:
+    """Cut the middle out, so both the model's name and its quant/threads tail stay readable
+    (``at_end``: keep the start, for lists)."""
     if cell_len(text) <= width:
         return text
     keep = width - 1
-    tail = keep // 2
+    tail = 0 if at_end else keep // 2
     return text[: keep - tail] + ELLIPSIS + (text[-tail:] if tail else "")
 
 
@@ -262,7 +264,7 @@ def _shrink(columns: list[Column], cells: list[list[str]], width: int, style: St
             shrinkable.remove(widest)
             continue
         for r in cells:
-            r[widest] = _cut(r[widest], target)
+            r[widest] = _cut(r[widest], target, columns[widest].cut_end)
     return cells
 
 

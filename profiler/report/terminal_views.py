@@ -100,7 +100,10 @@ def run_columns(rows: Sequence[Any]) -> list[Column]:
         Column("test", lambda r: _get(r, "test"), "left", core=True),
         Column("t/s", lambda r: rate_pm(_get(r, "avg_ts"), _get(r, "stddev_ts")) + adaptive.target_mark(r), core=True),
         Column("TTFT", lambda r: None if _get(r, "ttft_ms") is None else seconds(_get(r, "ttft_ms") / 1e3), core=True),
-        Column("peak mem", lambda r: size(_get(r, "peak_rss_bytes")), core=True, why_na=lambda rs: "RSS not readable"),
+        # the model's own peak (process peak minus the RSS before the load); the process peak beside it
+        Column("model mem", lambda r: size(_get(r, "model_peak_rss_bytes")), core=True,
+               why_na=lambda rs: "no RSS before the load recorded"),
+        Column("proc peak", lambda r: size(_get(r, "peak_rss_bytes")), why_na=lambda rs: "RSS not readable"),
         _energy_column(rows),
         Column("CI95", _ci, why_na=lambda rs: "fixed repetitions"),
         Column("ITL p50/90/99", _itl, why_na=lambda rs: "no generation test"),
@@ -142,8 +145,7 @@ def _closing_figures(rows: Sequence[Any]) -> str:
         parts.append(f"{rate(_get(prompt[0], 'prefill_ts') or _get(prompt[0], 'avg_ts'))} prompt")
     if gen:
         parts.append(f"{rate(_get(gen[0], 'decode_ts'))} generation")
-    peaks = [_get(r, "peak_rss_bytes") for r in mine if _get(r, "peak_rss_bytes") is not None]
-    parts.append(f"{size(max(peaks))} peak" if peaks else "peak memory n/a")
+    parts.append(_memory_phrase(mine))
     energy_row = (gen or prompt or mine)[0]
     value = _j_per_token(energy_row)
     if value is None:
@@ -186,7 +188,7 @@ def scoreboard_columns(board, params: Callable[[Any], str] | None = None) -> lis
         Column("Pareto", pareto, "left", core=True, why_na=lambda ss: "nothing to compare"),
         Column("acc/J·1k" + (EST if estimated else ""), lambda s: None if s.accuracy_pct_per_j_per_1k_tokens is None
                else sig3(s.accuracy_pct_per_j_per_1k_tokens), why_na=lambda ss: "needs accuracy and energy"),
-        Column("cost/1M tok" + (EST if estimated else ""), lambda s: fmt(s.cost_per_1m_tokens, ".4f"),
+        Column("cost/1M tok" + (EST if estimated else ""), lambda s: None if s.cost_per_1m_tokens is None else sig3(s.cost_per_1m_tokens),
                why_na=lambda ss: "energy unavailable"),
         Column("params", lambda s: (params(s.config) if params else f"{s.config.n_params / 1e6:.3g}M")
                if s.config.n_params else None),
@@ -238,6 +240,16 @@ def history_columns(runs: Sequence[Mapping]) -> list[Column]:
         Column("created", lambda r: str(r["created"])[:16].replace("T", " "), "left", core=True),
         Column("status", lambda r: r["status"], "left", core=True),
         Column("rows", lambda r: str(r["rows"]), core=True),
-        Column("models", lambda r: ", ".join(names[(m, None)] for m in r["models"]) or "-", "left", core=True, shrink=True),
+        Column("models", lambda r: ", ".join(names[(m, None)] for m in r["models"]) or "-", "left", core=True, shrink=True,
+               cut_end=True),
         Column("command", lambda r: r["command"] or None, "left", shrink=True),
     ]
+
+
+def _memory_phrase(rows: Sequence[Any]) -> str:
+    """The model's own peak, with the whole process's beside it."""
+    model = [_get(r, "model_peak_rss_bytes") for r in rows if _get(r, "model_peak_rss_bytes") is not None]
+    peaks = [_get(r, "peak_rss_bytes") for r in rows if _get(r, "peak_rss_bytes") is not None]
+    if model and peaks:
+        return f"{size(max(model))} model peak ({size(max(peaks))} process)"
+    return f"{size(max(peaks))} process peak" if peaks else "peak memory n/a"
