@@ -419,7 +419,10 @@ def fetch_hf(ref: str) -> str:
         raise UserError("hf: sources need huggingface_hub: pip install huggingface_hub") from None
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
     try:
-        return hf_hub_download(repo_id=repo, filename=filename, revision=revision or None)
+        # into our cache, never the user's hub cache: profiler reads that one (profiler/sources) but
+        # does not write there
+        return hf_hub_download(repo_id=repo, filename=filename, revision=revision or None,
+                               cache_dir=str(cache_dir() / "hf-hub"))
     except Exception as exc:  # network, auth, missing file: all user-facing
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(

@@ -97,7 +97,12 @@ def _stores(source: str | None) -> dict[str, list[str]]:
     folders = {"ollama": [str(p) for p in ollama.roots()[0]], "hf-cache": [str(hfcache.root())],
                "lmstudio": [str(p) for p in lmstudio.roots()], "llamacpp": [str(llamacpp_cache.root())]}
     wanted = {"hf": "hf-cache"}.get(source, source)
-    return {k: [p for p in v if os.path.isdir(p)] for k, v in folders.items() if wanted in (None, k)}
+    return {k: [_describe_folder(p) for p in v if os.path.isdir(p)] for k, v in folders.items() if wanted in (None, k)}
+
+
+def _describe_folder(path: str) -> str:
+    """A default store another user owns (Ollama's system service) is skipped, and says so."""
+    return path if os.access(path, os.R_OK | os.X_OK) else f"{path} (no read permission for this user: skipped)"
 
 
 def _attach_runs(rows: list[ModelRow], db_path: Path | None) -> None:
