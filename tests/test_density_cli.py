@@ -170,3 +170,23 @@ def test_shipped_family_on_the_default_catalogue(isolated_env):
                     cwd=isolated_env)
     gemma = {r["model_name"]: r for r in json.loads(done.stdout)["configurations"]}["gemma-3-270m-q4_k_m"]
     assert gemma["rho"] == pytest.approx(0.9, abs=0.02)
+
+
+def test_html_report_of_a_stored_run_has_the_stored_density(workspace):
+    """profiler report RUN --html draws the density report stored for that run by profiler density."""
+    from profiler.results import load_run
+    from profiler.store import Store
+
+    run = load_run(workspace / "reports" / "20261129-000000-aaaa" / "results.json")
+    store = Store(workspace / "reports" / "profiler.db")
+    store.begin_run(run, {})
+    for i, row in enumerate(run.rows):
+        store.add_row(run.run_id, f"k{i}", row)
+    store.update_run(run, "complete")
+    store.close()
+    assert profiler("density", "--families", "fam.toml", "--family", "syn", cwd=workspace).returncode == 0
+    done = profiler("report", run.run_id, "--html", "page.html", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    page = (workspace / "page.html").read_text()
+    assert "<h2>Knowledge density</h2>" in page and "Reference family <b>syn</b>" in page
+    assert "ρ doubles every 6.0 months" in page

@@ -117,3 +117,13 @@ def test_onnx_graph_with_a_moe_node_counts_active_experts(tmp_path):
     assert info.n_params == dense.n_params + expert_params
     assert info.n_params_active == dense.n_params + expert_params * 2 // 8
     assert info.weight_bytes_per_token == dense.weight_bytes_per_token + 4 * expert_params * 2 // 8
+
+
+def test_markdown_report_shows_active_beside_total():
+    from tests_support import make_row
+
+    from profiler.report.writers import _params
+
+    assert _params(make_row(model_n_params=1_000_000_000, model_n_params_active=250_000_000).to_dict()) == \
+        "1000.0 M (250.0 M active)"
+    assert _params(make_row(model_n_params=500, model_n_params_active=500).to_dict()) == "0.0 M"

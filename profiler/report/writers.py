@@ -19,7 +19,7 @@ FORMATS = ("json", "jsonl", "csv", "md")
 MD_COLUMNS = [
     ("model", lambda r: r["model_name"]),
     ("size", lambda r: f"{r['model_size'] / 2**20:.2f} MiB"),
-    ("params", lambda r: f"{r['model_n_params'] / 1e6:.1f} M"),
+    ("params", lambda r: _params(r)),
     ("backend", lambda r: r["backend"]),
     ("threads", lambda r: str(r["n_threads"])),
     ("test", lambda r: r["test"]),
@@ -31,6 +31,13 @@ MD_COLUMNS = [
     ("bw frac", lambda r: _num(r["bw_fraction"], ".2f")),
     ("J/token", lambda r: energy_cell(r)),
 ]
+
+def _params(row: dict) -> str:
+    """llama-bench's total, and the active count beside it when a token runs through fewer (MoE)."""
+    total, active = row["model_n_params"], row.get("model_n_params_active")
+    text = f"{total / 1e6:.1f} M"
+    return text if not active or active == total else f"{text} ({active / 1e6:.1f} M active)"
+
 
 CSV_SKIP = {"samples_ns", "samples_ts", "itl_ms_samples", "ttft_ms_samples", "warnings", "extra",
             "energy_detail", "thermal_detail", "sustained_detail", "throttle_reasons"}
