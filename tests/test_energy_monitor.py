@@ -105,3 +105,22 @@ def test_a_counter_needs_no_monitor_and_no_thread(tmp_path):
     finally:
         sysfs.set_root(None)
     assert session._monitor is None
+
+
+def test_a_monitor_that_dies_mid_test_gives_unavailable_with_the_reason_then_threads(pi5):
+    session = EnergySession.open(cpu_model="Cortex-A76", board=PI5)
+    try:
+        with session.track() as tracker:
+            start = time.perf_counter_ns()
+            session._monitor.proc.kill()  # the monitor dies during the test
+            end = time.perf_counter_ns()
+        row = type("Row", (), {"n_prompt": 0, "n_gen": 8, "warnings": []})()
+        tracker.annotate(row, [("decode", start, end)], "m tg8")
+        assert getattr(row, "energy_decode_j", None) is None and "monitor process stopped answering" in row.energy_unavailable
+        assert row.energy_samples == 0 and row.temp_max_c is None
+        with session.track() as later:  # the next test samples in a thread and says why
+            time.sleep(0.2)
+        assert later.monitor is None and "in a thread of the measured process" in later.energy_sampling
+        assert "stopped answering" in later.energy_sampling
+    finally:
+        session.close()

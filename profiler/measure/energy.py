@@ -1,10 +1,13 @@
-"""Energy and thermal figures for each test, from samples taken in the background.
+"""Energy and thermal figures for each test, from readings taken where they cost the test least.
 
 One ``EnergySession`` per run: it chooses the source, measures the idle baseline and
-hands out a ``TestTracker`` per test, which runs the energy sampler and the thermal
-sampler around the test. After the test the tracker integrates the samples over the
-runner's prefill/decode windows (``TestTimings.windows``); neither the runner nor the
-backend knows any of this happens.
+hands out a ``TestTracker`` per test. Counters are read at the runner's window edges (its
+``window_edge`` hook, outside the timed windows); sensors that must be sampled, and the
+thermal sensors, are read by the session's monitor process (``platform/monitor.py``). After
+the test the tracker integrates the readings over the runner's prefill/decode windows
+(``TestTimings.windows``); the backend knows nothing of it. No figure is ever a silent zero:
+a phase without readings on both sides of its windows, or whose counter did not move, is
+unavailable with the reason.
 
 Per phase: E_domain = energy the source saw over the phase's windows; for a system-wide
 source E_proc = E_domain * d(proc CPU) / d(busy CPU) (flagged ``energy_attributed``);
@@ -388,7 +391,10 @@ class TestTracker:
 
     def __enter__(self) -> TestTracker:
         if self.monitor is not None:
-            self.monitor.start()
+            try:
+                self.monitor.start()
+            except MonitorError as exc:
+                self._monitor_failed(exc)
         if self.thermal is not None:
             self.thermal.start()
         if self.sampler is not None and self.edges:
@@ -410,7 +416,22 @@ class TestTracker:
             self.thermal_sampling = {"mode": f"{thermal.RATE_HZ:g} Hz in a thread of the measured process",
                                      **self.thermal.stats.to_dict()}
         if self.monitor is not None:
-            self._collect(self.monitor.stop())
+            try:
+                self._collect(self.monitor.stop())
+            except MonitorError as exc:
+                self._monitor_failed(exc)
+
+    def _monitor_failed(self, exc: MonitorError) -> None:
+        """The monitor died mid-run: this test's sampled figures are unavailable (with the reason,
+        never zeros) and the next tests fall back to threads."""
+        self.monitor = None
+        self.session.monitor_failed(str(exc))
+        failed = PollStats(errors=[str(exc)])
+        if self.energy_in_monitor:
+            self.energy_readings, self.energy_stats = [], failed
+        if self.thermal_in_monitor:
+            self.thermal_readings = []
+            self.thermal_sampling = {"mode": "monitor process (failed)", **failed.to_dict()}
 
     def _collect(self, data: dict) -> None:
         """Readings from the monitor process."""
@@ -500,6 +521,11 @@ class EnergySession:
             self.monitor_unavailable = str(exc)
             return
         weakref.finalize(self, self._monitor.close)
+
+    def monitor_failed(self, reason: str) -> None:
+        if self._monitor is not None:
+            self._monitor.close()
+        self._monitor, self.monitor_unavailable = None, reason
 
     def close(self) -> None:
         if self._monitor is not None:

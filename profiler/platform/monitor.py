@@ -155,4 +155,9 @@ class Monitor:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # Ctrl-C goes to the whole process group: the measured process decides what happens, and
+    # the monitor ends when its input closes (also when the measured process is killed).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(sys.stdin, sys.stdout)
