@@ -56,6 +56,7 @@ def test_vm_run_is_a_labelled_estimate_per_phase(tiny, tmp_path):
     print_results(run, out)
     text = out.export_text()
     assert "(est.)" in text and "ESTIMATED" in text
+    assert "system-wide" in text  # the table says the figure is the whole machine's, not this process's
 
 
 def run_cli(args) -> tuple[int, str, str]:

@@ -82,8 +82,8 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         parts.append("<h2>Scores</h2>")
         parts.append(_table(
             ["configuration", f"{board.metric} %", "J/token", "tokens/J", "decode t/s", "peak MiB", "frontier"],
-            [[s.config.key, _fmt(s.accuracy_pct, ".1f"), _fmt(s.config.j_per_decode_token, ".4f"), _fmt(s.tokens_per_j, ".1f"),
-              _fmt(s.config.decode_tps, ".1f"), f"{(s.config.peak_rss_bytes or 0) / 2**20:.0f}",
+            [[s.config.key, _fmt(s.accuracy_pct, ".1f"), _est(s, _fmt(s.config.j_per_decode_token, ".4f")),
+              _est(s, _fmt(s.tokens_per_j, ".1f")), _fmt(s.config.decode_tps, ".1f"), f"{(s.config.peak_rss_bytes or 0) / 2**20:.0f}",
               {True: "yes", False: "dominated", None: "not compared"}[s.on_frontier]] for s in board.scores],
         ))
         parts += [f"<p>{_e(n)}</p>" for n in board.notes]
@@ -111,6 +111,12 @@ def _plots(run: RunResult, board) -> str:
     figures += [(plot, f"{test}: tokens/s of every repetition (dots) and their mean (bar). Look at the spread before "
                        "trusting the mean.") for test, plot in plots.sample_plots(run)]
     return "<div class='plots'>" + "".join(f"<figure>{p}<figcaption>{_e(c)}</figcaption></figure>" for p, c in figures) + "</div>"
+
+
+def _est(score, text: str) -> str:
+    """A figure derived from an estimated energy says so (issue #10, item 4)."""
+    estimated = score.config.j_per_decode_token is not None and not score.config.energy_measured
+    return f"{text} (est.)" if estimated else text
 
 
 def _recommended_key(board) -> str | None:
