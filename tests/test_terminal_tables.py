@@ -190,6 +190,11 @@ def test_long_names_are_cut_with_an_ellipsis_only_when_nothing_else_fits():
         lambda c: print_results(run, c), 200)
 
 
+def test_an_empty_run_says_so_instead_of_drawing_an_empty_frame():
+    text = render(lambda c: print_results(RunResult("r", "now", "profiler run", {}, []), c), 80)
+    assert "no rows" in text and "╭" not in text and "more column(s)" not in text
+
+
 # ----------------------------------------------------------------------------- scoreboard, compare, history
 
 
@@ -277,3 +282,18 @@ def test_show_history_and_compare_commands_fit_the_columns_they_are_given(tmp_pa
             assert_fits(done.stdout, width, n_rows, first)
         wide = _profiler("show", "r1", "--wide", "--db", db, env_columns=width, cwd=tmp_path)
         assert len(table_lines(wide.stdout)) == len(run.rows) and "PSS" in wide.stdout
+
+
+def test_run_prints_fitted_tables_and_wide_shows_every_column(tiny_gguf, tmp_path):
+    """The real command, on a tiny model: the results table and the scoreboard fit 80 columns."""
+    args = ["run", tiny_gguf, "-p", "16", "-n", "4", "-r", "2", "--no-bandwidth", "--idle", "0", "--score-tasks", "0",
+            "--reports-dir", tmp_path / "reports"]
+    done = _profiler(*args, env_columns=80, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_fits(done.stdout, 80, 2)
+    assert_fits(done.stdout, 80, 1, "configuration")
+    assert "tiny" in done.stdout and " on " in done.stdout and "t/s generation" in done.stdout  # the closing line
+    wide = _profiler(*args, "--wide", env_columns=80, cwd=tmp_path)
+    assert wide.returncode == 0, wide.stderr
+    assert len(table_lines(wide.stdout)) == 2 and "PSS" in wide.stdout and "load" in wide.stdout
+    assert "more column(s)" not in wide.stdout

@@ -288,6 +288,9 @@ def print_table(console: Console, title: str | None, columns: Sequence[Column], 
     lay = layout(columns, rows, console.width, wide)
     if title:
         console.print(Text(title, style="bold"))
+    if not rows:
+        console.print("no rows")
+        return lay
     table = build_table(lay)
     if wide and lay.width > console.width:  # --wide: lines may be longer than the terminal, never folded
         narrow = console.width
