@@ -65,7 +65,8 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
     ]
     result_rows = [
         [r.model_name, r.quant_type, r.test, str(r.n_threads), f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", _fmt(r.ttft_ms, ".1f"),
-         _fmt(r.itl_ms_p50), f"{(r.peak_rss_bytes or 0) / 2**20:.0f} MiB", _fmt(r.bw_fraction), _energy_cell(r)]
+         _fmt(r.itl_ms_p50), _fmt(r.model_peak_rss_bytes and r.model_peak_rss_bytes / 2**20, ".0f"),
+         f"{(r.peak_rss_bytes or 0) / 2**20:.0f} MiB", _fmt(r.bw_fraction), _energy_cell(r)]
         for r in run.rows
     ]
     warnings = list(dict.fromkeys(list(run.warnings) + [w for r in run.rows for w in r.warnings]))
@@ -75,7 +76,8 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         f"<h1>profiler run {_e(run.run_id)}</h1><p>{_e(run.created)} &middot; <code>{_e(run.command)}</code></p>",
         "<h2>Device</h2>", _table(["", ""], [[k, str(v)] for k, v in device_rows], left=2),
         "<h2>Results</h2>",
-        _table(["model", "quant", "test", "threads", "t/s", "TTFT ms", "ITL p50 ms", "peak RSS", "bw frac", "J/token"],
+        _table(["model", "quant", "test", "threads", "t/s", "TTFT ms", "ITL p50 ms", "model peak MiB", "peak RSS",
+                "bw frac", "J/token"],
                result_rows, left=3),
     ]
     if board is not None:

@@ -26,6 +26,7 @@ MD_COLUMNS = [
     ("t/s", lambda r: f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}"),
     ("TTFT ms", lambda r: _num(r["ttft_ms"], ".1f")),
     ("ITL p50/p90/p99 ms", lambda r: _itl(r)),
+    ("model peak", lambda r: _mib(r.get("model_peak_rss_bytes"))),  # peak RSS minus the RSS before the load
     ("peak RSS", lambda r: _mib(r["peak_rss_bytes"])),
     ("load s", lambda r: _num(r["load_s"], ".2f")),
     ("bw frac", lambda r: _num(r["bw_fraction"], ".2f")),
