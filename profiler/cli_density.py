@@ -8,19 +8,7 @@ from pathlib import Path
 import click
 
 from profiler import density
-
-
-def _n(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1e9:.3g}B" if value >= 1e9 else f"{value / 1e6:.4g}M"
-
-
-def _interval(ci, fmt) -> str:
-    if not ci:
-        return ""
-    lo, hi = ci
-    return f" [{'<' if lo is None else fmt(lo)}, {'>' if hi is None else fmt(hi)}]"
+from profiler.density import fmt_interval, fmt_params
 
 
 def _rho(value: float | None) -> str:
@@ -32,7 +20,7 @@ def render(report: density.DensityReport, console) -> None:
 
     fam, fit = report.family, report.fit
     console.print(f"reference family [bold]{fam.name}[/bold] ({fam.provenance}): {fam.setting.label()}, sizes "
-                  + ", ".join(f"{_n(p.n_params_active)} {p.accuracy_pct:g}%" for p in fam.points))
+                  + ", ".join(f"{fmt_params(p.n_params_active)} {p.accuracy_pct:g}%" for p in fam.points))
     console.print(f"fit: A = {fit.chance_pct:g} + {100 - fit.chance_pct:g} / (1 + exp(-({fit.a:.3f} + {fit.b:.4f} ln N))), "
                   f"residual sd {fit.residual_sd_logit:.3f} (logit)")
     table = Table(title="knowledge density", title_justify="left")
@@ -42,12 +30,12 @@ def render(report: density.DensityReport, console) -> None:
     for r in report.rows:
         acc = r.accuracy
         table.add_row(
-            r.key, _n(r.n_params_active), _n(r.n_params_total),
-            f"{acc.value_pct:.1f}%" + _interval(acc.ci95_pct, lambda v: f"{v:.1f}") if acc else "none",
+            r.key, fmt_params(r.n_params_active), fmt_params(r.n_params_total),
+            f"{acc.value_pct:.1f}%" + fmt_interval(acc.ci95_pct, lambda v: f"{v:.1f}") if acc else "none",
             (r.setting or "") + (f", {acc.provenance}" if acc else ""),
             "n/a" if r.accuracy_pct_per_active_b is None else f"{r.accuracy_pct_per_active_b:.0f}",
-            _n(r.n_hat) + _interval(r.n_hat_ci95, _n) + (" extrapolated" if r.extrapolated else ""),
-            _rho(r.rho) + _interval(r.rho_ci95, _rho), r.released or "missing",
+            fmt_params(r.n_hat) + fmt_interval(r.n_hat_ci95, fmt_params) + (" extrapolated" if r.extrapolated else ""),
+            _rho(r.rho) + fmt_interval(r.rho_ci95, _rho), r.released or "missing",
         )
     console.print(table)
     for r in report.rows:
@@ -72,7 +60,7 @@ def _render_trend(report: density.DensityReport, console) -> None:
                       f"(slope {t.slope_per_month:.3f}/month); {report.trend_note}")
     else:
         console.print(f"trend ({t.n_points} points): ρ doubles every {t.doubling_months:.1f} months"
-                      f"{_interval(t.doubling_ci95_months, lambda v: f'{v:.1f}')} (95%); {report.trend_note}")
+                      f"{fmt_interval(t.doubling_ci95_months, lambda v: f'{v:.1f}')} (95%); {report.trend_note}")
     for line in t.comparisons:
         console.print(f"  {line}")
 
@@ -116,7 +104,7 @@ def _list_families(families_file, console) -> None:
     for fam in families.values():
         console.print(f"[bold]{fam.name}[/bold]: {fam.setting.label()} - {fam.note}")
         for p in fam.points:
-            console.print(f"  {p.model}: {_n(p.n_params_active)} params, {p.accuracy_pct:g}% ({p.source}; {p.url})")
+            console.print(f"  {p.model}: {fmt_params(p.n_params_active)} params, {p.accuracy_pct:g}% ({p.source}; {p.url})")
 
 
 def register(group: click.Group) -> None:

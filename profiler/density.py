@@ -184,16 +184,25 @@ def effective_size(fit: LogisticFit, accuracy_pct: float, ci95_pct: list[float] 
     note = ""
     if extrapolated:
         lo_n, hi_n = math.exp(fit.ln_n_min), math.exp(fit.ln_n_max)
-        note = f"extrapolated: N̂ lies outside the reference family's sizes ({_fmt_n(lo_n)}-{_fmt_n(hi_n)})"
+        note = f"extrapolated: N̂ lies outside the reference family's sizes ({fmt_params(lo_n)}-{fmt_params(hi_n)})"
     if ci is None:
         note = "; ".join(filter(None, [note, "no interval: the accuracy has none (no task count or CI in its source)"]))
     return EffectiveSize(n_hat, ci, extrapolated, note)
 
 
-def _fmt_n(n: float | None) -> str:
+def fmt_params(n: float | None) -> str:
+    """``134.5M`` / ``1.71B``; ``n/a`` for None."""
     if n is None:
         return "n/a"
-    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+    return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.4g}M"
+
+
+def fmt_interval(ci: list | None, fmt) -> str:
+    """`` [low, high]`` with ``fmt`` for each end; an open end (None) prints as < or >."""
+    if not ci:
+        return ""
+    lo, hi = ci
+    return f" [{'<' if lo is None else fmt(lo)}, {'>' if hi is None else fmt(hi)}]"
 
 
 # --------------------------------------------------------------------------- the trend

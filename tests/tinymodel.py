@@ -34,8 +34,14 @@ def write_tiny_llama(
     seed: int = 0,
     tied_embeddings: bool = False,
     name: str = "tiny-llama",
+    n_expert: int = 0,
+    n_expert_used: int = 0,
 ) -> Path:
-    """Write a valid llama-architecture GGUF with random F32 weights and an SPM vocabulary."""
+    """Write a valid llama-architecture GGUF with random F32 weights and an SPM vocabulary.
+
+    With ``n_expert`` > 0 it is a mixture of experts (Mixtral's layout, which llama.cpp runs for the
+    llama architecture): each layer has a router ``ffn_gate_inp`` and stacked ``ffn_*_exps`` experts
+    of width ``n_ff`` instead of the dense FFN, and ``n_expert_used`` of them run per token."""
     import gguf
 
     path = Path(path)
@@ -54,6 +60,9 @@ def write_tiny_llama(
     writer.add_head_count_kv(n_head_kv)
     writer.add_rope_dimension_count(head_dim)
     writer.add_layer_norm_rms_eps(1e-5)
+    if n_expert:
+        writer.add_expert_count(n_expert)
+        writer.add_expert_used_count(n_expert_used)
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
@@ -75,6 +84,12 @@ def write_tiny_llama(
         tensor(f"blk.{i}.attn_v.weight", n_head_kv * head_dim, n_embd)
         tensor(f"blk.{i}.attn_output.weight", n_embd, n_embd)
         writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        if n_expert:  # numpy (n_expert, rows, cols) is ggml's {cols, rows, n_expert}
+            tensor(f"blk.{i}.ffn_gate_inp.weight", n_expert, n_embd)
+            tensor(f"blk.{i}.ffn_gate_exps.weight", n_expert, n_ff, n_embd)
+            tensor(f"blk.{i}.ffn_up_exps.weight", n_expert, n_ff, n_embd)
+            tensor(f"blk.{i}.ffn_down_exps.weight", n_expert, n_embd, n_ff)
+            continue
         tensor(f"blk.{i}.ffn_gate.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_up.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_down.weight", n_embd, n_ff)

@@ -11,25 +11,14 @@ import datetime as dt
 import html
 import math
 
+from profiler.density import fmt_interval, fmt_params
+
 W, H, PAD = 560, 320, 56
 DOUBLING_STYLES = {8.0: ("#9333ea", "6 3"), 3.3: ("#ea580c", "2 3")}
 
 
 def _e(value) -> str:
     return html.escape(str(value))
-
-
-def _n(value) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1e9:.3g}B" if value >= 1e9 else f"{value / 1e6:.4g}M"
-
-
-def _ci(ci, fmt) -> str:
-    if not ci:
-        return ""
-    lo, hi = ci
-    return f" [{'<' if lo is None else fmt(lo)}, {'>' if hi is None else fmt(hi)}]"
 
 
 def density_section(run, report: dict | None = None) -> str:
@@ -52,7 +41,7 @@ def render(report: dict) -> str:
         "<h2>Knowledge density</h2>",
         f"<p>Reference family <b>{_e(fam['name'])}</b> ({_e(fam['provenance'])}): {_e(setting['metric'])} "
         f"{_e(setting['n_shot'])}-shot, {_e(setting['variant'] or 'variant unstated')}; sizes "
-        + ", ".join(f"{_n(p['n_params_active'])} {p['accuracy_pct']:g}%" for p in fam["points"])
+        + ", ".join(f"{fmt_params(p['n_params_active'])} {p['accuracy_pct']:g}%" for p in fam["points"])
         + f". Fit: A = {fit['chance_pct']:g} + {100 - fit['chance_pct']:g} / (1 + exp(-({fit['a']:.3f} + "
           f"{fit['b']:.4f} ln N))). ρ = N̂ / active parameters.</p>",
         _table(report["configurations"]),
@@ -75,10 +64,10 @@ def _table(rows: list[dict]) -> str:
     for r in rows:
         acc = r.get("accuracy")
         cells = [
-            r["key"], _n(r["n_params_active"]), _n(r["n_params_total"]),
+            r["key"], fmt_params(r["n_params_active"]), fmt_params(r["n_params_total"]),
             f"{acc['value_pct']:.1f}%" if acc else "none", r.get("setting") or "",
-            _n(r.get("n_hat")) + _ci(r.get("n_hat_ci95"), _n) + (" extrapolated" if r.get("extrapolated") else ""),
-            ("n/a" if r.get("rho") is None else f"{r['rho']:.2f}") + _ci(r.get("rho_ci95"), lambda v: f"{v:.2f}"),
+            fmt_params(r.get("n_hat")) + fmt_interval(r.get("n_hat_ci95"), fmt_params) + (" extrapolated" if r.get("extrapolated") else ""),
+            ("n/a" if r.get("rho") is None else f"{r['rho']:.2f}") + fmt_interval(r.get("rho_ci95"), lambda v: f"{v:.2f}"),
             r.get("released") or "missing", "; ".join(r.get("notes") or []),
         ]
         body.append("<tr>" + "".join(f"<td class='{'l' if i in (0, 4, 8) else ''}'>{_e(c)}</td>"
@@ -93,7 +82,7 @@ def _trend_text(report: dict) -> str:
         return f"Trend: {report.get('trend_note')}"
     if t["doubling_months"] is None:
         return f"Trend over {t['n_points']} points: ρ does not grow with release date here. {report.get('trend_note')}"
-    ci = _ci(t.get("doubling_ci95_months"), lambda v: f"{v:.1f}").replace(">", "unbounded")
+    ci = fmt_interval(t.get("doubling_ci95_months"), lambda v: f"{v:.1f}").replace(">", "unbounded")
     return f"Trend over {t['n_points']} points: ρ doubles every {t['doubling_months']:.1f} months{ci} (95%)."
 
 
