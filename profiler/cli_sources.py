@@ -46,6 +46,7 @@ def model_columns():
         Column("runs?", lambda r: "yes" if r.runnable else "no", "left", core=True),
         Column("last run", lambda r: r.last_run_id, "left", why_na=never_run),
         Column("note", lambda r: r.note or None, "left", shrink=True),
+        Column("path", lambda r: r.path, "left", shrink=True, why_na=lambda rows: "not on this machine yet"),
     ]
 
 

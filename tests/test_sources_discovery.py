@@ -38,6 +38,29 @@ def test_ollama_names_follow_ollamas_parser():
     assert Name.parse("me/model").display == "me/model:latest"
     with pytest.raises(UserError, match="not an Ollama model name"):
         Name.parse("a/b/c/d")
+    assert Name.parse("localhost:11434/me/model:q4").host == "localhost:11434"
+    for outside in ("../../etc/passwd", "../x:latest", "a/../b"):
+        with pytest.raises(UserError, match="not an Ollama model name"):
+            Name.parse(outside)
+
+
+@pytest.mark.parametrize("name", ["hf-cache:org/repo/../../../etc/passwd", "hf:org/repo/x.gguf@../../x",
+                                  "lmstudio:pub/../../x.gguf", "hf-cache:/abs/repo/x.gguf"])
+def test_names_never_reach_outside_a_store(stores, name):
+    with pytest.raises(UserError):
+        sources.spec_for(name)
+
+
+def test_compare_existing_ladder_is_ordered_by_precision(stores):
+    from profiler.sources.existing import ladder
+
+    ranked = [(m.name, info.quant_type) for m, info in ladder("hf-cache:org/tiny-GGUF")]
+    assert ranked == [("hf-cache:org/tiny-GGUF/tiny-f16.gguf", "F16"), ("hf-cache:org/tiny-GGUF/tiny-q8_0.gguf", "Q8_0")]
+    assert [m.name for m, _ in ladder("ollama:tiny")] == ["ollama:tiny:f32", "ollama:tiny:latest", "ollama:tiny:q8_0"]
+    with pytest.raises(UserError, match="one runnable GGUF file on disk"):
+        ladder("llamacpp:org/tiny-GGUF")
+    with pytest.raises(UserError, match="did you mean ollama:tiny"):
+        ladder("ollama:tiyn")
 
 
 def test_discovery_names_every_model_as_its_store_does(stores):

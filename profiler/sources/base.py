@@ -48,6 +48,13 @@ class Found:
 Progress = Callable[[str], None]
 
 
+def check_relative(ref: str, label: str) -> None:
+    """A path inside a store: no absolute path, no '..' (a name never reaches outside its store)."""
+    parts = ref.split("/")
+    if ref.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise UserError(f"{label}: '{ref}' is not a path inside the store (no empty, '.' or '..' parts)")
+
+
 def readable_dir(path: Path, what: str) -> bool:
     """True when ``path`` is a folder we may list; False when it does not exist; UserError when
     it exists but cannot be read (a permission problem is the user's to fix, not to hide)."""

@@ -14,7 +14,15 @@ import re
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.sources.base import Found, Progress, list_dir, readable_dir, size_of, verify_once
+from profiler.sources.base import (
+    Found,
+    Progress,
+    check_relative,
+    list_dir,
+    readable_dir,
+    size_of,
+    verify_once,
+)
 
 SOURCE = "hf-cache"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -41,6 +49,9 @@ def parse(ref: str) -> tuple[str, str, str | None]:
     parts = ref.split("/")
     if len(parts) < 3 or not all(parts):
         raise UserError(f"'{ref}' must look like ORG/REPO/FILE[@REVISION] (a file in a Hugging Face repo)")
+    check_relative(ref, "a Hugging Face file")
+    if revision:
+        check_relative(revision, "a Hugging Face revision")
     return "/".join(parts[:2]), "/".join(parts[2:]), revision or None
 
 

@@ -11,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.sources.base import Found, Progress, known_sha256, list_dir, readable_dir, verify_once
+from profiler.sources.base import (
+    Found,
+    Progress,
+    check_relative,
+    known_sha256,
+    list_dir,
+    readable_dir,
+    verify_once,
+)
 
 SOURCE = "lmstudio"
 
@@ -40,6 +48,7 @@ def resolve(ref: str, progress: Progress | None = None) -> Found:
     parts = ref.split("/")
     if len(parts) != 3 or not all(parts):
         raise UserError(f"lmstudio:{ref} must look like lmstudio:PUBLISHER/MODEL/FILE.gguf")
+    check_relative(ref, "an LM Studio model")
     for root in roots():
         if readable_dir(root, "LM Studio models") and (root / ref).is_file():
             path = root / ref

@@ -34,6 +34,8 @@ TENSOR = "application/vnd.ollama.image.tensor"
 DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_TAG = "registry.ollama.ai", "library", "latest"
 SYSTEM_STORE = Path("/usr/share/ollama/.ollama/models")
 _DIGEST = re.compile(r"sha256[:-]([0-9a-f]{64})")
+# a name part as Ollama accepts it (a host may carry a port); never "." or ".." (no path escapes)
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,79}")
 
 
 def roots() -> tuple[list[Path], bool]:
@@ -59,9 +61,11 @@ class Name:
         if rest.rfind(":") > rest.rfind("/"):
             rest, tag = rest.rsplit(":", 1)
         parts = rest.split("/")
-        if len(parts) > 3 or not all(parts) or not tag:
+        if len(parts) == 3:
+            parts[0] = parts[0].split("://")[-1]  # https://host/...
+        if len(parts) > 3 or not all(_PART.fullmatch(p) for p in [*parts, tag]):
             raise UserError(f"'{text}' is not an Ollama model name (NAME[:TAG], NAMESPACE/NAME[:TAG] or HOST/NAMESPACE/NAME[:TAG])")
-        host = parts[-3].split("://")[-1] if len(parts) == 3 else DEFAULT_HOST
+        host = parts[-3] if len(parts) == 3 else DEFAULT_HOST
         namespace = parts[-2] if len(parts) >= 2 else DEFAULT_NAMESPACE
         return cls(host, namespace, parts[-1], tag)
 
