@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -101,12 +102,32 @@ def test_sigint_to_the_parent_keeps_finished_tests_and_resume_completes(slow_ggu
         assert conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone() == ("done",)
 
 
+def _timed_run(model: Path, args: list[str], cwd: Path) -> tuple[float, list[dict]]:
+    """Wall seconds of a whole ``profiler run`` (both processes' start-up included), and its rows."""
+    cwd.mkdir(exist_ok=True)
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "profiler", "run", str(model), *args, "-o", "json", *BASE],
+                          cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return time.monotonic() - start, json.loads(done.stdout)
+
+
 def test_per_test_timeout_kills_and_records(slow_gguf, tiny_gguf, tmp_path):
+    """The --timeout is sized from this machine's own speed, so the test means the same on a fast
+    laptop and in a 50x slower emulator: twice what the tiny model's whole run takes here (start-up
+    included), while the slow model's test, predicted from its measured decode rate, is far longer."""
+    tiny_wall_s, _ = _timed_run(tiny_gguf, ["-p", "0", "-n", "1000", "-r", "5", "-t", "1"], tmp_path / "calibrate")
+    _, (slow_row,) = _timed_run(slow_gguf, ["-p", "0", "-n", "32", "-r", "1", "-t", "1"], tmp_path / "calibrate")
+    timeout_s = max(3, math.ceil(2 * tiny_wall_s))
+    slow_test_s = 5 * 1000 / slow_row["decode_ts"]
+    if slow_test_s < 2 * timeout_s:
+        pytest.skip(f"the slow model's tg1000 x5 (~{slow_test_s:.0f} s) is too short here to outlast a "
+                    f"{timeout_s} s timeout that the tiny model's run needs")
     done = subprocess.run(
         [sys.executable, "-m", "profiler", "run", str(slow_gguf), str(tiny_gguf), "-p", "0", "-n", "1000", "-r", "5",
-         "-t", "1", "--timeout", "3", *BASE], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1
-    assert "failed: slow.gguf (tg1000): timeout: no result within 3 s (--timeout)" in done.stderr
+         "-t", "1", "--timeout", str(timeout_s), *BASE], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert f"failed: slow.gguf (tg1000): timeout: no result within {timeout_s} s (--timeout)" in done.stderr
     assert stored_rows(tmp_path / "reports" / "profiler.db") == [("tiny.gguf", "tg1000")]
 
 
