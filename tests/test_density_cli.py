@@ -190,3 +190,12 @@ def test_html_report_of_a_stored_run_has_the_stored_density(workspace):
     page = (workspace / "page.html").read_text()
     assert "<h2>Knowledge density</h2>" in page and "Reference family <b>syn</b>" in page
     assert "ρ doubles every 6.0 months" in page
+
+
+def test_html_plot_of_a_single_point_still_has_date_ticks():
+    from profiler.report.html_density import plot_trend
+
+    svg = plot_trend({"configurations": [{"key": "smollm2", "rho": 0.89, "rho_ci95": None, "released": "2024-11-01"}],
+                      "trend": None})
+    assert ">2024-10<" in svg and ">2024-11<" in svg and ">2024-12<" in svg
+    assert "doubling every 8 months" in svg and "fitted trend" not in svg  # no trend line without a trend

@@ -133,16 +133,28 @@ def _axes(x_lo, x_hi, y_lo, y_hi, px, py) -> str:
             v = power + math.log10(mult)
             if y_lo <= v <= y_hi:
                 out.append(f"<text x='{PAD - 6}' y='{py(v) + 4:.1f}' text-anchor='end'>{10 ** v:g}</text>")
-    year0, year1 = dt.date.fromordinal(int(x_lo)).year, dt.date.fromordinal(int(x_hi)).year
-    for year in range(year0, year1 + 1):
-        for month in (1, 7):
-            d = dt.date(year, month, 1).toordinal()
-            if x_lo <= d <= x_hi:
-                out.append(f"<text x='{px(d):.1f}' y='{H - PAD + 16}' text-anchor='middle'>{year}-{month:02d}</text>")
+    for d in _month_ticks(x_lo, x_hi):
+        out.append(f"<text x='{px(d.toordinal()):.1f}' y='{H - PAD + 16}' text-anchor='middle'>{d:%Y-%m}</text>")
     out.append(f"<text x='{(PAD + W) / 2:.0f}' y='{H - 12}' text-anchor='middle'>release date</text>")
     out.append(f"<text x='14' y='{H / 2:.0f}' transform='rotate(-90 14 {H / 2:.0f})' text-anchor='middle'>"
                "ρ = N̂ / active parameters (log)</text>")
     return "".join(out)
+
+
+def _month_ticks(x_lo: float, x_hi: float, most: int = 6) -> list[dt.date]:
+    """First-of-month dates inside [x_lo, x_hi], every 1, 2, 3, 6 or 12 months: at most ``most``."""
+    start = dt.date.fromordinal(int(x_lo))
+    months = (x_hi - x_lo) / (365.25 / 12)
+    step = next((s for s in (1, 2, 3, 6, 12) if months / s <= most), 12 * math.ceil(months / (12 * most)))
+    ticks, index = [], start.year * 12 + start.month  # the first month that starts after x_lo
+    while True:
+        year, month = divmod(index, 12)
+        day = dt.date(year, month + 1, 1)
+        if day.toordinal() > x_hi:
+            return ticks
+        if day.toordinal() >= x_lo and (month % step == 0):
+            ticks.append(day)
+        index += 1
 
 
 def _trend_lines(trend, px, py, x_lo, x_hi, y_lo, y_hi) -> list[str]:
