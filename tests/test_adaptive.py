@@ -258,3 +258,12 @@ def test_wall_time_covers_warmup_and_dropped_passes(clock):
     assert timings.warmup_passes == 2
     assert timings.wall_ns == clock.now > sum(timings.samples_ns)
     assert fields["test_wall_s"] == pytest.approx(clock.now / 1e9)
+
+
+def test_warmup_calibration_stops_at_a_quarter_of_the_time_cap(clock):
+    # passes of ~0.2 s that never agree: with a 2 s cap calibration may use only 0.5 s
+    backend, tokens = timed(clock, lambda i: 1.0 if i % 2 else 1.3)
+    timings = run_test(backend, config(n=8), tokens, AutoReps(max_time_s=2))
+    assert not timings.warmup_settled
+    assert timings.warmup_passes < 1 + adaptive.MAX_WARMUP_PASSES
+    assert len(timings.samples_ns) >= adaptive.MIN_REPS

@@ -11,7 +11,8 @@ The rule is checked after every repetition, in this order:
 - **rep-cap**: ``max_reps`` repetitions, so rows of very short tests stay small.
 
 Warm-up is calibrated as pyperf does: full passes are repeated until two consecutive passes
-agree within ``WARMUP_AGREE``, up to ``MAX_WARMUP_PASSES``; passes before that are dropped.
+agree within ``WARMUP_AGREE``, up to ``MAX_WARMUP_PASSES`` or ``WARMUP_TIME_SHARE`` of the
+time cap; passes before that are dropped.
 This module holds only the rule; the loop that applies it is ``runner.run_test``.
 """
 
@@ -34,7 +35,10 @@ DEFAULT_MAX_TIME_S = 60.0
 TREND_MIN_REPS = 8
 TREND_Z = 3.0  # two-sided p ~ 0.003: checked after every repetition, so it must be strict
 WARMUP_AGREE = 0.03  # consecutive warm-up passes agree when their times differ by <= 3%
-MAX_WARMUP_PASSES = 5  # full passes dropped at most, after llama-bench's short warm-up
+MAX_WARMUP_PASSES = 3  # full passes dropped at most, after llama-bench's short warm-up
+# Calibration ends when a quarter of --max-time is gone: on a busy machine passes rarely agree,
+# and dropping them all would spend the time the samples need.
+WARMUP_TIME_SHARE = 0.25
 
 STOP_REASONS = ("target", "trend", "time-cap", "rep-cap", "fixed")
 
@@ -179,8 +183,9 @@ def row_warnings(label: str, stop: str, ci: float | None, target: float | None, 
         notes.append(f"{label}: 95% CI {ci_text} of the mean missed the {target:.1%} target after {n} repetitions "
                      "(the repetition cap); use larger -p/-n so each sample is longer")
     if not warmup_settled:
-        notes.append(f"{label}: warm-up did not settle: {MAX_WARMUP_PASSES} consecutive passes never agreed within "
-                     f"{WARMUP_AGREE:.0%}; the first samples may still include warm-up effects")
+        notes.append(f"{label}: warm-up did not settle: no two consecutive passes agreed within {WARMUP_AGREE:.0%} "
+                     f"(at most {MAX_WARMUP_PASSES} dropped, or {WARMUP_TIME_SHARE:.0%} of --max-time); "
+                     "the first samples may still include warm-up effects")
     return notes
 
 

@@ -239,7 +239,8 @@ def _run_adaptive(backend: Backend, test: TestConfig, tokens: TokenSource, rule:
             on_repetition(count)
         count += 1
         if calibrating and len(timings.samples_ns) >= 2:
-            calibrating = _calibrate(timings, windows_per_rep)
+            out_of_time = now_ns() - started > adaptive.WARMUP_TIME_SHARE * rule.max_time_s * 1e9
+            calibrating = _calibrate(timings, windows_per_rep, out_of_time)
         if calibrating:
             continue
         samples_ts = [n_tokens * 1e9 / ns for ns in timings.samples_ns]
@@ -249,10 +250,13 @@ def _run_adaptive(backend: Backend, test: TestConfig, tokens: TokenSource, rule:
             return
 
 
-def _calibrate(timings: TestTimings, windows_per_rep: int) -> bool:
+def _calibrate(timings: TestTimings, windows_per_rep: int, out_of_time: bool) -> bool:
     """One calibration step on the two oldest passes; True while warm-up goes on."""
     first, second = timings.samples_ns[0], timings.samples_ns[1]
     if adaptive.passes_agree(first, second):
+        return False
+    if out_of_time:  # keep what there is rather than spend the samples' time on warm-up
+        timings.warmup_settled = False
         return False
     timings.drop_first_repetition(windows_per_rep)
     timings.warmup_passes += 1
