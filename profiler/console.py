@@ -117,10 +117,15 @@ def print_device(fp: Device, console: Console = out_console) -> None:
             rows.append((f"{name} {key}", str(value)))
     if fp.memory_bandwidth:
         bw = fp.memory_bandwidth
-        rows.append((
-            "read bandwidth",
-            f"{bw['read_gbps']:.2f} GB/s (measured: {bw['method']}, {bw['buffer_bytes'] // 2**20} MiB, {bw['threads']} threads)",
-        ))
+        if bw.get("read_gbps") is None:
+            rows.append(("read bandwidth", f"unavailable: {bw.get('unavailable')}"))
+        else:
+            note = f"; {bw['note']}" if bw.get("note") else ""
+            rows.append((
+                "read bandwidth",
+                f"{bw['read_gbps']:.2f} GB/s (measured: {bw['method']}, {bw['buffer_bytes'] // 2**20} MiB, "
+                f"{bw['threads']} threads{note})",
+            ))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)

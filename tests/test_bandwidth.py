@@ -128,3 +128,15 @@ def test_a_run_probes_once_per_thread_count(tiny_gguf, tmp_path):
         assert row.bw_probe_threads == row.n_threads
         assert row.bw_read_gbps == by_threads[str(row.n_threads)]["read_gbps"]
         assert row.bw_fraction == pytest.approx(row.achieved_gbps / row.bw_read_gbps)
+
+
+def test_profiler_device_says_why_bandwidth_is_unavailable():
+    from rich.console import Console
+
+    from profiler.console import print_device
+
+    fp = device.fingerprint()
+    fp.memory_bandwidth = {"read_gbps": None, "unavailable": "the bandwidth probe failed: MemoryError"}
+    console = Console(width=200, record=True)
+    print_device(fp, console)
+    assert "unavailable: the bandwidth probe failed: MemoryError" in console.export_text()
