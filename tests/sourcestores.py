@@ -201,3 +201,14 @@ def make_hf_onnx(cache: Path, work: Path) -> str:
     hf_add(cache, "org/tiny-onnx", COMMIT_MAIN, files)
     hf_ref(cache, "org/tiny-onnx", COMMIT_MAIN)
     return "hf-cache:org/tiny-onnx/onnx/model.onnx"
+
+
+def make_hf_genai(cache: Path, work: Path) -> str:
+    """An onnxruntime-genai folder inside a repo (as microsoft's *-onnx repos ship them)."""
+    from tinyonnx import write_genai
+
+    folder = write_genai(work / "genai")
+    files = {"cpu-int4/" + f.relative_to(folder).as_posix(): f for f in sorted(folder.rglob("*")) if f.is_file()}
+    hf_add(cache, "org/tiny-genai", COMMIT_MAIN, {**files, "README.md": b"# genai"})
+    hf_ref(cache, "org/tiny-genai", COMMIT_MAIN)
+    return "hf-cache:org/tiny-genai/cpu-int4"

@@ -260,3 +260,19 @@ def test_run_all_local_profiles_what_it_found(models, tmp_path):
     assert {r["model_name"] for r in json.loads(done.stdout)} == {
         "lmstudio:publisher/tiny-GGUF/tiny-f16.gguf", "lmstudio:publisher/tiny-GGUF/tiny-q8_0.gguf"}
     assert "skipped: lmstudio:publisher/tiny-GGUF/mmproj-tiny-f16.gguf: a vision projector" in done.stderr
+
+
+def test_onnx_genai_folder_in_the_hub_cache(own_stores, tmp_path):
+    pytest.importorskip("onnxruntime_genai")
+    from sourcestores import make_hf_genai
+
+    name = make_hf_genai(own_stores.hf, tmp_path / "src")
+    before = tree(*own_stores.roots())
+    (row,) = json.loads(profiler(own_stores, "models", "--json", "tiny-genai", work=tmp_path).stdout)["models"]
+    assert (row["name"], row["format"], row["runnable"]) == (name, "onnx", True), row
+    done = profiler(own_stores, "run", name, *FAST, "-o", "json", work=tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert {(r["model_name"], r["model_source"], r["backend"]) for r in results} == {(name, "hf-cache", "onnxruntime-genai")}
+    assert len({r["model_sha256"] for r in results}) == 1 and results[0]["model_sha256"]
+    assert tree(*own_stores.roots()) == before
