@@ -267,3 +267,14 @@ def test_warmup_calibration_stops_at_a_quarter_of_the_time_cap(clock):
     assert not timings.warmup_settled
     assert timings.warmup_passes < 1 + adaptive.MAX_WARMUP_PASSES
     assert len(timings.samples_ns) >= adaptive.MIN_REPS
+
+
+def test_a_run_that_was_not_adaptive_has_no_target_to_miss(clock):
+    # --sustained ignores -r: its chunks vary by design and must not be marked as a missed target
+    from profiler.measure import sustained
+
+    backend, tokens = timed(clock, lambda i: 1.0 + 0.1 * (i % 3))
+    timings = sustained.run_sustained(backend, config(n=8), tokens, duration_s=3)
+    ts = [8 * 1e9 / ns for ns in timings.samples_ns]
+    fields = adaptive.row_fields(timings, ts, AutoReps(), "x")
+    assert fields["stop_reason"] == "fixed" and fields["ci_target_rel"] is None and fields["warnings"] == []

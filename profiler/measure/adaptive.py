@@ -195,6 +195,8 @@ def row_fields(timings, samples_ts: Sequence[float], rule: int | AutoReps, label
     ``timings`` is a ``runner.TestTimings`` (duck-typed: this module stays below the runner)."""
     ci = ci95_rel(samples_ts)
     trend = timings.trend
+    if timings.stop_reason == "fixed":  # a fixed count ran (-r N, or --sustained's single run)
+        rule = 0
     fields = {
         "ci95_rel": ci,
         "ci_target_rel": rule.ci_target if isinstance(rule, AutoReps) else None,
