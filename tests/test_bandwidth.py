@@ -140,3 +140,15 @@ def test_profiler_device_says_why_bandwidth_is_unavailable():
     console = Console(width=200, record=True)
     print_device(fp, console)
     assert "unavailable: the bandwidth probe failed: MemoryError" in console.export_text()
+
+
+def test_each_thread_count_is_probed_once_per_device(monkeypatch):
+    monkeypatch.setattr(device, "_PROBED", {})
+    calls = []
+    real_run = device.subprocess.run
+    monkeypatch.setattr(device.subprocess, "run", lambda argv, **kw: calls.append(argv) or real_run(argv, **kw))
+    first = device.probe_bandwidth([1], {"L2": MiB}, 256 * MiB)  # a 64 MiB buffer: quick
+    second = device.probe_bandwidth([1, 2], {"L2": MiB}, 256 * MiB)
+    assert len(calls) == 2 and '"threads": [2]' in calls[1][-1], "the second call probes only the new count"
+    assert second["by_threads"]["1"] == first["by_threads"]["1"]
+    assert sorted(second["by_threads"]) == ["1", "2"] and second["threads"] == 2

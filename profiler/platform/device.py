@@ -222,6 +222,11 @@ def _read_rates(size: int, thread_counts: list[int], repeats: int) -> dict[int, 
     return out
 
 
+# Rates already measured in this process, per (buffer size, thread count): a long-lived caller
+# (the fleet's device worker, a notebook) probes each thread count of this device once.
+_PROBED: dict[tuple[int, int], dict] = {}
+
+
 def probe_bandwidth(
     thread_counts: list[int], caches: dict | None = None, available_bytes: int | None = None, repeats: int = 5
 ) -> dict:
@@ -230,20 +235,25 @@ def probe_bandwidth(
 
     ``by_threads`` maps each count (as a string: the record is JSON) to its rate; the top-level
     ``read_gbps``/``threads`` are the largest count's. On failure ``read_gbps`` is None and
-    ``unavailable`` says why."""
+    ``unavailable`` says why. Counts probed before in this process are not probed again."""
     counts = sorted({int(t) for t in thread_counts if int(t) > 0}) or [os.cpu_count() or 1]
     size, note = probe_buffer_bytes(caches, available_bytes)
-    request = json.dumps({"size": size, "threads": counts, "repeats": repeats})
     base = {"buffer_bytes": size, "repeats": repeats, "method": PROBE_METHOD, "note": note, "by_threads": {}}
-    try:
-        done = subprocess.run([sys.executable, "-m", "profiler.platform.device", request],
-                              capture_output=True, text=True, check=False)
-    except OSError as exc:
-        return {**base, "read_gbps": None, "threads": None, "unavailable": f"the bandwidth probe did not start: {exc}"}
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        return {**base, "read_gbps": None, "threads": None, "unavailable": f"the bandwidth probe failed: {tail}"}
-    rates = json.loads(done.stdout)
+    missing = [t for t in counts if (size, t) not in _PROBED]
+    if missing:
+        request = json.dumps({"size": size, "threads": missing, "repeats": repeats})
+        try:
+            done = subprocess.run([sys.executable, "-m", "profiler.platform.device", request],
+                                  capture_output=True, text=True, check=False)
+        except OSError as exc:
+            return {**base, "read_gbps": None, "threads": None,
+                    "unavailable": f"the bandwidth probe did not start: {exc}"}
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+            return {**base, "read_gbps": None, "threads": None, "unavailable": f"the bandwidth probe failed: {tail}"}
+        for threads, rate in json.loads(done.stdout).items():
+            _PROBED[(size, int(threads))] = rate
+    rates = {str(t): _PROBED[(size, t)] for t in counts}
     top = str(counts[-1])
     return {**base, "by_threads": rates, "read_gbps": rates[top]["read_gbps"], "threads": counts[-1],
             "buffer_bytes": rates[top]["buffer_bytes"]}
