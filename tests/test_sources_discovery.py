@@ -204,3 +204,19 @@ def test_all_local_skips_what_will_not_fit(stores, sysroot):
     assert any(s.startswith("ollama:tiny:latest needs about") and "MiB (weights" in s for s in skipped)
     keep, _ = plan_all_local(sweep, force=True)
     assert "ollama:tiny:latest" in keep
+
+
+def test_models_shows_active_and_total_parameters_of_a_moe(stores, tmp_path, monkeypatch):
+    from tinymodel import write_tiny_llama
+
+    from profiler.cli_sources import _params
+    from profiler.sources.listing import list_models
+
+    home = tmp_path / "moehome"
+    folder = home / ".lmstudio" / "models" / "pub" / "tiny-moe"
+    folder.mkdir(parents=True)
+    write_tiny_llama(folder / "tiny-moe.gguf", n_expert=4, n_expert_used=2, name="tiny-moe")
+    monkeypatch.setenv("HOME", str(home))
+    (row,) = list_models("lmstudio").rows
+    assert 0 < row.n_params_active < row.n_params
+    assert _params(row).count("/") == 1, "active/total in the table"
