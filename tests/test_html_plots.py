@@ -11,6 +11,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 from test_terminal_tables import _board, sweep_run
@@ -204,3 +205,32 @@ def test_in_chromium_one_model_run_shows_sentences_and_fits_a_phone(tmp_path):
     assert [p["kind"] for p in got["plots"]] == ["samples", "samples"]
     for plot in got["plots"]:
         check_ticks(plot, run, None)
+
+
+@pytest.mark.browser
+def test_the_report_command_page_with_every_section_fits_a_phone(tiny_gguf, tmp_path):
+    """`profiler report` on a stored run, other sections (density) included: still no horizontal
+    scroll at 390 px, and our plots keep their labels apart and their ticks on the data."""
+    from profiler.results import load_run
+
+    reports = tmp_path / "reports"
+    run_args = [sys.executable, "-m", "profiler", "run", str(tiny_gguf), "-p", "16", "-n", "4", "-t", "1,2", "-r", "3",
+                "--no-bandwidth", "--idle", "0", "--no-score", "--reports-dir", str(reports)]
+    done = subprocess.run(run_args, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (folder,) = [p for p in reports.iterdir() if p.is_dir()]
+    page = tmp_path / "page.html"
+    done = subprocess.run([sys.executable, "-m", "profiler", "report", folder.name, "--html", str(page), "--reports-dir",
+                           str(reports)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run = load_run(folder / "results.json")
+    for width in (390, 1300):
+        got = measure_in_chromium(page.read_text(), width, tmp_path)
+        assert got["clientWidth"] == width and got["scrollWidth"] <= width
+        ours = [p for p in got["plots"] if p.get("kind")]
+        assert {p["kind"] for p in ours} >= {"threads", "samples"}
+        for plot in ours:
+            texts = plot["texts"]
+            assert not any(overlaps(a["box"], b["box"]) for i, a in enumerate(texts) for b in texts[i + 1:]), plot["kind"]
+            if plot["kind"] != "quality":
+                check_ticks(plot, run, None)
