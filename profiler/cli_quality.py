@@ -81,8 +81,9 @@ def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_referen
 @click.option("--models-file", multiple=True, type=click.Path(path_type=Path), help="Catalogue(s) with published scores.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are (default ./reports).")
 @click.option("--json", "as_json", is_flag=True, help="Print scores as JSON.")
+@click.option("--wide", is_flag=True, help="Every column, even past the terminal's width (default: fit it).")
 def score_command(runs, metric, max_memory, min_tps, max_j_per_token, price_kwh, lm_eval, models_file, reports_dir,
-                  as_json) -> None:
+                  as_json, wide) -> None:
     """Cost-effectiveness scores, the Pareto frontier and a recommendation under a budget."""
     from profiler import scoring
     from profiler.quality.render import print_recommendation, print_scoreboard
@@ -96,7 +97,7 @@ def score_command(runs, metric, max_memory, min_tps, max_j_per_token, price_kwh,
         click.echo(json.dumps(scoring.to_dict(board, rec), indent=2))
         return
     out, _ = _consoles()
-    print_scoreboard(board, out)
+    print_scoreboard(board, out, wide=wide)
     if rec is not None:
         print_recommendation(rec, out)
 

@@ -284,6 +284,19 @@ def test_show_history_and_compare_commands_fit_the_columns_they_are_given(tmp_pa
         assert len(table_lines(wide.stdout)) == len(run.rows) and "PSS" in wide.stdout
 
 
+def test_score_command_fits_and_wide_shows_every_column(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(sweep_run().to_dict()))
+    (tmp_path / "models.toml").write_text("")  # no published scores: accuracy is n/a on every row
+    for width in WIDTHS:
+        done = _profiler("score", "--run", "a.json", "--models-file", "models.toml", env_columns=width, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert_fits(done.stdout, width, 4, "configuration")
+        assert "hellaswag %: no hellaswag score" in " ".join(done.stdout.split())  # dropped, with the reason
+    wide = _profiler("score", "--run", "a.json", "--models-file", "models.toml", "--wide", env_columns=80, cwd=tmp_path)
+    assert len(table_lines(wide.stdout, "configuration")) == 4 and "params" in wide.stdout
+    assert "more column(s)" not in wide.stdout
+
+
 def test_run_prints_fitted_tables_and_wide_shows_every_column(tiny_gguf, tmp_path):
     """The real command, on a tiny model: the results table and the scoreboard fit 80 columns."""
     args = ["run", tiny_gguf, "-p", "16", "-n", "4", "-r", "2", "--no-bandwidth", "--idle", "0", "--score-tasks", "0",
