@@ -75,7 +75,9 @@ def tick_label(value: float, ticks: Sequence[float], log: bool) -> str:
     if value == 0:
         return "0"
     if log:
-        return f"{value:g}" if 1e-4 <= abs(value) < 1e6 else f"{value:.0e}"
+        if abs(value) >= 1e4:
+            return f"{value / 1e3:g}k"
+        return f"{value:g}" if abs(value) >= 1e-4 else f"{value:.0e}"
     step = min((b - a for a, b in zip(ticks, ticks[1:])), default=abs(value)) or abs(value)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     if abs(value) >= 1e4 and decimals == 0:
@@ -101,13 +103,27 @@ def linear_axis(values: Sequence[float], zero: bool = False, n_ticks: int = 6) -
     return Axis(ticks[0], ticks[-1], ticks)
 
 
+def _nice_below(value: float) -> float:
+    """The largest 1, 2 or 5 x 10^k at or below ``value``."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return max(m * power for m in (1, 2, 5) if m * power <= value * (1 + 1e-9))
+
+
+def _nice_above(value: float) -> float:
+    """The smallest 1, 2 or 5 x 10^k at or above ``value``."""
+    power = 10.0 ** math.floor(math.log10(value))
+    return min(m * power for m in (1, 2, 5, 10) if m * power >= value * (1 - 1e-9))
+
+
 def log_axis(values: Sequence[float]) -> Axis:
-    """Decades that cover the values, with 2 and 5 in between when there are few decades."""
-    lo_exp, hi_exp = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-    decades = hi_exp - lo_exp
+    """Round ends (1, 2 or 5 x 10^k) just outside the values, the decades between them as ticks,
+    and 2 and 5 in between when there are few decades."""
+    lo, hi = _nice_below(min(values)), _nice_above(max(values))
+    decades = math.log10(hi / lo)
     mults = (1, 2, 5) if decades <= 2 else (1,)
-    ticks = [m * 10.0**e for e in range(lo_exp, hi_exp + 1) for m in mults if m * 10.0**e <= 10.0**hi_exp]
-    return Axis(10.0**lo_exp, 10.0**hi_exp, [float(f"{t:.6g}") for t in ticks], log=True)
+    inner = [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in mults]
+    ticks = sorted({float(f"{t:.6g}") for t in [lo, hi] + [t for t in inner if lo <= t <= hi]})
+    return Axis(lo, hi, ticks, log=True)
 
 
 def auto_axis(values: Sequence[float], zero: bool = False) -> Axis:
@@ -150,15 +166,16 @@ def direction(text: str) -> str:
 
 def x_axis(frame: Frame, axis: Axis, label: str, ticks: Sequence[float] | None = None) -> str:
     parts = [f'<line x1="{frame.left}" y1="{frame.bottom}" x2="{frame.right}" y2="{frame.bottom}" stroke="#333"/>']
-    placed_right = -math.inf
-    for t in ticks if ticks is not None else axis.ticks:
+    ticks = list(ticks if ticks is not None else axis.ticks)
+    placed: list[tuple[float, float]] = []
+    for t in ticks[:1] + ticks[-1:] + ticks[1:-1]:  # both ends first: an axis always shows its range
         px, text = frame.x(axis, t), axis.label(t)
         half = text_px(text) / 2
-        if px - half < placed_right + 4:  # would touch the previous tick label: skip it
+        if any(px - half < right + 4 and px + half > left - 4 for left, right in placed):  # would touch a label
             continue
         parts.append(_text(px, frame.bottom + 20, text, "middle", "tick-x"))  # clear of the lowest y label
         parts.append(f'<line x1="{px:.1f}" y1="{frame.bottom}" x2="{px:.1f}" y2="{frame.bottom + 4}" stroke="#333"/>')
-        placed_right = px + half
+        placed.append((px - half, px + half))
     parts.append(_text((frame.left + frame.right) / 2, frame.bottom + 39, label, "middle", "axis-label"))
     return "".join(parts)
 
@@ -396,7 +413,7 @@ def plot_samples(run, test: str) -> str:
     values = [v for _, s in samples for v in s]
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.1 or max(abs(hi) * 0.05, 1e-9)
-    xa = linear_axis([max(lo - pad, 0.0), hi + pad])
+    xa = log_axis(values) if lo > 0 and hi / lo > LOG_SPAN else linear_axis([max(lo - pad, 0.0), hi + pad])
     label_of = {id(r): f"{names[(r.model_name, r.quant_type)]} t{r.n_threads}" for r, _ in samples}
     label_w = min(max(text_px(label) for label in label_of.values()) + 12, WIDTH * 0.45)
     row_h, top = 26, 30
@@ -404,7 +421,8 @@ def plot_samples(run, test: str) -> str:
     frame = Frame(label_w, WIDTH - 16, top, top + row_h * len(samples))
     from_zero = xa.lo == 0
     body = [direction("right (faster); a tight cluster is a stable number"),
-            x_axis(frame, xa, f"{test} tokens/s per repetition" + ("" if from_zero else " (axis does not start at 0)"))]
+            x_axis(frame, xa, f"{test} tokens/s per repetition" + (", log scale" if xa.log else "" if from_zero
+                                                                    else " (axis does not start at 0)"))]
     for i, (r, s) in enumerate(samples):
         y = top + i * row_h + row_h / 2
         label = label_of[id(r)]
