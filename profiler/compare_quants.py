@@ -70,6 +70,8 @@ class QuantRow:
     on_frontier: bool | None
     eval_run_id: str
     reconstructed_from: str | None = None
+    quality_rank: int | None = None  # 1 + members significantly better (HellaSwag, else KLD/PPL: scoring notes)
+    hellaswag_setting: str | None = None  # shots, variant and task subset behind hellaswag_pct
 
 
 @dataclass
@@ -178,7 +180,8 @@ def _row(name: str, role: str, ev: EvalResult, board: scoring.Scoreboard) -> Qua
         accuracy_pct_per_gb_peak=score.accuracy_pct_per_gb_peak if score else None,
         accuracy_pct_per_j_per_1k_tokens=score.accuracy_pct_per_j_per_1k_tokens if score else None,
         on_frontier=score.on_frontier if score else None, eval_run_id=ev.run_id,
-        reconstructed_from=ev.model.reconstructed_from,
+        reconstructed_from=ev.model.reconstructed_from, quality_rank=score.quality_rank if score else None,
+        hellaswag_setting=score.accuracy.setting_text() if score and score.accuracy else None,
     )
 
 
@@ -191,8 +194,8 @@ def markdown(result: CompareResult) -> str:
         lines += [f"**Reference:** {result.reference} - {result.reference_note}.", ""]
     else:
         lines += [f"**Reference:** {result.reference} (original float weights).", ""]
-    lines += ["| model | role | quant | size MiB | decode t/s | peak MiB | J/token | PPL | KLD | same top % | HellaSwag % | acc/GB | Pareto |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| model | role | quant | size MiB | decode t/s | peak MiB | J/token | PPL | KLD | same top % | HellaSwag % | quality rank | acc/GB | Pareto |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result.rows:
         energy = "unavailable" if r.j_per_decode_token is None else f"{r.j_per_decode_token:.4g}" + ("" if r.energy_note.startswith("measured") else " (est.)")
         hs = "n/a" if r.hellaswag_pct is None else f"{r.hellaswag_pct:.1f} [{r.hellaswag_ci95_pct[0]:.1f}, {r.hellaswag_ci95_pct[1]:.1f}]"
@@ -203,9 +206,12 @@ def markdown(result: CompareResult) -> str:
             f"| {r.name} | {r.role} | {r.quant} | {r.size_bytes / 2**20:.1f} | {f(r.decode_tps, '.1f')} | "
             f"{f(r.peak_rss_bytes and r.peak_rss_bytes / 2**20, '.0f')} | {energy} | "
             f"{f(r.ppl, '.3f')} ± {f(r.ppl_uncertainty, '.3f')} | {kld} | "
-            f"{f(r.same_top_pct, '.2f')} | {hs} | {f(r.accuracy_pct_per_gb_peak, '.1f')} | {pareto} |"
+            f"{f(r.same_top_pct, '.2f')} | {hs} | {f(r.quality_rank, 'd')} | {f(r.accuracy_pct_per_gb_peak, '.1f')} | {pareto} |"
         )
-    lines += ["", f"Settings: {json.dumps(result.settings)}", ""] + [f"- {n}" for n in result.notes]
+    hs_settings = sorted({r.hellaswag_setting for r in result.rows if r.hellaswag_setting})
+    lines += ["", f"Settings: {json.dumps(result.settings)}"] + [f"HellaSwag: {t}" for t in hs_settings]
+    lines += ["Quality rank: 1 + the members significantly better; HellaSwag first, KLD or PPL where it cannot tell.", ""]
+    lines += [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
 
 

@@ -83,40 +83,58 @@ def run_model(
     timeout_s: float | None,
     verbose: bool = False,
 ) -> None:
-    """Run one model's sweep in a child; raise ChildFailure (recorded) or UserError (bad input)."""
+    """Run one model's sweep in a child; raise ChildFailure (recorded) or UserError (bad input).
+
+    A Ctrl-C (KeyboardInterrupt) anywhere from the start of the child to its collection kills the
+    child and propagates; a child that died of the Ctrl-C itself (it shares the terminal's process
+    group) is the run's interruption too, never a model failure. The child also dies with this
+    process (worker.py asks the kernel for that), which covers a Ctrl-C inside Popen itself.
+    """
     read_fd, write_fd = os.pipe()
-    argv = [sys.executable, "-m", "profiler.worker", str(write_fd)]
-    child = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        pass_fds=(write_fd,), text=True, env=_child_env(),
-    )
-    os.close(write_fd)
+    argv = [sys.executable, "-m", "profiler.worker", str(write_fd), str(os.getpid())]
+    try:
+        child = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            pass_fds=(write_fd,), text=True, env=_child_env(),
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
     events: queue.Queue = queue.Queue()
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
     readers = [
         threading.Thread(target=_read_events, args=(read_fd, events), daemon=True),
         threading.Thread(target=_read_stderr, args=(child.stderr, tail, verbose), daemon=True),
     ]
-    for thread in readers:
-        thread.start()
-    try:
-        child.stdin.write(json.dumps(job))
-        child.stdin.close()
-    except BrokenPipeError:
-        pass  # the child died at once; its exit status tells why
     state = {"test": None, "started": time.monotonic(), "user_error": None}
     try:
+        for thread in readers:
+            thread.start()
+        _send_job(child, job)
         _pump(child, events, state, on_row, cb, timeout_s)
     except BaseException:
         _kill(child)
         raise
     finally:
         for thread in readers:
-            thread.join(timeout=5)
+            if thread.is_alive():
+                thread.join(timeout=5)
     if state["user_error"]:
         raise UserError(state["user_error"])
+    if child.returncode in (-signal.SIGINT, 130) and not state.get("timed_out"):
+        raise KeyboardInterrupt  # the terminal's Ctrl-C reached the child first
     if child.returncode != 0 or state.get("timed_out"):
         raise ChildFailure(_failure_record(job, child.returncode, state, tail, timeout_s))
+
+
+def _send_job(child: subprocess.Popen, job: dict) -> None:
+    try:
+        child.stdin.write(json.dumps(job))
+        child.stdin.close()
+    except BrokenPipeError:
+        pass  # the child died at once; its exit status tells why
 
 
 def _pump(child, events, state, on_row, cb, timeout_s) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from profiler.errors import UserError
 from profiler.quality import accuracy as acc_mod
+from profiler.quality import ranking
 
 DEFAULT_PRICE_PER_KWH = 0.30
 J_PER_KWH = 3.6e6
@@ -83,6 +84,7 @@ class Score:
     knowledge_density_above_chance_pct_per_b_params: float | None = None
     on_frontier: bool | None = None  # None: not compared (no accuracy)
     dominated_by: list[str] = field(default_factory=list)
+    quality_rank: int | None = None  # 1 + configurations significantly better on quality (ranking.py)
 
     def objective(self, attr: str):
         return self.accuracy_pct if attr == "accuracy_pct" else getattr(self.config, attr)
@@ -95,6 +97,7 @@ class Scoreboard:
     scores: list[Score]
     objectives_used: list[str]
     notes: list[str] = field(default_factory=list)
+    quality_order: ranking.QualityOrder | None = None  # pairwise significance-aware quality verdicts
 
 
 # --------------------------------------------------------------------------- configurations
@@ -210,10 +213,13 @@ def score(config: Configuration, metric: str, acc: acc_mod.AccuracyScore | None,
     return s
 
 
-def _dominates(a: Score, b: Score, objectives) -> bool:
+def _dominates(a: Score, b: Score, objectives, order: ranking.QualityOrder) -> bool:
     better = False
     for _, attr, sign, _ in objectives:
-        va, vb = a.objective(attr), b.objective(attr)
+        if attr == "accuracy_pct":  # only a significant difference counts (ties otherwise)
+            va, vb, sign = order.cmp(a.config.key, b.config.key), 0, 1
+        else:
+            va, vb = a.objective(attr), b.objective(attr)
         if sign * va < sign * vb:
             return False
         if sign * va > sign * vb:
@@ -221,9 +227,18 @@ def _dominates(a: Score, b: Score, objectives) -> bool:
     return better
 
 
-def pareto(scores: list[Score]) -> tuple[list[str], list[str]]:
-    """Mark frontier membership in place; returns (objectives used, notes on those left out)."""
+def quality_order(scores: list[Score], metric: str) -> ranking.QualityOrder:
+    """Which configurations the quality data can tell apart (task accuracy, else KLD/PPL)."""
+    return ranking.QualityOrder([ranking.evidence(s.config.key, s.accuracy, s.config.model_sha256, s.config.n_params)
+                                 for s in scores], metric)
+
+
+def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> tuple[list[str], list[str]]:
+    """Mark frontier membership in place; returns (objectives used, notes on those left out).
+    On quality a configuration beats another only where ``order`` (default: from the scores'
+    accuracy alone) finds a significant difference."""
     rated = [s for s in scores if s.accuracy_pct is not None]
+    order = order or quality_order(scores, scores[0].metric if scores else "")
     used, notes = [], []
     for name, attr, sign, label in OBJECTIVES:
         missing = [s.config.key for s in rated if s.objective(attr) is None]
@@ -232,8 +247,9 @@ def pareto(scores: list[Score]) -> tuple[list[str], list[str]]:
         else:
             used.append((name, attr, sign, label))
     for s in rated:
-        s.dominated_by = [o.config.key for o in rated if o is not s and _dominates(o, s, used)]
+        s.dominated_by = [o.config.key for o in rated if o is not s and _dominates(o, s, used, order)]
         s.on_frontier = not s.dominated_by
+        s.quality_rank = order.rank(s.config.key)
     for s in scores:
         if s.accuracy_pct is None:
             notes.append(f"{s.config.key}: no {s.metric} score, so it is not compared")
@@ -244,14 +260,17 @@ def build(configs: list[Configuration], metric: str = "hellaswag", price_per_kwh
           catalog=None, lm_eval: dict[str, list[str]] | None = None) -> Scoreboard:
     if price_per_kwh < 0:
         raise UserError(f"--price-kwh {price_per_kwh} is invalid: it must be >= 0")
-    scores = [score(c, metric, acc_mod.best(accuracy_for(c, catalog, lm_eval), metric), price_per_kwh) for c in configs]
-    used, notes = pareto(scores)
+    chosen, setting_notes = acc_mod.comparable([accuracy_for(c, catalog, lm_eval) for c in configs], metric)
+    scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen)]
+    order = quality_order(scores, acc_mod.normalise_metric(metric))
+    used, notes = pareto(scores, order)
+    notes = [f"{configs[i].key}: {text}" for i, text in setting_notes] + notes + order.notes
     for s in scores:
         if s.accuracy and s.accuracy.inherited:
             notes.append(f"{s.config.key}: {s.metric} {s.accuracy.value_pct:.1f} is inherited from {s.accuracy.inherited_from}, "
                          f"not measured on this file; measure it with: profiler eval {s.config.model_name} --hellaswag hellaswag")
     return Scoreboard(metric=acc_mod.normalise_metric(metric), price_per_kwh=price_per_kwh, scores=scores,
-                      objectives_used=used, notes=notes)
+                      objectives_used=used, notes=notes, quality_order=order)
 
 
 # --------------------------------------------------------------------------- budget recommendation
@@ -275,15 +294,25 @@ class Recommendation:
     excluded: list[tuple[str, str]]  # (configuration, reason)
 
 
-def _rank_key(s: Score):
+def _cost_key(s: Score):
     inf = math.inf
-    return (-(s.accuracy_pct or -inf), s.config.j_per_decode_token if s.config.j_per_decode_token is not None else inf,
+    return (s.config.j_per_decode_token if s.config.j_per_decode_token is not None else inf,
             -(s.config.decode_tps or 0), s.config.peak_rss_bytes or inf)
+
+
+def _quality_ranked(fits: list[Score], order: ranking.QualityOrder) -> list[Score]:
+    """Fewest configurations significantly better first (the top tier: none is), then the cheaper."""
+    def losses(s: Score) -> int:
+        return sum(1 for o in fits if o is not s and order.cmp(o.config.key, s.config.key) > 0)
+
+    return sorted(fits, key=lambda s: (losses(s), _cost_key(s)))
 
 
 def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: float | None = None,
               max_j_per_token: float | None = None, n_runners_up: int = 3) -> Recommendation:
-    """The most accurate configuration inside the budget; ties go to less energy, then speed, then memory."""
+    """The best-quality configuration inside the budget. Quality differences the data cannot resolve
+    are ties (``ranking``), and ties go to less energy, then speed, then memory: the choice is never
+    significantly worse on the quality measure in use than another configuration in the budget."""
     fits, excluded = [], []
     for s in board.scores:
         c = s.config
@@ -303,18 +332,30 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
     budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token)
     if not fits:
         return Recommendation(None, f"no configuration meets the budget ({budget})", [], excluded)
-    ranked = sorted(fits, key=_rank_key)
+    order = board.quality_order or quality_order(board.scores, board.metric)
+    ranked = _quality_ranked(fits, order)
     top = ranked[0]
-    acc = top.accuracy
-    why = (f"highest {board.metric} among {len(fits)} configuration(s) within the budget ({budget}): "
-           f"{top.accuracy_pct:.1f}% ({acc.label()})")
-    if len(ranked) > 1 and ranked[1].accuracy_pct == top.accuracy_pct:
-        why += "; tied on accuracy, chosen for lower J/token, then higher t/s, then lower memory"
+    why = f"{_why_quality(top, fits, board.metric)} among {len(fits)} configuration(s) within the budget ({budget}): " \
+          f"{top.accuracy_pct:.1f}% ({top.accuracy.label()})"
+    tied = [s.config.key for s in ranked[1:] if order.cmp(s.config.key, top.config.key) == 0
+            and order.cmp(top.config.key, s.config.key) == 0]
+    if tied:
+        why += (f"; statistically tied on quality with {', '.join(tied)}, chosen for lower J/token, then higher t/s, "
+                "then lower memory")
+    decided = {order.verdict(top.config.key, s.config.key).measure for s in ranked[1:] if order.verdict(top.config.key, s.config.key)}
+    if decided - {board.metric, ""}:
+        why += f"; ranked above others by {', '.join(sorted(decided - {board.metric, ''}))} where {board.metric} could not tell"
     if top.on_frontier:
         why += "; on the Pareto frontier"
     elif top.dominated_by:
         why += f"; note: dominated by {', '.join(top.dominated_by)}, which are outside the budget"
     return Recommendation(top, why, ranked[1 : 1 + n_runners_up], excluded)
+
+
+def _why_quality(top: Score, fits: list[Score], metric: str) -> str:
+    if all(top.accuracy_pct >= s.accuracy_pct for s in fits):
+        return f"highest {metric}"
+    return "best quality"
 
 
 def _budget_text(max_memory_bytes, min_tps, max_j) -> str:

@@ -1,4 +1,4 @@
-"""The child side of crash isolation: ``python -m profiler.worker FD`` runs one model's sweep.
+"""The child side of crash isolation: ``python -m profiler.worker FD [PARENT_PID]`` runs one model's sweep.
 
 It reads its job (JSON) from stdin and writes events as JSON lines to file descriptor FD:
 ``test_started``, ``rep``, ``row``, ``message`` and ``user_error``. Anything the native runtime
@@ -73,7 +73,25 @@ def _session(job: dict, options, device):
     return session
 
 
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: the kernel kills this process when the parent dies, however it dies (a Ctrl-C while
+    the parent was still starting us, a SIGKILL), so no orphan goes on measuring."""
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # no prctl: the pipe to the parent breaks at the next event instead
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(130)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent(int(argv[2]) if len(argv) > 2 else None)  # FD, then the parent's pid
     events = _Events(int(argv[1]))
     job = json.loads(sys.stdin.read())
     from dataclasses import asdict

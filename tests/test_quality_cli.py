@@ -55,6 +55,9 @@ def test_eval_reference_kld_and_hellaswag(workdir, tiny_gguf, tiny_gguf_tied):
     lines = [json.loads(x) for x in (workdir / "cache" / "quality" / "measurements.jsonl").read_text().splitlines()]
     hs = [x for x in lines if x["metric"] == "hellaswag"]
     assert hs and hs[-1]["model_sha256"] == first["model"]["sha256"] and hs[-1]["n_tasks"] == 5
+    # per-task outcomes for the paired test between files, in the subset's order
+    assert len(hs[-1]["task_correct"]) == 5 and hs[-1]["task_correct"].count("1") == hs[-1]["n_correct"]
+    assert hs[-1]["variant"] == "acc_norm_token" and hs[-1]["selection"].startswith("5 of 8")
 
 
 def test_score_after_a_run_uses_the_measured_accuracy(workdir, tiny_gguf):
@@ -97,18 +100,42 @@ def test_run_ends_with_a_scoreboard_measured_on_the_file(tmp_path, tiny_gguf):
     (datasets / "hellaswag_val_full.txt").write_text("\n".join(lines))  # stands in for a pulled copy
     done = _profiler(tmp_path, "run", tiny_gguf, "-p", 16, "-n", 4, "-r", 1, "--no-bandwidth", "--score-tasks", 4)
     out = done.stdout
-    assert "cost-effectiveness (hellaswag" in out
-    assert "measured 0-shot, 4 tasks" in out
-    assert "unavailable" in out or "J/1k" in out  # energy is either measured or says it is missing
+    assert "measured 0-shot acc_norm per token, 4 tasks" in out  # the number's provenance and setting
+    (s,) = json.loads(_profiler(tmp_path, "score", "--json").stdout)["scores"]  # the same board, as data
+    a, c = s["accuracy"], s["configuration"]
+    assert (a["provenance"], a["n_tasks"], a["inherited"]) == ("measured", 4, False)
+    assert a["setting"].startswith("0-shot acc_norm per token, 4 of 6")
+    assert f"{a['value_pct']:.1f}" in out
+    if s["j_per_1k_tokens"] is None:  # energy is a number, or says why it is missing: never a silent blank or 0
+        assert c["energy_note"].startswith("energy unavailable (") and "unavailable" in out
+    else:
+        assert s["j_per_1k_tokens"] > 0 and c["energy_note"].startswith(("measured", "ESTIMATED"))
+        assert f"{s['j_per_1k_tokens']:.3g}" in out
     again = _profiler(tmp_path, "run", tiny_gguf, "-p", 16, "-n", 4, "-r", 1, "--no-bandwidth", "--score-tasks", 4)
     runs = list((tmp_path / "reports").glob("*/quality.json"))
-    assert len(runs) == 1 and "measured 0-shot, 4 tasks" in again.stdout  # measured once, then reused
+    assert len(runs) == 1 and "measured 0-shot acc_norm per token, 4 tasks" in again.stdout  # measured once, then reused
     more = _profiler(tmp_path, "run", tiny_gguf, "-p", 16, "-n", 4, "-r", 1, "--no-bandwidth", "--score-tasks", 6)
     runs = list((tmp_path / "reports").glob("*/quality.json"))
-    assert len(runs) == 2 and "measured 0-shot, 6 tasks" in more.stdout  # fewer stored tasks than asked: measured
+    assert len(runs) == 2 and "measured 0-shot acc_norm per token, 6 tasks" in more.stdout  # fewer stored than asked
 
 
 def test_run_without_task_data_says_where_accuracy_comes_from(tmp_path, tiny_gguf):
     done = _profiler(tmp_path, "run", tiny_gguf, "-p", 16, "-n", 4, "-r", 1, "--no-bandwidth")
     assert "HellaSwag data is not pulled" in done.stdout
     assert "no hellaswag score" in done.stdout
+
+
+def test_an_unreadable_header_is_reported_not_taken_for_original_weights(workdir, tiny_gguf, monkeypatch):
+    import errno
+
+    from profiler.quality import evaluate as ev
+
+    def failing_read(path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setenv("PROFILER_CACHE", str(workdir / "cache"))
+    monkeypatch.setattr(ev, "reconstructed_from", failing_read)
+    result = ev.evaluate(str(tiny_gguf), ev.EvalOptions(text=str(workdir / "text.txt"), n_ctx=64, n_chunks=1, save=False))
+    assert result.model.header_error == "OSError: [Errno 5] Input/output error"
+    assert any("could not read tiny.gguf's GGUF header" in w and "Input/output error" in w for w in result.warnings)
+    assert result.to_dict()["model"]["header_error"]  # kept in quality.json too

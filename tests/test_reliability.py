@@ -34,9 +34,15 @@ def slow_gguf(tmp_path_factory) -> Path:
                             n_head_kv=8, n_ff=2048, n_ctx=4096, name="slow")
 
 
+def _sigint_default() -> None:
+    # A shell running this suite in the background (`pytest &` in a script) hands its children
+    # SIGINT ignored, and Python keeps an inherited SIG_IGN: the run would never see the Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "profiler", "run", *args, *BASE], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
 
 
 def stored_rows(db: Path) -> list[tuple]:
@@ -49,11 +55,15 @@ def stored_rows(db: Path) -> list[tuple]:
         return []
 
 
-def wait_for(predicate, timeout: float = 120.0) -> None:
+def wait_for(predicate, proc: subprocess.Popen | None = None, timeout: float = 900.0) -> None:
+    """Poll until ``predicate``; fail at once if the run ended first. The timeout only stops a
+    hung test: it is far beyond what any machine needs, so a slow or busy machine never fails here."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the run ended (exit {proc.returncode}) before the awaited event: {proc.stderr.read()}")
         time.sleep(0.1)
     raise AssertionError("condition not reached in time")
 
@@ -61,10 +71,16 @@ def wait_for(predicate, timeout: float = 120.0) -> None:
 def test_killed_child_ends_only_that_model(slow_gguf, tiny_gguf, tmp_path):
     proc = start([str(slow_gguf), str(tiny_gguf), "-p", "16", "-n", "400", "-r", "3", "-t", "1"], tmp_path)
     db = tmp_path / "reports" / "profiler.db"
-    wait_for(lambda: len(stored_rows(db)) >= 1)  # pp16 of the slow model is done; tg400 is running
-    (child,) = psutil.Process(proc.pid).children()
-    os.kill(child.pid, signal.SIGKILL)
-    out, err = proc.communicate(timeout=300)
+    wait_for(lambda: len(stored_rows(db)) >= 1, proc)  # pp16 of the slow model is done; tg400 is running
+    parent = psutil.Process(proc.pid)
+    parent.suspend()  # it can neither commit tg400 nor start the next model's child meanwhile
+    try:
+        (child,) = parent.children()
+        assert stored_rows(db) == [("slow.gguf", "pp16")], "the slow model's tg400 (seconds of decoding) already ended"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        parent.resume()
+    out, err = proc.communicate(timeout=900)
     assert proc.returncode == 1, err
     assert "failed: slow.gguf (tg400): crashed: SIGKILL" in err
     assert stored_rows(db) == [("slow.gguf", "pp16"), ("tiny.gguf", "pp16"), ("tiny.gguf", "tg400")]
@@ -76,13 +92,17 @@ def test_killed_child_ends_only_that_model(slow_gguf, tiny_gguf, tmp_path):
 
 
 def test_sigint_to_the_parent_keeps_finished_tests_and_resume_completes(slow_gguf, tmp_path):
-    proc = start([str(slow_gguf), "-p", "16,32", "-n", "400", "-r", "3", "-t", "1"], tmp_path)
+    # --delay 3600 holds the child for an hour between its first and second test: however late
+    # this poll sees the first row, the run is still going when the SIGINT lands (by construction,
+    # not by timing; the resume below runs without the delay)
+    proc = start([str(slow_gguf), "-p", "16,32", "-n", "16", "-r", "2", "-t", "1", "--delay", "3600"], tmp_path)
     db = tmp_path / "reports" / "profiler.db"
-    wait_for(lambda: len(stored_rows(db)) >= 2)
+    wait_for(lambda: len(stored_rows(db)) >= 1, proc)
     children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "the model's child process is running"
     os.kill(proc.pid, signal.SIGINT)  # the parent only, as `kill -INT` would
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 130, err
     match = [line for line in err.splitlines() if "--resume" in line]
     assert match, err
     run_id = match[0].rsplit(" ", 1)[-1]
@@ -90,16 +110,48 @@ def test_sigint_to_the_parent_keeps_finished_tests_and_resume_completes(slow_ggu
     assert psutil.wait_procs(children, timeout=10)[1] == [], "no orphaned child keeps running"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone() == ("interrupted",)
-    kept = stored_rows(db)
-    assert kept[:2] == [("slow.gguf", "pp16"), ("slow.gguf", "pp32")]
+    assert stored_rows(db) == [("slow.gguf", "pp16")]
 
     done = subprocess.run([sys.executable, "-m", "profiler", "run", "--resume", run_id, "-o", "json", *BASE],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert [r["test"] for r in json.loads(done.stdout)] == ["pp16", "pp32", "tg400"]
-    assert stored_rows(db) == [("slow.gguf", "pp16"), ("slow.gguf", "pp32"), ("slow.gguf", "tg400")]
+    assert [r["test"] for r in json.loads(done.stdout)] == ["pp16", "pp32", "tg16"]
+    assert stored_rows(db) == [("slow.gguf", "pp16"), ("slow.gguf", "pp32"), ("slow.gguf", "tg16")]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone() == ("done",)
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE  # dead; reaping is the new parent's business
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_child_never_outlives_its_parent(slow_gguf, tmp_path):
+    """Whatever ends the parent (here SIGKILL, where no cleanup can run; a Ctrl-C while it was
+    still starting the child is the same case), the child must not go on measuring as an orphan."""
+    proc = start([str(slow_gguf), "-p", "16,32", "-n", "0", "-r", "1", "-t", "1", "--delay", "3600"], tmp_path)
+    wait_for(lambda: len(stored_rows(tmp_path / "reports" / "profiler.db")) >= 1, proc)
+    (child,) = psutil.Process(proc.pid).children()  # now in its hour-long --delay
+    proc.kill()
+    proc.communicate()
+    wait_for(lambda: _gone(child))  # no timing claim: on the parent's death it dies at once, or never
+
+
+def test_ctrl_c_in_the_terminal_interrupts_the_run_not_the_model(slow_gguf, tmp_path):
+    """A terminal's Ctrl-C reaches the parent and the child together; the child dying of it is
+    the run's interruption, never recorded as the model failing."""
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "run", str(slow_gguf), "-p", "16,32", "-n", "0", "-r", "1",
+                             "-t", "1", "--delay", "3600", *BASE], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_sigint_default)
+    wait_for(lambda: len(stored_rows(tmp_path / "reports" / "profiler.db")) >= 1, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # the whole process group, as the terminal does
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "failed" not in err, err
+    run_dir = next(p for p in (tmp_path / "reports").iterdir() if p.is_dir())
+    assert json.loads((run_dir / "results.json").read_text())["failures"] == []
 
 
 def _timed_run(model: Path, args: list[str], cwd: Path) -> tuple[float, list[dict]]:

@@ -224,3 +224,134 @@ def test_scoreboard_reads_measured_store_by_sha(isolated_env):
     winner = board.scores[0].accuracy
     assert (winner.value_pct, winner.provenance, winner.inherited) == (37.5, "measured", False)
     assert math.isclose(board.scores[0].accuracy_pct, 37.5)
+
+
+# --------------------------------------------------------------------------- settings are never mixed
+
+
+def test_label_and_setting_show_shots_variant_and_subset():
+    measured = acc.from_store([{"metric": "hellaswag", "value_pct": 30.0, "n_tasks": 100, "n_shot": 0,
+                                "selection": "100 of 10042, llama-perplexity's random order", "data_sha256": "f" * 64}])[0]
+    assert measured.label() == "measured 0-shot acc_norm per token, 100 tasks"
+    assert measured.setting_text() == "0-shot acc_norm per token, 100 of 10042, llama-perplexity's random order; data ffffffffffff"
+    published = _published("hellaswag", 40.9)
+    assert published.setting_text() == "0-shot variant unstated, full benchmark"
+    assert measured.setting() != published.setting()
+
+
+def test_winogrande_measured_by_us_is_plain_acc_not_acc_norm():
+    lines = [{"metric": "winogrande", "value_pct": 55.0, "n_tasks": 50, "source": "profiler eval (50 of 1267)"},
+             {"metric": "hellaswag", "value_pct": 30.0, "n_tasks": 50, "source": "profiler eval (50 of 10042)"}]
+    wino, hs = acc.from_store(lines)
+    assert wino.variant == "acc" and hs.variant == "acc_norm_token"
+    assert wino.subset == "50 of 1267"  # older index lines: the selection read from the source text
+
+
+def test_best_and_the_scoreboard_never_rank_across_settings(isolated_env):
+    ours = _config("ours", decode=20.0, peak=400_000_000, j=0.02)
+    carded = _config("carded", decode=30.0, peak=300_000_000, j=0.01)
+    store.record([{"model_sha256": ours.model_sha256, "metric": "hellaswag", "value_pct": 35.0, "n_tasks": 400,
+                   "n_shot": 0, "selection": "400 of 10042", "data_sha256": "d" * 64}])
+    card = ModelSpec(name="carded", format="gguf", sources=["c.gguf"], accuracy=[
+        {"metric": "hellaswag", "value": 40.9, "n_shot": 10, "variant": "acc_norm", "source": "card",
+         "measured_on": "google/gemma-3-270m"}])
+    board = scoring.build([ours, carded], "hellaswag", catalog=Catalog(path=None, models=[card]))
+    by = {s.config.model_name: s for s in board.scores}
+    assert by["ours"].accuracy.provenance == "measured" and by["carded"].accuracy is None  # 10-shot is not 0-shot
+    assert any("carded t4" in n and "10-shot acc_norm" in n and "not comparable" in n for n in board.notes)
+    assert scoring.recommend(board).best.config.model_name == "ours"
+    only = acc.best(acc.from_catalog(card.accuracy), "hellaswag", setting=(0, "acc_norm_token", None))
+    assert only is None  # asked for one setting, a number in another is never returned
+
+
+def test_lm_eval_is_exact_only_when_its_model_args_name_the_file(tmp_path):
+    path = tmp_path / "results.json"
+    for args, exact in [("pretrained=org/repo,gguf_file=smol-q4.gguf", True),
+                        ("pretrained=/models/smol-q4.gguf", True),
+                        ("pretrained=org/smol-q4.gguf-v2", False),  # contains the name, names another file
+                        (f"pretrained=x,revision={'ab' * 32}", True)]:
+        path.write_text(json.dumps({**LM_EVAL, "config": {"model_args": args}}))
+        scores = acc.from_lm_eval(path, ("smol-q4.gguf", "ab" * 32))
+        assert all(s.inherited is not exact for s in scores), args
+    path.write_text(json.dumps({**LM_EVAL, "config": {"model_args": "pretrained=a/smol-q4.gguf"}}))
+    assert all(s.inherited for s in acc.from_lm_eval(path, ("q4.gguf",)))  # a substring is not a name
+
+
+# --------------------------------------------------------------------------- uncertainty-aware ranking
+
+
+def test_significance_tests():
+    from profiler.quality import ranking
+
+    assert 0.5 < ranking.mcnemar_p(14, 10) < 0.6 and ranking.mcnemar_p(20, 2) < 0.001
+    assert ranking.mcnemar_p(0, 0) == 1.0
+    assert 0.5 < ranking.two_proportion_p(0.34, 100, 0.30, 100) < 0.6
+    assert ranking.two_proportion_p(0.60, 1000, 0.30, 1000) < 1e-6
+    assert 2000 < ranking.tasks_to_resolve(0.34, 0.30) < 2300  # ~2128 per file at 95% / 80% power
+    assert ranking.tasks_to_resolve(0.3, 0.3) is None
+
+
+def _bits(*runs: tuple[str, int]) -> str:
+    return "".join(bit * count for bit, count in runs)
+
+
+# The ladder: 100 HellaSwag tasks say Q2_K (34%) beats Q4_1 (30%); PPL and KLD on the same
+# text say Q2_K is far worse. Q2_K is also the fastest, smallest and cheapest.
+LADDER = {  # name: (decode t/s, peak bytes, J/token, tasks right as runs of 1/0, KLD, PPL)
+    "q8_0": (20.0, 400_000_000, 0.030, _bits(("1", 20), ("0", 14), ("1", 11), ("0", 55)), (0.0005, 0.00005), (25.20, 0.34)),
+    "q4_1": (30.0, 250_000_000, 0.020, _bits(("1", 20), ("0", 14), ("1", 10), ("0", 56)), (0.0027, 0.0002), (25.70, 0.35)),
+    "q2_k": (45.0, 150_000_000, 0.012, _bits(("1", 34), ("0", 66)), (0.41, 0.02), (35.45, 0.50)),
+}
+
+
+def _ladder(kld=True, ppl=True):
+    configs = []
+    for name, (tps, peak, j, bits, k, p) in LADDER.items():
+        c = _config(name, decode=tps, peak=peak, j=j, params=134_515_008)
+        base = {"model_sha256": c.model_sha256, "run_id": "r"}
+        store.record([{**base, "metric": "hellaswag", "value_pct": 100 * bits.count("1") / len(bits), "n_tasks": 100,
+                       "n_shot": 0, "selection": "100 of 10042", "data_sha256": "d" * 64, "task_correct": bits}])
+        if kld:
+            store.record([{**base, "metric": "kld", "value": k[0], "uncertainty": k[1], "reference_sha256": "f" * 64}])
+        if ppl:
+            store.record([{**base, "metric": "ppl", "value": p[0], "uncertainty": p[1], "data_sha256": "w" * 64,
+                           "n_ctx": 512, "n_chunks": 10}])
+        configs.append(c)
+    return scoring.build(configs, "hellaswag")
+
+
+def test_noisy_accuracy_never_ranks_a_worse_quant_above_a_better_one(isolated_env):
+    board = _ladder()
+    by = {s.config.model_name: s for s in board.scores}
+    assert by["q2_k"].accuracy_pct > by["q4_1"].accuracy_pct  # the noisy metric inverts the true order
+    order = board.quality_order
+    assert order.cmp("q4_1 t4", "q2_k t4") == 1 and order.verdict("q4_1 t4", "q2_k t4").measure == "KLD"
+    assert order.verdict("q4_1 t4", "q2_k t4").accuracy.method == "paired McNemar on the same 100 tasks"
+    assert (by["q8_0"].quality_rank, by["q4_1"].quality_rank, by["q2_k"].quality_rank) == (1, 2, 3)
+    note = next(n for n in board.notes if "cannot tell" in n)
+    assert note.startswith("hellaswag cannot tell these apart at 100 tasks; ranked by KLD")
+    assert "q4_1 t4 vs q2_k t4" in note and "tasks would resolve" in note
+    # the fast low-quality file keeps its end of the frontier, but does not dominate the better one
+    assert by["q2_k"].on_frontier and by["q4_1"].on_frontier and by["q4_1"].dominated_by == []
+    rec = scoring.recommend(board, max_memory_bytes=300_000_000)  # q8_0 does not fit
+    assert rec.best.config.model_name == "q4_1", rec.why
+    assert "KLD" in rec.why
+    assert scoring.recommend(board).best.config.model_name == "q8_0"
+    data = scoring.to_dict(board, rec)
+    assert {s["configuration"]["model_name"]: s["quality_rank"] for s in data["scores"]} == {"q8_0": 1, "q4_1": 2, "q2_k": 3}
+    assert "task_correct" not in data["scores"][0]["accuracy"]
+
+
+def test_perplexity_decides_when_there_is_no_kld(isolated_env):
+    board = _ladder(kld=False)
+    assert board.quality_order.verdict("q4_1 t4", "q2_k t4").measure == "PPL"
+    assert scoring.recommend(board, max_memory_bytes=300_000_000).best.config.model_name == "q4_1"
+
+
+def test_unresolved_differences_are_ties_decided_by_cost(isolated_env):
+    board = _ladder(kld=False, ppl=False)
+    assert board.quality_order.cmp("q4_1 t4", "q2_k t4") == 0
+    assert any("treated as tied" in n for n in board.notes)
+    rec = scoring.recommend(board)
+    assert rec.best.config.model_name == "q2_k"  # tied on quality: the least energy wins
+    assert "statistically tied on quality with" in rec.why

@@ -26,6 +26,7 @@ from profiler.errors import UserError
 from profiler.quality import data as data_mod
 from profiler.quality import kld as kld_mod
 from profiler.quality import store, tasks
+from profiler.quality.accuracy import MEASURED_VARIANT
 from profiler.quality.perplexity import PerplexityResult, perplexity, plan_chunks
 
 SCHEMA_VERSION = 1
@@ -67,6 +68,7 @@ class ModelIdentity:
     size_bytes: int
     description: str
     reconstructed_from: str | None = None  # set when the file is a dequantized reconstruction
+    header_error: str | None = None  # why the header could not be read for that note (None: it was read)
 
 
 @dataclass
@@ -103,16 +105,26 @@ def _clean(value):
 
 
 def reconstructed_from(path: str | Path) -> str | None:
-    """The note ``profiler quantize`` writes into a dequantized reconstruction's GGUF header."""
+    """The note ``profiler quantize`` writes into a dequantized reconstruction's GGUF header.
+
+    A header that cannot be read raises (OSError, ValueError): the caller records why, since
+    "no note" would claim original weights."""
     # ggufinfo's streaming header parser skips long arrays (the vocabulary); gguf.GGUFReader
     # would decode all of them, ~10 s for a 49k-token vocabulary on a slow CPU.
     from profiler.ggufinfo import _parse
 
-    try:
-        value = _parse(Path(path))[0].get(RECONSTRUCTED_KEY)
-    except Exception:  # not a GGUF we can read: no note
-        return None
+    value = _parse(Path(path))[0].get(RECONSTRUCTED_KEY)
     return None if value is None else str(value)
+
+
+def _reconstruction_note(path: Path, fmt: str) -> tuple[str | None, str | None]:
+    """(note, why it could not be read). ONNX models carry no such note."""
+    if fmt != "gguf":
+        return None, None
+    try:
+        return reconstructed_from(path), None
+    except (OSError, ValueError, UserError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def identify(model: str, catalog_path: Path | None = None, progress=None) -> tuple[ModelIdentity, Path]:
@@ -124,10 +136,11 @@ def identify(model: str, catalog_path: Path | None = None, progress=None) -> tup
     path = catalog_mod.resolve(spec, progress=progress)
     info = read_model_info(path, spec.format)  # GGUF header or ONNX graph
     sha = spec.sha256 or _file_sha256(path)
+    note, header_error = _reconstruction_note(path, spec.format)
     identity = ModelIdentity(
         name=spec.name, path=str(path), sha256=sha, quant=spec.quant or info.quant_type,
         n_params=spec.n_params or info.n_params, size_bytes=info.file_size_bytes,
-        description=spec.description or info.name, reconstructed_from=reconstructed_from(path),
+        description=spec.description or info.name, reconstructed_from=note, header_error=header_error,
     )
     return identity, path
 
@@ -185,6 +198,9 @@ def evaluate(model: str, options: EvalOptions, progress: Callable[[str], None] |
     )
     if identity.reconstructed_from:
         result.warnings.append(f"{identity.name} is a reconstruction ({identity.reconstructed_from}), not original weights")
+    if identity.header_error:
+        result.warnings.append(f"could not read {identity.name}'s GGUF header to tell whether it is a dequantized "
+                               f"reconstruction ({identity.header_error}); treated as original weights")
     # llama.cpp for GGUF, ONNX Runtime for ONNX models: KLD against a llama.cpp reference is cross-runtime parity
     backend = create_backend(backend_name_for("auto", path, catalog_mod.spec_for_path(path).format), options.verbose)
     try:
@@ -285,7 +301,10 @@ def store_entries(result: EvalResult) -> list[dict]:
     for t in result.tasks:
         out.append({**base, "metric": t.task, "value_pct": t.accuracy_pct, "ci95_pct": [t.ci95_low_pct, t.ci95_high_pct],
                     "n_tasks": t.n_tasks, "n_shot": 0, "source": f"profiler eval ({t.selection})",
-                    "data_sha256": t.source.get("sha256")})
+                    "data_sha256": t.source.get("sha256"), "variant": MEASURED_VARIANT.get(t.task, "acc"),
+                    "selection": t.selection, "n_tasks_in_file": t.n_tasks_in_file, "n_correct": t.n_correct,
+                    # per-task outcomes in the selection's order: the paired test between two files
+                    "task_correct": "".join("1" if p["choice"] == p["gold"] else "0" for p in t.predictions)})
     if result.perplexity is not None:
         p = result.perplexity
         out.append({**base, "metric": "ppl", "value": p.ppl, "uncertainty": p.ppl_uncertainty, "n_ctx": p.n_ctx,
