@@ -59,7 +59,15 @@ from profiler.plan import Sweep  # noqa: E402
 
 TARGETS = {"quiet": 0.98, "loaded": 0.95}
 QUIET_CPUS = 0.25  # a quiet round counts as disturbed when other processes kept this many CPUs busy
-TESTS = {"pp512": (512, 0), "tg128": (0, 128)}
+TESTS = {"pp512": (512, 0), "tg128": (0, 128)}  # the issue's tests; any ppN or tgN is accepted
+
+
+def test_shape(name: str) -> tuple[int, int] | None:
+    """(n_prompt, n_gen) of ``ppN`` or ``tgN`` (a shorter tg32 makes a quick smoke run on a busy machine)."""
+    kind, _, count = name.partition("pp") if name.startswith("pp") else name.partition("tg")
+    if not count.isdigit() or int(count) < 1:
+        return None
+    return (int(count), 0) if name.startswith("pp") else (0, int(count))
 DEFAULT_MODELS = ("smollm2-135m-instruct-q4_1", "gemma-3-270m-q4_k_m")
 SIDES = ("bench", "child", "child-off", "inproc")
 SIDE_LABEL = {"bench": "llama-bench", "child": "ours", "child-off": "ours, no sampling", "inproc": "ours in-process"}
@@ -250,7 +258,7 @@ class BusyLoad:
 
 
 def run_side(side: str, case: Case, bench: Path, paths: dict[str, Path], reps: int, default: Sweep) -> Sample:
-    n_prompt, n_gen = TESTS[case.test]
+    n_prompt, n_gen = test_shape(case.test)
     if side == "bench":
         return run_llama_bench(bench, paths[case.model], n_prompt, n_gen, case.threads, reps, default)
     return run_ours(case.model, n_prompt, n_gen, case.threads, reps, isolate=side != "inproc", track=side != "child-off")
@@ -298,10 +306,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default 3)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per run, every side (default 3)")
     parser.add_argument("--threads", default="2", help="comma list of thread counts (default 2)")
-    parser.add_argument("--tests", default="tg128", help=f"comma list of {', '.join(TESTS)} (default tg128)")
+    parser.add_argument("--tests", default="tg128", help="comma list of ppN / tgN tests (default tg128)")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="catalogue names (default: both catalogue models)")
     parser.add_argument("--conditions", default="quiet,loaded", help="quiet, loaded or both (default both)")
     parser.add_argument("--sides", default="bench,child,child-off", help=f"comma list of {', '.join(SIDES)}")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="where to write the raw samples (default results/llama_bench_ratio.json)")
     parser.add_argument("--append", action="store_true",
                         help="add this run's rounds to those saved in results/llama_bench_ratio.json (same cases and reps)")
     args = parser.parse_args(argv)
@@ -309,7 +319,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.threads = [int(t) for t in split(args.threads)]
     args.tests, args.models, args.conditions = split(args.tests), split(args.models), split(args.conditions)
     args.sides = tuple(split(args.sides))
-    bad = ([t for t in args.tests if t not in TESTS] + [c for c in args.conditions if c not in CONDITIONS]
+    bad = ([t for t in args.tests if test_shape(t) is None] + [c for c in args.conditions if c not in CONDITIONS]
            + [s for s in args.sides if s not in SIDES])
     if bad or args.rounds < 1 or args.reps < 1 or not args.threads or min(args.threads) < 1 or not args.models:
         parser.error(f"unknown: {', '.join(bad)}" if bad else "rounds, reps, threads and models must be given and >= 1")
@@ -338,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     default = Sweep()
     cases = [Case(spec.name, test, t, condition, args.sides) for condition in args.conditions for spec in specs
              for test in args.tests for t in args.threads]
+    global RESULTS
+    RESULTS = args.results or RESULTS
     earlier = load_earlier(cases, args.reps) if args.append else []
     first_new = len(cases[0].others)
     clock = CpuClock()

@@ -80,6 +80,16 @@ def test_cli_run_on_this_machine_labels_what_it_measures(tiny, tmp_path):
     assert "energy: " in out and "J/token" in out
 
 
+def test_cli_no_energy_reads_no_sensor_and_says_so(tiny, tmp_path):
+    code, out, _ = run_cli(["run", str(tiny), "-p", "0", "-n", "8", "-r", "1", "-t", "1", "--no-energy", "--no-bandwidth",
+                            "--reports-dir", str(tmp_path)])
+    assert code == 0, out
+    (row,) = saved_rows(tmp_path)
+    assert row["energy_unavailable"] == "not tracked (--no-energy)" and row.get("j_per_decode_token") is None
+    assert not row["thermal_detail"]["samples"]["t_s"]  # no thermal reading either
+    assert "not tracked (--no-energy)" in out
+
+
 def test_cli_sustained_mode_reports_burst_and_steady(tiny, tmp_path):
     code, out, _ = run_cli(["run", str(tiny), "-n", "16", "-t", "1", "--sustained", "0.5", "--idle", "0",
                             "--no-bandwidth", "--reports-dir", str(tmp_path)])
