@@ -145,8 +145,10 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
     from profiler.console import RunDisplay
 
     names = list(models) + list(model_opts) + (all_local_names(sweep, force) if all_local else [])
+    # profiler fleet run reuses this command whole, measuring on its devices instead (cli_fleet.py)
+    profile = click.get_current_context().meta.get("profiler.profile", api.profile)
     with RunDisplay(quiet_stdout=output is not None) as display:
-        result = api.profile(names, sweep, options, display.callbacks(), resume=resume)
+        result = profile(names, sweep, options, display.callbacks(), resume=resume)
     if output:
         click.echo(render(result, output), nl=False)
     else:
@@ -194,6 +196,10 @@ from profiler import cli_store  # noqa: E402 - registers history, show, compare,
 
 cli_store.register(cli)
 
+from profiler import cli_fleet  # noqa: E402 - registers fleet (profiler/fleet, Ray)
+
+cli_fleet.register(cli)
+
 from profiler import cli_sources  # noqa: E402 - registers models (profiler/sources)
 
 cli_sources.register(cli)
@@ -213,7 +219,8 @@ def main() -> None:
         # click turns Ctrl-C into Abort; the run's own interrupt (with its id) is the cause
         cause = exc if isinstance(exc, api.RunInterrupted) else exc.__cause__ or exc.__context__
         if isinstance(cause, api.RunInterrupted):
-            click.echo(f"interrupted: finished tests are saved; continue with profiler run --resume {cause.run_id}", err=True)
+            again = getattr(cause, "resume_command", "profiler run --resume")  # the fleet's differs
+            click.echo(f"interrupted: finished tests are saved; continue with {again} {cause.run_id}", err=True)
         else:
             click.echo("interrupted", err=True)
         sys.exit(130)

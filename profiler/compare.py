@@ -24,6 +24,9 @@ MATCH_FIELDS = ("n_prompt", "n_gen", "n_depth", "n_threads", "n_batch", "n_ubatc
 class Side:
     label: str
     rows: list[dict]
+    # one device of a fleet run (RUN_ID@DEVICE): devices differ in cores, so the default thread
+    # count differs too; two such sides are matched without it
+    device: str | None = None
 
 
 @dataclass
@@ -123,8 +126,15 @@ def load_side(ref: str, store=None) -> Side:
         from profiler.store import Store
 
         store = Store()
-    run = store.load_run(ref)
-    return Side(ref, [r.to_dict() for r in run.rows])
+    run_id, _, device = ref.partition("@")
+    run = store.load_run(run_id)
+    if not device:
+        return Side(ref, [r.to_dict() for r in run.rows])
+    rows = [r.to_dict() for r in run.rows if r.device_name == device]
+    if not rows:
+        known = sorted({r.device_name for r in run.rows if r.device_name})
+        raise UserError(f"run {run_id} has no rows from device '{device}' (devices: {', '.join(known) or 'none'})")
+    return Side(ref, rows, device)
 
 
 def _rows_from_file(path: Path) -> list[dict]:
@@ -174,8 +184,8 @@ def _model(row: dict) -> str:
     return row.get("model_name") or Path(str(row.get("model_filename", "?"))).name
 
 
-def _key(row: dict, with_model: bool) -> tuple:
-    values = tuple(str(row.get(f, "")) for f in MATCH_FIELDS)
+def _key(row: dict, with_model: bool, with_threads: bool = True) -> tuple:
+    values = tuple(str(row.get(f, "")) for f in MATCH_FIELDS if with_threads or f != "n_threads")
     return ((_model(row),) if with_model else ()) + values
 
 
@@ -189,10 +199,11 @@ def _samples_ts(row: dict) -> list[float]:
 def compare(a: Side, b: Side) -> list[Comparison]:
     """Match rows by test configuration (and model, when both sides hold the same models)."""
     same_models = {_model(r) for r in a.rows} == {_model(r) for r in b.rows}
-    index = {_key(r, same_models): r for r in b.rows}
+    threads = not (a.device and b.device)
+    index = {_key(r, same_models, threads): r for r in b.rows}
     results = []
     for ra in a.rows:
-        rb = index.get(_key(ra, same_models))
+        rb = index.get(_key(ra, same_models, threads))
         if rb is None:
             continue
         sa, sb = _samples_ts(ra), _samples_ts(rb)

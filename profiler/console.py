@@ -78,11 +78,16 @@ def print_results(run: RunResult, console: Console = out_console, wide: bool = F
         console.print(adaptive.MARK_LEGEND)
     device = run.device
     bw = device.get("memory_bandwidth") or {}
-    console.print(
-        f"device: {device.get('board') or device.get('cpu_model')} | {device.get('physical_cores')}C/"
-        f"{device.get('logical_cores')}T | {_mib(device.get('ram_total_bytes'))} RAM | "
-        f"read bandwidth {_fmt(bw.get('read_gbps'), '.1f')} GB/s (measured) | {' '.join(device.get('isa', []))}"
-    )
+    if "fleet" in device:  # a fleet run: one fingerprint per device (profiler fleet report)
+        names = ", ".join(f"{name} ({(info.get('fingerprint') or {}).get('cpu_model', '?')})"
+                          for name, info in device["fleet"].items())
+        console.print(f"devices: {names}")
+    else:
+        console.print(
+            f"device: {device.get('board') or device.get('cpu_model')} | {device.get('physical_cores')}C/"
+            f"{device.get('logical_cores')}T | {_mib(device.get('ram_total_bytes'))} RAM | "
+            f"read bandwidth {_fmt(bw.get('read_gbps'), '.1f')} GB/s (measured) | {' '.join(device.get('isa', []))}"
+        )
     llama = (device.get("runtime") or {}).get("llama.cpp", {})
     if llama:
         console.print(f"runtime: llama-cpp-python {llama.get('llama_cpp_python')}")

@@ -1,0 +1,229 @@
+"""The coordinator's side of ``profiler fleet run``.
+
+One Ray task per device runs that device's whole sweep (``device_task.run_on_device``). It claims
+the device's single profiling slot and is pinned to the device's node with a hard node affinity,
+so a device never runs two measurements at once while different devices run in parallel. Events
+come back through the hub; each row is committed to the coordinator's store as it arrives, keyed
+by (device, test), which is what ``--resume`` skips. Input is checked (models, devices, versions)
+before any work; node death, a pre-flight refusal or a crash is recorded for that device only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from profiler import api, catalog
+from profiler.errors import UserError
+from profiler.fleet import SLOT_RESOURCE, connection, device_task, hub, registry, transfer
+from profiler.measure import session as energy_run
+from profiler.plan import Sweep, expand
+from profiler.report import save_run
+from profiler.results import RunResult, row_from_dict
+from profiler.store import Store, row_key
+
+POLL_S = 0.2
+CANCEL_GRACE_S = 15.0
+
+
+@dataclass
+class FleetOptions:
+    devices: list[str] = field(default_factory=lambda: ["all"])
+    address: str | None = None  # default: the one 'profiler fleet up' saved on this machine
+
+
+class FleetInterrupted(api.RunInterrupted):
+    """Ctrl-C on the coordinator: remote tasks cancelled, finished rows stored."""
+
+    resume_command = "profiler fleet run --resume"
+
+
+def fleet_key(device: str, key: str) -> str:
+    """A fleet row's identity in the store: the device, then the usual test key."""
+    return f"{device}|{key}"
+
+
+def split_key(stored: str) -> tuple[str, str]:
+    device, _, key = stored.partition("|")
+    return device, key
+
+
+def planned_keys(specs, sweep: Sweep, energy: energy_run.EnergyOptions, physical_cores: int) -> set[str]:
+    """The test keys the device will run: the same expansion ``api.profile`` makes there."""
+    tests = energy_run.select_tests(expand(sweep, default_threads=physical_cores), energy)
+    return {row_key(spec.name, t) for spec in specs for t in tests}
+
+
+def fleet_profile(
+    model_names: Sequence[str],
+    sweep: Sweep,
+    options: api.RunOptions | None = None,
+    callbacks: api.Callbacks | None = None,
+    resume: str | None = None,
+    fleet: FleetOptions | None = None,
+) -> RunResult:
+    """``api.profile`` over the fleet: the same arguments, plus which devices."""
+    options = options or api.RunOptions()
+    fleet = fleet or FleetOptions()
+    cb = callbacks or api.Callbacks()
+    store = Store(options.db_path) if resume else None
+    wanted = fleet.devices
+    if resume:
+        plan = store.plan(resume)
+        if "fleet" not in plan:
+            raise UserError(f"run {resume} is not a fleet run; continue it with profiler run --resume {resume}")
+        model_names, sweep = plan["models"], device_task.sweep_from_dict(plan["sweep"])
+        wanted = plan["fleet"]["devices"]
+    specs = api.resolve_models(model_names, options.catalog_path)
+    ray = connection.connect(fleet.address)
+    devices = registry.probe(ray, registry.select(ray, wanted))
+    registry.refuse_unusable(devices)
+    files = [_describe(spec, name, cb) for spec, name in zip(specs, model_names)]
+    run = store.load_run(resume) if resume else _new_run(options, devices)
+    store = store or Store(options.db_path)
+    if not resume:
+        store.begin_run(run, {"models": list(model_names), "sweep": asdict(sweep),
+                              "fleet": {"devices": [d.name for d in devices]}})
+    return _Dispatch(ray, store, run, options, cb).go(devices, specs, files, sweep)
+
+
+def _describe(spec, name: str, cb) -> tuple[transfer.ModelFile, Path]:
+    path = catalog.resolve(spec, progress=cb.message)
+    return transfer.describe(spec, path, by_path=catalog.looks_like_path(name)), path
+
+
+def _new_run(options: api.RunOptions, devices: list[registry.DeviceNode]) -> RunResult:
+    return RunResult(
+        run_id=api.new_run_id(),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        command=options.command,
+        device={"fleet": {d.name: {"node_id": d.node_id, "versions": d.info.get("versions", {}),
+                                   "fingerprint": d.info.get("fingerprint", {})} for d in devices}},
+    )
+
+
+class _Dispatch:
+    def __init__(self, ray, store: Store, run: RunResult, options: api.RunOptions, cb: api.Callbacks) -> None:
+        self.ray, self.store, self.run, self.options, self.cb = ray, store, run, options, cb
+        self.in_flight: dict[str, tuple[str, str] | None] = {}  # device -> (model, test) being measured
+        self.hub = None
+
+    def go(self, devices, specs, files, sweep: Sweep) -> RunResult:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.hub = hub.start_hub(self.ray)
+        self.ray.get([self.hub.offer.remote(model.sha256, str(path)) for model, path in files])
+        task = self.ray.remote(device_task.run_on_device)
+        done = self.store.done_keys(self.run.run_id)
+        refs = {}
+        options = device_task.options_to_dict(self.options)
+        for device in devices:
+            finished = {split_key(k)[1] for k in done if split_key(k)[0] == device.name}
+            todo = planned_keys(specs, sweep, self.options.energy, device.info["fingerprint"]["physical_cores"]) - finished
+            if not todo:
+                continue
+            self.in_flight[device.name] = None
+            strategy = NodeAffinitySchedulingStrategy(device.node_id, soft=False)
+            refs[device.name] = task.options(
+                num_cpus=0, resources={SLOT_RESOURCE: 1}, scheduling_strategy=strategy, max_retries=0,
+                name=f"profile-{device.name}",
+            ).remote(device.name, [m.to_dict() for m, _ in files], asdict(sweep), options, sorted(finished), self.hub)
+        self.cb.message(f"dispatched to {', '.join(refs) or 'no device (nothing left to run)'}")
+        try:
+            self._wait(refs, devices)
+        except KeyboardInterrupt:
+            self._cancel(refs)
+            self._finish("interrupted")
+            raise FleetInterrupted(self.run.run_id) from None
+        self._finish("failed" if self.run.failures else "done")
+        return self.store.load_run(self.run.run_id)
+
+    # ------------------------------------------------------------------ the loop
+    def _wait(self, refs: dict, devices) -> None:
+        pending = {ref: name for name, ref in refs.items()}
+        node_of = {d.name: d.node_id for d in devices}
+        while pending:
+            ready, _ = self.ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
+            self._drain()
+            for ref in ready:
+                name = pending.pop(ref)
+                self._settle(name, ref, node_of[name])
+
+    def _settle(self, device: str, ref, node_id: str) -> None:
+        try:
+            result = self.ray.get(ref)
+        except Exception as exc:  # node death, a crashed worker
+            self._drain()
+            self._fail(device, node_id, self._cause(exc, node_id))
+            return
+        self._drain()
+        if "refused" in result:
+            self._fail(device, node_id, f"refused: {result['refused']}")
+            return
+        for failure in result["failures"]:
+            self.run.failures.append({**failure, "device": device, "node_id": node_id})
+            self.cb.message(f"{device}: {failure['model']} failed during {failure['test'] or 'loading'}: {failure['error']}")
+        self.run.warnings.extend(f"{device}: {w}" for w in result["warnings"])
+        self.run.device.setdefault("fleet", {}).setdefault(device, {})["measured_device"] = result.get("device")
+        self._update()
+
+    def _cause(self, exc: Exception, node_id: str) -> str:
+        alive = {n["NodeID"]: n.get("Alive") for n in self.ray.nodes()}
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if isinstance(exc, self.ray.exceptions.NodeDiedError) or not alive.get(node_id, False):
+            return f"device left the fleet: Ray reports its node {node_id[:12]} dead ({type(exc).__name__}: {first})"
+        return f"{type(exc).__name__}: {first}"
+
+    def _fail(self, device: str, node_id: str, cause: str) -> None:
+        model, test = self.in_flight.get(device) or (None, None)
+        self.run.failures.append({"model": model or "-", "test": test, "error": cause, "device": device, "node_id": node_id})
+        self.cb.message(f"{device} failed during {test or 'setup or between tests'}: {cause}")
+        self._update()
+
+    def _drain(self) -> None:
+        for event in self.ray.get(self.hub.drain.remote()):
+            device, kind = event["device"], event["type"]
+            if kind == "test_started":
+                self.in_flight[device] = (event["model"], event["test"])
+                self.cb.message(f"{device}: {event['model']} {event['test']}")
+            elif kind == "row":
+                self._commit(device, event["key"], event["row"])
+                self.in_flight[device] = None
+            elif kind == "model_ready":
+                self.cb.message(f"{device}: {event['model']} {event['how']}")
+            elif kind == "message":
+                self.cb.message(f"{device}: {event['text']}")
+
+    def _commit(self, device: str, key: str, data: dict) -> None:
+        row = row_from_dict(data)
+        self.store.add_row(self.run.run_id, fleet_key(device, key), row)
+        self.run.rows.append(row)
+        self._update()
+        self.cb.row_done(row)
+
+    def _update(self, status: str = "running") -> None:
+        self.store.update_run(self.run, status)
+        self.store.update_device(self.run.run_id, self.run.device)
+        if self.options.save:
+            save_run(self.store.load_run(self.run.run_id), self.options.reports_dir)
+
+    def _cancel(self, refs: dict) -> None:
+        """Ctrl-C: ask each task to stop (its api.profile kills the measuring child), then force."""
+        for ref in refs.values():
+            self.ray.cancel(ref, force=False)
+        deadline = time.monotonic() + CANCEL_GRACE_S
+        left = list(refs.values())
+        while left and time.monotonic() < deadline:
+            _, left = self.ray.wait(left, num_returns=len(left), timeout=POLL_S)
+        for ref in left:
+            self.ray.cancel(ref, force=True)
+        self._drain()
+
+    def _finish(self, status: str) -> None:
+        self._update(status)
+        if self.hub is not None:
+            self.ray.kill(self.hub)
+            self.hub = None
