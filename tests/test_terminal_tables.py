@@ -190,6 +190,14 @@ def test_long_names_are_cut_with_an_ellipsis_only_when_nothing_else_fits():
         lambda c: print_results(run, c), 200)
 
 
+def test_thermal_column_appears_when_any_row_has_a_reading():
+    run = sweep_run()
+    run.rows[0].temp_max_c, run.rows[0].freq_ratio, run.rows[0].throttled = 61.2, 0.92, True
+    text = render(lambda c: print_results(run, c, wide=True), 100)
+    assert "61 °C, 92% clk, THROTTLED" in text and "n/a °C, n/a clk" in text
+    assert "max °C / clk:" not in " ".join(text.split())  # not dropped: one row has a reading
+
+
 def test_an_empty_run_says_so_instead_of_drawing_an_empty_frame():
     text = render(lambda c: print_results(RunResult("r", "now", "profiler run", {}, []), c), 80)
     assert "no rows" in text and "╭" not in text and "more column(s)" not in text

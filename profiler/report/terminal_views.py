@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from profiler.measure import adaptive
+from profiler.report import energy_text
 from profiler.report.terminal import (
     Column,
     joules,
@@ -43,9 +44,7 @@ def _j_per_token(row: Any) -> float | None:
 
 
 def _resolved(row: Any) -> bool:
-    phase = "decode" if (_get(row, "n_gen") or 0) > 0 else "prefill"
-    detail = _get(row, "energy_detail") or {}
-    return bool(((detail.get("phases") or {}).get(phase) or {}).get("resolved", True))
+    return energy_text._resolved(row, "decode" if (_get(row, "n_gen") or 0) > 0 else "prefill")
 
 
 def _energy_column(rows: Sequence[Any]) -> Column:
@@ -74,13 +73,10 @@ def _itl(row: Any) -> str | None:
 
 
 def _thermal(row: Any) -> str | None:
-    temp, ratio = _get(row, "temp_max_c"), _get(row, "freq_ratio")
-    if temp is None and ratio is None:
+    """None (n/a, so an all-n/a column is dropped) when there is neither a temperature nor a clock."""
+    if _get(row, "temp_max_c") is None and _get(row, "freq_ratio") is None:
         return None
-    parts = [f"{temp:.0f} °C" if temp is not None else "n/a °C", f"{ratio:.0%} clk" if ratio is not None else "n/a clk"]
-    if _get(row, "throttled"):
-        parts.append("THROTTLED")
-    return ", ".join(parts)
+    return energy_text.thermal_cell(row)
 
 
 def _ci(row: Any) -> str | None:
