@@ -54,9 +54,19 @@ class Started:
     output: str
 
 
+def page_size_env() -> dict[str, str]:
+    """Ray preloads its bundled jemalloc into the raylet and GCS; a jemalloc built for 4 KiB pages
+    aborts ("Unsupported system page size") on kernels with larger pages, such as the Raspberry Pi
+    5's default 16 KiB kernel. An empty RAY_JEMALLOC_LIB_PATH makes Ray skip the preload."""
+    if os.sysconf("SC_PAGE_SIZE") > 4096 and "RAY_JEMALLOC_LIB_PATH" not in os.environ:
+        return {"RAY_JEMALLOC_LIB_PATH": ""}
+    return {}
+
+
 def _ray_start(args: list[str], env: dict[str, str]) -> Started:
     argv = [ray_executable(), "start", *args, "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"]
-    done = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    env = {**os.environ, **page_size_env(), **env}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         text = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()
         # Ray prints a banner, then the reason; the last line that says something is the reason

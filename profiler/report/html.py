@@ -69,6 +69,10 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
          f"{(r.peak_rss_bytes or 0) / 2**20:.0f} MiB", _fmt(r.bw_fraction), _energy_cell(r)]
         for r in run.rows
     ]
+    fleet = d.get("fleet")  # a fleet run (docs/fleet.md): the device is a dimension of every table
+    if fleet:
+        device_rows = [[name, _fleet_device_line(info)] for name, info in fleet.items()]
+        result_rows = [[r.device_name or "?", *line] for r, line in zip(run.rows, result_rows)]
     warnings = list(dict.fromkeys(list(run.warnings) + [w for r in run.rows for w in r.warnings]))
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -76,9 +80,9 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         f"<h1>profiler run {_e(run.run_id)}</h1><p>{_e(run.created)} &middot; <code>{_e(run.command)}</code></p>",
         "<h2>Device</h2>", _table(["", ""], [[k, str(v)] for k, v in device_rows], left=2),
         "<h2>Results</h2>",
-        _table(["model", "quant", "test", "threads", "t/s", "TTFT ms", "ITL p50 ms", "model peak MiB", "peak RSS",
-                "bw frac", "J/token"],
-               result_rows, left=3),
+        _table((["device"] if fleet else []) + ["model", "quant", "test", "threads", "t/s", "TTFT ms", "ITL p50 ms",
+                                                "model peak MiB", "peak RSS", "bw frac", "J/token"],
+               result_rows, left=4 if fleet else 3),
     ]
     if board is not None:
         parts.append("<h2>Scores</h2>")
@@ -93,12 +97,21 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
     parts += ["<h2>Plots</h2>", _plots(run, board)]
     if run.failures:
         parts.append("<h2>Failures</h2>")
-        parts += [f"<p class='fail'>{_e(f['model'])} ({_e(f.get('test') or 'load')}): {_e(f['error'])}</p>" for f in run.failures]
+        parts += [f"<p class='fail'>{_e(f['device'] + ': ') if f.get('device') else ''}{_e(f['model'])} "
+                  f"({_e(f.get('test') or 'load')}): {_e(f['error'])}</p>" for f in run.failures]
     if warnings:
         parts.append("<h2>Warnings</h2>")
         parts += [f"<p class='warn'>{_e(w)}</p>" for w in warnings]
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _fleet_device_line(info: dict) -> str:
+    fp = info.get("fingerprint") or {}
+    ram = fp.get("ram_total_bytes")
+    return (f"{fp.get('board') or fp.get('cpu_model') or '?'}, {fp.get('physical_cores', '?')} cores, "
+            f"{f'{ram / 2**30:.1f} GiB' if ram else 'RAM unknown'}, {fp.get('arch') or '?'}; "
+            f"Ray node {str(info.get('node_id', '?'))[:12]}")
 
 
 def _plots(run: RunResult, board) -> str:

@@ -337,7 +337,8 @@ def plot_threads(run) -> str:
     names = _model_labels(run.rows)
     series: dict[str, list[tuple[int, float]]] = defaultdict(list)
     for r in run.rows:
-        series[f"{names[(r.model_name, r.quant_type)]} {r.test}"].append((r.n_threads, r.avg_ts))
+        on = f"{r.device_name}: " if r.device_name else ""  # a fleet run: one line per device too
+        series[f"{on}{names[(r.model_name, r.quant_type)]} {r.test}"].append((r.n_threads, r.avg_ts))
     rates = [y for pts in series.values() for _, y in pts]
     ya = auto_axis(rates)
     xa = linear_axis([float(c) for c in counts], zero=True)

@@ -1,0 +1,79 @@
+"""Fleet runs in the store and the reports, without a cluster: compare RUN@DEVICE, the device x
+model x test table, the per-device choice, the HTML page's device dimension, fleet keys."""
+
+from __future__ import annotations
+
+import pytest
+from tests_support import make_row
+
+from profiler import compare
+from profiler.errors import UserError
+from profiler.fleet import dispatch, output
+from profiler.report.html import render_html
+from profiler.results import RunResult
+from profiler.store import Store
+
+FLEET = {"fleet": {"pi5": {"node_id": "aa" * 28, "fingerprint": {"cpu_model": "Cortex-A76", "physical_cores": 4,
+                                                                "ram_total_bytes": 8 << 30, "arch": "aarch64"}},
+                   "laptop": {"node_id": "bb" * 28, "fingerprint": {"cpu_model": "EPYC", "physical_cores": 8,
+                                                                   "ram_total_bytes": 16 << 30, "arch": "x86_64"}}}}
+
+
+def _rows():
+    rows = []
+    for device, threads, speed in (("pi5", 4, 10.0), ("laptop", 8, 40.0)):
+        for model, rss in (("small", 100 << 20), ("big", 900 << 20)):
+            factor = 1.0 if model == "small" else 0.5
+            rows.append(make_row(device_name=device, n_threads=threads, model_name=model, test="tg16", n_prompt=0,
+                                 n_gen=16, decode_ts=speed * factor, avg_ts=speed * factor,
+                                 samples_ts=[speed * factor * 0.99, speed * factor * 1.01], peak_rss_bytes=rss,
+                                 energy_source="rapl", energy_measured=True, j_per_decode_token=0.5))
+    return rows
+
+
+def _run() -> RunResult:
+    return RunResult(run_id="r1", created="2026-11-29T00:00:00+00:00", command="profiler fleet run", device=FLEET,
+                     rows=_rows(), failures=[{"model": "big", "test": "tg16", "error": "device left the fleet",
+                                              "device": "pi5"}])
+
+
+def test_compare_two_devices_of_one_run(tmp_path):
+    store = Store(tmp_path / "p.db")
+    run = _run()
+    store.begin_run(run, {"models": ["small", "big"], "sweep": {}, "fleet": {"devices": ["pi5", "laptop"]}})
+    for row in run.rows:
+        store.add_row(run.run_id, dispatch.fleet_key(row.device_name, f"{row.model_name}|{row.test}"), row)
+    results = compare.compare(compare.load_side("r1@pi5", store), compare.load_side("r1@laptop", store))
+    # matched across different thread counts (each device's own core count), laptop 4x faster
+    assert sorted(c.model for c in results) == ["big", "small"]
+    assert all(c.speedup == pytest.approx(4.0) for c in results)
+    with pytest.raises(UserError, match="no rows from device 'jetson'.*laptop, pi5"):
+        compare.load_side("r1@jetson", store)
+
+
+def test_table_and_per_device_choice_within_budget():
+    run = _run()
+    lines = output.table_rows(run)
+    assert [line[:2] for line in lines] == [["laptop", "big"], ["laptop", "small"], ["pi5", "big"], ["pi5", "small"]]
+    assert lines[0][-1] == "measured (rapl)"
+    choices = {c.device: c for c in output.device_scoreboards(run, max_memory_bytes=500 << 20)}
+    assert set(choices) == {"laptop", "pi5"}
+    for choice in choices.values():
+        # split per device: each board holds that device's two configurations only
+        assert len(choice.board.scores) == 2
+        reasons = dict(choice.recommendation.excluded)
+        assert any("no hellaswag score" in r or "peak memory" in r for r in reasons.values())
+    part = output.device_run(run, "pi5")
+    assert {r.device_name for r in part.rows} == {"pi5"} and len(part.failures) == 1
+
+
+def test_html_page_has_the_device_dimension():
+    page = render_html(_run())
+    assert '<th class="l">device</th>' in page
+    assert "Cortex-A76" in page and "Ray node aaaaaaaaaaaa" in page
+    assert "pi5: big" in page  # the failure names its device
+
+
+def test_fleet_keys_round_trip():
+    key = dispatch.fleet_key("pi5-kitchen", "m|p512|n0|d0|t4|b2048|ub512|kf16|vf16|faauto")
+    assert dispatch.split_key(key) == ("pi5-kitchen", "m|p512|n0|d0|t4|b2048|ub512|kf16|vf16|faauto")
