@@ -206,3 +206,20 @@ def test_no_energy_flag_reads_nothing(tmp_path):
     assert session.choice.source is None and session.sensors.empty
     assert "--no-energy" in session.choice.unavailable_reason
 
+
+
+class StuckCounter(EnergySource):
+    cumulative = True
+
+    def __init__(self):
+        self.provenance = prov()
+
+    def read(self, t_ns: int) -> float:
+        return 3.0
+
+
+def test_an_idle_baseline_from_a_stuck_counter_is_unavailable_not_zero_watts():
+    clock = FakeClock()
+    session = EnergySession(Choice(StuckCounter()), ThermalSensors(), clock=clock)
+    idle = session.measure_idle(2.0, sleep=lambda s: clock.advance(s))
+    assert idle.power_w is None and "no energy while idle" in idle.reason

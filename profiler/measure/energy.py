@@ -548,10 +548,10 @@ class EnergySession:
         sampler = Sampler(source, self.clock).start()
         sleep(seconds)
         readings = sampler.stop()
-        power = integ.mean_power_w(readings, source.cumulative)
+        power = integ.mean_power_w(readings, source.cumulative) if len(readings) >= 2 else None
         duration = (readings[-1].t_ns - readings[0].t_ns) / 1e9 if readings else 0.0
         if power is not None and power <= 0:
-            power = None
+            power = None  # a counter that did not move while idle: unavailable, not a 0 W baseline
         reason = None if power is not None else (f"{source.provenance.source} gave {len(readings)} reading(s) "
                                                  "or no energy while idle")
         return IdleBaseline(power, duration, reason, readings)
