@@ -11,11 +11,11 @@ order that alternates round by round, with ``-o json`` so the rows are read back
   (connecting to Ray, probing the device, starting the remote task and the hub, streaming rows).
 
 The machine's load (1-minute load average before and after each side) is printed with every
-round: on a shared machine, other work shows there. Only the Ray processes this script started
-(found by the session folder Ray made for them, and their children) are stopped at the end.
+round: on a shared machine, other work shows there. At the end ``profiler fleet down`` stops the
+Ray processes of this fleet by process id (never ``ray stop``, which stops every Ray on the machine).
 
-    .venv/bin/python benchmarks/fleet_overhead.py [--model smollm2-135m-instruct-q4_1] [--rounds 4]
-        [-p 512] [-n 128] [-r 3] [--port 6391]
+    .venv/bin/python benchmarks/fleet_overhead.py [--model smollm2-135m-instruct-q4_1] [--rounds 3]
+        [-p 512] [-n 128] [-r 2] [--port 6391]
 
 Raw results go to benchmarks/results/fleet_overhead.json.
 """
@@ -23,7 +23,6 @@ Raw results go to benchmarks/results/fleet_overhead.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -32,8 +31,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILER = [sys.executable, "-m", "profiler"]
@@ -52,28 +49,7 @@ def side(args: list[str], env: dict) -> tuple[list[dict], float, tuple[float, fl
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args[2:5])}... failed ({done.returncode}): {done.stderr.strip()[-400:]}")
-    return json.loads(done.stdout)["rows"], wall, (before, load1())
-
-
-def session_processes(session: Path, address: str) -> list[psutil.Process]:
-    """Ray processes of this session: those naming its folder or its address, and their descendants."""
-    found = {}
-    for proc in psutil.process_iter(["cmdline"]):
-        line = " ".join(proc.info["cmdline"] or [])
-        if proc.pid != os.getpid() and (str(session) in line or address in line):
-            found[proc.pid] = proc
-            for child in proc.children(recursive=True):
-                found[child.pid] = child
-    return list(found.values())
-
-
-def stop(processes: list[psutil.Process]) -> None:
-    for proc in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=15)
-    for proc in alive:
-        proc.kill()
+    return json.loads(done.stdout), wall, (before, load1())  # -o json prints the rows
 
 
 def geomean(values: list[float]) -> float:
@@ -83,18 +59,16 @@ def geomean(values: list[float]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct-q4_1")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("-p", default="512")
     parser.add_argument("-n", default="128")
-    parser.add_argument("-r", default="3")
+    parser.add_argument("-r", default="2")
     parser.add_argument("--port", type=int, default=6391)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     env = {**os.environ, "BENCH_DIR": str(work), "PROFILER_REPORTS": str(work / "reports"), "PYTHONPATH": str(ROOT)}
-    sessions_before = set(Path("/tmp/ray").glob("session_2*")) if Path("/tmp/ray").exists() else set()
     up = subprocess.run([*PROFILER, "fleet", "up", "--address", LOOPBACK, "--port", str(args.port), "--device", DEVICE],
                         env=env, capture_output=True, text=True, check=False, cwd=work)
-    new_sessions = set(Path("/tmp/ray").glob("session_2*")) - sessions_before
     try:
         if up.returncode != 0:
             raise SystemExit(f"fleet up failed: {up.stderr.strip()}")
@@ -122,8 +96,7 @@ def main() -> int:
                   f"{result['plain']['load1'][1]:.1f}, fleet {result['fleet']['load1'][0]:.1f}->{result['fleet']['load1'][1]:.1f}",
                   flush=True)
     finally:
-        for session in new_sessions:
-            stop(session_processes(session, f"{LOOPBACK}:{args.port}"))
+        subprocess.run([*PROFILER, "fleet", "down", "--port", str(args.port)], env=env, check=False, cwd=work)
     tests = sorted(rounds[0]["ratios"])
     summary = {t: geomean([r["ratios"][t] for r in rounds]) for t in tests}
     overheads = [r["overhead_per_test_s"] for r in rounds]

@@ -32,6 +32,15 @@ def up(bind_address: str, port: int, device_name: str | None) -> None:
     click.echo(f"  {join}")
 
 
+@fleet.command("down")
+@click.option("--port", type=int, default=6379, show_default=True, help="The port 'fleet up' used.")
+def down(port: int) -> None:
+    """Stop the coordinator's Ray head (and this machine's device node), by process id."""
+    from profiler.fleet import cluster
+
+    click.echo(f"stopped {cluster.down(port)} Ray processes of the fleet on port {port}")
+
+
 @fleet.command("join")
 @click.argument("head")
 @click.option("--name", required=True, help="This device's name in the fleet, e.g. pi5-kitchen.")
