@@ -59,6 +59,8 @@ class RunOptions:
     isolate: bool = True  # each model's sweep in a child process (crash isolation)
     timeout_s: float | None = None  # per test, with isolate: a child silent this long is killed
     db: Path | None = None  # the results store; default PROFILER_DB or <reports_dir>/profiler.db
+    # warnings the caller found before the run, stored with the run's own (run --all-local: the skipped models)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def db_path(self) -> Path:
@@ -154,6 +156,7 @@ def profile(
     busy = stats.busy_warning(load_before[0] if load_before else None, device.logical_cores)
     if busy:
         run.warnings.append(busy)
+    run.warnings.extend(w for w in options.warnings if w not in run.warnings)  # a resumed run has them already
     # Resolve and check every model before measuring any, so bad input stops the run up front.
     models = [(spec, catalog_mod.resolve(spec, progress=cb.message)) for spec in specs]
     models = [(spec, path, read_model_info(path, spec.format)) for spec, path in models]

@@ -144,7 +144,8 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         options.reports_dir = reports_dir
     from profiler.console import RunDisplay
 
-    names = list(models) + list(model_opts) + (all_local_names(sweep, force) if all_local else [])
+    local, options.warnings = all_local_names(sweep, force) if all_local else ([], [])
+    names = list(models) + list(model_opts) + local
     # profiler fleet run reuses this command whole, measuring on its devices instead (cli_fleet.py)
     profile = click.get_current_context().meta.get("profiler.profile", api.profile)
     with RunDisplay(quiet_stdout=output is not None) as display:

@@ -84,16 +84,17 @@ all_local_option = click.option(
          "memory are listed as skipped, with the estimate.")
 
 
-def all_local_names(sweep, force: bool) -> list[str]:
-    """The names --all-local profiles; the skipped ones are printed with the reason."""
-    from profiler.sources.local_run import plan_all_local
+def all_local_names(sweep, force: bool) -> tuple[list[str], list[str]]:
+    """(the names --all-local profiles, run warnings naming the skipped ones); the skipped ones are
+    also printed at once with the reason, before the run starts."""
+    from profiler.sources.local_run import plan_all_local, skipped_warnings
 
     names, skipped = plan_all_local(sweep, force)
     for line in skipped:
         click.echo(f"skipped: {line}", err=True)
     if not names:
         raise UserError("--all-local: every model found was skipped (see the lines above)")
-    return names
+    return names, skipped_warnings(skipped)
 
 
 def register(group: click.Group) -> None:

@@ -134,16 +134,18 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
     groups: dict[tuple, list] = {}
     for row in run_rows:
         key = (_get(row, "model_name"), _get(row, "model_filename"), _get(row, "n_threads"), _get(row, "n_batch"),
-               _get(row, "n_ubatch"), _get(row, "type_k"), _get(row, "type_v"), _get(row, "flash_attn"))
+               _get(row, "n_ubatch"), _get(row, "type_k"), _get(row, "type_v"), _get(row, "flash_attn"),
+               _get(row, "device_name"))  # a fleet run: each device's rows are its own configurations
         groups.setdefault(key, []).append(row)
     configs = []
-    for (name, filename, threads, nb, nub, tk, tv, fa), rows in groups.items():
+    for (name, filename, threads, nb, nub, tk, tv, fa, device), rows in groups.items():
         first = rows[0]
         j, measured, note = _energy([r for r in rows if (_get(r, "n_gen") or 0) > 0] or rows)
         peaks = [_get(r, "peak_rss_bytes") for r in rows if _get(r, "peak_rss_bytes") is not None]
         settings = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
         configs.append(Configuration(
-            key=f"{name} t{threads}", model_name=name, model_file=filename, quant=_get(first, "quant_type"),
+            key=f"{device + ': ' if device else ''}{name} t{threads}", model_name=name, model_file=filename,
+            quant=_get(first, "quant_type"),
             n_params=_get(first, "model_n_params"), file_size_bytes=_get(first, "file_size_bytes"),
             n_threads=threads, settings=settings,
             n_params_active=_get(first, "model_n_params_active") or _get(first, "model_n_params"),

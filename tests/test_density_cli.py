@@ -192,10 +192,13 @@ def test_html_report_of_a_stored_run_has_the_stored_density(workspace):
     assert "ρ doubles every 6.0 months" in page
 
 
-def test_html_plot_of_a_single_point_still_has_date_ticks():
+def test_html_plot_of_two_close_dates_gets_month_ticks_and_one_date_a_sentence():
     from profiler.report.html_density import plot_trend
 
-    svg = plot_trend({"configurations": [{"key": "smollm2", "rho": 0.89, "rho_ci95": None, "released": "2024-11-01"}],
-                      "trend": None})
-    assert ">2024-10<" in svg and ">2024-11<" in svg and ">2024-12<" in svg
+    points = [{"key": "smollm2", "rho": 0.89, "rho_ci95": None, "released": "2024-11-01"},
+              {"key": "gemma", "rho": 0.9, "rho_ci95": None, "released": "2024-12-15"}]
+    svg = plot_trend({"configurations": points, "trend": None})
+    assert ">2024-10<" in svg and ">2024-11<" in svg and ">2024-12<" in svg and ">2025-01<" in svg
     assert "doubling every 8 months" in svg and "fitted trend" not in svg  # no trend line without a trend
+    one = plot_trend({"configurations": points[:1], "trend": None})  # nothing to compare (issue 14.2)
+    assert "<svg" not in one and "nothing to compare over time" in one

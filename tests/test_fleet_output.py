@@ -67,6 +67,13 @@ def test_table_and_per_device_choice_within_budget():
     assert {r.device_name for r in part.rows} == {"pi5"} and len(part.failures) == 1
 
 
+def test_score_on_a_fleet_run_keeps_devices_apart():
+    from profiler import scoring
+
+    keys = sorted(c.key for c in scoring.configurations(_run().rows))
+    assert keys == ["laptop: big t8", "laptop: small t8", "pi5: big t4", "pi5: small t4"]
+
+
 def test_html_page_has_the_device_dimension():
     page = render_html(_run())
     assert '<th class="l">device</th>' in page

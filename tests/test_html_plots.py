@@ -14,10 +14,12 @@ import subprocess
 import sys
 
 import pytest
+from density_fixtures import dated_density_report
 from test_terminal_tables import _board, sweep_run
 
 from profiler.report import plots
 from profiler.report.html import render_html
+from profiler.report.html_density import density_section
 
 # ----------------------------------------------------------------------------- axes and ticks
 
@@ -106,8 +108,10 @@ def test_page_leaves_room_for_other_sections():
 
 MEASURE = """<script>
 const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+// a plot without data-plot is still measured, named by its title (the density plot once had none)
+const kindOf = svg => ((svg.querySelector('title') || {}).textContent || '').startsWith('relative density') ? 'density' : '';
 const out = { scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth,
-  plots: [...document.querySelectorAll('svg.plot')].map(svg => ({ kind: svg.dataset.plot, box: box(svg),
+  plots: [...document.querySelectorAll('svg.plot')].map(svg => ({ kind: svg.dataset.plot || kindOf(svg), box: box(svg),
     texts: [...svg.querySelectorAll('text')].map(t => ({ text: t.textContent, cls: t.getAttribute('class') || '', box: box(t) })) })) };
 parent.document.getElementById('measure').textContent = JSON.stringify(out);
 </script>"""
@@ -146,10 +150,13 @@ def numbers(texts, cls: str) -> list[float]:
     return sorted(value(t["text"]) for t in texts if t["cls"] == cls)
 
 
-def check_ticks(plot: dict, run, board) -> None:
+def check_ticks(plot: dict, run, board, density: dict | None = None) -> None:
     """The tick values match the data: they cover it, stay non-negative and step by round numbers."""
     texts = plot["texts"]
     kind = plot["kind"]
+    if kind == "density":
+        check_density_ticks(texts, density)
+        return
     if kind == "threads":
         assert numbers(texts, "tick-x") == sorted({r.n_threads for r in run.rows})
         data, ticks = [r.avg_ts for r in run.rows], numbers(texts, "tick-y")
@@ -165,6 +172,14 @@ def check_ticks(plot: dict, run, board) -> None:
         check_range([s.config.j_per_decode_token / factor for s in scores], numbers(texts, "tick-x"), kind)
         data, ticks = [s.accuracy_pct for s in scores], numbers(texts, "tick-y")
     check_range(data, ticks, kind)
+
+
+def check_density_ticks(texts, report: dict) -> None:
+    """ρ on round log ticks around the data; month ticks (YYYY-MM) around the release dates."""
+    placed = [r for r in report["configurations"] if r.get("rho") and r.get("released")]
+    check_range([r["rho"] for r in placed], numbers(texts, "tick-y"), "density")
+    months = sorted(t["text"] for t in texts if t["cls"] == "tick-x")
+    assert months[0] <= min(r["released"] for r in placed)[:7] and months[-1] >= max(r["released"] for r in placed)[:7]
 
 
 def check_range(data: list[float], ticks: list[float], kind: str) -> None:
@@ -205,25 +220,27 @@ def test_in_chromium_no_scroll_no_overlap_and_ticks_match_the_data(width, log, t
     run.rows[0].model_name = "a-model-with-a-name-long-enough-to-push-a-phone-screen-sideways-q4_1"
     if log:
         run, board = far_apart(run, board)
-    page = render_html(run, board)
-    assert ("log scale" in page) == log
+    density = dated_density_report()  # a model at two thread counts: two configurations on one point
+    page = render_html(run, board, sections=[density_section(run, density)])
+    assert ("log scale" in page.split("<h2>Plots</h2>")[1]) == log
     got = measure_in_chromium(page, width, tmp_path)
     assert got["clientWidth"] == width
     assert got["scrollWidth"] <= got["clientWidth"], got["scrollWidth"]
-    assert {p["kind"] for p in got["plots"]} == {"quality", "threads", "ladder", "samples"}
     for plot in got["plots"]:
         texts = plot["texts"]
         for i, a in enumerate(texts):
             assert plot["box"][0] - 0.5 <= a["box"][0] and a["box"][2] <= plot["box"][2] + 0.5, (plot["kind"], a)
             for b in texts[i + 1:]:
                 assert not overlaps(a["box"], b["box"]), (plot["kind"], a, b)
-        check_ticks(plot, run, board)
+        check_ticks(plot, run, board, density)
+    assert {p["kind"] for p in got["plots"]} == {"quality", "threads", "ladder", "samples", "density"}
 
 
 @pytest.mark.browser
 def test_in_chromium_one_model_run_shows_sentences_and_fits_a_phone(tmp_path):
+    """Its density section (the default catalogue: one release date) is a sentence too, not a plot."""
     run = one_model_run()
-    got = measure_in_chromium(render_html(run, None), 390, tmp_path)
+    got = measure_in_chromium(render_html(run, None, sections=[density_section(run)]), 390, tmp_path)
     assert got["clientWidth"] == 390 and got["scrollWidth"] <= 390
     assert [p["kind"] for p in got["plots"]] == ["samples", "samples"]
     for plot in got["plots"]:
@@ -255,5 +272,9 @@ def test_the_report_command_page_with_every_section_fits_a_phone(tiny_gguf, tmp_
         for plot in ours:
             texts = plot["texts"]
             assert not any(overlaps(a["box"], b["box"]) for i, a in enumerate(texts) for b in texts[i + 1:]), plot["kind"]
-            if plot["kind"] != "quality":
+            if plot["kind"] == "density":  # the report the page drew: the default family's for this run
+                from profiler import density_io
+
+                check_ticks(plot, run, None, density_io.report_for_run(run).to_dict())
+            elif plot["kind"] != "quality":
                 check_ticks(plot, run, None)

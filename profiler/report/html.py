@@ -117,15 +117,21 @@ def _fleet_device_line(info: dict) -> str:
 def _plots(run: RunResult, board) -> str:
     recommended = _recommended_key(board)
     figures = [
-        (plots.plot_quality_energy(board, recommended),
-         "Quality against J/token: filled points and the dashed line form the Pareto frontier (no other point is both "
-         "more accurate and cheaper); the ringed point is the recommended configuration."),
+        (plots.plot_quality_energy(board, recommended), plots.quality_energy_caption(board, recommended)),
         (plots.plot_threads(run), "Tokens/s against threads, one line per model and test."),
         (plots.plot_ladder(run), "Quantization ladder: best decode t/s per model file, smallest file first."),
     ]
     figures += [(plot, f"{test}: tokens/s of every repetition (dots) and their mean (bar). Look at the spread before "
                        "trusting the mean.") for test, plot in plots.sample_plots(run)]
-    return "<div class='plots'>" + "".join(f"<figure>{p}<figcaption>{_e(c)}</figcaption></figure>" for p, c in figures) + "</div>"
+    return "<div class='plots'>" + "".join(figure(p, c) for p, c in figures) + "</div>"
+
+
+def figure(plot: str, caption: str) -> str:
+    """A plot with its caption; a sentence standing in for a plot gets no caption (it would describe
+    lines and points that are not drawn)."""
+    if 'class="noplot"' in plot or not caption:
+        return f"<figure>{plot}</figure>"
+    return f"<figure>{plot}<figcaption>{_e(caption)}</figcaption></figure>"
 
 
 def _est(score, text: str) -> str:

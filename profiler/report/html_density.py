@@ -2,7 +2,8 @@
 fitted trend, its 95% band and the 8-month and 3.3-month doubling lines for comparison.
 
 It reads the JSON form of a density report (``DensityReport.to_dict``), so a stored report and a
-freshly computed one draw the same way. Inline SVG, no script, as the rest of the page.
+freshly computed one draw the same way. Inline SVG, no script, drawn with the helpers of
+profiler/report/plots.py so it follows the same plot rules (round ticks, "better:", labels apart).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+from dataclasses import dataclass
 
 from profiler.density import fmt_interval, fmt_params
+from profiler.report import plots
+from profiler.report.html import figure
 
-W, H, PAD = 560, 320, 56
 DOUBLING_STYLES = {8.0: ("#9333ea", "6 3"), 3.3: ("#ea580c", "2 3")}
 
 
@@ -45,9 +48,7 @@ def render(report: dict) -> str:
         + f". Fit: A = {fit['chance_pct']:g} + {100 - fit['chance_pct']:g} / (1 + exp(-({fit['a']:.3f} + "
           f"{fit['b']:.4f} ln N))). ρ = N̂ / active parameters.</p>",
         _table(report["configurations"]),
-        f"<figure>{plot_trend(report)}<figcaption>ρ (log axis) against release date, with 95% intervals; "
-        "the fitted trend and its 95% band when three or more dates exist; dashed lines: doubling every "
-        "8 months and every 3.3 months (Densing Law), through the data's centre.</figcaption></figure>",
+        _figure(report),
         f"<p>{_e(_trend_text(report))}</p>",
     ]
     trend = report.get("trend")
@@ -56,6 +57,18 @@ def render(report: dict) -> str:
     parts += [f"<p>{_e(c)}</p>" for c in report.get("cost") or []]
     parts += [f"<p class='warn'>{_e(n)}</p>" for n in report.get("notes") or []]
     return "".join(parts)
+
+
+def _figure(report: dict) -> str:
+    """The plot with a caption that describes what is drawn, or the sentence that stands in for it."""
+    trend = ("the fitted trend (solid line) and its 95% band" if report.get("trend")
+             else "no fitted trend line (the note below says why)")
+    caption = (f"ρ (log axis) against release date, one point per configuration with its 95% interval "
+               f"(configurations with the same date and ρ, such as one model at several thread counts, share a point); "
+               f"{trend}; "
+               "dashed and dotted lines: doubling every 8 months and every 3.3 months (Densing Law), drawn "
+               "through the points' centre for comparison.")
+    return figure(plot_trend(report), caption)
 
 
 def _table(rows: list[dict]) -> str:
@@ -87,90 +100,147 @@ def _trend_text(report: dict) -> str:
 
 
 # --------------------------------------------------------------------------- the plot
+# Drawn with the report's plot helpers (profiler/report/plots.py), so it keeps the same rules as the
+# other plots: round ticks, a log axis that ends on round values, "better:" at the top, labels placed
+# where they touch nothing, a legend below the plot, and a sentence when there is nothing to compare.
+
+TITLE = "relative density against release date"
 
 
 def plot_trend(report: dict) -> str:
     points = [r for r in report["configurations"] if r.get("rho") and r.get("released")]
+    dates = sorted({r["released"] for r in points})
+    if len(dates) < 2:
+        return plots.sentence(_nothing_to_compare(points, dates))
+    marks = _marks(points)
+    ya = plots.log_axis([m.rho for m in marks] + [v for m in marks for v in m.ci if v])
+    xa = date_axis(min(m.day for m in marks), max(m.day for m in marks))
+    trend = report.get("trend")
+    entries = ([("fitted trend, 95% band", TREND_COLOUR, "")] if trend else []) + [
+        (f"doubling every {months:g} months", colour, dash) for months, (colour, dash) in DOUBLING_STYLES.items()]
+    top_of_legend = 300
+    legend_svg, legend_h = plots.legend(entries, top_of_legend)
+    # the last month label is centred on the axis end: leave it room to stay inside the picture
+    right = plots.WIDTH - 8 - plots.text_px("2000-01") / 2
+    frame = plots.Frame(plots.y_label_room(ya), right, 30, top_of_legend - plots.AXIS_ROOM)
+    body = [plots.direction("up (more capability per active parameter)"),
+            plots.y_axis(frame, ya, "ρ = N̂ / active parameters, log scale"), plots.x_axis(frame, xa, "release date"),
+            legend_svg,
+            f'<clipPath id="density-area"><rect x="{frame.left}" y="{frame.top}" width="{frame.right - frame.left}" '
+            f'height="{frame.bottom - frame.top}"/></clipPath><g clip-path="url(#density-area)">',
+            *_trend_lines(trend, frame, xa, ya), *_reference_lines(marks, frame, xa, ya), "</g>"]
+    labels = plots.Labels(plots.Frame(frame.left + 2, frame.right, 22, frame.bottom - 2))
+    for m in marks:
+        x, y = frame.x(xa, m.day), frame.y(ya, m.rho)
+        labels.reserve(x - 6, y - 6, x + 6, y + 6)
+        body += [_whisker(m, x, frame, ya),
+                 f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{TREND_COLOUR}"><title>'
+                 f'{_e(", ".join(m.keys))}: ρ {m.rho:.2f}, released {m.released}</title></circle>']
+    body += [labels.place(frame.x(xa, m.day), frame.y(ya, m.rho), m.label) for m in marks]
+    return plots.svg("".join(body), top_of_legend + legend_h, TITLE, "density")
+
+
+TREND_COLOUR = "#2563eb"
+
+
+@dataclass
+class _Mark:
+    """One drawn point: the configurations that share a release date and ρ (a model at several
+    thread counts has the same accuracy, so the same ρ) are one point with one label."""
+
+    released: str
+    rho: float
+    ci: list
+    keys: list[str]
+
+    @property
+    def day(self) -> int:
+        return dt.date.fromisoformat(self.released).toordinal()
+
+    @property
+    def label(self) -> str:
+        return _joined_keys(self.keys)
+
+
+def _marks(points: list[dict]) -> list[_Mark]:
+    marks: dict[tuple, _Mark] = {}
+    for r in points:
+        where = (r["released"], f"{r['rho']:.6g}")
+        if where not in marks:
+            marks[where] = _Mark(r["released"], r["rho"], list(r.get("rho_ci95") or [None, None]), [])
+        marks[where].keys.append(r["key"])
+    return list(marks.values())
+
+
+def _joined_keys(keys: list[str]) -> str:
+    """"m-q4_1 t1, t2" for keys that differ only in their last word, else the keys joined."""
+    heads = {k.rsplit(" ", 1)[0] for k in keys}
+    if len(keys) > 1 and len(heads) == 1 and all(" " in k for k in keys):
+        return f"{heads.pop()} " + ", ".join(k.rsplit(" ", 1)[1] for k in keys)
+    return ", ".join(keys)
+
+
+def _nothing_to_compare(points: list[dict], dates: list[str]) -> str:
     if not points:
-        return _empty("no configuration has both ρ and a release date")
-    days = [dt.date.fromisoformat(r["released"]).toordinal() for r in points]
-    ys = [math.log10(r["rho"]) for r in points]
-    lows = [math.log10(r["rho_ci95"][0]) for r in points if r.get("rho_ci95") and r["rho_ci95"][0]]
-    highs = [math.log10(r["rho_ci95"][1]) for r in points if r.get("rho_ci95") and r["rho_ci95"][1]]
-    x_lo, x_hi = min(days) - 60, max(days) + 60
-    y_lo, y_hi = min(ys + lows) - 0.3, max(ys + highs) + 0.3
-    px = _scaler(x_lo, x_hi, PAD, W - 16)
-    py = _scaler(y_lo, y_hi, H - PAD, 16)
-    body = [_axes(x_lo, x_hi, y_lo, y_hi, px, py),
-            f"<clipPath id='density-area'><rect x='{PAD}' y='16' width='{W - 16 - PAD}' height='{H - PAD - 16}'/></clipPath>",
-            "<g clip-path='url(#density-area)'>"]
-    body += _trend_lines(report.get("trend"), px, py, x_lo, x_hi, y_lo, y_hi)
-    body += _reference_lines(days, ys, px, py, x_lo, x_hi)
-    body += ["</g>", _legend(bool(report.get("trend")))]
-    for r, d, y in zip(points, days, ys):
-        ci = r.get("rho_ci95")
-        if ci and ci[0] and ci[1]:
-            body.append(f"<line x1='{px(d):.1f}' x2='{px(d):.1f}' y1='{py(math.log10(ci[0])):.1f}' "
-                        f"y2='{py(math.log10(ci[1])):.1f}' stroke='#2563eb'/>")
-        body.append(f"<circle cx='{px(d):.1f}' cy='{py(y):.1f}' r='4' fill='#2563eb'><title>{_e(r['key'])}: "
-                    f"ρ {r['rho']:.2f}</title></circle>")
-        body.append(f"<text x='{px(d) + 6:.1f}' y='{py(y) - 6:.1f}'>{_e(r['key'])}</text>")
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' class='plot' width='{W}' height='{H}' viewBox='0 0 {W} {H}' "
-            "role='img'>"
-            f"<title>relative density against release date</title>{''.join(body)}</svg>")
+        return ("No density plot: no configuration has both ρ and a release date (the table above says why for "
+                "each), so there is nothing to draw.")
+    rhos = ", ".join(f"{m.label} ρ {m.rho:.2f}" for m in _marks(points))
+    return (f"No density plot: every configuration with ρ was released on {dates[0]} ({rhos}), so there is nothing "
+            "to compare over time; the plot of ρ against release date needs at least two release dates.")
 
 
-def _scaler(lo: float, hi: float, lo_px: float, hi_px: float):
-    span = (hi - lo) or 1.0
-    return lambda v: lo_px + (v - lo) / span * (hi_px - lo_px)
+class _DateAxis(plots.Axis):
+    """A linear axis over day ordinals whose ticks are first days of months, labelled YYYY-MM."""
+
+    def label(self, value: float) -> str:
+        return f"{dt.date.fromordinal(int(value)):%Y-%m}"
 
 
-def _axes(x_lo, x_hi, y_lo, y_hi, px, py) -> str:
-    out = [f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - 16}' y2='{H - PAD}' stroke='#444'/>",
-           f"<line x1='{PAD}' y1='16' x2='{PAD}' y2='{H - PAD}' stroke='#444'/>"]
-    for power in range(math.floor(y_lo), math.ceil(y_hi) + 1):
-        for mult in (1, 2, 5):
-            v = power + math.log10(mult)
-            if y_lo <= v <= y_hi:
-                out.append(f"<text x='{PAD - 6}' y='{py(v) + 4:.1f}' text-anchor='end'>{10 ** v:g}</text>")
-    for d in _month_ticks(x_lo, x_hi):
-        out.append(f"<text x='{px(d.toordinal()):.1f}' y='{H - PAD + 16}' text-anchor='middle'>{d:%Y-%m}</text>")
-    out.append(f"<text x='{(PAD + W) / 2:.0f}' y='{H - 12}' text-anchor='middle'>release date</text>")
-    out.append(f"<text x='14' y='{H / 2:.0f}' transform='rotate(-90 14 {H / 2:.0f})' text-anchor='middle'>"
-               "ρ = N̂ / active parameters (log)</text>")
-    return "".join(out)
+def date_axis(first_day: int, last_day: int, most: int = 6) -> plots.Axis:
+    """Ends and ticks on the first day of a month, every 1, 2, 3, 6 or 12 months (or a multiple of
+    12 years), with at most ``most`` ticks; the ends lie strictly outside the data so no point sits
+    on an axis line."""
+    def month_index(day: int) -> int:
+        d = dt.date.fromordinal(day)
+        return d.year * 12 + d.month - 1
+
+    def first_of(index: int) -> int:
+        return dt.date(index // 12, index % 12 + 1, 1).toordinal()
+
+    start, end = month_index(first_day - 1), month_index(last_day) + 1  # first_of(end) > last_day
+    for step in (1, 2, 3, 6, 12, 24, 60, 120, 240, 600):
+        lo, hi = start - start % step, -(-end // step) * step
+        if (hi - lo) // step + 1 <= most:
+            break
+    ticks = [float(first_of(i)) for i in range(lo, hi + 1, step)]
+    return _DateAxis(ticks[0], ticks[-1], ticks)
 
 
-def _month_ticks(x_lo: float, x_hi: float, most: int = 6) -> list[dt.date]:
-    """First-of-month dates inside [x_lo, x_hi], every 1, 2, 3, 6 or 12 months: at most ``most``."""
-    start = dt.date.fromordinal(int(x_lo))
-    months = (x_hi - x_lo) / (365.25 / 12)
-    step = next((s for s in (1, 2, 3, 6, 12) if months / s <= most), 12 * math.ceil(months / (12 * most)))
-    ticks, index = [], start.year * 12 + start.month  # the first month that starts after x_lo
-    while True:
-        year, month = divmod(index, 12)
-        day = dt.date(year, month + 1, 1)
-        if day.toordinal() > x_hi:
-            return ticks
-        if day.toordinal() >= x_lo and (month % step == 0):
-            ticks.append(day)
-        index += 1
+def _whisker(m: _Mark, x: float, frame: plots.Frame, ya: plots.Axis) -> str:
+    """ρ's 95% interval; an open end (None: unbounded) runs to the edge of the plot."""
+    if m.ci == [None, None]:
+        return ""
+    low, high = m.ci
+    y0 = frame.bottom if low is None else frame.y(ya, low)
+    y1 = frame.top if high is None else frame.y(ya, high)
+    return f'<line class="interval" x1="{x:.1f}" x2="{x:.1f}" y1="{y0:.1f}" y2="{y1:.1f}" stroke="{TREND_COLOUR}"/>'
 
 
-def _trend_lines(trend, px, py, x_lo, x_hi, y_lo, y_hi) -> list[str]:
+def _trend_lines(trend, frame: plots.Frame, xa: plots.Axis, ya: plots.Axis) -> list[str]:
     if not trend:
         return []
     d0 = dt.date.fromisoformat(trend["date0"]).toordinal()
-    xs = [x_lo + i * (x_hi - x_lo) / 40 for i in range(41)]
+    xs = [xa.lo + i * (xa.hi - xa.lo) / 40 for i in range(41)]
     months = [(x - d0) / (365.25 / 12) for x in xs]
-    clip = lambda v: min(max(v, y_lo), y_hi)  # noqa: E731 - keep the band inside the plot
-    centre = [clip((trend["intercept"] + trend["slope_per_month"] * m) / math.log(10)) for m in months]
+    # ln ρ from the fit, onto the axis; the band is clipped to the plot area by the enclosing <g>
+    y_of = lambda ln_rho: frame.y(ya, math.exp(min(max(ln_rho, -700.0), 700.0)))  # noqa: E731
     band = [_band(trend, m) for m in months]
-    upper = " ".join(f"{px(x):.1f},{py(clip(hi / math.log(10))):.1f}" for x, (_, hi) in zip(xs, band))
-    lower = " ".join(f"{px(x):.1f},{py(clip(lo / math.log(10))):.1f}" for x, (lo, _) in reversed(list(zip(xs, band))))
-    line = " ".join(f"{px(x):.1f},{py(c):.1f}" for x, c in zip(xs, centre))
-    return [f"<polygon points='{upper} {lower}' fill='#2563eb' fill-opacity='0.12'/>",
-            f"<polyline points='{line}' fill='none' stroke='#2563eb' stroke-width='2'/>"]
+    upper = " ".join(f"{frame.x(xa, x):.1f},{y_of(hi):.1f}" for x, (_, hi) in zip(xs, band))
+    lower = " ".join(f"{frame.x(xa, x):.1f},{y_of(lo):.1f}" for x, (lo, _) in reversed(list(zip(xs, band))))
+    line = " ".join(f"{frame.x(xa, x):.1f},{y_of(trend['intercept'] + trend['slope_per_month'] * m):.1f}"
+                    for x, m in zip(xs, months))
+    return [f'<polygon class="band" points="{upper} {lower}" fill="{TREND_COLOUR}" fill-opacity="0.12"/>',
+            f'<polyline class="trend" points="{line}" fill="none" stroke="{TREND_COLOUR}" stroke-width="2"/>']
 
 
 def _band(trend: dict, months: float) -> tuple[float, float]:
@@ -182,32 +252,16 @@ def _band(trend: dict, months: float) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def _reference_lines(days, ys, px, py, x_lo, x_hi) -> list[str]:
+def _reference_lines(marks: list[_Mark], frame: plots.Frame, xa: plots.Axis, ya: plots.Axis) -> list[str]:
     """Doubling every 8 and 3.3 months, drawn through the points' centre (mean date, mean log ρ)."""
-    cx, cy = sum(days) / len(days), sum(ys) / len(ys)
+    cx = sum(m.day for m in marks) / len(marks)
+    cy = sum(math.log10(m.rho) for m in marks) / len(marks)
     out = []
     for months, (colour, dash) in DOUBLING_STYLES.items():
         per_day = math.log10(2) / (months * 365.25 / 12)
-        a, b = cy + per_day * (x_lo - cx), cy + per_day * (x_hi - cx)
-        out.append(f"<line x1='{px(x_lo):.1f}' y1='{py(a):.1f}' x2='{px(x_hi):.1f}' y2='{py(b):.1f}' stroke='{colour}' "
-                   f"stroke-dasharray='{dash}'><title>doubling every {months:g} months</title></line>")
+        ends = [(x, frame.y(ya, 10 ** min(max(cy + per_day * (x - cx), -300.0), 300.0))) for x in (xa.lo, xa.hi)]
+        (xa0, y0), (xa1, y1) = ends
+        out.append(f'<line class="reference" x1="{frame.x(xa, xa0):.1f}" y1="{y0:.1f}" x2="{frame.x(xa, xa1):.1f}" '
+                   f'y2="{y1:.1f}" stroke="{colour}" stroke-dasharray="{dash}"><title>doubling every {months:g} months'
+                   "</title></line>")
     return out
-
-
-def _legend(with_trend: bool) -> str:
-    """Top-left key: the fitted trend (when there is one) and the two reference doubling times."""
-    entries = [("#2563eb", "", "fitted trend, 95% band")] if with_trend else []
-    entries += [(colour, dash, f"doubling every {months:g} months") for months, (colour, dash) in DOUBLING_STYLES.items()]
-    out = [f"<rect x='{PAD + 6}' y='20' width='200' height='{14 * len(entries) + 6}' fill='white' fill-opacity='0.85'/>"]
-    for i, (colour, dash, label) in enumerate(entries):
-        y = 32 + 14 * i
-        out.append(f"<line x1='{PAD + 12}' y1='{y - 4}' x2='{PAD + 36}' y2='{y - 4}' stroke='{colour}' stroke-width='2' "
-                   f"stroke-dasharray='{dash}'/><text x='{PAD + 42}' y='{y}'>{_e(label)}</text>")
-    return "".join(out)
-
-
-def _empty(reason: str) -> str:
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' class='plot' width='{W}' height='80' viewBox='0 0 {W} 80' "
-            "role='img'>"
-            f"<title>relative density against release date</title>"
-            f"<text x='10' y='40'>no density plot: {_e(reason)}</text></svg>")

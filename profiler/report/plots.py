@@ -233,15 +233,21 @@ class Labels:
         return ""
 
 
-def legend(entries: Sequence[tuple[str, str]], top: float) -> tuple[str, float]:
-    """Swatch + name entries in rows below the plot; returns the SVG and the height used."""
+def legend(entries: Sequence[tuple[str, ...]], top: float) -> tuple[str, float]:
+    """Swatch + name entries in rows below the plot; returns the SVG and the height used. An entry
+    (name, colour) gets a square; (name, colour, dasharray) a short line in that dash ("" solid)."""
     parts, x, y = [], 8.0, top + 12
-    for name, colour in entries:
-        w = 16 + text_px(name) + 14
+    for name, colour, *dash in entries:
+        swatch = 22 if dash else 10
+        w = swatch + 6 + text_px(name) + 14
         if x + w > WIDTH - 8 and x > 8:
             x, y = 8.0, y + 16
-        parts.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{colour}"/>')
-        parts.append(_text(x + 14, y, name, cls="legend"))
+        if dash:
+            parts.append(f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + swatch:.1f}" y2="{y - 4:.1f}" stroke="{colour}" '
+                         f'stroke-width="2" stroke-dasharray="{dash[0]}"/>')
+        else:
+            parts.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{colour}"/>')
+        parts.append(_text(x + swatch + 4, y, name, cls="legend"))
         x += w
     return "".join(parts), y - top + 8
 
@@ -265,7 +271,7 @@ def plot_quality_energy(board, recommended_key: str | None = None) -> str:
     """Accuracy against J/token: the Pareto frontier and the recommended configuration are labelled."""
     if board is None:
         return sentence("No quality plot: this run has no scoreboard (no accuracy source for its models).")
-    pts = [s for s in board.scores if s.accuracy_pct is not None and s.config.j_per_decode_token]
+    pts = _quality_points(board)
     if len(pts) < 2:
         if not pts:
             return sentence("No quality plot: it needs an accuracy score and J/token for at least two configurations; "
@@ -294,17 +300,19 @@ def plot_quality_energy(board, recommended_key: str | None = None) -> str:
         path = " ".join(f"{where[s.config.key][0]:.1f},{where[s.config.key][1]:.1f}" for s in frontier)
         body.append(f'<polyline class="frontier" fill="none" stroke="{FRONTIER}" stroke-width="1.5" '
                     f'stroke-dasharray="5 3" points="{path}"/>')
+    # a one-point frontier that is also the recommendation gets one label, not two competing for room
+    alone = len(frontier) == 1 and frontier[0].config.key == recommended_key
     if recommended_key in where:
         x, y = where[recommended_key]
         labels.reserve(x - 11, y - 11, x + 11, y + 11)
         body.append(f'<circle class="recommended" cx="{x:.1f}" cy="{y:.1f}" r="10" fill="none" stroke="#111" stroke-width="1.5"/>')
-        marks.append(labels.place(x, y, f"recommended: {_label_of(recommended_key, pts, names)}", "label recommended-label",
-                                  gap=13))
+        text = f"recommended: {_label_of(recommended_key, pts, names)}" + (", the Pareto frontier" if alone else "")
+        marks.append(labels.place(x, y, text, "label recommended-label", gap=13))
     if len(frontier) > 1:  # name the dashed line at the middle of its longest segment
         segs = [(where[a.config.key], where[b.config.key]) for a, b in zip(frontier, frontier[1:])]
         (x0, y0), (x1, y1) = max(segs, key=lambda ab: math.dist(*ab))
         marks.append(labels.place((x0 + x1) / 2, (y0 + y1) / 2, "Pareto frontier", "label frontier-label", FRONTIER, gap=6))
-    elif frontier:
+    elif frontier and not alone:
         marks.append(labels.place(*where[frontier[0].config.key], "Pareto frontier (one point)", "label frontier-label",
                                   FRONTIER, gap=9))
     for s in pts:
@@ -317,6 +325,36 @@ def plot_quality_energy(board, recommended_key: str | None = None) -> str:
         if s.config.key != recommended_key:
             marks.append(labels.place(*where[s.config.key], _label_of(s.config.key, pts, names), gap=9))
     return svg("".join(body + marks), height, "quality against energy", "quality")
+
+
+def _quality_points(board) -> list:
+    """The scores plot_quality_energy draws: those with both an accuracy and a J/token."""
+    return [s for s in board.scores if s.accuracy_pct is not None and s.config.j_per_decode_token]
+
+
+def quality_energy_caption(board, recommended_key: str | None = None) -> str:
+    """The caption of plot_quality_energy, naming only what it draws ("" when it draws a sentence):
+    the dashed frontier line only when the frontier has two or more points, the ring only when the
+    recommended configuration is on the plot."""
+    pts = [] if board is None else _quality_points(board)
+    if len(pts) < 2:
+        return ""
+    frontier = [s for s in pts if s.on_frontier]
+    objectives = f": {', '.join(board.objectives_used)}" if board.objectives_used else ""
+    if len(frontier) > 1:
+        text = ("filled points, joined by the dashed line, form the Pareto frontier: no other configuration beats one "
+                f"of them on every objective{objectives}; open points are dominated")
+    elif frontier:
+        text = (f"the filled point, {frontier[0].config.key}, is the only point on the Pareto frontier (no other "
+                f"configuration beats it on every objective{objectives}), so no frontier line is drawn; open points "
+                "are dominated")
+    else:
+        text = "no configuration drawn here is on the Pareto frontier; open points are dominated"
+    if recommended_key in {s.config.key for s in pts}:
+        text += "; the ringed point is the recommended configuration"
+    elif recommended_key:
+        text += f"; the recommended configuration, {recommended_key}, is not drawn: it lacks an accuracy or a J/token"
+    return f"Quality against J/token: {text}."
 
 
 def _label_of(key: str, pts, names) -> str:

@@ -42,3 +42,9 @@ def plan_all_local(sweep: Sweep, force: bool = False) -> tuple[list[str], list[s
             continue
         keep.append(entry.name)
     return keep, skipped
+
+
+def skipped_warnings(skipped: list[str]) -> list[str]:
+    """The run warnings that keep the skipped models (and why, with the estimate) in results.json, the
+    store and ``profiler show``: pass them as ``RunOptions.warnings``."""
+    return [f"--all-local skipped {line}" for line in skipped]
