@@ -18,6 +18,7 @@ from profiler.report import plots
 from profiler.report.html import figure
 
 DOUBLING_STYLES = {8.0: ("#9333ea", "6 3"), 3.3: ("#ea580c", "2 3")}
+TREND_COLOUR = "#2563eb"
 
 
 def _e(value) -> str:
@@ -139,8 +140,6 @@ def plot_trend(report: dict) -> str:
     body += [labels.place(frame.x(xa, m.day), frame.y(ya, m.rho), m.label) for m in marks]
     return plots.svg("".join(body), top_of_legend + legend_h, TITLE, "density")
 
-
-TREND_COLOUR = "#2563eb"
 
 
 @dataclass
