@@ -266,12 +266,18 @@ def run_side(side: str, case: Case, bench: Path, paths: dict[str, Path], reps: i
 
 def _ci(values: tuple[float, float, float]) -> str:
     centre, low, high = values
-    return f"{centre:.3f} [{low:.3f}, {high:.3f}]"
+    return f"{centre:.3f} [{low:.3f}, {high:.3f}]" if not math.isnan(low) else f"{centre:.3f} (1 round)"
 
 
 def verdict(case: Case) -> str:
+    """met / MISSED, or why the case cannot be judged: its condition did not hold (other processes
+    kept CPUs busy in a quiet case, or more than the one busy process in a loaded case)."""
     if "child" not in case.sides or "bench" not in case.sides:
         return "-"
+    busy = [v for per_side in case.others for v in per_side.values() if v is not None]
+    allowed = QUIET_CPUS + (1.0 if case.condition == "loaded" else 0.0)  # the loaded case's own busy loop
+    if busy and statistics.mean(busy) >= allowed:
+        return f"not judged: {case.condition} did not hold ({statistics.mean(busy):.1f} CPUs busy elsewhere)"
     return "met" if case.paired("child")[0] >= TARGETS[case.condition] else "MISSED"
 
 
@@ -378,8 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_table(cases)
     missed = [c.label for c in cases if verdict(c) == "MISSED"]
+    unjudged = [c.label for c in cases if verdict(c).startswith("not judged")]
     print("targets (ours / llama-bench >= 0.98 quiet, >= 0.95 loaded): "
-          + (f"missed for {', '.join(missed)}" if missed else "met for every case"))
+          + (f"missed for {', '.join(missed)}" if missed else "met for every judged case")
+          + (f"; not judged (the machine was busier than the condition): {', '.join(unjudged)}" if unjudged else ""))
     quiet_busy = [v for c in cases if c.condition == "quiet" for per in c.others[first_new:] for v in per.values()
                   if v is not None]
     load = load_average()
