@@ -58,7 +58,8 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
         return
     print_results(run, wide=wide)
     for f in run.failures:
-        click.echo(f"failed: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
+        where = f" on {f['device']}" if f.get("device") else ""  # a fleet run's failures name their device
+        click.echo(f"failed{where}: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
 
 
 @click.command()
