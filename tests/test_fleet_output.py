@@ -3,6 +3,8 @@ model x test table, the per-device choice, the HTML page's device dimension, fle
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from tests_support import make_row
 
@@ -84,3 +86,18 @@ def test_html_page_has_the_device_dimension():
 def test_fleet_keys_round_trip():
     key = dispatch.fleet_key("pi5-kitchen", "m|p512|n0|d0|t4|b2048|ub512|kf16|vf16|faauto")
     assert dispatch.split_key(key) == ("pi5-kitchen", "m|p512|n0|d0|t4|b2048|ub512|kf16|vf16|faauto")
+
+
+@pytest.mark.parametrize("recorded, ray_set, expected", [("", "1", None), ("3", "1", "3"), (None, "1", "1")])
+def test_device_task_puts_back_the_users_omp_setting(monkeypatch, recorded, ray_set, expected):
+    """Ray forces OMP_NUM_THREADS=1 in a worker that claims no CPU; the measured child must not inherit it."""
+    from profiler.fleet.cluster import ORIGINAL_OMP_ENV
+    from profiler.fleet.device_task import restore_user_environment
+
+    monkeypatch.setenv("OMP_NUM_THREADS", ray_set)
+    if recorded is None:
+        monkeypatch.delenv(ORIGINAL_OMP_ENV, raising=False)
+    else:
+        monkeypatch.setenv(ORIGINAL_OMP_ENV, recorded)
+    restore_user_environment()
+    assert os.environ.get("OMP_NUM_THREADS") == expected

@@ -24,6 +24,9 @@ from profiler.fleet import connection as conn
 
 # Ray's lower limit is 75 MiB; 200 MB holds many 4 MiB model chunks and leaves a Pi its RAM.
 OBJECT_STORE_BYTES = 200 * 1000 * 1000
+# Ray sets OMP_NUM_THREADS in its workers (1 for a task that claims no CPU); the device task puts
+# back what the user had when the node started, so the measured child sees the user's environment.
+ORIGINAL_OMP_ENV = "PROFILER_FLEET_OMP_NUM_THREADS"
 NAME_PATTERN = r"[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?"  # a Ray (Kubernetes-style) label value
 
 
@@ -66,7 +69,7 @@ def page_size_env() -> dict[str, str]:
 
 def _ray_start(args: list[str], env: dict[str, str]) -> Started:
     argv = [ray_executable(), "start", *args, "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"]
-    env = {**os.environ, **page_size_env(), **env}
+    env = {**os.environ, **page_size_env(), ORIGINAL_OMP_ENV: os.environ.get("OMP_NUM_THREADS", ""), **env}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         text = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()

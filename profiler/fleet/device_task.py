@@ -9,6 +9,7 @@ each row with the device.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from dataclasses import asdict
@@ -69,6 +70,7 @@ def run_on_device(device: str, models: list[dict], sweep: dict, options: dict, s
     from profiler import api
 
     node_id = ray.get_runtime_context().get_node_id()
+    restore_user_environment()
     fingerprint = {k: v for k, v in api.describe_device(bandwidth_probe=False).to_dict().items() if k in FINGERPRINT_KEYS}
     forward = _Forwarder(ray, hub, device, node_id, fingerprint)
     fetch = lambda sha, offset, size: ray.get(hub.chunk.remote(sha, offset, size))  # noqa: E731
@@ -90,6 +92,19 @@ def run_on_device(device: str, models: list[dict], sweep: dict, options: dict, s
     except UserError as exc:
         return {"refused": str(exc), "node_id": node_id}
     return {"failures": run.failures, "warnings": run.warnings, "device": run.device, "node_id": node_id}
+
+
+def restore_user_environment() -> None:
+    """Undo what Ray changed in the worker's environment that the measured child would inherit."""
+    from profiler.fleet.cluster import ORIGINAL_OMP_ENV
+
+    if ORIGINAL_OMP_ENV not in os.environ:
+        return  # a node not started by profiler fleet up/join: nothing recorded to put back
+    original = os.environ[ORIGINAL_OMP_ENV]
+    if original:
+        os.environ["OMP_NUM_THREADS"] = original
+    else:
+        os.environ.pop("OMP_NUM_THREADS", None)
 
 
 def options_to_dict(options) -> dict:
