@@ -109,11 +109,10 @@ def _brackets(readings: Sequence[Reading], t0: int, t1: int) -> bool:
     return len(readings) >= 2 and integ.covers(readings, t0, t1)
 
 
-def _why_no_energy(readings: Sequence[Reading], cumulative: bool, windows: Sequence[Window],
-                   domain: float) -> str | None:
+def _why_no_energy(n_readings: int, covered: bool, cumulative: bool, domain: float) -> str | None:
     """The reason a phase has no figure, or None: never a 0 J from a source that saw nothing."""
-    if not all(_brackets(readings, a, b) for _, a, b in windows):
-        return (f"{len(readings)} reading(s) do not bracket every window (a reading before it and one after it "
+    if not covered:
+        return (f"{n_readings} reading(s) do not bracket every window (a reading before it and one after it "
                 "are needed); the sensor failed or stopped during the test")
     if domain <= 0:
         return ("the energy counter did not advance over the windows (a stuck or too coarse counter)" if cumulative
@@ -129,8 +128,8 @@ def phase_energy(
         return None
     duration = sum(b - a for _, a, b in windows) / 1e9
     domain = sum(integ.window_energy_j(readings, cumulative, a, b) or 0.0 for _, a, b in windows) if readings else 0.0
-    unavailable = _why_no_energy(readings, cumulative, windows, domain)
-    covered = not unavailable or not unavailable.startswith(f"{len(readings)} reading")
+    covered = all(_brackets(readings, a, b) for _, a, b in windows)
+    unavailable = _why_no_energy(len(readings), covered, cumulative, domain)
     phase = PhaseEnergy(
         phase=windows[0][0], windows=len(windows), tokens=tokens_per_window * len(windows), duration_s=duration,
         domain_j=None, domain_net_j=None, share=share, energy_j=None, net_j=None,
