@@ -74,5 +74,7 @@ def print_energy(energy: dict, console: Console) -> None:
     console.print(f"thermal: temperatures {temps}; cpufreq on {sensors['cpufreq_cpus']} CPUs; "
                   f"throttle counters {sensors['throttle_counters']}; Pi get_throttled "
                   f"{'yes' if sensors['pi_get_throttled'] else 'no'}")
+    for name, why in (sensors.get("rejected") or {}).items():
+        console.print(f"[dim]thermal: {name} not used: {why}[/dim]")
     for missing in sensors["missing"]:
         console.print(f"[dim]thermal: {missing}[/dim]")

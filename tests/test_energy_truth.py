@@ -223,3 +223,14 @@ def test_an_idle_baseline_from_a_stuck_counter_is_unavailable_not_zero_watts():
     session = EnergySession(Choice(StuckCounter()), ThermalSensors(), clock=clock)
     idle = session.measure_idle(2.0, sleep=lambda s: clock.advance(s))
     assert idle.power_w is None and "no energy while idle" in idle.reason
+
+
+def test_a_broken_thermal_zone_is_shown_as_not_used_with_why(tmp_path):
+    with redirected(tmp_path):
+        write_tree(tmp_path, {"/sys/class/thermal/thermal_zone0/temp": 45000,
+                              "/sys/class/thermal/thermal_zone0/type": "x86_pkg_temp\n",
+                              "/sys/class/thermal/thermal_zone1/temp": -273000,
+                              "/sys/class/thermal/thermal_zone1/type": "broken\n"})
+        described = ThermalSensors.discover().describe()
+    assert described["temperatures"] == ["thermal_zone0:x86_pkg_temp"]
+    assert "outside -40..150" in described["rejected"]["thermal_zone1:broken"]

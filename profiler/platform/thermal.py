@@ -67,21 +67,23 @@ class ThermalSensors:
     freq_files: list[tuple[str, str]] = field(default_factory=list)  # (current, max)
     throttle_files: list[str] = field(default_factory=list)
     pi_throttle: bool = False
+    # sensors found but not used, with why (unreadable, or outside -40..150 °C): shown, not hidden
+    rejected: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def discover(cls) -> ThermalSensors:
         found = cls()
         for zone in sysfs.glob("/sys/class/thermal/thermal_zone*"):
             base = f"/sys/class/thermal/{zone.name}"
-            if _valid(sysfs.read_int(f"{base}/temp")) is not None:
-                found.temp_files[f"{zone.name}:{sysfs.read_str(f'{base}/type') or '?'}"] = f"{base}/temp"
+            name = f"{zone.name}:{sysfs.read_str(f'{base}/type') or '?'}"
+            if found._accept(name, f"{base}/temp"):
+                found.temp_files[name] = f"{base}/temp"
         for temp in sysfs.glob("/sys/class/hwmon/hwmon*/temp*_input"):
             base = f"/sys/class/hwmon/{temp.parent.name}"
-            if _valid(sysfs.read_int(f"{base}/{temp.name}")) is None:
-                continue
             chip = sysfs.read_str(f"{base}/name") or temp.parent.name
             label = sysfs.read_str(f"{base}/{temp.name.replace('_input', '_label')}") or temp.name
-            found.temp_files[f"{chip}:{label}"] = f"{base}/{temp.name}"
+            if found._accept(f"{chip}:{label}", f"{base}/{temp.name}"):
+                found.temp_files[f"{chip}:{label}"] = f"{base}/{temp.name}"
         for cpu in sysfs.glob("/sys/devices/system/cpu/cpu[0-9]*"):
             base = f"/sys/devices/system/cpu/{cpu.name}"
             cur, top = f"{base}/cpufreq/scaling_cur_freq", f"{base}/cpufreq/cpuinfo_max_freq"
@@ -93,6 +95,14 @@ class ThermalSensors:
                     found.throttle_files.append(counter)
         found.pi_throttle = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) is not None
         return found
+
+    def _accept(self, name: str, path: str) -> bool:
+        raw = sysfs.read_int(path)
+        if raw is None:
+            self.rejected[name] = "unreadable"
+        elif _valid(raw) is None:
+            self.rejected[name] = f"reads {raw / 1000:g} °C, outside {VALID_C[0]:g}..{VALID_C[1]:g} °C (a broken sensor)"
+        return name not in self.rejected
 
     @property
     def has_temperature(self) -> bool:
@@ -145,6 +155,7 @@ class ThermalSensors:
             "cpufreq_cpus": len(self.freq_files),
             "throttle_counters": len(self.throttle_files),
             "pi_get_throttled": self.pi_throttle,
+            "rejected": dict(self.rejected),
             "missing": missing,
         }
 
