@@ -152,3 +152,23 @@ def test_each_thread_count_is_probed_once_per_device(monkeypatch):
     assert len(calls) == 2 and '"threads": [2]' in calls[1][-1], "the second call probes only the new count"
     assert second["by_threads"]["1"] == first["by_threads"]["1"]
     assert sorted(second["by_threads"]) == ["1", "2"] and second["threads"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["smollm2-135m-instruct-q4_1", "gemma-3-270m-q4_k_m"])
+def test_dense_models_never_exceed_the_bandwidth_of_their_thread_count(name, tmp_path):
+    """Both catalogue models (Gemma 3 has sliding-window layers) stream far more than the
+    last-level cache per token, so every tg row, at 1 thread and at 2, stays at or below 1.0."""
+    from profiler import catalog
+
+    catalog.resolve(catalog.load_catalog().get(name))  # fetched through its source on a fresh machine
+    options = api.RunOptions(reports_dir=tmp_path, save=False, energy=EnergyOptions(idle_s=0))
+    # depth 600: past Gemma's 512-token window, where its sliding-window layers stop growing
+    run = api.profile([name], Sweep(n_prompt=[0], n_gen=[32], n_depth=[600], n_threads=[1, 2], repetitions=2),
+                      options)
+    assert len(run.rows) == 2
+    for row in run.rows:
+        assert row.bytes_per_token > max(run.device["caches"].values()), "a RAM-bound model, not a cached one"
+        assert 0 < row.bw_fraction <= 1, (row.test, row.n_threads, row.bw_fraction, row.bw_read_gbps)
+        assert row.bw_probe_threads == row.n_threads
+        assert not [w for w in row.warnings if "bw_fraction" in w]
