@@ -4,6 +4,7 @@ and the bad-input cases go through the CLI. The head's processes are stopped by 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray", reason="the fleet extra is not installed: pip install -e '.[fleet]'")
+# Only look for Ray here (importing it would fix its authentication settings for this process
+# before test_fleet.py sets them); these tests drive Ray through the CLI's own processes.
+if importlib.util.find_spec("ray") is None:
+    pytest.skip("the fleet extra is not installed: pip install -e '.[fleet]'", allow_module_level=True)
 
 from profiler.errors import UserError  # noqa: E402
 from profiler.fleet import cluster, connection  # noqa: E402
