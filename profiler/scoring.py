@@ -485,11 +485,12 @@ def measure_missing(configs: list[Configuration], catalog, n_tasks: int, reports
 
 
 def _has_hellaswag(model_sha256: str | None, n_tasks: int) -> bool:
-    """A stored HellaSwag measurement of this file over at least ``n_tasks`` tasks: a quick check
-    on a handful of tasks must not stand in for the scoreboard's measurement."""
+    """A stored HellaSwag measurement of this file over exactly ``n_tasks`` tasks: a quick check on
+    a handful of tasks must not stand in for the scoreboard's measurement, and a larger one is
+    another task subset, which the scoreboard never ranks against the other files' numbers."""
     from profiler.quality import store
 
-    return any(m.get("metric") == "hellaswag" and (m.get("n_tasks") or 0) >= n_tasks
+    return any(m.get("metric") == "hellaswag" and m.get("n_tasks") == n_tasks
                for m in store.measurements(model_sha256))
 
 

@@ -355,3 +355,10 @@ def test_unresolved_differences_are_ties_decided_by_cost(isolated_env):
     rec = scoring.recommend(board)
     assert rec.best.config.model_name == "q2_k"  # tied on quality: the least energy wins
     assert "statistically tied on quality with" in rec.why
+
+
+def test_the_run_scoreboard_measures_every_file_on_the_same_task_count(isolated_env):
+    store.record([{"model_sha256": "a" * 64, "metric": "hellaswag", "value_pct": 40.0, "n_tasks": 400}])
+    assert not scoring._has_hellaswag("a" * 64, 200)  # 400 tasks are another subset than the 200 asked
+    assert not scoring._has_hellaswag("a" * 64, 800)
+    assert scoring._has_hellaswag("a" * 64, 400)
