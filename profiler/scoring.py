@@ -235,12 +235,17 @@ def quality_order(scores: list[Score], metric: str) -> ranking.QualityOrder:
                                  for s in scores], metric)
 
 
+def _accuracy_only_order(scores: list[Score], metric: str) -> ranking.QualityOrder:
+    """Significance from the accuracies alone (no KLD/PPL lookup in the measurement index)."""
+    return ranking.QualityOrder([ranking.Evidence(s.config.key, s.accuracy) for s in scores], metric)
+
+
 def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> tuple[list[str], list[str]]:
     """Mark frontier membership in place; returns (objectives used, notes on those left out).
     On quality a configuration beats another only where ``order`` (default: from the scores'
     accuracy alone) finds a significant difference."""
     rated = [s for s in scores if s.accuracy_pct is not None]
-    order = order or quality_order(scores, scores[0].metric if scores else "")
+    order = order or _accuracy_only_order(scores, scores[0].metric if scores else "")
     used, notes = [], []
     for name, attr, sign, label in OBJECTIVES:
         missing = [s.config.key for s in rated if s.objective(attr) is None]
@@ -334,7 +339,7 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
     budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token)
     if not fits:
         return Recommendation(None, f"no configuration meets the budget ({budget})", [], excluded)
-    order = board.quality_order or quality_order(board.scores, board.metric)
+    order = board.quality_order or _accuracy_only_order(board.scores, board.metric)
     ranked = _quality_ranked(fits, order)
     top = ranked[0]
     why = f"{_why_quality(top, fits, board.metric)} among {len(fits)} configuration(s) within the budget ({budget}): " \
