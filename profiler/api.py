@@ -174,13 +174,13 @@ def profile(
         run.device["energy"] = session.describe()
         run.warnings.extend(session.run_warnings())
         store.begin_run(run, {"models": list(model_names), "sweep": asdict(sweep)})
-    done = store.done_keys(run.run_id) | set(skip)
-    todo = [(spec, path, info, [t for t in tests if row_key(spec.name, t) not in done]) for spec, path, info in models]
-    reps = 1 if options.energy.sustained_s is not None else sweep.repetitions
-    n_tests = sum(len(t) for *_, t in todo)
-    cb.tests_planned(None if reps == "auto" else n_tests * reps)  # -r auto: the count is not known ahead
     recorder = _Recorder(store, run, options, cb)
-    try:
+    try:  # from here on a Ctrl-C, wherever it lands, leaves the registered run resumable
+        done = store.done_keys(run.run_id) | set(skip)
+        todo = [(spec, path, info, [t for t in tests if row_key(spec.name, t) not in done]) for spec, path, info in models]
+        reps = 1 if options.energy.sustained_s is not None else sweep.repetitions
+        n_tests = sum(len(t) for *_, t in todo)
+        cb.tests_planned(None if reps == "auto" else n_tests * reps)  # -r auto: the count is not known ahead
         for spec, path, info, model_tests in todo:
             if model_tests:
                 _run_one_model(spec, path, info, model_tests, sweep, device, options, cb, session, recorder)

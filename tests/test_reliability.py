@@ -290,3 +290,18 @@ def test_in_process_and_isolated_runs_give_the_same_rows(tiny_gguf, tmp_path):
         assert (a.test, a.n_prompt, a.n_gen, a.model_n_params, a.kv_cache_bytes, a.repetitions) == \
                (b.test, b.n_prompt, b.n_gen, b.model_n_params, b.kv_cache_bytes, b.repetitions)
         assert len(b.samples_ns) == 2 and b.peak_rss_bytes > 0
+
+
+def test_a_ctrl_c_right_after_the_run_is_registered_leaves_it_resumable(tiny_gguf, tmp_path):
+    """The KeyboardInterrupt lands in the first callback after the run is in the store, before
+    any test: the run is still marked interrupted and named for --resume."""
+    def ctrl_c(total):
+        raise KeyboardInterrupt
+
+    options = api.RunOptions(reports_dir=tmp_path / "reports", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
+    with pytest.raises(api.RunInterrupted) as caught:
+        api.profile([str(tiny_gguf)], Sweep(n_prompt=[8], n_gen=[0], repetitions=1), options,
+                    api.Callbacks(tests_planned=ctrl_c))
+    with sqlite3.connect(tmp_path / "reports" / "profiler.db") as conn:
+        status = conn.execute("SELECT status FROM runs WHERE run_id=?", (caught.value.run_id,)).fetchone()
+    assert status == ("interrupted",)
