@@ -54,7 +54,8 @@ def fleet(tmp_path_factory):
     (small_root / "proc" / "cpuinfo").write_text(Path("/proc/cpuinfo").read_text())
     (small_root / "proc" / "meminfo").write_text("MemTotal: 65536 kB\nMemAvailable: 32768 kB\n")
     # quick node-death detection, so the death test waits seconds rather than half a minute
-    health = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}
+    health = {"health_check_period_ms": 1000, "health_check_failure_threshold": 3,
+              "worker_niceness": 0}  # as profiler fleet up/join start Ray
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
                                                             "_system_config": health, **NODE_MEMORY})
     try:
@@ -249,6 +250,7 @@ def test_bad_inputs_stop_before_any_work(fleet, models, tmp_path):
     # a device on another profiler version: refused by name, before any work
     devices = registry.probe(ray, registry.select(ray, ["dev-a"]))
     assert devices[0].status == "ready"
+    assert devices[0].info["worker_niceness"] == 0
     devices[0].info["versions"]["profiler"] = "0.0.1"
     devices[0].problem = None
     mine = registry.local_versions()

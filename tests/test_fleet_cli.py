@@ -70,6 +70,7 @@ def test_devices_run_and_report_through_the_cli(head, tiny_gguf):
     assert listed.returncode == 0, listed.stderr
     devices = json.loads(listed.stdout)
     assert [(d["name"], d["status"]) for d in devices] == [("solo", "ready")]
+    assert devices[0]["worker_niceness"] == 0  # Ray's default 15 would starve the measurement under load
     ran = profiler(["fleet", "run", str(tiny_gguf), "-p", "16", "-n", "8", "-r", "2", "--idle", "0", "--no-bandwidth",
                     "-o", "json"], env, base)
     assert ran.returncode == 0, ran.stderr

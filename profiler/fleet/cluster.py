@@ -69,7 +69,10 @@ def page_size_env() -> dict[str, str]:
 
 def _ray_start(args: list[str], env: dict[str, str]) -> Started:
     argv = [ray_executable(), "start", *args, "--disable-usage-stats", f"--object-store-memory={OBJECT_STORE_BYTES}"]
-    env = {**os.environ, **page_size_env(), ORIGINAL_OMP_ENV: os.environ.get("OMP_NUM_THREADS", ""), **env}
+    # Ray starts its workers at niceness 15; the measuring child would inherit it and lose the CPU
+    # to anything else running, so the fleet's workers keep the user's priority.
+    env = {**os.environ, **page_size_env(), ORIGINAL_OMP_ENV: os.environ.get("OMP_NUM_THREADS", ""),
+           "RAY_worker_niceness": "0", **env}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         text = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()

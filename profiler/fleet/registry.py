@@ -7,6 +7,7 @@ a measurement) that returns its fingerprint and its profiler, Ray and Python ver
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass, field
 
@@ -83,7 +84,7 @@ def _probe_on_device() -> dict:
 
     device = describe_device(bandwidth_probe=False)
     return {"versions": local_versions(), "node_id": ray.get_runtime_context().get_node_id(),
-            "fingerprint": device.to_dict()}
+            "fingerprint": device.to_dict(), "worker_niceness": os.nice(0)}
 
 
 def probe(ray, devices: list[DeviceNode], timeout_s: float = PROBE_TIMEOUT_S) -> list[DeviceNode]:
