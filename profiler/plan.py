@@ -133,10 +133,10 @@ def context_groups(tests: list[TestConfig], n_ctx_train: int | None = None) -> l
     result = []
     for key, members in groups.items():
         n_ctx = max(t.n_ctx_needed for t in members)
-        if n_ctx_train and n_ctx - 1 > n_ctx_train:
+        if n_ctx_train and n_ctx > n_ctx_train:
             worst = max(members, key=lambda t: t.n_ctx_needed)
             raise UserError(
-                f"test {worst.name} needs {n_ctx - 1} tokens of context but the model was trained for "
+                f"test {worst.name} needs {n_ctx} tokens of context but the model was trained for "
                 f"{n_ctx_train}; lower -p/-n/-d"
             )
         nb, nub, tk, tv, fa = key

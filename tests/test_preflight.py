@@ -14,14 +14,14 @@ from profiler.plan import Sweep
 
 
 def _pretend_64_mib_available(monkeypatch) -> None:
-    real = api.describe_device
+    real = api.device_mod.fingerprint
 
     def tiny_machine(*args, **kwargs):
         dev = real(*args, **kwargs)
         dev.ram_available_bytes = 64 * 2**20
         return dev
 
-    monkeypatch.setattr(api, "describe_device", tiny_machine)
+    monkeypatch.setattr(api.device_mod, "fingerprint", tiny_machine)
 
 
 def test_estimate_adds_weights_kv_and_compute(tiny_gguf):
