@@ -56,7 +56,17 @@ def llama_bench_max_rss(bench: Path, model: Path, n_prompt: int, n_gen: int, thr
         rows = json.loads(out.read())
     if len(rows) != 2:
         raise RuntimeError(f"llama-bench printed {len(rows)} results, expected 2")
-    return usage.ru_maxrss * 1024  # KiB on Linux
+    max_rss = usage.ru_maxrss * 1024  # KiB on Linux
+    # Linux carries the pre-exec image's peak (a copy of this driver's RSS) into ru_maxrss across
+    # execve, so the figure is llama-bench's own only while this driver stays smaller.
+    if max_rss <= _own_rss_bytes():
+        raise RuntimeError("llama-bench's ru_maxrss is no larger than this driver's RSS: it may be the driver's")
+    return max_rss
+
+
+def _own_rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 
 
 def ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int) -> dict:

@@ -121,7 +121,7 @@ def test_bandwidth_probe_buffer_never_enters_the_measured_process(tiny_gguf, tmp
     The kernel here refuses the VmHWM reset (as some sandboxes do), so nothing wipes the
     process's high-water mark between the probe and the test."""
     script = f"""
-import json, resource
+import json
 from profiler import api
 from profiler.measure.session import EnergyOptions
 from profiler.plan import Sweep
@@ -130,7 +130,10 @@ write = sysfs.write_text
 sysfs.write_text = lambda path, text: False if path.endswith("clear_refs") else write(path, text)
 options = api.RunOptions(save=False, isolate=False, energy=EnergyOptions(idle_s=0))
 run = api.profile([{str(tiny_gguf)!r}], Sweep(n_prompt=[0], n_gen=[8], repetitions=1, n_threads=[1]), options)
-print(json.dumps({{"maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+# VmHWM, not ru_maxrss: Linux carries the pre-exec image's peak (here: pytest's, which can
+# exceed the probe buffer late in a full run) into ru_maxrss across execve; VmHWM is this image's.
+hwm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{"maxrss": hwm,
                   "probe": run.device["memory_bandwidth"], "row": run.rows[0].to_dict()}}))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
