@@ -153,7 +153,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
     if output:
         click.echo(render(result, output), nl=False)
     else:
-        display.final(result, options.reports_dir, wide)
+        click.get_current_context().meta.get("profiler.final", display.final)(result, options.reports_dir, wide)
         print_run_scoreboard(result, scoreboard, models_file, options.reports_dir, wide)
     for failure in result.failures:
         tail = failure.get("stderr_tail") or []

@@ -93,8 +93,10 @@ def _budget_options(fn):
 
 def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: float | None,
                     metric: str = "hellaswag", models_file: Path | None = None) -> None:
-    """The device x model x test table, then for each device the best configuration in the budget."""
+    """The device x model x test table, its warnings, for each device the best configuration in the
+    budget, the failures, then one quotable line per (device, model)."""
     from rich.table import Table
+    from rich.text import Text
 
     from profiler import scoring
     from profiler.console import out_console
@@ -106,6 +108,8 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
     for line in output.table_rows(run):
         table.add_row(*line)
     out_console.print(table)
+    for warning in output.warnings(run):
+        out_console.print(f"[yellow]warning:[/yellow] {warning}")
     limit = scoring.parse_bytes(max_memory) if max_memory else None
     catalog = scoring.merged_catalog([models_file] if models_file else None)
     for choice in output.device_scoreboards(run, metric, limit, min_tps, max_j, catalog=catalog):
@@ -117,6 +121,8 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
     for failure in run.failures:
         out_console.print(f"[red]failed[/red] on {failure.get('device', '?')}: {failure['model']} "
                           f"({failure.get('test') or 'setup'}): {failure['error']}")
+    for line in output.closing_lines(run):
+        out_console.print(Text(line, style="bold"))
 
 
 def _run_command(run_cmd: click.Command) -> click.Command:
@@ -131,7 +137,10 @@ def _run_command(run_cmd: click.Command) -> click.Command:
                             "drop --in-process")
         fleet_options = dispatch.FleetOptions(devices=[d for text in devices for d in text.split(",") if d] or ["all"],
                                               address=address)
-        ctx.meta["profiler.profile"] = functools.partial(_profile_and_keep, fleet=fleet_options, keep=ctx.meta)
+        ctx.meta["profiler.profile"] = functools.partial(dispatch.fleet_profile, fleet=fleet_options)
+        # in place of profiler run's own table: one device-aware output (profiler run uses it when not -o)
+        ctx.meta["profiler.final"] = functools.partial(
+            _final, budget=(max_memory, min_tps, max_j_per_token), models_file=run_kwargs.get("models_file"))
         run_kwargs["no_score"] = True  # one scoreboard per device follows instead of one over all devices
         code = 0
         try:
@@ -142,9 +151,6 @@ def _run_command(run_cmd: click.Command) -> click.Command:
             from profiler.fleet import connection
 
             connection.disconnect()
-        result = ctx.meta.get("profiler.fleet_result")
-        if result is not None and not run_kwargs.get("output"):
-            print_fleet_run(result, max_memory, min_tps, max_j_per_token, models_file=run_kwargs.get("models_file"))
         if code:
             sys.exit(code)
 
@@ -157,12 +163,10 @@ def _run_command(run_cmd: click.Command) -> click.Command:
                          help="Measure MODELS on the fleet's devices; takes every 'profiler run' option.")
 
 
-def _profile_and_keep(names, sweep, options, callbacks, resume=None, *, fleet, keep):
-    from profiler.fleet import dispatch
-
-    result = dispatch.fleet_profile(names, sweep, options, callbacks, resume=resume, fleet=fleet)
-    keep["profiler.fleet_result"] = result
-    return result
+def _final(run, reports_dir: Path, wide: bool = False, *, budget, models_file) -> None:
+    """What 'fleet run' prints at the end instead of profiler run's table (``wide`` has no use here)."""
+    print_fleet_run(run, *budget, models_file=models_file)
+    click.echo(f"\nsaved to {reports_dir / run.run_id}/ (results.json, results.csv, results.md)")
 
 
 @fleet.command("report")

@@ -108,6 +108,7 @@ def _overlaps(intervals: list[tuple[float, float]]) -> bool:
 
 def test_fleet_run_pins_each_device_streams_rows_and_never_overlaps(fleet, models, tmp_path):
     options = _options(tmp_path)
+    options.warnings = ["skipped gemma-3-270m: not in the local cache"]  # as profiler run --all-local sets them
     messages: list[str] = []
     seen_while_running: list[int] = []
     result: dict = {}
@@ -151,6 +152,9 @@ def test_fleet_run_pins_each_device_streams_rows_and_never_overlaps(fleet, model
     assert sum("streamed" in m and "dev-a:" in m for m in messages) >= 2
     stored = Store(options.db).load_run(run.run_id)
     assert set(stored.device["fleet"]) == {"dev-a", "dev-b", "dev-small"}
+    # the caller's warnings are the fleet run's too
+    assert "skipped gemma-3-270m: not in the local cache" in run.warnings
+    assert "skipped gemma-3-270m: not in the local cache" in stored.warnings
     assert len(stored.rows) == 8
 
 

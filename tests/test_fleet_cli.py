@@ -22,6 +22,7 @@ if importlib.util.find_spec("ray") is None:
 
 from profiler.errors import UserError  # noqa: E402
 from profiler.fleet import cluster, connection  # noqa: E402
+from profiler.report.terminal import short_device  # noqa: E402
 
 LOOPBACK = "127.0.0.2"
 
@@ -78,6 +79,17 @@ def test_devices_run_and_report_through_the_cli(head, tiny_gguf):
     assert {(r["device_name"], r["test"]) for r in rows} == {("solo", "pp16"), ("solo", "tg8")}
     assert all(r["device_node_id"] == devices[0]["node_id"] for r in rows)
     [run_id] = [p.name for p in (base / "reports").iterdir() if p.is_dir()]
+    # without -o: one device-aware output, not profiler run's own table with "on unknown"
+    shown_run = profiler(["fleet", "run", str(tiny_gguf), "-p", "16", "-n", "8", "-r", "2", "--idle", "0",
+                          "--no-bandwidth"], env, base)
+    assert shown_run.returncode == 0, shown_run.stderr
+    out = shown_run.stdout
+    assert "device x model x test" in out and "profiler results" not in out and "unknown" not in out, out
+    cpu = re.escape(short_device({"cpu_model": devices[0]["fingerprint"]["cpu_model"]}))
+    closing = [line for line in out.splitlines() if re.match(rf"\S+ \S+ on solo \[.*{cpu}.*\] \(\d+ threads?\): ", line)]
+    assert len(closing) == 1, out  # one quotable line per (device, model)
+    assert "t/s prompt" in closing[0] and "t/s generation" in closing[0]
+    assert "saved to " in out
     report = profiler(["fleet", "report", run_id, "--html", str(base / "fleet.html")], env, base)
     assert report.returncode == 0, report.stderr
     assert "device x model x test" in report.stdout and "solo" in report.stdout

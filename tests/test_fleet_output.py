@@ -3,6 +3,7 @@ model x test table, the per-device choice, the HTML page's device dimension, fle
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -101,3 +102,77 @@ def test_device_task_puts_back_the_users_omp_setting(monkeypatch, recorded, ray_
         monkeypatch.setenv(ORIGINAL_OMP_ENV, recorded)
     restore_user_environment()
     assert os.environ.get("OMP_NUM_THREADS") == expected
+
+
+def test_closing_line_per_device_and_model_names_the_device_and_its_cpu():
+    run = _run()
+    run.device = copy.deepcopy(run.device)  # FLEET is shared by the other tests
+    run.device["fleet"]["pi5"]["measured_device"] = {"board": "Raspberry Pi 5 Model B Rev 1.0",
+                                                     "cpu_model": "Cortex-A76", "physical_cores": 4}
+    lines = output.closing_lines(run)
+    # one line per (device, model), each naming the device, its board when it has one, and its CPU
+    assert len(lines) == 4
+    assert sorted(line.split(" on ")[0] for line in lines) == ["big F32", "big F32", "small F32", "small F32"]
+    laptop = [line for line in lines if " on laptop [EPYC] (8 threads): " in line]
+    pi5 = [line for line in lines if " on pi5 [Raspberry Pi 5 Model B, Cortex-A76] (4 threads): " in line]
+    assert len(laptop) == 2 and len(pi5) == 2
+    assert any(line.startswith("small F32 on laptop") and "40.0 t/s generation" in line for line in laptop)
+    assert not any("unknown" in line for line in lines)
+
+
+def test_warnings_of_the_run_and_of_its_rows_are_shown_once_each():
+    run = _run()
+    run.warnings = ["skipped gemma: not in the cache", "pi5: throttled"]
+    run.rows[0].warnings = ["throttled", "throttled"]
+    assert output.warnings(run) == ["skipped gemma: not in the cache", "pi5: throttled"]
+
+
+def test_fleet_run_carries_the_callers_warnings():
+    """RunOptions.warnings (profiler run --all-local's skipped models) belong to the fleet run too."""
+    from profiler import api
+
+    options = api.RunOptions(warnings=["skipped gemma-3-270m: not in the local cache"])
+    run = dispatch._new_run(options, [])
+    assert run.warnings == ["skipped gemma-3-270m: not in the local cache"]
+    options.warnings.append("later")  # a copy: the options' list is not the run's
+    assert run.warnings == ["skipped gemma-3-270m: not in the local cache"]
+
+
+def _dispatch(tmp_path) -> dispatch._Dispatch:
+    from profiler import api
+
+    run = RunResult(run_id="r2", created="2026-11-29T00:00:00+00:00", command="profiler fleet run",
+                    device={"fleet": {"pi5": {}}})
+    store = Store(tmp_path / "p.db")
+    store.begin_run(run, {"models": ["small"], "sweep": {}, "fleet": {"devices": ["pi5"]}})
+    messages: list[str] = []
+    run_dispatch = dispatch._Dispatch(None, store, run, api.RunOptions(save=False), api.Callbacks(message=messages.append))
+    run_dispatch.remaining["pi5"] = [("small", "pp16", "small|pp16"), ("small", "tg8", "small|tg8"),
+                                     ("big", "pp16", "big|pp16")]
+    run_dispatch.messages = messages
+    return run_dispatch
+
+
+def test_a_device_dying_between_two_tests_records_the_next_test_and_what_was_not_run(tmp_path):
+    d = _dispatch(tmp_path)
+    d._on_event({"device": "pi5", "type": "test_started", "model": "small", "test": "pp16"})
+    row = make_row(device_name="pi5", model_name="small", test="pp16", n_prompt=16)
+    d._on_event({"device": "pi5", "type": "row", "key": "small|pp16", "row": row.to_dict()})
+    d._fail("pi5", "aa" * 28, "device left the fleet: Ray reports its node dead")
+    [failure] = d.run.failures
+    assert (failure["model"], failure["test"]) == ("small", "tg8")  # the test that was next, not None
+    assert failure["not_run"] == ["small tg8", "big pp16"]
+    assert "between tests: small tg8 was next" in failure["error"]
+    assert failure["error"].endswith("not run: small tg8, big pp16")
+    assert any("pi5 failed between tests, before small tg8" in m for m in d.messages)
+    assert Store(tmp_path / "p.db").load_run("r2").failures == [failure]  # stored as it happened
+
+
+def test_a_device_dying_in_a_test_records_that_test(tmp_path):
+    d = _dispatch(tmp_path)
+    d._on_event({"device": "pi5", "type": "test_started", "model": "small", "test": "pp16"})
+    d._fail("pi5", "aa" * 28, "device left the fleet")
+    [failure] = d.run.failures
+    assert (failure["model"], failure["test"]) == ("small", "pp16")
+    assert failure["not_run"] == ["small pp16", "small tg8", "big pp16"]
+    assert "between tests" not in failure["error"]

@@ -51,10 +51,17 @@ def split_key(stored: str) -> tuple[str, str]:
     return device, key
 
 
+def planned_tests(specs, sweep: Sweep, energy: energy_run.EnergyOptions,
+                  physical_cores: int) -> list[tuple[str, str, str]]:
+    """(model, test name, key) of each test the device will run, model by model as ``api.profile``
+    runs them there (the same expansion)."""
+    tests = energy_run.select_tests(expand(sweep, default_threads=physical_cores), energy)
+    return [(spec.name, t.name, row_key(spec.name, t)) for spec in specs for t in tests]
+
+
 def planned_keys(specs, sweep: Sweep, energy: energy_run.EnergyOptions, physical_cores: int) -> set[str]:
     """The test keys the device will run: the same expansion ``api.profile`` makes there."""
-    tests = energy_run.select_tests(expand(sweep, default_threads=physical_cores), energy)
-    return {row_key(spec.name, t) for spec in specs for t in tests}
+    return {key for _, _, key in planned_tests(specs, sweep, energy, physical_cores)}
 
 
 def fleet_profile(
@@ -100,6 +107,7 @@ def _new_run(options: api.RunOptions, devices: list[registry.DeviceNode]) -> Run
         run_id=api.new_run_id(),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         command=options.command,
+        warnings=list(options.warnings),  # e.g. the models --all-local skipped
         device={"fleet": {d.name: {"node_id": d.node_id, "versions": d.info.get("versions", {}),
                                    "fingerprint": d.info.get("fingerprint", {})} for d in devices}},
     )
@@ -109,6 +117,10 @@ class _Dispatch:
     def __init__(self, ray, store: Store, run: RunResult, options: api.RunOptions, cb: api.Callbacks) -> None:
         self.ray, self.store, self.run, self.options, self.cb = ray, store, run, options, cb
         self.in_flight: dict[str, tuple[str, str] | None] = {}  # device -> (model, test) being measured
+        # device -> (model, test, key) not stored yet, in the order the device runs them: what a
+        # device that dies between two tests did not run
+        self.remaining: dict[str, list[tuple[str, str, str]]] = {}
+        self.started: set[str] = set()  # devices that began a test in this dispatch
         self.hub = None
 
     def go(self, devices, specs, files, sweep: Sweep) -> RunResult:
@@ -122,10 +134,12 @@ class _Dispatch:
         options = device_task.options_to_dict(self.options)
         for device in devices:
             finished = {split_key(k)[1] for k in done if split_key(k)[0] == device.name}
-            todo = planned_keys(specs, sweep, self.options.energy, device.info["fingerprint"]["physical_cores"]) - finished
+            planned = planned_tests(specs, sweep, self.options.energy, device.info["fingerprint"]["physical_cores"])
+            todo = [entry for entry in planned if entry[2] not in finished]
             if not todo:
                 continue
             self.in_flight[device.name] = None
+            self.remaining[device.name] = todo
             strategy = NodeAffinitySchedulingStrategy(device.node_id, soft=False)
             refs[device.name] = task.options(
                 num_cpus=0, resources={SLOT_RESOURCE: 1}, scheduling_strategy=strategy, max_retries=0,
@@ -178,24 +192,43 @@ class _Dispatch:
         return f"{type(exc).__name__}: {first}"
 
     def _fail(self, device: str, node_id: str, cause: str) -> None:
-        model, test = self.in_flight.get(device) or (None, None)
-        self.run.failures.append({"model": model or "-", "test": test, "error": cause, "device": device, "node_id": node_id})
-        self.cb.message(f"{device} failed during {test or 'setup or between tests'}: {cause}")
+        """Record the test in flight; between two tests, the next one, saying so. Either way the
+        failure lists every test the device did not run."""
+        remaining = self.remaining.get(device, [])
+        failure = {"device": device, "node_id": node_id, "not_run": [f"{m} {t}" for m, t, _ in remaining]}
+        in_flight = self.in_flight.get(device)
+        if in_flight:
+            (model, test), when = in_flight, f"during {in_flight[1]}"
+        elif device in self.started and remaining:
+            model, test, _ = remaining[0]
+            when = f"between tests, before {model} {test}"
+            cause = f"{cause} (between tests: {model} {test} was next)"
+        else:
+            model, test, when = "-", None, "before its first test" if remaining else "after its last test"
+        if remaining:
+            cause = f"{cause}; not run: {', '.join(failure['not_run'])}"
+        self.run.failures.append({"model": model, "test": test, "error": cause, **failure})
+        self.cb.message(f"{device} failed {when}: {cause}")
         self._update()
 
     def _drain(self) -> None:
         for event in self.ray.get(self.hub.drain.remote()):
-            device, kind = event["device"], event["type"]
-            if kind == "test_started":
-                self.in_flight[device] = (event["model"], event["test"])
-                self.cb.message(f"{device}: {event['model']} {event['test']}")
-            elif kind == "row":
-                self._commit(device, event["key"], event["row"])
-                self.in_flight[device] = None
-            elif kind == "model_ready":
-                self.cb.message(f"{device}: {event['model']} {event['how']}")
-            elif kind == "message":
-                self.cb.message(f"{device}: {event['text']}")
+            self._on_event(event)
+
+    def _on_event(self, event: dict) -> None:
+        device, kind = event["device"], event["type"]
+        if kind == "test_started":
+            self.in_flight[device] = (event["model"], event["test"])
+            self.started.add(device)
+            self.cb.message(f"{device}: {event['model']} {event['test']}")
+        elif kind == "row":
+            self._commit(device, event["key"], event["row"])
+            self.in_flight[device] = None
+            self.remaining[device] = [e for e in self.remaining.get(device, []) if e[2] != event["key"]]
+        elif kind == "model_ready":
+            self.cb.message(f"{device}: {event['model']} {event['how']}")
+        elif kind == "message":
+            self.cb.message(f"{device}: {event['text']}")
 
     def _commit(self, device: str, key: str, data: dict) -> None:
         row = row_from_dict(data)

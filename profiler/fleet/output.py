@@ -60,6 +60,32 @@ def device_scoreboards(run: RunResult, metric: str = "hellaswag", max_memory_byt
     return choices
 
 
+def device_label(name: str, info: dict) -> str:
+    """The device's fleet name with its board and CPU, e.g. "pi5-kitchen [Raspberry Pi 5 Model B, Cortex-A76]"."""
+    from profiler.report.terminal import short_device
+
+    cpu = short_device({"cpu_model": info.get("cpu_model")}) if info.get("cpu_model") else "CPU not reported"
+    board = short_device({"board": info["board"]}) if info.get("board") else None
+    return f"{name} [{board}, {cpu}]" if board else f"{name} [{cpu}]"
+
+
+def closing_lines(run: RunResult) -> list[str]:
+    """One quotable line per (device, model): ``profiler run``'s closing line, naming the device."""
+    from profiler.report.terminal_views import closing_lines as model_lines
+
+    lines = []
+    for device in by_device(run):
+        part = device_run(run, device)
+        lines.extend(model_lines(part.rows, part.device, where=device_label(device, part.device)))
+    return lines
+
+
+def warnings(run: RunResult) -> list[str]:
+    """The run's warnings (each device's prefixed with its name) and the rows' own, once each."""
+    found = list(run.warnings) + [f"{r.device_name}: {w}" if r.device_name else w for r in run.rows for w in r.warnings]
+    return list(dict.fromkeys(found))
+
+
 def device_run(run: RunResult, device: str) -> RunResult:
     """The part of a fleet run one device measured, as a run of its own."""
     fleet = (run.device or {}).get("fleet", {})

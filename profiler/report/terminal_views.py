@@ -116,11 +116,12 @@ def _is_prompt_only(row: Any) -> bool:
     return (_get(row, "n_prompt") or 0) > 0 and not (_get(row, "n_gen") or 0)
 
 
-def closing_lines(rows: Sequence[Any], device: Mapping) -> list[str]:
+def closing_lines(rows: Sequence[Any], device: Mapping, where: str | None = None) -> list[str]:
     """One quotable line per model at its fastest thread count, e.g.
-    "smollm2-135m Q4_1 on AMD EPYC (2 threads): 300 t/s prompt, 123 t/s generation, 196 MiB, 95 mJ/token (est.)"."""
+    "smollm2-135m Q4_1 on AMD EPYC (2 threads): 300 t/s prompt, 123 t/s generation, 196 MiB, 95 mJ/token (est.)".
+    ``where`` replaces the device's short name after "on" (the fleet names the device and its CPU)."""
     names = short_model_names([(_get(r, "model_name"), _get(r, "quant_type")) for r in rows])
-    where = short_device(device)
+    where = where or short_device(device)
     lines = []
     for key, label in names.items():
         mine = [r for r in rows if (_get(r, "model_name"), _get(r, "quant_type")) == key]
