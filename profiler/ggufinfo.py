@@ -262,10 +262,51 @@ def _parse(path: Path) -> tuple[dict, list[_Tensor]]:
             for dim in shape:
                 n_elements *= dim
             tensors.append(_Tensor(name, shape, qtype.name, n_elements, n_elements // block * type_size))
+    _check_fits(path, tensors)
+    return metadata, tensors
+
+
+def _header(path: Path) -> tuple[dict, list[_Tensor]]:
+    """Metadata and tensor infos: llama.cpp's C reader when it is installed and accepts the file
+    (fast on large vocabularies), else the Python parser, which also explains a malformed file."""
+    from profiler import gguf_native
+
+    native = gguf_native.read_header(path, keep_array=_KEEP_ARRAY)
+    if native is None:
+        return _parse(path)
+    return _from_native(path, native)
+
+
+def _from_native(path: Path, native) -> tuple[dict, list[_Tensor]]:
+    import gguf
+
+    metadata = dict(native.metadata)
+    for key, count in native.array_lengths.items():
+        metadata[key] = _SkippedArray(count)
+    tensors = []
+    for t in native.tensors:
+        n_elements = 1
+        for dim in t.ne:
+            n_elements *= dim
+        tensors.append(_Tensor(t.name, t.ne, gguf.GGMLQuantizationType(t.type_id).name, n_elements, t.n_bytes))
+    _check_fits(path, tensors)
+    return metadata, tensors
+
+
+def _check_fits(path: Path, tensors: list[_Tensor]) -> None:
     tensor_bytes = sum(t.n_bytes for t in tensors)
+    size = path.stat().st_size
     if tensor_bytes > size:
         raise ValueError(f"tensors need {tensor_bytes} bytes but the file has {size}: it is truncated")
-    return metadata, tensors
+
+
+def _n_dims(shape: tuple[int, ...]) -> int:
+    """Dimensions as ggml counts them (ggml_n_dims): trailing 1s do not count. The C reader keeps
+    no dimension count, so both readers are compared on this."""
+    n = len(shape)
+    while n > 1 and shape[n - 1] == 1:
+        n -= 1
+    return n
 
 
 def _quant_name(file_type: int | None, tensor_types: dict[str, int]) -> str:
@@ -301,7 +342,7 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
     path = Path(path)
     check_header(path)
     try:
-        metadata, tensors = _parse(path)
+        metadata, tensors = _header(path)
     except (ValueError, struct.error, OSError) as exc:
         raise UserError(f"{path} is not a valid GGUF file ({exc})") from None
 
@@ -328,7 +369,7 @@ def read_info(path: str | os.PathLike) -> GGUFInfo:
             expert_bytes += t.n_bytes
         tname = t.type_name
         bytes_by_type[tname] = bytes_by_type.get(tname, 0) + int(t.n_bytes)
-        if tname in REPACKED_TYPES and t.name != "token_embd.weight" and len(t.shape) == 2:
+        if tname in REPACKED_TYPES and t.name != "token_embd.weight" and _n_dims(t.shape) == 2:
             repackable += t.n_bytes
         if t.name == "token_embd.weight":
             embd_bytes = t.n_bytes

@@ -8,6 +8,8 @@ size and mtime (a file changed in its store is read again); never beside the fil
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from profiler.catalog import cache_dir
@@ -57,16 +59,44 @@ class FactsCache:
         self.changed = False
 
     def facts(self, path: Path, fmt: str) -> dict:
+        key, stamp, known = self._lookup(path, fmt)
+        if known is not None:
+            return known
+        facts = _read(Path(path), fmt)
+        self._remember(key, stamp, fmt, facts)
+        return facts
+
+    def prefetch(self, files: list[tuple[Path, str]]) -> None:
+        """Read the GGUF headers not yet known on every core at once. llama.cpp's C reader
+        releases the GIL, so threads run in parallel; without it (Python parser) there is
+        nothing to gain and ``facts`` reads them one by one."""
+        from profiler import gguf_native
+
+        todo = []
+        for path, fmt in files:
+            key, stamp, known = self._lookup(path, fmt)
+            if known is None and fmt == "gguf" and stamp is not None:
+                todo.append((key, stamp, Path(path)))
+        workers = min(len(todo), os.cpu_count() or 1)
+        if workers < 2 or gguf_native.library() is None:
+            return
+        with gguf_native.quiet_batch(), ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(lambda item: _read(item[2], "gguf"), todo))
+        for (key, stamp, _), facts in zip(todo, results):
+            self._remember(key, stamp, "gguf", facts)
+
+    def _lookup(self, path: Path, fmt: str) -> tuple[str, list | None, dict | None]:
         key = str(Path(path).resolve())
         stamp = _stamp(path) if Path(path).exists() else None
         known = self.entries.get(key)
         if known and known.get("stamp") == stamp and known.get("format") == fmt:
-            return known["facts"]
-        facts = _read(Path(path), fmt)
+            return key, stamp, known["facts"]
+        return key, stamp, None
+
+    def _remember(self, key: str, stamp: list | None, fmt: str, facts: dict) -> None:
         if stamp is not None:
             self.entries[key] = {"stamp": stamp, "format": fmt, "facts": facts}
             self.changed = True
-        return facts
 
     def save(self) -> None:
         if self.changed:

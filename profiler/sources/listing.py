@@ -141,6 +141,7 @@ def list_models(source: str | None = None, pattern: str | None = None, catalog_p
         found = sources.discover(source)
         if pattern:  # filter before reading headers: only what is shown is opened
             found = [f for f in found if _matches(f.name, pattern)]
+        cache.prefetch([(f.path, f.format) for f in found if f.runnable])
         rows += [_found_row(f, cache) for f in found]
     cache.save()
     if pattern:
