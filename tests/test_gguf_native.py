@@ -48,7 +48,7 @@ def _comparable(metadata: dict, tensors: list) -> tuple[dict, list]:
 def _info_without_library(path: Path, monkeypatch) -> dict:
     with monkeypatch.context() as m:
         m.setattr(gguf_native, "read_header", lambda *a, **k: None)
-        return asdict(ggufinfo.read_info(path))
+        return asdict(ggufinfo.read_info(path, native=True))
 
 
 def _assert_readers_agree(path: Path, monkeypatch) -> None:
@@ -56,7 +56,8 @@ def _assert_readers_agree(path: Path, monkeypatch) -> None:
     python_meta, python_tensors = _python_view(path)
     assert native_meta == python_meta
     assert native_tensors == python_tensors
-    assert asdict(ggufinfo.read_info(path)) == _info_without_library(path, monkeypatch)
+    python_info = asdict(ggufinfo.read_info(path))  # the default reader
+    assert asdict(ggufinfo.read_info(path, native=True)) == _info_without_library(path, monkeypatch) == python_info
 
 
 def _every_type_gguf(path: Path, nested: bool = False) -> Path:
@@ -97,7 +98,7 @@ def test_readers_agree_on_the_tiny_models(tiny_gguf, tiny_gguf_tied, tmp_path, m
     moe = write_tiny_moe(tmp_path / "moe.gguf")
     for path in (tiny_gguf, tiny_gguf_tied, moe):
         _assert_readers_agree(path, monkeypatch)
-    info = ggufinfo.read_info(moe)
+    info = ggufinfo.read_info(moe, native=True)
     counts = expected_counts()
     assert (info.n_params, info.n_params_active, info.expert_params) == (counts["total"], counts["active"], counts["expert"])
 
@@ -114,7 +115,7 @@ def test_readers_agree_on_every_value_type(tmp_path, monkeypatch):
 def test_a_file_llama_cpp_rejects_is_read_by_the_python_parser(tmp_path, capfd):
     path = _every_type_gguf(tmp_path / "nested.gguf", nested=True)  # llama.cpp refuses nested arrays
     assert gguf_native.read_header(path, keep_array=64) is None
-    info = ggufinfo.read_info(path)
+    info = ggufinfo.read_info(path, native=True)
     assert info.n_params == 96
     assert capfd.readouterr().err == ""  # the C reader's complaint stays hidden
 
@@ -122,7 +123,7 @@ def test_a_file_llama_cpp_rejects_is_read_by_the_python_parser(tmp_path, capfd):
 def test_fallback_without_the_library(no_library, tiny_gguf, tmp_path, monkeypatch):
     assert gguf_native.library() is None
     assert gguf_native.read_header(tiny_gguf, keep_array=64) is None
-    info = ggufinfo.read_info(tiny_gguf)
+    info = ggufinfo.read_info(tiny_gguf, native=True)
     assert info.architecture == "llama" and info.n_params > 0 and info.quant_type == "ALL_F32"
 
 
@@ -132,11 +133,11 @@ def test_malformed_files_give_the_same_one_line_error(tiny_gguf, tmp_path, cut, 
     data = tiny_gguf.read_bytes()
     bad.write_bytes(data[: int(cut * len(data)) if cut < 1 else cut])  # in the metadata, tensor infos, data
     with pytest.raises(UserError) as native_err:
-        ggufinfo.read_info(bad)
+        ggufinfo.read_info(bad, native=True)
     with monkeypatch.context() as m:
         m.setattr(gguf_native, "read_header", lambda *a, **k: None)
         with pytest.raises(UserError) as python_err:
-            ggufinfo.read_info(bad)
+            ggufinfo.read_info(bad, native=True)
     assert str(native_err.value) == str(python_err.value)
     assert "not a valid GGUF file" in str(native_err.value) and "\n" not in str(native_err.value)
     assert capfd.readouterr().err == ""
@@ -149,9 +150,13 @@ def test_prefetch_reads_headers_in_threads_with_the_same_facts(tiny_gguf, tmp_pa
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF\x03\0\0\0" + b"\xff" * 40)
     files = [(p, "gguf") for p in [*paths, bad]]
+    calls = []
+    real_read_header = gguf_native.read_header
+    monkeypatch.setattr(gguf_native, "read_header", lambda *a, **k: calls.append(a[0]) or real_read_header(*a, **k))
     cache = FactsCache()
     cache.prefetch(files)
-    assert len(cache.entries) == 6  # read by the threads, not later one by one
+    assert len(cache.entries) == 6 and sorted(calls) == sorted(p for p, _ in files[:5])  # bad.gguf fails check_header
+    monkeypatch.setattr(gguf_native, "read_header", real_read_header)
     sequential = FactsCache()
     sequential.entries = {}
     with monkeypatch.context() as m:

@@ -27,7 +27,7 @@ def _stamp(path: Path) -> list:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _read(path: Path, fmt: str) -> dict:
+def _read(path: Path, fmt: str, native: bool = False) -> dict:
     try:
         if fmt == "onnx":
             from profiler.onnxinfo import cached_info
@@ -36,7 +36,7 @@ def _read(path: Path, fmt: str) -> dict:
         else:
             from profiler.ggufinfo import read_info
 
-            info = read_info(path)
+            info = read_info(path, native=native)
     except (UserError, ImportError, OSError) as exc:
         return {"error": str(exc)}
     return {
@@ -68,8 +68,9 @@ class FactsCache:
 
     def prefetch(self, files: list[tuple[Path, str]]) -> None:
         """Read the GGUF headers not yet known on every core at once. llama.cpp's C reader
-        releases the GIL, so threads run in parallel; without it (Python parser) there is
-        nothing to gain and ``facts`` reads them one by one."""
+        releases the GIL, so threads run in parallel; with one core, or without the library
+        (the Python parser holds the GIL), there is nothing to gain and ``facts`` reads them one
+        by one."""
         from profiler import gguf_native
 
         todo = []
@@ -81,7 +82,7 @@ class FactsCache:
         if workers < 2 or gguf_native.library() is None:
             return
         with gguf_native.quiet_batch(), ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda item: _read(item[2], "gguf"), todo))
+            results = list(pool.map(lambda item: _read(item[2], "gguf", native=True), todo))
         for (key, stamp, _), facts in zip(todo, results):
             self._remember(key, stamp, "gguf", facts)
 
