@@ -67,10 +67,9 @@ class FactsCache:
         return facts
 
     def prefetch(self, files: list[tuple[Path, str]]) -> None:
-        """Read the GGUF headers not yet known on every core at once. llama.cpp's C reader
-        releases the GIL, so threads run in parallel; with one core, or without the library
-        (the Python parser holds the GIL), there is nothing to gain and ``facts`` reads them one
-        by one."""
+        """Read the GGUF headers not yet known with llama.cpp's C reader, on every core at once
+        (it releases the GIL, so threads run in parallel). Without the library ``facts`` reads
+        them one by one with the Python parser."""
         from profiler import gguf_native
 
         todo = []
@@ -78,9 +77,9 @@ class FactsCache:
             key, stamp, known = self._lookup(path, fmt)
             if known is None and fmt == "gguf" and stamp is not None:
                 todo.append((key, stamp, Path(path)))
-        workers = min(len(todo), os.cpu_count() or 1)
-        if workers < 2 or gguf_native.library() is None:
+        if not todo or gguf_native.library() is None:
             return
+        workers = min(len(todo), os.cpu_count() or 1)
         with gguf_native.quiet_batch(), ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda item: _read(item[2], "gguf", native=True), todo))
         for (key, stamp, _), facts in zip(todo, results):
