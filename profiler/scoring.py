@@ -477,8 +477,9 @@ def measure_missing(configs: list[Configuration], catalog, n_tasks: int, reports
             continue
         done.add(c.model_sha256)
         if data.dataset_path("hellaswag") is None:
-            notes.append("HellaSwag data is not pulled, so accuracy is the published (inherited) number; run "
-                         "`profiler data pull hellaswag` and the next run measures it on these exact files")
+            notes.append(f"HellaSwag data is not pulled, so nothing was measured on {n_tasks} tasks: the accuracy "
+                         "shown is the stored one (its provenance says published/inherited, or measured on fewer "
+                         "tasks); run `profiler data pull hellaswag` and the next run measures it on these exact files")
             break
         if progress:
             progress(f"measuring HellaSwag ({n_tasks} tasks) on {c.model_name} for the scoreboard")
