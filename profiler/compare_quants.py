@@ -97,7 +97,7 @@ class CompareResult:
         return _clean(asdict(self))
 
 
-def _reference_file(out_dir: Path, text: str | None, n_ctx: int, n_chunks: int | None, top_k: int, ref_sha: str) -> Path:
+def reference_file(out_dir: Path, text: str | None, n_ctx: int, n_chunks: int | None, top_k: int, ref_sha: str) -> Path:
     _, source = data_mod.resolve_text(text)
     chunks = "all" if n_chunks is None else str(n_chunks)
     return out_dir / f"kld-ref-{ref_sha[:12]}-{source.sha256[:12]}-c{n_ctx}-n{chunks}-k{top_k}.npz"
@@ -111,27 +111,13 @@ def compare_quants(base: str, options: CompareOptions, progress: Callable[[str],
     ladder_cat = Path(ladder.catalog_path)
     ref = ladder.reference
     ref_name, ref_cat = (ref.name, ladder_cat) if ladder.reference_is_reconstruction else (base, options.catalog_path)
-    ref_file = _reference_file(out_dir, options.text, options.n_ctx, options.n_chunks, options.top_k, ref.sha256)
-    common = dict(n_ctx=options.n_ctx, n_chunks=options.n_chunks, threads=options.threads, hellaswag=options.hellaswag,
-                  n_tasks=options.n_tasks, reports_dir=options.reports_dir, verbose=options.verbose, command=options.command)
-    results: dict[str, EvalResult] = {}
-    if not ref_file.exists():
-        say(f"saving the reference log-probabilities of {ref_name}")
-        results[ref_name] = evaluate(ref_name, EvalOptions(text=options.text, save_reference=ref_file, top_k=options.top_k,
-                                                           catalog_path=ref_cat, **common), say)
+    ref_file = reference_file(out_dir, options.text, options.n_ctx, options.n_chunks, options.top_k, ref.sha256)
     members = [(base, options.catalog_path, "original")]
     if ladder.reference_is_reconstruction:
         members.append((ref.name, ladder_cat, "reference"))
     members += [(s.name, ladder_cat, "quant") for s in ladder.steps]
-    for name, cat, _ in members:
-        if name not in results:
-            say(f"evaluating {name}")
-            results[name] = evaluate(name, EvalOptions(kld_reference=ref_file, catalog_path=cat, **common), say)
-    runs = _speed(members, options, say)
-    board = scoring.build([c for run in runs for c in scoring.configurations(run.rows, run.run_id)], "hellaswag",
-                          options.price_per_kwh, scoring.merged_catalog([p for p in (options.catalog_path, ladder_cat) if p]
-                                                                        or None))
-    rows = [_row(name, role, results[name], board) for name, _, role in members]
+    rows, runs, board = measure(members, (ref_name, ref_cat), ref_file, options, say,
+                                [p for p in (options.catalog_path, ladder_cat) if p] or None)
     result = CompareResult(
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), command=options.command, base=base,
         reference=ref_name, reference_is_reconstruction=ladder.reference_is_reconstruction,
@@ -143,6 +129,29 @@ def compare_quants(base: str, options: CompareOptions, progress: Callable[[str],
     )
     save(result, options.reports_dir, runs[0].run_id if runs else "compare")
     return result
+
+
+def measure(members, reference: tuple[str, Path | None], ref_file: Path, options: CompareOptions, say,
+            catalogs: list | None) -> tuple[list[QuantRow], list, scoring.Scoreboard]:
+    """Evaluate every member (name, catalogue, role) against ``ref_file`` (saved first from
+    ``reference`` = (name, catalogue) when missing), time them all and score them on one board."""
+    common = dict(n_ctx=options.n_ctx, n_chunks=options.n_chunks, threads=options.threads, hellaswag=options.hellaswag,
+                  n_tasks=options.n_tasks, reports_dir=options.reports_dir, verbose=options.verbose, command=options.command)
+    results: dict[str, EvalResult] = {}
+    ref_name, ref_cat = reference
+    if not ref_file.exists():
+        say(f"saving the reference log-probabilities of {ref_name}")
+        ref_file.parent.mkdir(parents=True, exist_ok=True)
+        results[ref_name] = evaluate(ref_name, EvalOptions(text=options.text, save_reference=ref_file, top_k=options.top_k,
+                                                           catalog_path=ref_cat, **common), say)
+    for name, cat, _ in members:
+        if name not in results:
+            say(f"evaluating {name}")
+            results[name] = evaluate(name, EvalOptions(kld_reference=ref_file, catalog_path=cat, **common), say)
+    runs = _speed(members, options, say)
+    board = scoring.build([c for run in runs for c in scoring.configurations(run.rows, run.run_id)], "hellaswag",
+                          options.price_per_kwh, scoring.merged_catalog(catalogs))
+    return [_row(name, role, results[name], board) for name, _, role in members], runs, board
 
 
 def _speed(members, options: CompareOptions, say):

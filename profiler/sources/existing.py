@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from profiler import compare_quants as cq
-from profiler import scoring, sources
+from profiler import sources
 from profiler.catalog import cache_dir
 from profiler.errors import UserError
 from profiler.ggufinfo import GGUFInfo, read_info
-from profiler.quality.evaluate import EvalOptions, EvalResult, evaluate
 from profiler.sources.base import Found
 
 
@@ -42,29 +41,15 @@ def compare_existing(group: str, options: cq.CompareOptions,
     ref, ref_info = members[0]
     ref = sources.resolve(ref.name, say)  # verified: its sha256 names the reference file
     out_dir = Path(options.out_dir) if options.out_dir else cache_dir() / "quants" / "existing"
-    ref_file = cq._reference_file(out_dir, options.text, options.n_ctx, options.n_chunks, options.top_k, ref.sha256)
-    common = dict(n_ctx=options.n_ctx, n_chunks=options.n_chunks, threads=options.threads, hellaswag=options.hellaswag,
-                  n_tasks=options.n_tasks, reports_dir=options.reports_dir, verbose=options.verbose, command=options.command)
-    results: dict[str, EvalResult] = {}
-    if not ref_file.exists():
-        say(f"saving the reference log-probabilities of {ref.name}")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        results[ref.name] = evaluate(ref.name, EvalOptions(text=options.text, save_reference=ref_file,
-                                                           top_k=options.top_k, **common), say)
+    ref_file = cq.reference_file(out_dir, options.text, options.n_ctx, options.n_chunks, options.top_k, ref.sha256)
     roles = [(m.name, options.catalog_path, "reference" if i == 0 else "quant") for i, (m, _) in enumerate(members)]
-    for name, _, _ in roles:
-        if name not in results:
-            say(f"evaluating {name}")
-            results[name] = evaluate(name, EvalOptions(kld_reference=ref_file, **common), say)
-    runs = cq._speed(roles, options, say)
-    board = scoring.build([c for run in runs for c in scoring.configurations(run.rows, run.run_id)], "hellaswag",
-                          options.price_per_kwh, scoring.merged_catalog(None))
+    rows, runs, board = cq.measure(roles, (ref.name, None), ref_file, options, say, None)
     note = (f"the highest-precision file present: {ref_info.quant_type}, {bits_per_weight(ref_info):.2f} bits per "
             f"weight (sha256 {ref.sha256[:12]}); nothing was quantized")
     result = cq.CompareResult(
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), command=options.command, base=group,
         reference=ref.name, reference_is_reconstruction=False, reference_note=note, catalog_path="",
-        kld_reference_file=str(ref_file), rows=[cq._row(name, role, results[name], board) for name, _, role in roles],
+        kld_reference_file=str(ref_file), rows=rows,
         speed_run_ids=[r.run_id for r in runs],
         settings={"existing": [m.name for m, _ in members], "n_ctx": options.n_ctx, "n_chunks": options.n_chunks,
                   "n_tasks": options.n_tasks, "text": options.text or "built-in",
