@@ -16,7 +16,6 @@ from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.catalog import ModelSpec
 from profiler.errors import UserError
-from profiler.ggufinfo import GGUFInfo
 from profiler.measure import adaptive, memory, stats
 from profiler.measure import session as energy_run
 from profiler.measure.runner import TestTimings, TokenSource
@@ -254,18 +253,10 @@ def _preflight(models, tests, device, run: RunResult, force: bool) -> None:
     memory exceeds what is available."""
     available = device.ram_available_bytes
     for spec, _, info in models:
-        groups = context_groups(tests, info.n_ctx_train or None)  # refuses a test longer than the model's context
-        worst = max((_estimate(info, params, group) for params, group in groups), key=lambda e: e.total_bytes)
+        worst = preflight.worst_estimate(info, tests)  # refuses a test longer than the model's context
         warning = preflight.check_memory(spec.name, worst, available, force)
         if warning:
             run.warnings.append(warning)
-
-
-def _estimate(info, params, group) -> preflight.MemoryEstimate:
-    if isinstance(info, GGUFInfo):
-        return preflight.estimate_memory(info, params.n_ctx, params.n_ubatch, params.type_k, params.type_v)
-    # the longest single step: the prompt, or the depth fill before it
-    return preflight.estimate_memory_onnx(info, params.n_ctx, max(max(t.n_prompt, t.n_depth) for t in group))
 
 
 def profile_model(spec, path, info, tests, sweep, device, options, cb, session, sink, state: dict) -> None:

@@ -104,3 +104,19 @@ def check_disk(folder: Path, needed_bytes: int | None) -> None:
             f"not enough disk space in {folder}: the download needs about {2 * needed_bytes / 2**20:.0f} MiB, "
             f"{free / 2**20:.0f} MiB free; free space or set PROFILER_CACHE to another disk"
         )
+
+
+def worst_estimate(info: GGUFInfo | OnnxInfo, tests: list) -> MemoryEstimate:
+    """The largest estimate over the contexts ``tests`` need (a test longer than the model's
+    training context is refused here, by plan.context_groups)."""
+    from profiler.plan import context_groups
+
+    groups = context_groups(tests, info.n_ctx_train or None)
+    return max((_group_estimate(info, params, group) for params, group in groups), key=lambda e: e.total_bytes)
+
+
+def _group_estimate(info: GGUFInfo | OnnxInfo, params, group: list) -> MemoryEstimate:
+    if isinstance(info, GGUFInfo):
+        return estimate_memory(info, params.n_ctx, params.n_ubatch, params.type_k, params.type_v)
+    # the longest single step: the prompt, or the depth fill before it
+    return estimate_memory_onnx(info, params.n_ctx, max(max(t.n_prompt, t.n_depth) for t in group))

@@ -10,14 +10,12 @@ from __future__ import annotations
 from profiler import preflight, sources
 from profiler.errors import UserError
 from profiler.modelinfo import read_model_info
-from profiler.plan import Sweep, context_groups, expand
+from profiler.plan import Sweep, expand
 from profiler.platform import device as device_mod
 
 
 def plan_all_local(sweep: Sweep, force: bool = False) -> tuple[list[str], list[str]]:
     """(names to profile, one line per model skipped and why)."""
-    from profiler.api import _estimate  # the per-model estimate profile() refuses with
-
     found = sources.discover()
     if not found:
         raise UserError("--all-local found no models in the Ollama, Hugging Face, LM Studio or llama.cpp stores "
@@ -33,8 +31,7 @@ def plan_all_local(sweep: Sweep, force: bool = False) -> tuple[list[str], list[s
             info = read_model_info(entry.path, entry.format)
             if getattr(info, "architecture", None) == "clip":
                 raise UserError("a vision projector (mmproj), not a language model")
-            groups = context_groups(tests, info.n_ctx_train or None)
-            worst = max((_estimate(info, params, group) for params, group in groups), key=lambda e: e.total_bytes)
+            worst = preflight.worst_estimate(info, tests)  # the estimate profile() refuses with
             preflight.check_memory(entry.name, worst, device.ram_available_bytes, force)
         except UserError as exc:
             text = str(exc)
