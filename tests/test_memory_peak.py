@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Vm
 @pytest.fixture
 def hwm_reset():
     """Skip (saying why) on a kernel that refuses the VmHWM reset: there the product samples
-    RSS instead, which test_refused_reset_falls_back_to_sampling_and_says_why covers. Asked of
+    RSS instead, which test_refused_reset_falls_back_to_a_watcher_process_and_says_why covers. Asked of
     the kernel directly, so a broken reset in the product still fails these tests."""
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -54,17 +56,60 @@ def test_each_window_reports_its_own_peak(hwm_reset):
     assert first.peak_bytes >= second.peak_bytes + 64 * MiB, "the second window does not inherit the first's peak"
 
 
-def test_refused_reset_falls_back_to_sampling_and_says_why(sysroot):
-    status = sysroot("/proc/self/status", "VmHWM: 900000 kB\nVmRSS: 100000 kB\n")
+def _refusing_kernel(sysroot) -> Path:
+    """A fixture /proc whose clear_refs refuses the write; returns this process's status file as
+    another process sees it (/proc/<pid>/status)."""
+    sysroot("/proc/self/status", "VmHWM: 900000 kB\nVmRSS: 100000 kB\n")
     (sysroot.root / "proc/self/clear_refs").mkdir(parents=True)  # a directory: the write is refused
+    return sysroot(f"/proc/{os.getpid()}/status", "VmHWM: 900000 kB\nVmRSS: 100000 kB\n")
+
+
+def test_refused_reset_falls_back_to_a_watcher_process_and_says_why(sysroot):
+    status = _refusing_kernel(sysroot)
     with memory.PeakWatch(interval_s=0.001) as watch:
-        taken = len(watch.samples)
         status.write_text("VmHWM: 900000 kB\nVmRSS: 500000 kB\n")  # a spike inside the test...
-        _wait_for(lambda: len(watch.samples) >= taken + 2)
+        _wait_for(lambda: watch.watcher.peek()["peak_bytes"] == 500000 * 1024)
         status.write_text("VmHWM: 900000 kB\nVmRSS: 150000 kB\n")  # ...gone before it ends
+        # no sampling thread in the measured process: the sampler is another process
+        assert {t.name for t in threading.enumerate()} == {"MainThread"}
     assert watch.refused and "refused" in watch.refused
     assert watch.peak_bytes == 500000 * 1024, "the sampled spike, not the stale VmHWM"
-    assert watch.method.startswith("VmRSS sampled every 1 ms") and "refused" in watch.method
+    assert watch.method.startswith("VmRSS sampled every 1 ms during the test by a watcher process")
+    assert "refused" in watch.method
+    assert watch.watcher.proc.poll() is not None, "the watcher process ended with the test"
+
+
+def test_without_a_watcher_process_a_thread_samples_and_the_row_says_so(sysroot, monkeypatch):
+    from profiler.measure import rss_watch
+
+    def cannot_start(*_args):
+        raise rss_watch.WatchError("could not start the RSS watcher process: no fork here")
+
+    monkeypatch.setattr(memory, "RssWatch", cannot_start)
+    status = sysroot("/proc/self/status", "VmHWM: 900000 kB\nVmRSS: 100000 kB\n")
+    (sysroot.root / "proc/self/clear_refs").mkdir(parents=True)
+    with memory.PeakWatch(interval_s=0.001) as watch:
+        taken = len(watch.samples)
+        status.write_text("VmHWM: 900000 kB\nVmRSS: 500000 kB\n")
+        _wait_for(lambda: len(watch.samples) >= taken + 2)
+        status.write_text("VmHWM: 900000 kB\nVmRSS: 150000 kB\n")
+    assert watch.peak_bytes == 500000 * 1024
+    assert "by a thread of the measured process (could not start the RSS watcher process: no fork here)" in watch.method
+
+
+@linux_only
+def test_the_watcher_process_sees_a_real_spike_in_this_process(monkeypatch):
+    """On the real /proc: the kernel 'refuses' the reset (forced), so the peak must come from the
+    watcher process reading our VmRSS while a 96 MiB block is resident."""
+    monkeypatch.setattr(memory, "reset_peak_checked", lambda: "the kernel refused the VmHWM reset (forced here)")
+    baseline = memory.rss_now()
+    with memory.PeakWatch(interval_s=0.005) as watch:
+        block = _touch(96 * MiB)
+        _wait_for(lambda: watch.watcher.peek()["peak_bytes"] >= baseline + 90 * MiB)
+        del block
+    assert watch.peak_bytes >= baseline + 90 * MiB
+    assert memory.rss_now() < watch.peak_bytes - 64 * MiB, "the block was freed, so only sampling saw the peak"
+    assert "watcher process" in watch.method
 
 
 def test_a_reset_without_effect_is_detected(sysroot):
@@ -75,7 +120,8 @@ def test_a_reset_without_effect_is_detected(sysroot):
 
 
 def test_without_vmhwm_the_window_is_sampled(sysroot):
-    sysroot("/proc/self/status", "Name: python\nVmRSS: 2000 kB\n")
+    for path in ("/proc/self/status", f"/proc/{os.getpid()}/status"):  # as we and the watcher see it
+        sysroot(path, "Name: python\nVmRSS: 2000 kB\n")
     with memory.PeakWatch(interval_s=0.001) as watch:
         pass
     assert watch.peak_bytes == 2000 * 1024 and "no VmHWM" in watch.method

@@ -2,16 +2,19 @@
 
 The peak of a test comes from the kernel's high-water mark (``VmHWM``), reset just before the
 test. The reset is checked, not assumed: where the kernel refuses it or ignores it (old kernels,
-some sandboxes, macOS), a thread samples RSS during the test instead and the row says so.
+some sandboxes, macOS), another process (``rss_watch.py``) samples our RSS during the test
+instead, and the row says so; only if that process cannot run does a thread here sample it.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import threading
 from dataclasses import dataclass
 
+from profiler.measure.rss_watch import RssWatch, WatchError
 from profiler.platform import sysfs
 
 # A successful reset leaves VmHWM equal to VmRSS at that moment; allow for the few pages the
@@ -82,7 +85,8 @@ class PeakWatch:
     """The peak RSS during a ``with`` block (one test).
 
     On entry VmHWM is reset and the reset checked; if that fails, RSS is sampled every
-    ``interval_s`` by a thread until exit (``method`` says which, and why).
+    ``interval_s`` by a watcher process until exit, or by a thread here when that process cannot
+    run (``method`` says which, and why).
     """
 
     def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
@@ -90,6 +94,8 @@ class PeakWatch:
         self.refused: str | None = None
         self.peak_bytes: int | None = None
         self.samples: list[int] = []
+        self.sampler: str = ""  # "a watcher process" / "a thread of the measured process (...)"
+        self.watcher: RssWatch | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -97,24 +103,42 @@ class PeakWatch:
         self.refused = reset_peak_checked()
         if self.refused:
             self._sample()
-            self._thread = threading.Thread(target=self._poll, name="rss-sampler", daemon=True)
-            self._thread.start()
+            try:
+                self.watcher = RssWatch(os.getpid(), self.interval_s)
+                self.sampler = "a watcher process"
+            except WatchError as exc:
+                self.sampler = f"a thread of the measured process ({exc})"
+                self._thread = threading.Thread(target=self._poll, name="rss-sampler", daemon=True)
+                self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.watcher is not None:
+            self._collect_watcher()
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
+        if self.refused:
             self._sample()
             self.peak_bytes = max(self.samples, default=None)
         else:
             self.peak_bytes = _status().get("VmHWM")
 
+    def _collect_watcher(self) -> None:
+        try:
+            figures = self.watcher.stop()
+        except WatchError as exc:  # the figures are lost: only our own first and last readings remain
+            self.sampler = f"a watcher process that failed ({exc}); the peak is the larger of the readings at the edges"
+            return
+        if figures.get("peak_bytes") is not None:
+            self.samples.append(int(figures["peak_bytes"]))
+
     @property
     def method(self) -> str:
         if self.refused is None:
             return "VmHWM, reset before the test"
-        return f"VmRSS sampled every {self.interval_s * 1000:.0f} ms during the test, because {self.refused}"
+        return (f"VmRSS sampled every {self.interval_s * 1000:.0f} ms during the test by {self.sampler}, "
+                f"because {self.refused}")
 
     def _sample(self) -> None:
         rss = rss_now()
