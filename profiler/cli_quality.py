@@ -24,6 +24,13 @@ def _consoles():
     return out_console, err_console
 
 
+def _status(text: str):
+    """The status line while a command works: redrawn on progress, never on a timer."""
+    from profiler.console import EventStatus, err_console
+
+    return EventStatus(text, err_console)
+
+
 @click.command("eval")
 @click.argument("model")
 @click.option("-f", "--file", "text", help="Text for perplexity: a file, 'wikitext2' (pulled), or none for the built-in text.")
@@ -60,8 +67,8 @@ def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_referen
                           command=_command_line())
     if reports_dir is not None:
         options.reports_dir = reports_dir
-    out, err = _consoles()
-    with err.status("evaluating", spinner="dots") as status:
+    out, _ = _consoles()
+    with _status("evaluating") as status:
         result = evaluate(model, options, lambda text: status.update(text))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -114,8 +121,8 @@ def quantize_command(base, types, out_dir, catalog_out, threads, models_file, ve
     """Quantize BASE with llama.cpp's quantizer (dequantizing a quantized BASE to F16 first)."""
     from profiler import quantize
 
-    out, err = _consoles()
-    with err.status("quantizing", spinner="dots") as status:
+    out, _ = _consoles()
+    with _status("quantizing") as status:
         ladder = quantize.build_ladder(base, quantize.parse_types(types), out_dir, catalog_out, models_file, threads,
                                        verbose, lambda text: status.update(text))
     ref = ladder.reference
@@ -161,8 +168,8 @@ def compare_quants_command(base, types, text, n_ctx, n_chunks, hellaswag, n_task
     )
     if reports_dir is not None:
         options.reports_dir = reports_dir
-    out, err = _consoles()
-    with err.status("comparing quants", spinner="dots") as status:
+    out, _ = _consoles()
+    with _status("comparing quants") as status:
         if existing:  # the ladder already on disk (profiler/sources/existing.py)
             from profiler.sources.existing import compare_existing
 
@@ -242,8 +249,8 @@ def print_run_scoreboard(run, options: ScoreboardOptions, catalog_path: Path | N
 
     if not options.enabled or not run.rows:
         return
-    out, err = _consoles()
-    with err.status("scoreboard", spinner="dots") as status:
+    out, _ = _consoles()
+    with _status("scoreboard") as status:
         board = scoring.run_scoreboard(run, catalog_path, options.tasks, reports_dir=reports_dir,
                                        progress=lambda text: status.update(text))
     out.print()

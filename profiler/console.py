@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -30,8 +31,32 @@ def _fmt(value, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
+class EventStatus:
+    """A one-line status on stderr, redrawn only when the text changes.
+
+    rich's own ``console.status`` animates a spinner from a thread at 12 Hz; that thread would
+    wake during every measured test (on a busy 2-core machine each wake-up can preempt one of
+    the measured process's OpenMP workers), so nothing here redraws on a timer."""
+
+    def __init__(self, text: str, console: Console = err_console) -> None:
+        self.live = Live(Text(text), console=console, auto_refresh=False, transient=True)
+
+    def __enter__(self) -> EventStatus:
+        self.live.start(refresh=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.stop()
+
+    def update(self, text: str) -> None:
+        self.live.update(Text(text), refresh=True)
+
+
 class RunDisplay:
-    """A progress bar on stderr while a run goes; the results table on stdout at the end."""
+    """A progress bar on stderr while a run goes; the results table on stdout at the end.
+
+    The bar is redrawn at each event (a test starting, a repetition done), never on a timer, so
+    no thread of ours wakes while a test is measured (see ``EventStatus``)."""
 
     def __init__(self, quiet_stdout: bool = False) -> None:
         self.quiet_stdout = quiet_stdout
@@ -42,6 +67,7 @@ class RunDisplay:
             TimeElapsedColumn(),
             console=err_console,
             transient=True,
+            auto_refresh=False,
         )
         self.task = None
 
@@ -55,11 +81,19 @@ class RunDisplay:
 
     def callbacks(self) -> Callbacks:
         progress, task = self.progress, self.task
+
+        def redrawn(change):
+            def event(*args) -> None:
+                change(*args)
+                progress.refresh()
+            return event
+
         return Callbacks(
-            message=lambda text: progress.console.print(f"[dim]{text}[/dim]"),
-            tests_planned=lambda total: progress.update(task, total=total),
-            test_started=lambda model, test: progress.update(task, description=f"{model} {test.name} t={test.n_threads}"),
-            repetition_done=lambda: progress.advance(task),
+            message=redrawn(lambda text: progress.console.print(f"[dim]{text}[/dim]")),
+            tests_planned=redrawn(lambda total: progress.update(task, total=total)),
+            test_started=redrawn(
+                lambda model, test: progress.update(task, description=f"{model} {test.name} t={test.n_threads}")),
+            repetition_done=redrawn(lambda: progress.advance(task)),
             row_done=lambda row: None,
         )
 

@@ -25,7 +25,12 @@ from profiler.plan import TestConfig
 from profiler.results import TestResult, row_from_dict
 
 STDERR_TAIL_LINES = 20
-POLL_S = 0.2
+# The parent sleeps until the child says something (its event pipe), so it does not wake during
+# a test: on a busy 2-core machine every wake-up can preempt one of the measured process's
+# OpenMP workers and stall the others at their barrier. It wakes on its own only at a --timeout
+# deadline, or every SAFETY_POLL_S to notice a child that exited while something it started
+# still holds the pipe open (no end-of-file then). A Ctrl-C interrupts the wait at once.
+SAFETY_POLL_S = 5.0
 
 
 def job_for(spec, path, tests, sweep, device, options, idle: dict | None, first: bool) -> dict:
@@ -141,7 +146,7 @@ def _pump(child, events, state, on_row, cb, timeout_s) -> None:
     """Forward the child's events until it exits; kill it when a test outlives the timeout."""
     while True:
         try:
-            event = events.get(timeout=POLL_S)
+            event = events.get(timeout=_sleep_s(state, timeout_s))
         except queue.Empty:
             event = None
         if event is None:
@@ -156,6 +161,13 @@ def _pump(child, events, state, on_row, cb, timeout_s) -> None:
             child.wait()
             return
         _handle(event, state, on_row, cb)
+
+
+def _sleep_s(state: dict, timeout_s: float | None) -> float:
+    """How long to wait for the next event: to the test's --timeout deadline, at most SAFETY_POLL_S."""
+    if not timeout_s:
+        return SAFETY_POLL_S
+    return min(SAFETY_POLL_S, max(0.0, state["started"] + timeout_s - time.monotonic()))
 
 
 def _handle(event: dict, state: dict, on_row, cb) -> None:
