@@ -168,6 +168,17 @@ def test_closing_line_per_model_can_be_quoted():
     assert "gemma-3-270m Q4_K_M on AMD EPYC 7B13 (2 threads):" in text
 
 
+def test_the_closing_lines_generation_rate_is_the_tables_for_a_tg_test():
+    """tg128's avg_ts (the table's t/s) and decode_ts (after the first token, choosing included)
+    differ on a tiny model; the quotable line must repeat the number the table shows."""
+    run = sweep_run()
+    for row in run.rows:
+        if row.decode_ts is not None:
+            row.decode_ts = row.avg_ts * 0.8
+    text = " ".join(render(lambda c: print_results(run, c), 200).split())
+    assert "607 t/s prompt, 246 t/s generation" in text
+
+
 def test_measured_energy_carries_no_estimate_mark_and_mixed_rows_mark_each_estimate():
     run = sweep_run()
     run.rows[0].energy_measured = True

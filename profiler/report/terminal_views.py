@@ -129,6 +129,13 @@ def closing_lines(rows: Sequence[Any], device: Mapping, where: str | None = None
     return lines
 
 
+def _generation_ts(gen: Sequence[Any]) -> float | None:
+    """A tgN test's t/s is the table's own figure (llama-bench's rate over the decodes); only a
+    test with a prompt needs decode_ts, the rate after the first token, to leave the prompt out."""
+    alone = [r for r in gen if not (_get(r, "n_prompt") or 0)]
+    return _get(alone[0], "avg_ts") if alone else _get(gen[0], "decode_ts")
+
+
 def _closing_figures(rows: Sequence[Any]) -> str:
     def speed(r):
         return _get(r, "decode_ts") or _get(r, "prefill_ts") or 0.0
@@ -141,7 +148,7 @@ def _closing_figures(rows: Sequence[Any]) -> str:
     if prompt:
         parts.append(f"{rate(_get(prompt[0], 'prefill_ts') or _get(prompt[0], 'avg_ts'))} prompt")
     if gen:
-        parts.append(f"{rate(_get(gen[0], 'decode_ts'))} generation")
+        parts.append(f"{rate(_generation_ts(gen))} generation")
     parts.append(_memory_phrase(mine))
     energy_row = (gen or prompt or mine)[0]
     value = _j_per_token(energy_row)
