@@ -38,6 +38,18 @@ def model_path() -> Path:
         pytest.skip(f"real model unavailable: {exc}")
 
 
+@pytest.fixture(autouse=True)
+def own_cache(model_path, tmp_path, monkeypatch) -> Path:
+    """The downloaded model is shared (a link to the real cache's models folder), but the quality
+    store, the sha256 index and everything else these runs write stay in tmp_path, so the user's
+    own measurements never gain rows from the tests."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "models").symlink_to(model_path.parent, target_is_directory=True)
+    monkeypatch.setenv("PROFILER_CACHE", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="module")
 def llama_perplexity() -> Path:
     """llama.cpp's own llama-perplexity, built from the same source as the installed
@@ -74,7 +86,7 @@ def test_perplexity_agrees_with_llama_perplexity(model_path, llama_perplexity, t
     assert ours == pytest.approx(theirs, rel=0.005)
 
 
-def test_compare_quants_ladder_on_the_real_model(model_path, tmp_path, monkeypatch):
+def test_compare_quants_ladder_on_the_real_model(model_path, own_cache, tmp_path, monkeypatch):
     from profiler.compare_quants import CompareOptions, compare_quants
 
     monkeypatch.setenv("PROFILER_REPORTS", str(tmp_path / "reports"))
@@ -97,3 +109,5 @@ def test_compare_quants_ladder_on_the_real_model(model_path, tmp_path, monkeypat
         assert r.j_per_decode_token is not None or r.energy_note.startswith("energy unavailable")
     md = (tmp_path / "reports").glob("*/compare-quants.md")
     assert any("reconstruction" in f.read_text() for f in md)
+    # the ladder's KLD rows went to this test's own store, not the user's
+    assert "smollm2-135m-instruct-q2_k" in (own_cache / "quality" / "measurements.jsonl").read_text()
