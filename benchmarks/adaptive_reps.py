@@ -7,9 +7,13 @@ runs three sides, alternating their order:
   process, the model's worker child, calibrated warm-up, as many repetitions as the rule wants);
 - **lb r5**: ``llama-bench -r 5``, its usual setting;
 - **lb rN**: ``llama-bench -r N`` where N is the repetition count llama-bench would need for
-  the CI that auto achieved, computed from llama-bench's own r5 samples (smallest N with
-  t(N-1) x sd / sqrt(N) <= that CI x mean, at least 3, at most ``--max-lb-reps``). A side that
-  needs this round's estimates but runs before them uses the previous round's.
+  the CI that auto achieved, planned from llama-bench's own samples as a user would plan it
+  from earlier runs: the within-run spread pooled over every llama-bench run of this test so
+  far (each run's samples about its own mean, weighted by degrees of freedom), then the smallest
+  N with t(N-1) x sd / sqrt(N) <= that CI x mean, at least 3, at most ``--max-lb-reps``. One r5
+  run alone under-states the spread on this VM (its speed moves between plateaus a few seconds
+  long, and five repetitions usually sit on one), so N from it alone reached 1.7-2.7% instead
+  of 1%. A side that needs this round's estimates but runs before them uses the previous round's.
 
 Every side uses llama-bench's settings: same threads, uniform random tokens, n_batch 2048,
 n_ubatch 512, f16 KV cache. llama-bench comes from the installed llama-cpp-python's own
@@ -92,11 +96,24 @@ class Round:
     runs: dict[str, SideRun] = field(default_factory=dict)
     n_needed: int | None = None  # llama-bench repetitions for auto's CI, before the caps
     n_cap: int | None = None
+    planned_cv: float | None = None  # llama-bench's pooled within-run spread that N was planned from
 
 
-def reps_needed(samples_ts: list[float], ci_rel: float, cap: int) -> int:
-    """Smallest N >= 3 whose 95% CI half-width, with these samples' spread, is within ci_rel."""
-    cv = stdev(samples_ts) / mean(samples_ts)
+def pooled_cv(runs: list[list[float]]) -> float:
+    """Within-run relative spread pooled over runs: each run's samples about its own mean, so a
+    shift between runs (another load, another plateau) does not count as repetition noise."""
+    squares, dof = 0.0, 0
+    for samples in runs:
+        if len(samples) >= 2:
+            squares += (len(samples) - 1) * (stdev(samples) / mean(samples)) ** 2
+            dof += len(samples) - 1
+    if not dof:
+        raise ValueError("no llama-bench run with two samples to plan N from")
+    return math.sqrt(squares / dof)
+
+
+def reps_needed(cv: float, ci_rel: float, cap: int) -> int:
+    """Smallest N >= 3 whose 95% CI half-width, with relative spread cv, is within ci_rel."""
     # t(n-1) > 1.96 for every n, so no N below (1.96 cv / ci)^2 can do: start the search there
     start = max(adaptive.MIN_REPS, int((1.96 * cv / ci_rel) ** 2) if ci_rel > 0 else cap)
     for n in range(start, cap + 1):
@@ -161,13 +178,15 @@ def one_round(test: str, order: list[str], ctx: dict, estimates: dict) -> Round:
             else:  # at most --max-lb-reps, and no more than --lb-max-time seconds by lb r5's pace
                 per_rep_s = estimates["lb5_test_s"] / 6  # five repetitions and the warm-up
                 cap = max(adaptive.MIN_REPS, min(ctx["max_lb_reps"], int(ctx["lb_max_time"] / max(per_rep_s, 1e-3))))
-                rnd.n_needed = reps_needed(estimates["lb5_samples"], estimates["auto_ci"], 10_000)
+                rnd.planned_cv = pooled_cv(estimates["lb_runs"])
+                rnd.n_needed = reps_needed(rnd.planned_cv, estimates["auto_ci"], 10_000)
                 rnd.n_cap = cap
                 reps = min(rnd.n_needed, cap)
             row, wall = run_bench(ctx["bench"], ctx["model"], n_prompt, n_gen, ctx["threads"], reps)
             run = side_run(side, row, wall, max(wall - startup, 0.0), clock.stop())
+            estimates.setdefault("lb_runs", []).append(run.samples_ts)
             if side == "lb5":
-                estimates["lb5_samples"], estimates["lb5_test_s"] = run.samples_ts, run.test_s
+                estimates["lb5_test_s"] = run.test_s
         rnd.runs[side] = run
     return rnd
 
@@ -191,13 +210,27 @@ def print_round(rnd: Round, number: int, elapsed: float) -> str:
         r = rnd.runs[side]
         extra = f" {r.stop_reason}, warm-up {r.warmup_passes}" if side == "auto" else ""
         if side == "lbN":
-            extra = f" (needed {rnd.n_needed}, cap {rnd.n_cap})"
+            extra = f" (needed {rnd.n_needed} at pooled sd {_pct(rnd.planned_cv)}, cap {rnd.n_cap})"
         parts.append(f"{side}: {r.reps} reps{extra}, CI ±{_pct(r.ci95_rel)}, test {r.test_s:.1f} s, "
                      f"process {r.process_s:.1f} s, others {r.other_cpus if r.other_cpus is None else round(r.other_cpus, 1)} CPUs")
     line = (f"round {number} {rnd.test} (order {'>'.join(rnd.order)}; llama-bench start-up {rnd.lb_startup_s:.2f} s): "
             + " | ".join(parts) + f" [{elapsed:.0f} s]")
     print(line, flush=True)
     return line
+
+
+def searched_time_s(run: SideRun, n_tokens: int, ci_rel: float | None) -> tuple[int | None, float]:
+    """llama-bench's N found by search: the shortest start of its rN run whose CI is within ci_rel
+    (what ``-r n`` would have given, as its first n repetitions are that run), and that prefix's
+    time: its samples plus the run's untimed part (warm-up, clearing the cache). (None, the whole
+    run's time) when even the whole run did not reach it: a lower bound."""
+    untimed_s = max(0.0, run.test_s - sum(n_tokens / ts for ts in run.samples_ts))
+    if ci_rel is not None:
+        for n in range(adaptive.MIN_REPS, len(run.samples_ts) + 1):
+            ci = adaptive.ci95_rel(run.samples_ts[:n])
+            if ci is not None and ci <= ci_rel:
+                return n, untimed_s + sum(n_tokens / ts for ts in run.samples_ts[:n])
+    return None, run.test_s
 
 
 def summarize(rounds: list[Round]) -> dict:
@@ -211,6 +244,8 @@ def summarize(rounds: list[Round]) -> dict:
             values = [getattr(r.runs[side], attr) for r in rows if getattr(r.runs[side], attr) is not None]
             return statistics.median(values) if values else math.nan
 
+        n_tokens = sum(TESTS[test])
+        searched = [searched_time_s(r.runs["lbN"], n_tokens, r.runs["auto"].ci95_rel) for r in mine]
         time_ratio = statistics.median(r.runs["auto"].test_s / r.runs["lbN"].test_s for r in mine)
         process_ratio = statistics.median(r.runs["auto"].process_s / r.runs["lbN"].process_s for r in mine)
         ci_ok = sum((r.runs["auto"].ci95_rel or math.inf) <= (r.runs["lbN"].ci95_rel or math.inf) for r in mine)
@@ -230,6 +265,11 @@ def summarize(rounds: list[Round]) -> dict:
             "lbN_capped": sum(r.n_needed > r.n_cap for r in mine),
             "lbN_needed": [r.n_needed for r in mine],
             "goal_met": time_ratio <= GOAL_TIME_RATIO and same_ci,
+            # the same comparison against the N found by search in lb rN's own samples
+            "search_n": [n for n, _ in searched],
+            "search_test_s": [t for _, t in searched],
+            "search_time_ratio": statistics.median(r.runs["auto"].test_s / t for r, (_, t) in zip(mine, searched)),
+            "search_reached": sum(n is not None for n, _ in searched),
         }
     return out
 
@@ -244,16 +284,22 @@ def print_summary(summary: dict, ci_target: float) -> list[str]:
     lines.append("(medians over rounds; CI = half-width of the 95% confidence interval of the mean t/s, over the mean)")
     for test, s in summary.items():
         verdict = "MET" if s["goal_met"] else "MISSED"
-        capped = (f"; lb rN was capped below the N it needed ({s['lbN_needed']}) in {s['lbN_capped']} rounds, "
-                  "so its CI is wider there" if s["lbN_capped"] else "")
+        capped = (f"; lb rN was capped below the N planned ({s['lbN_needed']}) in {s['lbN_capped']} rounds, "
+                  "so it ran fewer repetitions than its plan asked for" if s["lbN_capped"] else "")
         lines.append(
             f"{test}: auto / llama-bench at the same CI: test time {s['test_time_ratio']:.2f}x, process time "
             f"{s['process_time_ratio']:.2f}x; median CI auto {_pct(s['auto']['ci95_rel'])} vs lb rN "
             f"{_pct(s['lbN']['ci95_rel'])} (auto's no wider in {s['rounds_auto_ci_le_lbN']}/{s['rounds']} rounds){capped}; "
             f"auto stopped by {', '.join(s['auto']['stop_reasons'])}; goal (median CI within {SAME_CI_TOLERANCE:.0%} "
             f"of lb rN's or tighter, test time <= {GOAL_TIME_RATIO}x): {verdict}")
+    for test, s in summary.items():
+        found = ", ".join("not reached" if n is None else str(n) for n in s["search_n"])
+        lines.append(
+            f"{test}: against N found by search (the shortest start of lb rN's own run reaching auto's CI: {found}): "
+            f"test time {s['search_time_ratio']:.2f}x (reached in {s['search_reached']}/{s['rounds']} rounds; "
+            "where not reached, lb rN's whole time is a lower bound)")
     lines.append(f"auto = profiler run -r auto --ci-target {ci_target:.0%}; lb r5 = llama-bench -r 5; lb rN = llama-bench "
-                 "-r N, N from its own r5 spread for auto's achieved CI")
+                 "-r N, N planned for auto's achieved CI from llama-bench's within-run spread, pooled over its runs so far")
     for line in lines:
         print(line)
     return lines
@@ -270,11 +316,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lb-max-time", type=float, default=120.0,
                         help="seconds one lb rN run may take by lb r5's pace (default 120; caps N on a slow machine)")
     parser.add_argument("--budget", type=float, default=540.0, help="seconds; no round starts that would overrun it")
+    parser.add_argument("--summarize", metavar="JSON", help="print the summary of a saved run (results/adaptive_reps.json) "
+                        "again, with this version's analysis, without measuring")
     return parser.parse_args(argv)
+
+
+def load_rounds(path: Path) -> tuple[dict, list[Round]]:
+    document = json.loads(path.read_text())
+    rounds = []
+    for data in document["rounds"]:
+        runs = {side: SideRun(**run) for side, run in data.pop("runs").items()}
+        rounds.append(Round(**data, runs=runs))
+    return document, rounds
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.summarize:
+        document, rounds = load_rounds(Path(args.summarize))
+        print_summary(summarize(rounds), document["args"]["ci_target"])
+        return 0
     started = time.monotonic()
     try:
         spec = api.resolve_models([args.model] if args.model else [])[0]

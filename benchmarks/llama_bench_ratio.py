@@ -9,7 +9,9 @@ test x thread count x condition - the sides run in turn for several rounds:
   process), energy and thermal tracking on;
 * ``child-off``: the same with tracking off (``--no-energy``): child / child-off is what our
   sampling costs;
-* ``inproc`` (optional): the API in-process (``RunOptions(isolate=False)``), tracking on.
+* ``inproc`` (optional): the API in-process (``RunOptions(isolate=False)``), tracking on;
+* ``minimal`` (optional, tgN only): llama-bench's loop in plain Python over llama-cpp-python,
+  no profiler code (minimal_decode.py): what calling llama.cpp per token from Python costs.
 
 Conditions: ``quiet`` (nothing of ours running besides the side), ``loaded`` (one other process
 busy on one core: a Python busy loop this script starts before the case's sides and stops after).
@@ -69,8 +71,10 @@ def test_shape(name: str) -> tuple[int, int] | None:
         return None
     return (int(count), 0) if name.startswith("pp") else (0, int(count))
 DEFAULT_MODELS = ("smollm2-135m-instruct-q4_1", "gemma-3-270m-q4_k_m")
-SIDES = ("bench", "child", "child-off", "inproc")
-SIDE_LABEL = {"bench": "llama-bench", "child": "ours", "child-off": "ours, no sampling", "inproc": "ours in-process"}
+SIDES = ("bench", "child", "child-off", "inproc", "minimal")
+SIDE_LABEL = {"bench": "llama-bench", "child": "ours", "child-off": "ours, no sampling", "inproc": "ours in-process",
+              "minimal": "minimal Python loop"}
+MINIMAL = Path(__file__).resolve().parent / "minimal_decode.py"
 CONDITIONS = ("quiet", "loaded")
 SCHEMA = 2
 
@@ -224,6 +228,19 @@ def run_llama_bench(bench: Path, model: Path, n_prompt: int, n_gen: int, threads
     return Sample(float(rows[0]["avg_ts"]), [float(v) for v in rows[0]["samples_ts"]])
 
 
+def run_minimal(model: Path, n_prompt: int, n_gen: int, threads: int, reps: int, sweep: Sweep) -> Sample:
+    """llama-bench's tg loop written in plain Python over llama-cpp-python (minimal_decode.py)."""
+    if n_prompt:
+        raise RuntimeError("the minimal side runs tgN tests only")
+    argv = [sys.executable, str(MINIMAL), str(model), str(n_gen), str(threads), str(reps), str(sweep.n_batch[0]),
+            str(sweep.n_ubatch[0]), sweep.flash_attn[0]]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"minimal_decode.py failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    samples = json.loads(done.stdout.strip().splitlines()[-1])["samples_ts"]
+    return Sample(statistics.mean(samples), samples)
+
+
 def run_ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int, isolate: bool,
              track: bool) -> Sample:
     sweep = Sweep(n_prompt=[n_prompt], n_gen=[n_gen], n_threads=[threads], repetitions=reps, random_tokens=True)
@@ -261,6 +278,8 @@ def run_side(side: str, case: Case, bench: Path, paths: dict[str, Path], reps: i
     n_prompt, n_gen = test_shape(case.test)
     if side == "bench":
         return run_llama_bench(bench, paths[case.model], n_prompt, n_gen, case.threads, reps, default)
+    if side == "minimal":
+        return run_minimal(paths[case.model], n_prompt, n_gen, case.threads, reps, default)
     return run_ours(case.model, n_prompt, n_gen, case.threads, reps, isolate=side != "inproc", track=side != "child-off")
 
 
