@@ -10,6 +10,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinymodel import finish_gguf
+
 COMMIT_OLD = "0" * 39 + "1"
 COMMIT_MAIN = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
 
@@ -25,10 +27,7 @@ def write_projector(path: Path) -> Path:
 
     writer = gguf.GGUFWriter(str(path), "clip")
     writer.add_tensor("v.patch_embd.weight", np.zeros((8, 8), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish_gguf(writer)
     return path
 
 

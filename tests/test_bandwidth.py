@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tinymodel import finish_gguf
 
 from profiler import api
 from profiler.ggufinfo import read_info
@@ -33,10 +34,7 @@ def write_gemma_header(path, n_layer: int, window: int, pattern=None):
     if pattern is not None:
         writer.add_array("gemma3.attention.sliding_window_pattern", pattern)
     writer.add_tensor("token_embd.weight", np.zeros((8, 64), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish_gguf(writer)
     return path
 
 

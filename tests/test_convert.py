@@ -8,6 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from tinymodel import finish_gguf
 
 from profiler import convert as convert_mod
 from profiler.convert.gguf_dequant import dequantize_to_f16
@@ -31,10 +32,7 @@ def _quantize_gguf(src, dst):
             writer.add_tensor(t.name, q, raw_shape=q.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
         else:
             writer.add_tensor(t.name, data)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish_gguf(writer)
     return dst
 
 

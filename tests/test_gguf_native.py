@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tinymodel import write_tiny_llama
+from tinymodel import finish_gguf, write_tiny_llama
 from tinymoe import expected_counts, write_tiny_moe
 
 from profiler import catalog, gguf_native, ggufinfo
@@ -87,10 +87,7 @@ def _every_type_gguf(path: Path, nested: bool = False) -> Path:
     if nested:
         writer.add_array("t.nested", [[1, 2], [3]])
     writer.add_tensor("w", np.zeros((3, 32), dtype=np.float16))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish_gguf(writer)
     return path
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sourcestores import COMMIT_MAIN, COMMIT_OLD, make_stores, sha256_of, tree
+from tinymodel import finish_gguf
 
 from profiler import sources
 from profiler.errors import UserError
@@ -169,10 +170,7 @@ def test_long_string_arrays_are_skipped_in_blocks(tmp_path):
     writer.add_uint32("test.after", 7)
     writer.add_string("test.name", "still read")
     writer.add_tensor("w", np.zeros((4, 4), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish_gguf(writer)
     metadata, tensors = _parse(path)
     assert metadata["test.vocab"].count == 70000
     assert (metadata["test.after"], metadata["test.name"]) == (7, "still read")

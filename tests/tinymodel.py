@@ -23,6 +23,14 @@ def _vocab() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, [int(t) for t in types]
 
 
+def finish_gguf(writer) -> None:
+    """Write a GGUFWriter's header, metadata and tensors to its file, and close it."""
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def write_tiny_llama(
     path: str | Path,
     n_embd: int = 64,
@@ -97,8 +105,5 @@ def write_tiny_llama(
     if not tied_embeddings:
         tensor("output.weight", n_vocab, n_embd, scale=0.5)
 
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish_gguf(writer)
     return path
