@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from profiler.measure.rss_watch import RssWatch, WatchError
+from profiler.measure.rss_watch import RssWatch, WatchError, rss_of
 from profiler.platform import sysfs
 
 # A successful reset leaves VmHWM equal to VmRSS at that moment; allow for the few pages the
@@ -32,20 +32,8 @@ class MemorySnapshot:
     peak_method: str  # "VmHWM" (resettable per model) or "ru_maxrss" (process lifetime)
 
 
-def _kib_fields(text: str | None, names: tuple[str, ...]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for line in (text or "").splitlines():
-        key, _, rest = line.partition(":")
-        if key in names:
-            try:
-                found[key] = int(rest.split()[0]) * 1024
-            except (ValueError, IndexError):
-                continue
-    return found
-
-
 def _status() -> dict[str, int]:
-    return _kib_fields(sysfs.read_text("/proc/self/status"), ("VmRSS", "VmHWM"))
+    return sysfs.read_kib_fields("/proc/self/status", ("VmRSS", "VmHWM"))
 
 
 def reset_peak() -> bool:
@@ -70,15 +58,7 @@ def reset_peak_checked() -> str | None:
 
 def rss_now() -> int | None:
     """This process's resident set size now, in bytes."""
-    rss = _status().get("VmRSS")
-    if rss is not None:
-        return rss
-    try:
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-    except (ImportError, OSError):
-        return None
+    return rss_of(None)
 
 
 class PeakWatch:
@@ -152,9 +132,7 @@ class PeakWatch:
 
 def snapshot() -> MemorySnapshot:
     status = _status()
-    rollup = _kib_fields(
-        sysfs.read_text("/proc/self/smaps_rollup"), ("Pss", "Private_Clean", "Private_Dirty", "Private_Hugetlb")
-    )
+    rollup = sysfs.read_kib_fields("/proc/self/smaps_rollup", ("Pss", "Private_Clean", "Private_Dirty", "Private_Hugetlb"))
     peak = status.get("VmHWM")
     method = "VmHWM"
     if peak is None:

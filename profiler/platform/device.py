@@ -132,11 +132,7 @@ def _caches() -> dict[str, int]:
 
 
 def _meminfo() -> tuple[int | None, int | None]:
-    values = {}
-    for line in (sysfs.read_text("/proc/meminfo") or "").splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("MemTotal", "MemAvailable"):
-            values[key] = int(rest.split()[0]) * 1024
+    values = sysfs.read_kib_fields("/proc/meminfo", ("MemTotal", "MemAvailable"))
     return values.get("MemTotal"), values.get("MemAvailable")
 
 

@@ -18,17 +18,12 @@ then ``{"cmd": "start"}`` (answered once the first readings are taken) and ``{"c
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import select
-import subprocess
 import sys
 from dataclasses import asdict
 from typing import IO
 
-REPLY_TIMEOUT_S = 30.0
-
+from profiler.platform.sideproc import SideProcess, SideProcessError, serve_beside
 
 # ----------------------------------------------------------------------------- the process
 
@@ -87,81 +82,30 @@ def serve(inp: IO[str], out: IO[str]) -> None:
 # ----------------------------------------------------------------------------- the client
 
 
-class MonitorError(RuntimeError):
+class MonitorError(SideProcessError):
     """The monitor process could not start or stopped answering."""
 
 
-class Monitor:
+class Monitor(SideProcess):
     """The measured process's handle on its monitor process."""
 
-    def __init__(self, pid: int, energy: dict | None, thermal: bool) -> None:
-        from profiler.platform import sysfs
+    error = MonitorError
 
-        env = dict(os.environ, PROFILER_SYSFS_ROOT=str(sysfs.root()))
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "profiler.platform.monitor"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, env=env,
-            )
-        except OSError as exc:
-            raise MonitorError(f"could not start the monitor process: {exc}") from exc
-        answer = self._ask({"pid": pid, "energy": energy, "thermal": thermal})
+    def __init__(self, pid: int, energy: dict | None, thermal: bool) -> None:
+        super().__init__("profiler.platform.monitor", "monitor process")
+        answer = self.ask({"pid": pid, "energy": energy, "thermal": thermal})
         if not answer.get("ok"):
             self.close()
             raise MonitorError(f"the monitor process failed: {answer.get('error')}")
         self.interval_s: float | None = answer.get("interval_s")
 
-    def _ask(self, message: dict) -> dict:
-        try:
-            self.proc.stdin.write(json.dumps(message) + "\n")
-            self.proc.stdin.flush()
-            ready, _, _ = select.select([self.proc.stdout], [], [], REPLY_TIMEOUT_S)
-            line = self.proc.stdout.readline() if ready else ""
-        except OSError as exc:
-            line, error = "", str(exc)
-        else:
-            error = "no answer" if not ready else "it exited"
-        if not line:
-            raise MonitorError(f"the monitor process stopped answering ({error}): {self._end()}")
-        return json.loads(line)
-
-    def _end(self) -> str:
-        """Stop a monitor that failed; its last line on stderr (or its exit status) says why."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        text = (self.proc.stderr.read() or "").strip() if self.proc.stderr else ""
-        self.close()
-        return text.splitlines()[-1] if text else f"exit status {self.proc.returncode}"
-
     def start(self) -> None:
-        self._ask({"cmd": "start"})
+        self.ask({"cmd": "start"})
 
     def stop(self) -> dict:
-        return self._ask({"cmd": "stop"})
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None and not stream.closed:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        return self.ask({"cmd": "stop"})
 
 
 if __name__ == "__main__":
-    import signal
-
-    # Ctrl-C goes to the whole process group: the measured process decides what happens, and
-    # the monitor ends when its input closes (also when the measured process is killed).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A lower priority: its reads take microseconds, and it should not preempt the measured
-    # process's threads to take them (a read that comes late is counted as missed, not hidden).
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(10)
+    serve_beside()
     serve(sys.stdin, sys.stdout)

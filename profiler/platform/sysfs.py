@@ -61,6 +61,20 @@ def read_str(absolute: str) -> str | None:
     return text.strip().rstrip("\x00").strip() if text is not None else None
 
 
+def read_kib_fields(absolute: str, names: tuple[str, ...]) -> dict[str, int]:
+    """The ``Name:  N kB`` lines of a /proc file (status, meminfo, smaps_rollup) among ``names``,
+    in bytes; a missing file or an unparsable line gives no entry."""
+    found: dict[str, int] = {}
+    for line in (read_text(absolute) or "").splitlines():
+        key, _, rest = line.partition(":")
+        if key in names:
+            try:
+                found[key] = int(rest.split()[0]) * 1024
+            except (ValueError, IndexError):
+                continue
+    return found
+
+
 def read_error(absolute: str) -> OSError | None:
     """The OSError reading ``absolute`` raises (e.g. PermissionError), or ``None`` if it reads."""
     try:
