@@ -53,11 +53,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa: E402
 
-from profiler import api, catalog  # noqa: E402
-from profiler.compare import student_t_two_sided_p  # noqa: E402
+from profiler import api  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
+from profiler.measure.plan import Sweep  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
-from profiler.plan import Sweep  # noqa: E402
+from profiler.models import catalog
+from profiler.results.compare import student_t_two_sided_p  # noqa: E402
 
 TARGETS = {"quiet": 0.98, "loaded": 0.95}
 QUIET_CPUS = 0.25  # a quiet round counts as disturbed when other processes kept this many CPUs busy
@@ -147,7 +148,7 @@ def geometric_mean_ci(ratios: list[float]) -> tuple[float, float, float]:
 
 
 def t_quantile_975(df: int) -> float:
-    """Student's t 97.5% quantile (two-sided 95%): the t at which profiler.compare's two-sided
+    """Student's t 97.5% quantile (two-sided 95%): the t at which profiler.results.compare's two-sided
     p-value, the one its Welch test uses, falls to 0.05 (bisection; p falls as t grows)."""
     low, high = 0.0, 1000.0
     for _ in range(60):

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from llamacpp_tools import build_tool  # noqa: E402
 
-from profiler import catalog  # noqa: E402
+from profiler.models import catalog  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "model_memory.json"
 GOAL = (0.90, 1.10)

@@ -32,16 +32,16 @@ import numpy as np
 from profiler.backends.base import ContextParams, LoadParams
 from profiler.backends.onnx_genai import OnnxGenaiBackend
 from profiler.backends.onnx_runtime import OnnxRuntimeBackend
+from profiler.measure.plan import TestConfig
 from profiler.measure.runner import TokenSource, run_test
-from profiler.plan import TestConfig
 
 TARGETS = {"ours-genai": 0.98, "ours-ort": 0.9}
 now = time.perf_counter_ns
 
 
 def default_model() -> Path:
-    from profiler import catalog
     from profiler.convert import convert
+    from profiler.models import catalog
 
     gguf = catalog.resolve(catalog.load_catalog().defaults()[0])
     return convert(gguf, ["int4"], ["genai"], progress=lambda t: print(t, file=sys.stderr))[0].path
@@ -120,7 +120,7 @@ def main() -> int:
         "ours-genai": Ours(OnnxGenaiBackend(), folder, args.threads, n_ctx),
         "ours-ort": Ours(OnnxRuntimeBackend(), folder / "model.onnx", args.threads, n_ctx),
     }
-    from profiler.textdata import builtin_text
+    from profiler.models.textdata import builtin_text
 
     prompt = loops["ours-genai"].backend.tokenize(builtin_text()[0], add_special=False)[: args.prompt]
     for loop in loops.values():  # warm-up: first runs page weights in and size arenas

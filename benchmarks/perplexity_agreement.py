@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from llamacpp_tools import build_tool  # noqa: E402
 
-from profiler import catalog  # noqa: E402
+from profiler.models import catalog  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 PROFILER = [sys.executable, "-m", "profiler"]
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
             results["perplexity"] = perplexity_case(tool, model, wiki, args)
             print(json.dumps({"perplexity": results["perplexity"]}, indent=2), flush=True)
         if "kld" not in skip:
-            from profiler.quantize import build_ladder
+            from profiler.ladder.quantize import build_ladder
 
             ladder = build_ladder(args.model, [], out_dir=WORK / "ladder")
             results["kld"] = kld_case(tool, model, Path(ladder.reference.path), wiki, args, work)

@@ -10,22 +10,22 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profiler import catalog as catalog_mod
-from profiler import isolate, native_noise, preflight
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import Backend, ModelFacts
-from profiler.catalog import ModelSpec
 from profiler.errors import UserError
 from profiler.measure import adaptive, memory, stats
 from profiler.measure import session as energy_run
+from profiler.measure.plan import Sweep, TestConfig, context_groups, expand, load_params
 from profiler.measure.runner import TestTimings, TokenSource
-from profiler.modelinfo import ModelInfo, fixed_kv_type, read_model_info
-from profiler.plan import Sweep, TestConfig, context_groups, expand, load_params
+from profiler.models import catalog as catalog_mod
+from profiler.models.catalog import ModelSpec
+from profiler.models.modelinfo import ModelInfo, fixed_kv_type, read_model_info
 from profiler.platform import device as device_mod
-from profiler.platform import sysfs
+from profiler.platform import native_noise, sysfs
 from profiler.report import save_run
-from profiler.results import FLASH_ATTN_INT, RunResult, TestResult
-from profiler.store import Store, row_key
+from profiler.results.schema import FLASH_ATTN_INT, RunResult, TestResult
+from profiler.results.store import Store, row_key
+from profiler.run import isolate, preflight
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
 
-from tinymodel import write_tiny_llama  # noqa: E402
+from support.tinymodel import write_tiny_llama  # noqa: E402
 
 SHARED_DATASETS = TESTS.parent.parent / "shared" / "datasets"
 

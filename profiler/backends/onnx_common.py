@@ -11,8 +11,8 @@ import numpy as np
 
 from profiler.backends.base import ContextParams, ModelFacts, SeqBatch
 from profiler.errors import UserError
-from profiler.onnxinfo import OnnxInfo
-from profiler.onnxinfo import cached_info as model_info  # noqa: F401 - re-exported for the backends
+from profiler.models.onnxinfo import OnnxInfo
+from profiler.models.onnxinfo import cached_info as model_info  # noqa: F401 - re-exported for the backends
 
 # --onnx-ep short names -> ONNX Runtime provider names
 PROVIDERS = {

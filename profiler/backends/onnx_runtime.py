@@ -34,7 +34,7 @@ from profiler.backends.onnx_common import (
     vocab_from_configs,
 )
 from profiler.errors import UserError
-from profiler.onnxinfo import PAST_NAME
+from profiler.models.onnxinfo import PAST_NAME
 
 KV_NUMPY = {"f32": np.float32, "f16": np.float16}
 

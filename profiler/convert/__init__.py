@@ -52,7 +52,7 @@ class ConvertedModel:
 
 
 def converted_dir(gguf: Path) -> Path:
-    from profiler.catalog import cache_dir, sha256_file
+    from profiler.models.catalog import cache_dir, sha256_file
 
     stem = re.sub(r"^[0-9a-f]{16}-", "", gguf.stem)  # drop the download cache's own key prefix
     return cache_dir() / "converted" / f"{stem}-{sha256_file(gguf)[:12]}"
@@ -173,7 +173,7 @@ def convert(
     say = progress or (lambda text: None)
     _check(precisions, layouts)
     gguf = Path(gguf)
-    from profiler.ggufinfo import check_header
+    from profiler.models.ggufinfo import check_header
 
     check_header(gguf)
     root = Path(out_dir) if out_dir is not None else converted_dir(gguf)

@@ -17,8 +17,8 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from profiler.catalog import cache_dir
 from profiler.errors import UserError
+from profiler.models.catalog import cache_dir
 
 TOKEN_ENV = "PROFILER_FLEET_TOKEN"
 ADDRESS_ENV = "PROFILER_FLEET_ADDRESS"

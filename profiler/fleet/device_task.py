@@ -17,9 +17,9 @@ from pathlib import Path
 
 from profiler.errors import UserError
 from profiler.fleet import transfer
-from profiler.plan import Sweep, TestConfig
-from profiler.results import TestResult
-from profiler.store import row_key
+from profiler.measure.plan import Sweep, TestConfig
+from profiler.results.schema import TestResult
+from profiler.results.store import row_key
 
 FINGERPRINT_KEYS = ("cpu_model", "board", "arch", "physical_cores", "logical_cores", "ram_total_bytes", "os", "kernel")
 

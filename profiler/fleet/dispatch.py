@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profiler import api, catalog
+from profiler import api
 from profiler.errors import UserError
 from profiler.fleet import SLOT_RESOURCE, connection, device_task, hub, registry, transfer
 from profiler.measure import session as energy_run
-from profiler.plan import Sweep, expand
+from profiler.measure.plan import Sweep, expand
+from profiler.models import catalog
 from profiler.report import save_run
-from profiler.results import RunResult, row_from_dict
-from profiler.store import Store, row_key
+from profiler.results.schema import RunResult, row_from_dict
+from profiler.results.store import Store, row_key
 
 POLL_S = 0.2
 CANCEL_GRACE_S = 15.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from profiler.results import RunResult, TestResult
+from profiler.results.schema import RunResult, TestResult
 
 COLUMNS = ("device", "model", "quant", "test", "t/s", "TTFT ms", "peak RSS MiB", "J/token", "energy")
 
@@ -51,7 +51,7 @@ def device_scoreboards(run: RunResult, metric: str = "hellaswag", max_memory_byt
                        min_tps: float | None = None, max_j_per_token: float | None = None,
                        catalog=None) -> list[DeviceChoice]:
     """For each device: its scoreboard and the best model and quant within the budget."""
-    from profiler import scoring
+    from profiler.analysis import scoring
 
     choices = []
     for device, rows in by_device(run).items():

@@ -16,9 +16,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profiler import catalog
-from profiler.catalog import ModelSpec
 from profiler.errors import UserError
+from profiler.models import catalog
+from profiler.models.catalog import ModelSpec
 
 CHUNK_BYTES = 4 << 20
 

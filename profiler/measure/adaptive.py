@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from profiler.compare import student_t_two_sided_p
 from profiler.measure.stats import mean, stdev
+from profiler.results.compare import student_t_two_sided_p
 
 MIN_REPS = 3
 MAX_REPS = 1000

@@ -26,7 +26,7 @@ import numpy as np
 from profiler.backends.base import Backend, ModelFacts
 from profiler.measure import adaptive
 from profiler.measure.adaptive import AutoReps
-from profiler.plan import TestConfig
+from profiler.measure.plan import TestConfig
 
 now_ns = time.perf_counter_ns
 
@@ -61,7 +61,7 @@ class TokenSource:
         self._text_tokens: list[int] = []
         if not random_tokens:
             if text is None:
-                from profiler.textdata import builtin_text
+                from profiler.models.textdata import builtin_text
 
                 text = builtin_text()[0]
             self._text_tokens = _tokenize_enough(backend, text, n_tokens)

@@ -16,8 +16,8 @@ from profiler.errors import UserError
 from profiler.measure import sustained as sustained_mod
 from profiler.measure.adaptive import AutoReps
 from profiler.measure.energy import EnergySession, TestTracker
+from profiler.measure.plan import TestConfig
 from profiler.measure.runner import TestTimings, TokenSource, run_test
-from profiler.plan import TestConfig
 from profiler.platform import thermal
 
 COOLDOWN_TIMEOUT_S = 600.0

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 from profiler.backends.base import Backend
 from profiler.measure import runner
+from profiler.measure.plan import TestConfig
 from profiler.measure.runner import TestTimings, TokenSource
-from profiler.plan import TestConfig
 from profiler.platform.thermal import ThermalReading, ThermalSummary
 
 BURST_S = 10.0  # burst window: the first 10 s, or the first 10% of a shorter run

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profiler.catalog import cache_dir
 from profiler.errors import UserError
+from profiler.models.catalog import cache_dir
 
 HTTP_TIMEOUT_S = 30
 WIKITEXT_ROWS_URL = (
@@ -85,7 +85,7 @@ def _sha256(data: bytes) -> str:
 
 def builtin_text_source() -> tuple[str, TextSource]:
     """CPython's own reference text (``pydoc_data.topics``): present on every machine."""
-    from profiler.textdata import builtin_text
+    from profiler.models.textdata import builtin_text
 
     text, name = builtin_text()
     raw = text.encode("utf-8")

@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from profiler import atomic
-from profiler import catalog as catalog_mod
+from profiler.analysis.accuracy import MEASURED_VARIANT
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import LoadParams
 from profiler.errors import UserError
+from profiler.models import catalog as catalog_mod
 from profiler.quality import data as data_mod
 from profiler.quality import kld as kld_mod
 from profiler.quality import store, tasks
-from profiler.quality.accuracy import MEASURED_VARIANT
 from profiler.quality.perplexity import PerplexityResult, perplexity, plan_chunks
 
 SCHEMA_VERSION = 1
@@ -111,7 +111,7 @@ def reconstructed_from(path: str | Path) -> str | None:
     "no note" would claim original weights."""
     # ggufinfo's streaming header parser skips long arrays (the vocabulary); gguf.GGUFReader
     # would decode all of them, ~10 s for a 49k-token vocabulary on a slow CPU.
-    from profiler.ggufinfo import _parse
+    from profiler.models.ggufinfo import _parse
 
     value = _parse(Path(path))[0].get(RECONSTRUCTED_KEY)
     return None if value is None else str(value)
@@ -130,7 +130,7 @@ def _reconstruction_note(path: Path, fmt: str) -> tuple[str | None, str | None]:
 def identify(model: str, catalog_path: Path | None = None, progress=None) -> tuple[ModelIdentity, Path]:
     """Resolve a catalogue name or path to a verified file and who it is (sha256 included)."""
     from profiler.api import resolve_models
-    from profiler.modelinfo import read_model_info
+    from profiler.models.modelinfo import read_model_info
 
     spec = resolve_models([model], catalog_path)[0]
     path = catalog_mod.resolve(spec, progress=progress)

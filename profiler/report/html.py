@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from profiler.report import plots
 from profiler.report.terminal import joules
-from profiler.results import RunResult
+from profiler.results.schema import RunResult
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; padding: 0 12px; max-width: 1100px; color: #111; }
@@ -144,7 +144,7 @@ def _recommended_key(board) -> str | None:
     """The configuration ``profiler score`` recommends without a budget (the most accurate)."""
     if board is None:
         return None
-    from profiler import scoring
+    from profiler.analysis import scoring
 
     best = scoring.recommend(board).best
     return best.config.key if best else None

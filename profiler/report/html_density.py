@@ -13,7 +13,7 @@ import html
 import math
 from dataclasses import dataclass
 
-from profiler.density import fmt_interval, fmt_params
+from profiler.analysis.density import fmt_interval, fmt_params
 from profiler.report import plots
 from profiler.report.html import figure
 
@@ -28,7 +28,7 @@ def _e(value) -> str:
 def density_section(run, report: dict | None = None) -> str:
     """The section for ``run``: the given report, else one computed with the default reference family."""
     if report is None:
-        from profiler import density_io
+        from profiler.analysis import density_io
         from profiler.errors import UserError
 
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from profiler.errors import UserError
 from profiler.report.energy_text import energy_cell
-from profiler.results import RunResult
+from profiler.results.schema import RunResult
 
 FORMATS = ("json", "jsonl", "csv", "md")
 

@@ -8,8 +8,8 @@ hub cache first, offline; else a download through the catalogue's hf: source),
 
 from __future__ import annotations
 
-from profiler.catalog import ModelSpec, source_scheme
 from profiler.errors import UserError
+from profiler.models.catalog import ModelSpec, source_scheme
 from profiler.sources import hfcache, llamacpp_cache, lmstudio, ollama
 from profiler.sources.base import Found, Progress
 

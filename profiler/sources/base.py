@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from profiler.catalog import ModelSpec, cache_dir, sha256_file
 from profiler.errors import UserError
+from profiler.models.catalog import ModelSpec, cache_dir, sha256_file
 
 GGUF_MAGIC = b"GGUF"
 

@@ -12,8 +12,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from profiler.catalog import cache_dir
 from profiler.errors import UserError
+from profiler.models.catalog import cache_dir
 
 FIELDS = ("architecture", "quant_type", "n_params", "n_params_active", "n_ctx_train", "error")
 
@@ -30,11 +30,11 @@ def _stamp(path: Path) -> list:
 def _read(path: Path, fmt: str, native: bool = False) -> dict:
     try:
         if fmt == "onnx":
-            from profiler.onnxinfo import cached_info
+            from profiler.models.onnxinfo import cached_info
 
             info = cached_info(path)
         else:
-            from profiler.ggufinfo import read_info
+            from profiler.models.ggufinfo import read_info
 
             info = read_info(path, native=native)
     except (UserError, ImportError, OSError) as exc:
@@ -70,7 +70,7 @@ class FactsCache:
         """Read the GGUF headers not yet known with llama.cpp's C reader, on every core at once
         (it releases the GIL, so threads run in parallel). Without the library ``facts`` reads
         them one by one with the Python parser."""
-        from profiler import gguf_native
+        from profiler.models import gguf_native
 
         todo = []
         for path, fmt in files:

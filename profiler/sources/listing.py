@@ -12,9 +12,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profiler import catalog as catalog_mod
 from profiler import sources
 from profiler.errors import UserError
+from profiler.models import catalog as catalog_mod
 from profiler.sources.base import Found
 from profiler.sources.facts import FactsCache
 
@@ -107,7 +107,7 @@ def _describe_folder(path: str) -> str:
 
 def _attach_runs(rows: list[ModelRow], db_path: Path | None) -> None:
     """The latest stored run of each model (the store is only opened when it exists)."""
-    from profiler.store import Store, default_db_path
+    from profiler.results.store import Store, default_db_path
 
     db = Path(db_path) if db_path else default_db_path()
     if not db.is_file():

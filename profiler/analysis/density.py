@@ -1,0 +1,547 @@
+"""Knowledge density: accuracy against the parameters a token actually runs through.
+
+Three measurements (docs/density.md has the method and its caveats):
+
+* **Active parameters** come from the model file (``ggufinfo``: non-expert parameters plus the
+  routed experts times used/count); a dense model's active count is its total.
+* **Effective parameter size** N̂: a *reference family* (one model family at several sizes,
+  scored on one benchmark under one setting) is fitted with a logistic in ln N between chance and
+  100%; N̂ of a configuration is the reference size that would score its accuracy, and the
+  **relative density** is ρ = N̂ / active parameters. The accuracy's 95% interval is carried
+  through the (monotone) inverse, so N̂ and ρ come with intervals.
+* **The trend**: ln ρ against release date, fitted by least squares; the doubling time and its
+  95% interval are compared with 8 months (a popular account) and 3.3 months (the Densing Law,
+  Xiao et al. 2024, arXiv 2412.04315).
+
+Settings are never mixed: a family has one setting (metric, shots, variant), and a configuration
+is placed on it only with an accuracy measured under that same setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from profiler.analysis import accuracy as acc_mod
+from profiler.errors import UserError
+
+DOUBLING_REFERENCES_MONTHS = {"popular account": 8.0, "Densing Law (Xiao et al. 2024)": 3.3}
+DAYS_PER_MONTH = 365.25 / 12
+MIN_FAMILY_SIZES = 3
+MIN_TREND_POINTS = 3
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What makes two accuracy numbers comparable: the task, the shot count and the variant
+    (acc / acc_norm / the harness a card names)."""
+
+    metric: str
+    n_shot: int | None
+    variant: str | None
+
+    def label(self) -> str:
+        shots = "?-shot" if self.n_shot is None else f"{self.n_shot}-shot"
+        return f"{self.metric} {shots}, {self.variant or 'variant unstated'}"
+
+    @classmethod
+    def of(cls, score: acc_mod.AccuracyScore) -> Setting:
+        return cls(acc_mod.normalise_metric(score.metric), score.n_shot, score.variant)
+
+
+# --------------------------------------------------------------------------- the reference family
+
+
+@dataclass
+class ReferencePoint:
+    model: str
+    n_params_active: int
+    accuracy_pct: float
+    source: str = ""
+    url: str = ""
+    measured_on: str = ""
+
+
+@dataclass
+class ReferenceFamily:
+    name: str
+    setting: Setting
+    points: list[ReferencePoint]
+    provenance: str = "published"  # published (model cards) / measured (profiler eval)
+    note: str = ""
+
+    @property
+    def chance_pct(self) -> float:
+        chance = acc_mod.chance_pct(self.setting.metric)
+        if chance is None:
+            raise UserError(f"reference family {self.name}: no chance level is known for {self.setting.metric}; "
+                            f"known: {', '.join(sorted(acc_mod.CHANCE_PCT))}")
+        return chance
+
+
+@dataclass
+class LogisticFit:
+    """accuracy(N) = c + (100 - c) / (1 + exp(-(a + b ln N))), c = chance, b > 0."""
+
+    chance_pct: float
+    a: float
+    b: float
+    ln_n_min: float
+    ln_n_max: float
+    residual_sd_logit: float
+
+    def accuracy(self, n_params: float) -> float:
+        z = self.a + self.b * math.log(n_params)
+        return self.chance_pct + (100 - self.chance_pct) / (1 + math.exp(-z))
+
+    def inverse(self, accuracy_pct: float) -> float | None:
+        """The N that scores ``accuracy_pct`` on the curve; None at/below chance or at/above 100%."""
+        if not self.chance_pct < accuracy_pct < 100:
+            return None
+        return math.exp((_logit(accuracy_pct, self.chance_pct) - self.a) / self.b)
+
+    def in_range(self, n_params: float) -> bool:
+        return self.ln_n_min <= math.log(n_params) <= self.ln_n_max
+
+
+def _logit(accuracy_pct: float, chance_pct: float) -> float:
+    p = (accuracy_pct - chance_pct) / (100 - chance_pct)
+    return math.log(p / (1 - p))
+
+
+def check_family(family: ReferenceFamily) -> None:
+    """One clear line (UserError) for a family that cannot be fitted."""
+    sizes = {p.n_params_active for p in family.points}
+    if len(sizes) < MIN_FAMILY_SIZES:
+        raise UserError(f"reference family {family.name} has {len(sizes)} size(s); the fit needs at least "
+                        f"{MIN_FAMILY_SIZES} sizes scored under one setting")
+    chance = family.chance_pct
+    for p in family.points:
+        if p.accuracy_pct <= chance:
+            raise UserError(f"reference family {family.name}: {p.model} scores {p.accuracy_pct:g}%, at or below "
+                            f"chance ({chance:g}% for {family.setting.metric}), so it says nothing about size")
+        if p.accuracy_pct >= 100:
+            raise UserError(f"reference family {family.name}: {p.model} scores {p.accuracy_pct:g}%: a saturated "
+                            "benchmark cannot place sizes")
+
+
+def fit_family(family: ReferenceFamily) -> LogisticFit:
+    """Least squares of logit((A - c)/(100 - c)) on ln N: exact for points on a logistic curve."""
+    check_family(family)
+    chance = family.chance_pct
+    xs = [math.log(p.n_params_active) for p in family.points]
+    ys = [_logit(p.accuracy_pct, chance) for p in family.points]
+    slope, intercept, resid_sd = _least_squares(xs, ys)
+    if slope <= 0:
+        raise UserError(f"reference family {family.name}: accuracy does not rise with size "
+                        f"({', '.join(f'{p.model} {p.accuracy_pct:g}%' for p in family.points)}); "
+                        "it cannot serve as a size scale")
+    return LogisticFit(chance, intercept, slope, min(xs), max(xs), resid_sd)
+
+
+def _least_squares(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """(slope, intercept, residual standard deviation) of y on x."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        raise UserError("the fit needs at least two different x values")
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    intercept = my - slope * mx
+    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+    return slope, intercept, math.sqrt(rss / (n - 2)) if n > 2 else 0.0
+
+
+# --------------------------------------------------------------------------- effective size
+
+
+@dataclass
+class EffectiveSize:
+    n_hat: float | None
+    n_hat_ci95: list[float | None] | None  # [low, high]; None: no interval on the accuracy
+    extrapolated: bool
+    note: str = ""
+
+
+def effective_size(fit: LogisticFit, accuracy_pct: float, ci95_pct: list[float] | None) -> EffectiveSize:
+    """N̂ for an accuracy and its 95% interval. The inverse is increasing, so the interval's ends
+    map to the ends of N̂'s interval (an end at/below chance means N̂ is unbounded below: None)."""
+    n_hat = fit.inverse(accuracy_pct)
+    if n_hat is None:
+        why = "at or below chance" if accuracy_pct <= fit.chance_pct else "at 100%"
+        return EffectiveSize(None, None, False, f"no effective size: accuracy {accuracy_pct:.1f}% is {why} "
+                                                 f"({fit.chance_pct:g}% chance)")
+    ci = None
+    if ci95_pct:
+        lo, hi = ci95_pct
+        ci = [fit.inverse(lo) if lo > fit.chance_pct else None, fit.inverse(min(hi, 99.999))]
+    extrapolated = not fit.in_range(n_hat)
+    note = ""
+    if extrapolated:
+        lo_n, hi_n = math.exp(fit.ln_n_min), math.exp(fit.ln_n_max)
+        note = f"extrapolated: N̂ lies outside the reference family's sizes ({fmt_params(lo_n)}-{fmt_params(hi_n)})"
+    if ci is None:
+        note = "; ".join(filter(None, [note, "no interval: the accuracy has none (no task count or CI in its source)"]))
+    return EffectiveSize(n_hat, ci, extrapolated, note)
+
+
+def fmt_params(n: float | None) -> str:
+    """``134.5M`` / ``1.71B``; ``n/a`` for None."""
+    if n is None:
+        return "n/a"
+    return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.4g}M"
+
+
+def fmt_interval(ci: list | None, fmt) -> str:
+    """`` [low, high]`` with ``fmt`` for each end; an open end (None) prints as < or >."""
+    if not ci:
+        return ""
+    lo, hi = ci
+    return f" [{'<' if lo is None else fmt(lo)}, {'>' if hi is None else fmt(hi)}]"
+
+
+# --------------------------------------------------------------------------- the trend
+
+
+@dataclass
+class Trend:
+    n_points: int
+    doubling_months: float | None  # None: ρ does not grow with time in this data
+    doubling_ci95_months: list[float | None] | None  # [low, high]; None high = unbounded
+    slope_per_month: float
+    slope_ci95_per_month: list[float]
+    intercept: float
+    date0: str  # the date the intercept refers to
+    comparisons: list[str] = field(default_factory=list)
+    # what the 95% band of the fitted line needs: residual sd, mean x, Sxx and the t quantile
+    resid_sd: float = 0.0
+    x_mean_months: float = 0.0
+    sxx: float = 0.0
+    t975: float = 0.0
+
+    def band_ln_rho(self, months: float) -> tuple[float, float]:
+        """95% confidence band of the fitted mean ln ρ, ``months`` after date0."""
+        centre = self.intercept + self.slope_per_month * months
+        half = self.t975 * self.resid_sd * math.sqrt(1 / self.n_points + (months - self.x_mean_months) ** 2 / self.sxx)
+        return centre - half, centre + half
+
+    def predict_ln_rho(self, date: dt.date) -> float:
+        return self.intercept + self.slope_per_month * _months(dt.date.fromisoformat(self.date0), date)
+
+
+def _months(start: dt.date, end: dt.date) -> float:
+    return (end - start).days / DAYS_PER_MONTH
+
+
+def fit_trend(points: list[tuple[str, float]]) -> Trend:
+    """ln ρ = α + β·months; doubling time ln 2/β with a t-based 95% interval on β."""
+    dated = [(dt.date.fromisoformat(d), rho) for d, rho in points]
+    if len({d for d, _ in dated}) < MIN_TREND_POINTS:
+        raise UserError(f"the density trend needs at least {MIN_TREND_POINTS} different release dates; "
+                        f"got {len({d for d, _ in dated})}")
+    date0 = min(d for d, _ in dated)
+    xs = [_months(date0, d) for d, _ in dated]
+    ys = [math.log(rho) for _, rho in dated]
+    slope, intercept, resid_sd = _least_squares(xs, ys)
+    n = len(xs)
+    mx = sum(xs) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    t975 = t_quantile_975(n - 2)
+    half = t975 * resid_sd / math.sqrt(sxx)
+    lo, hi = slope - half, slope + half
+    doubling = math.log(2) / slope if slope > 0 else None
+    ci = None
+    if hi > 0:  # faster growth (hi) -> shorter doubling; lo <= 0 leaves the long end unbounded
+        ci = [math.log(2) / hi, math.log(2) / lo if lo > 0 else None]
+    trend = Trend(n, doubling, ci, slope, [lo, hi], intercept, date0.isoformat(), resid_sd=resid_sd,
+                  x_mean_months=mx, sxx=sxx, t975=t975)
+    trend.comparisons = [_compare(name, months, ci) for name, months in DOUBLING_REFERENCES_MONTHS.items()]
+    return trend
+
+
+def _compare(name: str, months: float, ci: list[float | None] | None) -> str:
+    if ci is None:
+        return f"{name} ({months:g} months): not comparable, ρ does not grow with release date in this data"
+    lo, hi = ci
+    if months < lo:
+        return f"{name} ({months:g} months): faster than this data allows (interval {lo:.1f}-{_fmt_months(hi)})"
+    if hi is not None and months > hi:
+        return f"{name} ({months:g} months): slower than this data allows (interval {lo:.1f}-{hi:.1f})"
+    return f"{name} ({months:g} months): consistent with this data (interval {lo:.1f}-{_fmt_months(hi)})"
+
+
+def _fmt_months(value: float | None) -> str:
+    return "unbounded" if value is None else f"{value:.1f}"
+
+
+def t_quantile_975(df: int) -> float:
+    """Student's t 97.5% quantile by bisection on the two-sided tail of profiler.results.compare."""
+    from profiler.results.compare import student_t_two_sided_p
+
+    if df < 1:
+        return math.inf
+    lo, hi = 0.0, 1000.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if student_t_two_sided_p(mid, df) > 0.05:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+# --------------------------------------------------------------------------- per configuration
+
+
+@dataclass
+class ConfigDensity:
+    key: str
+    model_name: str
+    n_params_total: int | None
+    n_params_active: int | None
+    released: str | None
+    accuracy: acc_mod.AccuracyScore | None
+    setting: str | None
+    accuracy_pct_per_active_b: float | None = None
+    n_hat: float | None = None
+    n_hat_ci95: list[float | None] | None = None
+    rho: float | None = None
+    rho_ci95: list[float | None] | None = None
+    extrapolated: bool = False
+    j_per_decode_token: float | None = None
+    energy_measured: bool | None = None
+    peak_rss_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def place(fit: LogisticFit, family: ReferenceFamily, row: ConfigDensity) -> ConfigDensity:
+    """Fill N̂, ρ and their intervals for a configuration whose accuracy is in the family's setting."""
+    acc = row.accuracy
+    if acc is None or not row.n_params_active:
+        return row
+    row.accuracy_pct_per_active_b = acc.value_pct / (row.n_params_active / 1e9)
+    if Setting.of(acc) != family.setting:
+        row.notes.append(f"not placed on {family.name}: its accuracy is {Setting.of(acc).label()}, the family's is "
+                         f"{family.setting.label()}; settings are never mixed")
+        return row
+    size = effective_size(fit, acc.value_pct, acc.ci95_pct or _binomial_ci(acc))
+    row.n_hat, row.n_hat_ci95, row.extrapolated = size.n_hat, size.n_hat_ci95, size.extrapolated
+    if size.note:
+        row.notes.append(size.note)
+    if size.n_hat is not None:
+        row.rho = size.n_hat / row.n_params_active
+        if size.n_hat_ci95:
+            row.rho_ci95 = [None if v is None else v / row.n_params_active for v in size.n_hat_ci95]
+    if acc.inherited:
+        row.notes.append(f"accuracy inherited from {acc.inherited_from}, not measured on this file")
+    return row
+
+
+def _binomial_ci(acc: acc_mod.AccuracyScore) -> list[float] | None:
+    """Wilson 95% interval from the task count, when the source gives one but no interval."""
+    n = acc.n_tasks
+    if not n:
+        return None
+    p, z = acc.value_pct / 100, 1.959964
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [100 * (centre - half), 100 * (centre + half)]
+
+
+def pick_accuracy(scores: list[acc_mod.AccuracyScore], setting: Setting) -> acc_mod.AccuracyScore | None:
+    """The best score in exactly the family's setting; else the best for the metric (shown, not placed)."""
+    same = [s for s in scores if Setting.of(s) == setting]
+    return acc_mod.best(same, setting.metric) or acc_mod.best(scores, setting.metric)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+@dataclass
+class DensityReport:
+    family: ReferenceFamily
+    fit: LogisticFit
+    rows: list[ConfigDensity]
+    trend: Trend | None
+    trend_note: str
+    cost: list[str]
+    notes: list[str] = field(default_factory=list)
+    schema_version: int = 1
+
+    def to_dict(self) -> dict:
+        from profiler.results.schema import _clean
+
+        rows = []
+        for r in self.rows:
+            d = asdict(r)
+            d["accuracy"] = r.accuracy.to_dict() if r.accuracy else None
+            rows.append(d)
+        return _clean({
+            "schema_version": self.schema_version,
+            "family": {**asdict(self.family), "setting": asdict(self.family.setting),
+                       "chance_pct": self.family.chance_pct},
+            "fit": {**asdict(self.fit), "form": "A = c + (100 - c) / (1 + exp(-(a + b ln N)))",
+                    "method": "least squares on logit((A - c)/(100 - c)) against ln N"},
+            "configurations": rows,
+            "trend": asdict(self.trend) if self.trend else None,
+            "trend_note": self.trend_note,
+            "doubling_references_months": DOUBLING_REFERENCES_MONTHS,
+            "cost": self.cost,
+            "notes": self.notes,
+        })
+
+
+def trend_for(rows: list[ConfigDensity]) -> tuple[Trend | None, str]:
+    """Fit the trend over placed configurations with a release date, or say why not."""
+    placed = [r for r in rows if r.rho]
+    missing = [r.key for r in placed if not r.released]
+    dated = [(r.released, r.rho) for r in placed if r.released]
+    if len({d for d, _ in dated}) < MIN_TREND_POINTS:
+        why = (f"no trend: it needs ρ at {MIN_TREND_POINTS} or more different release dates, this data has "
+               f"{len({d for d, _ in dated})}")
+        if missing:
+            why += f"; release date missing for {', '.join(missing)} (add released = YYYY-MM-DD to its catalogue entry)"
+        return None, why
+    trend = fit_trend(dated)
+    note = f"fitted over {len(dated)} configurations"
+    if missing:
+        note += f"; left out (no release date): {', '.join(missing)}"
+    return trend, note
+
+
+def cost_side(rows: list[ConfigDensity]) -> list[str]:
+    """What equal capability costs here: J per token and peak memory per effective billion parameters,
+    and between configurations whose accuracy intervals overlap (equal accuracy), the cost ratios."""
+    lines = []
+    for r in rows:
+        if not r.n_hat:
+            continue
+        per_b = r.n_hat / 1e9
+        j = f"{r.j_per_decode_token / per_b:.3g} J/token" if r.j_per_decode_token else "J/token unavailable"
+        if r.j_per_decode_token and r.energy_measured is False:
+            j += " (ESTIMATED energy)"
+        mem = f"{r.peak_rss_bytes / 1e9 / per_b:.3g} GB peak" if r.peak_rss_bytes else "peak memory unavailable"
+        lines.append(f"{r.key}: per effective billion parameters {j}, {mem}")
+    placed = [r for r in rows if r.n_hat and r.accuracy]
+    for i, a in enumerate(placed):
+        for b in placed[i + 1:]:
+            if _overlap(a, b):
+                lines.append(_equal_accuracy_line(a, b))
+    return lines
+
+
+def _interval(r: ConfigDensity) -> list[float]:
+    ci = r.accuracy.ci95_pct or _binomial_ci(r.accuracy)
+    return ci or [r.accuracy.value_pct, r.accuracy.value_pct]
+
+
+def _overlap(a: ConfigDensity, b: ConfigDensity) -> bool:
+    (alo, ahi), (blo, bhi) = _interval(a), _interval(b)
+    return alo <= bhi and blo <= ahi
+
+
+def _equal_accuracy_line(a: ConfigDensity, b: ConfigDensity) -> str:
+    parts = []
+    if a.j_per_decode_token and b.j_per_decode_token:
+        parts.append(f"J/token {a.j_per_decode_token / b.j_per_decode_token:.2f}x")
+    if a.peak_rss_bytes and b.peak_rss_bytes:
+        parts.append(f"peak memory {a.peak_rss_bytes / b.peak_rss_bytes:.2f}x")
+    cost = ", ".join(parts) or "no cost measured on both"
+    return f"equal accuracy within intervals: {a.key} vs {b.key}: {cost}"
+
+
+def build_report(rows: list[ConfigDensity], family: ReferenceFamily) -> DensityReport:
+    fit = fit_family(family)
+    for r in rows:
+        place(fit, family, r)
+    trend, note = trend_for(rows)
+    notes = []
+    if not any(r.rho for r in rows):
+        notes.append(f"no configuration has an accuracy in the family's setting ({family.setting.label()}); "
+                     "measure one with profiler eval, or use a family in the setting your numbers have")
+    return DensityReport(family, fit, rows, trend, note, cost_side(rows), notes)
+
+
+# --------------------------------------------------------------------------- reference families on disk
+
+
+def shipped_families_path() -> Path:
+    return Path(__file__).resolve().parent / "data" / "reference_families.toml"
+
+
+def load_families(path: str | Path | None = None) -> dict[str, ReferenceFamily]:
+    """Reference families from a TOML file (the shipped one by default); one-line errors."""
+    from profiler.models.catalog import tomllib
+
+    path = Path(path) if path else shipped_families_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"reference families file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read reference families {path}: {exc}") from None
+    families = {}
+    for i, entry in enumerate(data.get("families", []), start=1):
+        family = _family_from_entry(entry, f"{path}: [[families]] #{i}")
+        families[family.name] = family
+    if not families:
+        raise UserError(f"{path} defines no [[families]]")
+    return families
+
+
+def _family_from_entry(entry: dict, where: str) -> ReferenceFamily:
+    for key in ("name", "metric", "n_shot", "points"):
+        if key not in entry:
+            raise UserError(f"{where}: missing '{key}' (a family needs its name, metric, n_shot and points)")
+    points = []
+    for j, p in enumerate(entry["points"], start=1):
+        here = f"{where} point #{j}"
+        for key in ("model", "params", "value", "source"):
+            if key not in p:
+                raise UserError(f"{here}: missing '{key}' (every number needs its model, params, value and source)")
+        setting_keys = {k: p[k] for k in ("metric", "n_shot", "variant") if k in p}
+        family_setting = {"metric": entry["metric"], "n_shot": entry["n_shot"], "variant": entry.get("variant")}
+        mixed = {k: v for k, v in setting_keys.items() if v != family_setting[k]}
+        if mixed:
+            raise UserError(f"{here}: mixed settings: {p['model']} has "
+                            f"{', '.join(f'{k}={v}' for k, v in mixed.items())} but the family is "
+                            f"{', '.join(f'{k}={family_setting[k]}' for k in mixed)}; a fit never mixes settings")
+        from profiler.models.catalog import parse_params
+
+        points.append(ReferencePoint(model=p["model"], n_params_active=parse_params(p["params"], here),
+                                     accuracy_pct=float(p["value"]), source=p["source"], url=p.get("url", ""),
+                                     measured_on=p.get("measured_on", p["model"])))
+    setting = Setting(acc_mod.normalise_metric(entry["metric"]), entry["n_shot"], entry.get("variant"))
+    return ReferenceFamily(entry["name"], setting, points, entry.get("provenance", "published"), entry.get("note", ""))
+
+
+def family_from_catalog(family_name: str, catalog, metric: str = "hellaswag") -> ReferenceFamily:
+    """A measured family: the catalogue models of ``family`` with a ``profiler eval`` measurement of
+    ``metric`` on their exact files. Their settings must agree."""
+    from profiler.quality import store
+
+    points, settings = [], {}
+    for spec in catalog.models:
+        if spec.family != family_name or not spec.sha256:
+            continue
+        measured = acc_mod.best(acc_mod.from_store(store.measurements(spec.sha256)), metric)
+        if measured is None:
+            continue
+        if not spec.n_params:
+            raise UserError(f"catalogue model {spec.name} has no params; the family fit needs each size's parameter count")
+        settings[spec.name] = Setting.of(measured)
+        points.append(ReferencePoint(spec.name, spec.n_params, measured.value_pct, source=measured.source,
+                                     measured_on="this file", url=""))
+    if not points:
+        raise UserError(f"no catalogue model of family '{family_name}' has a measured {metric} score; run "
+                        f"profiler eval MODEL --{metric} {metric} on each size first")
+    if len(set(settings.values())) > 1:
+        raise UserError(f"family '{family_name}' mixes settings ("
+                        f"{'; '.join(f'{m}: {s.label()}' for m, s in settings.items())}); measure every size the same way")
+    return ReferenceFamily(f"{family_name} (measured)", next(iter(settings.values())), points, "measured",
+                           "measured with profiler eval on each size")

@@ -1,0 +1,260 @@
+"""Which of two configurations has the better quality, and by which measure: only when the data can tell.
+
+Task accuracy is compared first, under one setting (``accuracy.comparable``):
+
+* both files scored on the same tasks with per-task outcomes stored (``profiler eval``): an exact
+  McNemar test on the tasks where they disagree (paired, so the shared easy and hard tasks cancel);
+* otherwise a two-proportion z-test from each number's task count (a full-benchmark number counts
+  its split's size, ``accuracy.FULL_SET_TASKS``), or from its stated 95% interval.
+
+A difference with p >= 0.05 is a tie, never a ranking. When the tasks cannot separate two files
+*of one model*, a measure on the same text that can decides instead: the mean KL-divergence
+against a shared reference (lower is better), else perplexity on the same text, context and
+chunks (lower is better; same parameter count, so the same tokenizer's model). Each such case is
+named in the notes, with the task count that would let the task metric resolve the observed
+difference (95% confidence, 80% power).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from profiler.analysis.accuracy import FULL_SET_TASKS, AccuracyScore
+
+ALPHA = 0.05
+Z_ALPHA = 1.959963984540054  # two-sided 95%
+Z_POWER = 0.8416212335729143  # 80% power
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def normal_p(z: float) -> float:
+    """Two-sided p-value of a standard normal statistic."""
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pairs (a right where b is wrong, and back)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
+    return min(1.0, 2 * tail / 2**n)  # exact big-integer division, no overflow
+
+
+def two_proportion_p(p_a: float, n_a: int, p_b: float, n_b: int) -> float:
+    """Pooled two-proportion z-test (proportions in 0..1)."""
+    pooled = (p_a * n_a + p_b * n_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if se == 0:
+        return 1.0 if p_a == p_b else 0.0
+    return normal_p((p_a - p_b) / se)
+
+
+def mean_difference_p(a: float, se_a: float, b: float, se_b: float) -> float:
+    """z-test of two means from their standard errors (unpaired: conservative for values measured
+    on the same tokens, which are positively correlated)."""
+    se = math.hypot(se_a, se_b)
+    if se == 0:
+        return 1.0 if a == b else 0.0
+    return normal_p((a - b) / se)
+
+
+def tasks_to_resolve(p_a: float, p_b: float, discordant: float | None = None) -> int | None:
+    """Tasks per file for a difference of p_a - p_b (0..1) to be significant at 95% with 80%
+    power: McNemar's (Connor 1987) when the fraction of tasks on which the files disagree is
+    known, else two independent proportions. None when the observed difference is zero."""
+    d = abs(p_a - p_b)
+    if d == 0:
+        return None
+    if discordant is not None and discordant > 0:
+        n = (Z_ALPHA * math.sqrt(discordant) + Z_POWER * math.sqrt(max(discordant - d * d, 0.0))) ** 2 / (d * d)
+    else:
+        mean = (p_a + p_b) / 2
+        n = (Z_ALPHA * math.sqrt(2 * mean * (1 - mean)) + Z_POWER * math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))) ** 2 / (d * d)
+    return math.ceil(n)
+
+
+@dataclass
+class AccuracyTest:
+    p_value: float | None  # None: no uncertainty known, the difference cannot be tested
+    method: str
+    n_needed: int | None = None
+
+
+def accuracy_test(a: AccuracyScore, b: AccuracyScore) -> AccuracyTest:
+    """Paired when both carry per-task outcomes on the same tasks; else unpaired."""
+    pa, pb = a.value_pct / 100, b.value_pct / 100
+    if a.task_correct and b.task_correct and len(a.task_correct) == len(b.task_correct) and a.setting() == b.setting():
+        only_a = sum(1 for x, y in zip(a.task_correct, b.task_correct) if x == "1" and y == "0")
+        only_b = sum(1 for x, y in zip(a.task_correct, b.task_correct) if x == "0" and y == "1")
+        n = len(a.task_correct)
+        return AccuracyTest(mcnemar_p(only_a, only_b), f"paired McNemar on the same {n} tasks",
+                            tasks_to_resolve(pa, pb, (only_a + only_b) / n))
+    na, nb = a.tasks_behind(), b.tasks_behind()
+    if na and nb:
+        return AccuracyTest(two_proportion_p(pa, na, pb, nb), f"two-proportion test ({na} and {nb} tasks)",
+                            tasks_to_resolve(pa, pb))
+    se_a, se_b = _se_from_interval(a), _se_from_interval(b)
+    if se_a is not None and se_b is not None:
+        return AccuracyTest(mean_difference_p(a.value_pct, se_a, b.value_pct, se_b), "z-test from the stated 95% intervals")
+    return AccuracyTest(None, "no uncertainty known")
+
+
+def _se_from_interval(score: AccuracyScore) -> float | None:
+    ci = score.ci95_pct
+    if not ci or len(ci) != 2 or any(v is None for v in ci):
+        return None
+    return (ci[1] - ci[0]) / (2 * Z_ALPHA)
+
+
+# --------------------------------------------------------------------------- pairs of configurations
+
+
+@dataclass
+class Evidence:
+    """What is known about one configuration's quality."""
+
+    key: str
+    accuracy: AccuracyScore | None
+    kld: list[dict] = field(default_factory=list)  # store lines (value, uncertainty, reference_sha256)
+    ppl: list[dict] = field(default_factory=list)  # store lines (value, uncertainty, data_sha256, n_ctx, n_chunks)
+    n_params: int | None = None
+
+
+@dataclass
+class Verdict:
+    sign: int  # +1: a is better, -1: b is better, 0: tied
+    measure: str  # the metric, "KLD", "PPL", or "" when tied
+    accuracy: AccuracyTest | None
+    detail: str = ""  # the fallback's numbers, for notes
+
+
+def compare(a: Evidence, b: Evidence, metric: str) -> Verdict:
+    """Task accuracy when it resolves the difference; else KLD or PPL on the same text when it does."""
+    test = accuracy_test(a.accuracy, b.accuracy) if a.accuracy and b.accuracy else None
+    if test is not None:
+        if test.p_value is None:  # nothing to test with: the numbers are taken as they are
+            diff = a.accuracy.value_pct - b.accuracy.value_pct
+            return Verdict((diff > 0) - (diff < 0), metric if diff else "", test)
+        if test.p_value < ALPHA:
+            return Verdict(1 if a.accuracy.value_pct > b.accuracy.value_pct else -1, metric, test)
+    for measure, pair in (("KLD", _kld_pair(a, b)), ("PPL", _ppl_pair(a, b))):
+        if pair is None:
+            continue
+        x, y = pair
+        if mean_difference_p(x["value"], x["uncertainty"], y["value"], y["uncertainty"]) < ALPHA:
+            detail = f"{measure} {_g(x['value'])} vs {_g(y['value'])}"
+            return Verdict(1 if x["value"] < y["value"] else -1, measure, test, detail)
+    return Verdict(0, "", test)
+
+
+def _g(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _testable(line: dict) -> bool:
+    return isinstance(line.get("value"), (int, float)) and isinstance(line.get("uncertainty"), (int, float))
+
+
+def _kld_pair(a: Evidence, b: Evidence) -> tuple[dict, dict] | None:
+    """The newest KLD of each against one shared reference."""
+    for x in reversed(a.kld):
+        for y in reversed(b.kld):
+            if x.get("reference_sha256") and x.get("reference_sha256") == y.get("reference_sha256") and _testable(x) and _testable(y):
+                return x, y
+    return None
+
+
+def _ppl_pair(a: Evidence, b: Evidence) -> tuple[dict, dict] | None:
+    """The newest perplexities on the same text, context and chunks, of two files of one model."""
+    if not a.n_params or a.n_params != b.n_params:
+        return None
+    same = ("data_sha256", "n_ctx", "n_chunks")
+    for x in reversed(a.ppl):
+        for y in reversed(b.ppl):
+            if x.get("data_sha256") and all(x.get(k) == y.get(k) for k in same) and _testable(x) and _testable(y):
+                return x, y
+    return None
+
+
+def evidence(key: str, accuracy: AccuracyScore | None, model_sha256: str | None, n_params: int | None) -> Evidence:
+    """A configuration's quality evidence: its accuracy, and the KLD and PPL lines ``profiler eval``
+    stored for its exact file (matched by sha256)."""
+    from profiler.quality import store
+
+    lines = store.measurements(model_sha256) if model_sha256 else []
+    return Evidence(key, accuracy, [x for x in lines if x.get("metric") == "kld"],
+                    [x for x in lines if x.get("metric") == "ppl"], n_params)
+
+
+class QualityOrder:
+    """Pairwise quality verdicts over a scoreboard's configurations, and the notes that explain them."""
+
+    def __init__(self, evidence: list[Evidence], metric: str) -> None:
+        self.metric = metric
+        self.keys = [e.key for e in evidence]
+        self._verdicts: dict[tuple[str, str], Verdict] = {}
+        rated = [e for e in evidence if e.accuracy is not None]
+        for i, a in enumerate(rated):
+            for b in rated[i + 1 :]:
+                v = compare(a, b, metric)
+                self._verdicts[(a.key, b.key)] = v
+                self._verdicts[(b.key, a.key)] = Verdict(-v.sign, v.measure, v.accuracy, v.detail)
+        self.notes = self._notes(rated)
+
+    def cmp(self, a: str, b: str) -> int:
+        """+1 when ``a`` has significantly better quality than ``b``, -1 when worse, 0 when tied."""
+        v = self._verdicts.get((a, b))
+        return v.sign if v else 0
+
+    def verdict(self, a: str, b: str) -> Verdict | None:
+        return self._verdicts.get((a, b))
+
+    def rank(self, key: str) -> int:
+        """1 + the number of configurations significantly better than ``key``."""
+        return 1 + sum(1 for other in self.keys if other != key and self.cmp(other, key) > 0)
+
+    def _notes(self, rated: list[Evidence]) -> list[str]:
+        by_measure: dict[str, list[str]] = {}
+        untested = []
+        for i, a in enumerate(rated):
+            for b in rated[i + 1 :]:
+                v = self._verdicts[(a.key, b.key)]
+                if v.accuracy is not None and v.accuracy.p_value is None:
+                    untested.append(f"{a.key} / {b.key}")
+                    continue
+                if v.measure == self.metric:
+                    continue
+                by_measure.setdefault(v.measure or "tied", []).append(_pair_text(a, b, v))
+        notes = []
+        n = _task_count(rated)
+        at = f" at {n} tasks" if n else ""
+        for measure, pairs in by_measure.items():
+            how = "treated as tied (no KLD or PPL on the same text resolves them either)" if measure == "tied" else f"ranked by {measure}"
+            notes.append(f"{self.metric} cannot tell these apart{at}; {how}: {'; '.join(pairs)}")
+        if untested:
+            notes.append(f"{self.metric}: no task count or interval is known for {', '.join(untested)}, so their numbers "
+                         "are compared as given")
+        return notes
+
+
+def _task_count(rated: list[Evidence]) -> int | None:
+    counts = {e.accuracy.n_tasks for e in rated if e.accuracy and e.accuracy.n_tasks}
+    return counts.pop() if len(counts) == 1 else None
+
+
+def _pair_text(a: Evidence, b: Evidence, v: Verdict) -> str:
+    x, y = a.accuracy, b.accuracy
+    text = f"{a.key} vs {b.key}: {x.value_pct:.1f}% vs {y.value_pct:.1f}% (p={v.accuracy.p_value:.2f}, {v.accuracy.method})"
+    if v.detail:
+        text += f", {v.detail}"
+    if v.accuracy.n_needed is None:
+        text += "; equal accuracy: more tasks would not separate them"
+    else:
+        limit = FULL_SET_TASKS.get(x.metric)
+        more = f"about {v.accuracy.n_needed} tasks would resolve a difference this size"
+        text += f"; {more}" if limit is None or v.accuracy.n_needed <= limit else f"; {more}, more than the benchmark has"
+    return text

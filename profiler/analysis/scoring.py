@@ -1,0 +1,514 @@
+"""Client-side cost-effectiveness: speed, memory and energy merged with accuracy.
+
+A *configuration* is one model file run with one set of runtime settings (threads, batch,
+KV-cache types, flash attention); its numbers come from the rows of a ``profiler run``
+(decode t/s from the tg tests, peak RSS over all its tests, J per generated token from the
+energy fields when the run has them). Accuracy comes from ``profiler.analysis.accuracy``.
+
+Scores (README, "Scores"), for accuracy A in %, P parameters, E = J per generated token:
+
+* tokens per joule            = 1 / E
+* J per 1k generated tokens   = 1000 * E
+* cost per 1M tokens          = E * 1e6 / 3.6e6 kWh * price per kWh
+* accuracy per joule          = A / (1000 * E)         (% per J spent on 1k generated tokens)
+* accuracy per GB             = A / (peak RSS / 1e9)
+* knowledge density           = A / (P / 1e9)           (% per billion active parameters)
+* chance-adjusted density     = (A - chance) / (P / 1e9)
+
+P is the *active* parameter count (``model_n_params_active``): a mixture-of-experts model counts
+only the experts a token runs through; for a dense model it is the total.
+
+A configuration is on the Pareto frontier when no other one is at least as good on every
+objective (accuracy, J/token, peak memory, decode t/s) and better on one. An objective that
+is missing for some configuration (energy unavailable, say) is left out, and the output says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from profiler.analysis import accuracy as acc_mod
+from profiler.analysis import ranking
+from profiler.errors import UserError
+
+DEFAULT_PRICE_PER_KWH = 0.30
+J_PER_KWH = 3.6e6
+
+OBJECTIVES = (  # name, attribute, +1 higher is better / -1 lower is better, label
+    ("quality", "accuracy_pct", +1, "accuracy"),
+    ("energy", "j_per_decode_token", -1, "J/token"),
+    ("memory", "peak_rss_bytes", -1, "peak memory"),
+    ("speed", "decode_tps", +1, "decode t/s"),
+)
+
+
+@dataclass
+class Configuration:
+    """One model file under one runtime setting, summarised over its rows."""
+
+    key: str
+    model_name: str
+    model_file: str
+    quant: str
+    n_params: int
+    file_size_bytes: int
+    n_threads: int
+    settings: str  # batch, KV types, flash attention
+    n_params_active: int | None = None  # what per-parameter scores divide by (None: rows predate it)
+    decode_tps: float | None = None
+    prefill_tps: float | None = None
+    peak_rss_bytes: int | None = None
+    j_per_decode_token: float | None = None
+    energy_measured: bool | None = None
+    energy_note: str = "energy unavailable"
+    run_id: str = ""
+    model_sha256: str | None = None
+
+
+@dataclass
+class Score:
+    config: Configuration
+    metric: str
+    accuracy: acc_mod.AccuracyScore | None
+    accuracy_pct: float | None
+    chance_pct: float | None
+    tokens_per_j: float | None = None
+    j_per_1k_tokens: float | None = None
+    cost_per_1m_tokens: float | None = None
+    accuracy_pct_per_j_per_1k_tokens: float | None = None
+    accuracy_pct_per_gb_peak: float | None = None
+    knowledge_density_pct_per_b_params: float | None = None
+    knowledge_density_above_chance_pct_per_b_params: float | None = None
+    on_frontier: bool | None = None  # None: not compared (no accuracy)
+    dominated_by: list[str] = field(default_factory=list)
+    quality_rank: int | None = None  # 1 + configurations significantly better on quality (ranking.py)
+
+    def objective(self, attr: str):
+        return self.accuracy_pct if attr == "accuracy_pct" else getattr(self.config, attr)
+
+
+@dataclass
+class Scoreboard:
+    metric: str
+    price_per_kwh: float
+    scores: list[Score]
+    objectives_used: list[str]
+    notes: list[str] = field(default_factory=list)
+    quality_order: ranking.QualityOrder | None = None  # pairwise significance-aware quality verdicts
+
+
+# --------------------------------------------------------------------------- configurations
+
+
+def _get(row, name: str):
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return sum(values) / len(values) if values else None
+
+
+def _energy(rows) -> tuple[float | None, bool | None, str]:
+    """J per decode token from the tg rows that have it; the note says measured or estimated."""
+    # A J/token of 0 (or less) is physically impossible: rows stored before issue #10 could hold a
+    # silent 0.0 from a counter that never advanced. It is unavailable, never the best energy.
+    with_energy = [r for r in rows if (_get(r, "j_per_decode_token") or 0) > 0]
+    if not with_energy:
+        reasons = {_get(r, "energy_unavailable") for r in rows} - {None}
+        if any(_get(r, "j_per_decode_token") is not None for r in rows):
+            reasons.add("a stored J/token of 0, which no real measurement gives")
+        return None, None, "energy unavailable" + (f" ({'; '.join(sorted(reasons))})" if reasons else "")
+    value = _mean([_get(r, "j_per_decode_token") for r in with_energy])
+    measured = all(bool(_get(r, "energy_measured")) for r in with_energy)
+    source = _get(with_energy[0], "energy_source") or "?"
+    method = _get(with_energy[0], "energy_method") or "?"
+    return value, measured, f"{'measured' if measured else 'ESTIMATED'}: {source} ({method})"
+
+
+def configurations(run_rows, run_id: str = "") -> list[Configuration]:
+    """Group a run's rows by model file and runtime settings."""
+    groups: dict[tuple, list] = {}
+    for row in run_rows:
+        key = (_get(row, "model_name"), _get(row, "model_filename"), _get(row, "n_threads"), _get(row, "n_batch"),
+               _get(row, "n_ubatch"), _get(row, "type_k"), _get(row, "type_v"), _get(row, "flash_attn"),
+               _get(row, "device_name"))  # a fleet run: each device's rows are its own configurations
+        groups.setdefault(key, []).append(row)
+    configs = []
+    for (name, filename, threads, nb, nub, tk, tv, fa, device), rows in groups.items():
+        first = rows[0]
+        j, measured, note = _energy([r for r in rows if (_get(r, "n_gen") or 0) > 0] or rows)
+        peaks = [_get(r, "peak_rss_bytes") for r in rows if _get(r, "peak_rss_bytes") is not None]
+        settings = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
+        configs.append(Configuration(
+            key=f"{device + ': ' if device else ''}{name} t{threads}", model_name=name, model_file=filename,
+            quant=_get(first, "quant_type"),
+            n_params=_get(first, "model_n_params"), file_size_bytes=_get(first, "file_size_bytes"),
+            n_threads=threads, settings=settings,
+            n_params_active=_get(first, "model_n_params_active") or _get(first, "model_n_params"),
+            decode_tps=_mean([_get(r, "decode_ts") for r in rows if (_get(r, "n_gen") or 0) > 0]),
+            prefill_tps=_mean([_get(r, "prefill_ts") for r in rows if (_get(r, "n_prompt") or 0) > 0]),
+            peak_rss_bytes=max(peaks) if peaks else None,
+            j_per_decode_token=j, energy_measured=measured, energy_note=note, run_id=run_id,
+        ))
+    keys = [c.key for c in configs]
+    for c in configs:  # same model at the same thread count under other settings: name them apart
+        if keys.count(c.key) > 1:
+            c.key = f"{c.key} {c.settings}"
+    return configs
+
+
+# --------------------------------------------------------------------------- accuracy lookup
+
+
+def accuracy_for(config: Configuration, catalog=None, lm_eval: dict[str, list[str]] | None = None) -> list[acc_mod.AccuracyScore]:
+    """Every score known for this configuration's model file: measured, lm-eval, published, inherited."""
+    from profiler.models.catalog import sha256_file
+    from profiler.quality import store
+
+    spec = _spec(catalog, config.model_name)
+    scores: list[acc_mod.AccuracyScore] = []
+    sha = config.model_sha256 or (spec.sha256 if spec else None)
+    if sha is None and config.model_file and Path(config.model_file).exists():
+        sha = sha256_file(Path(config.model_file))
+    config.model_sha256 = sha
+    if sha:
+        scores += acc_mod.from_store(store.measurements(sha))
+    names = tuple(filter(None, (Path(config.model_file).name if config.model_file else None, sha)))
+    for path in (lm_eval or {}).get(config.model_name, []):
+        scores += acc_mod.from_lm_eval(path, names)
+    if spec is not None:  # derived quants carry their parent's scores already, marked inherited
+        scores += acc_mod.from_catalog(spec.accuracy)
+    return scores
+
+
+def _spec(catalog, name):
+    if catalog is None or name is None:
+        return None
+    return next((m for m in catalog.models if m.name == name), None)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def score(config: Configuration, metric: str, acc: acc_mod.AccuracyScore | None, price_per_kwh: float) -> Score:
+    a = acc.value_pct if acc else None
+    chance = acc_mod.chance_pct(metric)
+    s = Score(config=config, metric=acc_mod.normalise_metric(metric), accuracy=acc, accuracy_pct=a, chance_pct=chance)
+    e = config.j_per_decode_token
+    if e is not None and e > 0:
+        s.tokens_per_j = 1 / e
+        s.j_per_1k_tokens = 1000 * e
+        s.cost_per_1m_tokens = e * 1e6 / J_PER_KWH * price_per_kwh
+        if a is not None:
+            s.accuracy_pct_per_j_per_1k_tokens = a / (1000 * e)
+    if a is not None and config.peak_rss_bytes:
+        s.accuracy_pct_per_gb_peak = a / (config.peak_rss_bytes / 1e9)
+    active = config.n_params_active or config.n_params  # per-parameter scores use active parameters
+    if a is not None and active:
+        s.knowledge_density_pct_per_b_params = a / (active / 1e9)
+        if chance is not None:
+            s.knowledge_density_above_chance_pct_per_b_params = (a - chance) / (active / 1e9)
+    return s
+
+
+def _dominates(a: Score, b: Score, objectives, order: ranking.QualityOrder) -> bool:
+    better = False
+    for _, attr, sign, _ in objectives:
+        if attr == "accuracy_pct":  # only a significant difference counts (ties otherwise)
+            va, vb, sign = order.cmp(a.config.key, b.config.key), 0, 1
+        else:
+            va, vb = a.objective(attr), b.objective(attr)
+        if sign * va < sign * vb:
+            return False
+        if sign * va > sign * vb:
+            better = True
+    return better
+
+
+def quality_order(scores: list[Score], metric: str) -> ranking.QualityOrder:
+    """Which configurations the quality data can tell apart (task accuracy, else KLD/PPL)."""
+    return ranking.QualityOrder([ranking.evidence(s.config.key, s.accuracy, s.config.model_sha256, s.config.n_params)
+                                 for s in scores], metric)
+
+
+def _accuracy_only_order(scores: list[Score], metric: str) -> ranking.QualityOrder:
+    """Significance from the accuracies alone (no KLD/PPL lookup in the measurement index)."""
+    return ranking.QualityOrder([ranking.Evidence(s.config.key, s.accuracy) for s in scores], metric)
+
+
+def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> tuple[list[str], list[str]]:
+    """Mark frontier membership in place; returns (objectives used, notes on those left out).
+    On quality a configuration beats another only where ``order`` (default: from the scores'
+    accuracy alone) finds a significant difference."""
+    rated = [s for s in scores if s.accuracy_pct is not None]
+    order = order or _accuracy_only_order(scores, scores[0].metric if scores else "")
+    used, notes = [], []
+    for name, attr, sign, label in OBJECTIVES:
+        missing = [s.config.key for s in rated if s.objective(attr) is None]
+        if missing:
+            notes.append(f"{label} left out of the Pareto frontier: unavailable for {', '.join(missing)}")
+        else:
+            used.append((name, attr, sign, label))
+    for s in rated:
+        s.dominated_by = [o.config.key for o in rated if o is not s and _dominates(o, s, used, order)]
+        s.on_frontier = not s.dominated_by
+        s.quality_rank = order.rank(s.config.key)
+    for s in scores:
+        if s.accuracy_pct is None:
+            notes.append(f"{s.config.key}: no {s.metric} score, so it is not compared")
+    return [u[3] for u in used], notes
+
+
+def build(configs: list[Configuration], metric: str = "hellaswag", price_per_kwh: float = DEFAULT_PRICE_PER_KWH,
+          catalog=None, lm_eval: dict[str, list[str]] | None = None) -> Scoreboard:
+    if price_per_kwh < 0:
+        raise UserError(f"--price-kwh {price_per_kwh} is invalid: it must be >= 0")
+    chosen, setting_notes = acc_mod.comparable([accuracy_for(c, catalog, lm_eval) for c in configs], metric)
+    scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen)]
+    order = quality_order(scores, acc_mod.normalise_metric(metric))
+    used, notes = pareto(scores, order)
+    notes = [f"{configs[i].key}: {text}" for i, text in setting_notes] + notes + order.notes
+    for s in scores:
+        if s.accuracy and s.accuracy.inherited:
+            notes.append(f"{s.config.key}: {s.metric} {s.accuracy.value_pct:.1f} is inherited from {s.accuracy.inherited_from}, "
+                         f"not measured on this file; measure it with: profiler eval {s.config.model_name} --hellaswag hellaswag")
+    return Scoreboard(metric=acc_mod.normalise_metric(metric), price_per_kwh=price_per_kwh, scores=scores,
+                      objectives_used=used, notes=notes, quality_order=order)
+
+
+# --------------------------------------------------------------------------- budget recommendation
+
+
+def parse_bytes(text: str) -> int:
+    """``1GB`` (1e9), ``1GiB`` (2^30), ``800MB``, ``512M``, or a plain number of bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?)[bB]?\s*", text or "")
+    if not match:
+        raise UserError(f"--max-memory '{text}' is not a size like 1GB, 800MB or 1.5GiB")
+    power = " kmgt".index(match.group(2).lower() or " ")
+    base = 1024 if match.group(3) else 1000
+    return int(float(match.group(1)) * base**power)
+
+
+@dataclass
+class Recommendation:
+    best: Score | None
+    why: str
+    runners_up: list[Score]
+    excluded: list[tuple[str, str]]  # (configuration, reason)
+
+
+def _cost_key(s: Score):
+    inf = math.inf
+    return (s.config.j_per_decode_token if s.config.j_per_decode_token is not None else inf,
+            -(s.config.decode_tps or 0), s.config.peak_rss_bytes or inf)
+
+
+def _quality_ranked(fits: list[Score], order: ranking.QualityOrder) -> list[Score]:
+    """Fewest configurations significantly better first (the top tier: none is), then the cheaper."""
+    def losses(s: Score) -> int:
+        return sum(1 for o in fits if o is not s and order.cmp(o.config.key, s.config.key) > 0)
+
+    return sorted(fits, key=lambda s: (losses(s), _cost_key(s)))
+
+
+def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: float | None = None,
+              max_j_per_token: float | None = None, n_runners_up: int = 3) -> Recommendation:
+    """The best-quality configuration inside the budget. Quality differences the data cannot resolve
+    are ties (``ranking``), and ties go to less energy, then speed, then memory: the choice is never
+    significantly worse on the quality measure in use than another configuration in the budget."""
+    fits, excluded = [], []
+    for s in board.scores:
+        c = s.config
+        reason = None
+        if s.accuracy_pct is None:
+            reason = f"no {board.metric} score"
+        elif max_memory_bytes is not None and (c.peak_rss_bytes is None or c.peak_rss_bytes > max_memory_bytes):
+            reason = "peak memory unknown" if c.peak_rss_bytes is None else f"peak memory {c.peak_rss_bytes / 1e9:.2f} GB > {max_memory_bytes / 1e9:.2f} GB"
+        elif min_tps is not None and (c.decode_tps is None or c.decode_tps < min_tps):
+            reason = "no decode test" if c.decode_tps is None else f"decode {c.decode_tps:.1f} t/s < {min_tps:g}"
+        elif max_j_per_token is not None and (c.j_per_decode_token is None or c.j_per_decode_token > max_j_per_token):
+            reason = "energy unavailable" if c.j_per_decode_token is None else f"{c.j_per_decode_token:.3g} J/token > {max_j_per_token:g}"
+        if reason:
+            excluded.append((c.key, reason))
+        else:
+            fits.append(s)
+    budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token)
+    if not fits:
+        return Recommendation(None, f"no configuration meets the budget ({budget})", [], excluded)
+    order = board.quality_order or _accuracy_only_order(board.scores, board.metric)
+    ranked = _quality_ranked(fits, order)
+    top = ranked[0]
+    why = f"{_why_quality(top, fits, board.metric)} among {len(fits)} configuration(s) within the budget ({budget}): " \
+          f"{top.accuracy_pct:.1f}% ({top.accuracy.label()})"
+    tied = [s.config.key for s in ranked[1:] if order.cmp(s.config.key, top.config.key) == 0
+            and order.cmp(top.config.key, s.config.key) == 0]
+    if tied:
+        why += (f"; statistically tied on quality with {', '.join(tied)}, chosen for lower J/token, then higher t/s, "
+                "then lower memory")
+    decided = {order.verdict(top.config.key, s.config.key).measure for s in ranked[1:] if order.verdict(top.config.key, s.config.key)}
+    if decided - {board.metric, ""}:
+        why += f"; ranked above others by {', '.join(sorted(decided - {board.metric, ''}))} where {board.metric} could not tell"
+    if top.on_frontier:
+        why += "; on the Pareto frontier"
+    elif top.dominated_by:
+        why += f"; note: dominated by {', '.join(top.dominated_by)}, which are outside the budget"
+    return Recommendation(top, why, ranked[1 : 1 + n_runners_up], excluded)
+
+
+def _why_quality(top: Score, fits: list[Score], metric: str) -> str:
+    if all(top.accuracy_pct >= s.accuracy_pct for s in fits):
+        return f"highest {metric}"
+    return "best quality"
+
+
+def _budget_text(max_memory_bytes, min_tps, max_j) -> str:
+    parts = []
+    if max_memory_bytes is not None:
+        parts.append(f"peak memory <= {max_memory_bytes / 1e9:.2f} GB")
+    if min_tps is not None:
+        parts.append(f"decode >= {min_tps:g} t/s")
+    if max_j is not None:
+        parts.append(f"<= {max_j:g} J/token")
+    return ", ".join(parts) or "no limits"
+
+
+# --------------------------------------------------------------------------- runs on disk
+
+
+def find_run(ref: str | None, reports_dir: Path) -> Path:
+    """A run's results.json from a path, a run id in ``reports_dir``, or (None) the latest run there."""
+    if ref:
+        p = Path(ref)
+        for candidate in (p, p / "results.json", Path(reports_dir) / ref / "results.json"):
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"no run '{ref}': give a results.json, a run folder or a run id in {reports_dir}")
+    runs = sorted(Path(reports_dir).glob("*/results.json"))
+    if not runs:
+        raise UserError(f"no runs in {reports_dir}: measure first with profiler run (or pass --run PATH)")
+    return runs[-1]
+
+
+def merged_catalog(paths: list[Path] | None):
+    """The catalogues to read accuracy from (the default one if none given); earlier files win."""
+    from profiler.models.catalog import Catalog, load_catalog
+
+    catalogs = [load_catalog(p) for p in paths] if paths else [load_catalog()]
+    models, seen = [], set()
+    for cat in catalogs:
+        for m in cat.models:
+            if m.name not in seen:
+                seen.add(m.name)
+                models.append(m)
+    return Catalog(path=catalogs[0].path, models=models)
+
+
+def scoreboard_for_runs(run_refs: list[str] | None, reports_dir: Path, metric: str = "hellaswag",
+                        price_per_kwh: float = DEFAULT_PRICE_PER_KWH, catalog_paths: list[Path] | None = None,
+                        lm_eval: dict[str, list[str]] | None = None) -> Scoreboard:
+    """The scoreboard over one or more saved runs (the latest by default)."""
+    from profiler.results.schema import load_run
+
+    configs = []
+    for ref in run_refs or [None]:
+        run = load_run(find_run(ref, reports_dir))
+        configs += configurations(run.rows, run.run_id)
+    return build(configs, metric, price_per_kwh, merged_catalog(catalog_paths), lm_eval)
+
+
+def parse_lm_eval(values: list[str]) -> dict[str, list[str]]:
+    """``MODEL=results.json`` pairs -> {model: [files]}."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        model, sep, path = value.partition("=")
+        if not sep or not model or not path:
+            raise UserError(f"--lm-eval '{value}' must be MODEL=RESULTS.json (the catalogue name the run measured)")
+        out.setdefault(model, []).append(path)
+    return out
+
+
+def default_reports_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("PROFILER_REPORTS", "reports"))
+
+
+def _score_dict(s: Score) -> dict:
+    from dataclasses import asdict
+
+    out = {k: v for k, v in asdict(s).items() if k not in ("config", "accuracy")}
+    out["configuration"] = asdict(s.config)
+    out["accuracy"] = s.accuracy.to_dict() if s.accuracy else None
+    return out
+
+
+def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
+    """JSON form: every score with its configuration and the accuracy's provenance."""
+    from profiler.quality.evaluate import _clean
+
+    data = {"metric": board.metric, "price_per_kwh": board.price_per_kwh, "objectives_used": board.objectives_used,
+            "notes": board.notes, "scores": [_score_dict(s) for s in board.scores]}
+    if rec is not None:
+        data["recommendation"] = {"best": rec.best.config.key if rec.best else None, "why": rec.why,
+                                  "runners_up": [s.config.key for s in rec.runners_up],
+                                  "excluded": [{"configuration": k, "reason": r} for k, r in rec.excluded]}
+    return _clean(data)
+
+
+# --------------------------------------------------------------------------- the closing scoreboard of profiler run
+
+
+def measure_missing(configs: list[Configuration], catalog, n_tasks: int, reports_dir: Path | None = None,
+                    progress=None) -> list[str]:
+    """Measure HellaSwag (``n_tasks`` of llama-perplexity's subset) on every model file of the run
+    that has no measurement over that many tasks yet, so the scoreboard is driven by numbers from these
+    exact files."""
+    from profiler.quality import data
+    from profiler.quality.evaluate import EvalOptions, evaluate
+
+    notes, done = [], set()
+    for c in configs:
+        accuracy_for(c, catalog)  # fills model_sha256
+        if c.model_sha256 in done or _has_hellaswag(c.model_sha256, n_tasks):
+            continue
+        done.add(c.model_sha256)
+        if data.dataset_path("hellaswag") is None:
+            notes.append(f"HellaSwag data is not pulled, so nothing was measured on {n_tasks} tasks: the accuracy "
+                         "shown is the stored one (its provenance says published/inherited, or measured on fewer "
+                         "tasks); run `profiler data pull hellaswag` and the next run measures it on these exact files")
+            break
+        if progress:
+            progress(f"measuring HellaSwag ({n_tasks} tasks) on {c.model_name} for the scoreboard")
+        options = EvalOptions(perplexity=False, hellaswag="hellaswag", n_tasks=n_tasks, threads=c.n_threads)
+        if reports_dir is not None:
+            options.reports_dir = Path(reports_dir)
+        evaluate(c.model_file, options)
+    return notes
+
+
+def _has_hellaswag(model_sha256: str | None, n_tasks: int) -> bool:
+    """A stored HellaSwag measurement of this file over exactly ``n_tasks`` tasks: a quick check on
+    a handful of tasks must not stand in for the scoreboard's measurement, and a larger one is
+    another task subset, which the scoreboard never ranks against the other files' numbers."""
+    from profiler.quality import store
+
+    return any(m.get("metric") == "hellaswag" and m.get("n_tasks") == n_tasks
+               for m in store.measurements(model_sha256))
+
+
+def run_scoreboard(run, catalog_path: Path | None = None, measure_tasks: int = 0, metric: str = "hellaswag",
+                   price_per_kwh: float = DEFAULT_PRICE_PER_KWH, reports_dir: Path | None = None,
+                   progress=None) -> Scoreboard:
+    """The scoreboard that closes ``profiler run`` (measuring HellaSwag first where it is missing)."""
+    configs = configurations(run.rows, run.run_id)
+    catalog = merged_catalog([catalog_path] if catalog_path else None)
+    notes = []
+    if measure_tasks > 0 and acc_mod.normalise_metric(metric) == "hellaswag":
+        notes = measure_missing(configs, catalog, measure_tasks, reports_dir, progress)
+    board = build(configs, metric, price_per_kwh, catalog)
+    board.notes = notes + board.notes
+    return board

@@ -1,0 +1,122 @@
+"""Pre-flight checks: will the model fit in memory, will the download fit on disk?
+
+Users on 4 GB boards hit out-of-memory kills all the time; refusing up front with the estimate
+shown (and ``--force`` to override) beats a kill half-way through a sweep.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from profiler.errors import UserError
+from profiler.models.ggufinfo import GGUFInfo
+from profiler.models.onnxinfo import OnnxInfo
+
+# Python, numpy, llama.cpp's runtime and our own bookkeeping before any model is loaded.
+RUNTIME_OVERHEAD_BYTES = 150 * 2**20
+# ONNX Runtime's footprint per byte of initializers, and logits copies per prompt step
+# (fitted to measured peak RSS: see estimate_memory_onnx)
+ONNX_WEIGHT_FACTOR = {"genai": 1.3, "plain": 1.6}
+ONNX_LOGITS_COPIES = 1.3
+
+
+@dataclass
+class MemoryEstimate:
+    weights_bytes: int
+    kv_cache_bytes: int
+    compute_bytes: int
+    overhead_bytes: int = RUNTIME_OVERHEAD_BYTES
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes
+
+    def describe(self) -> str:
+        mib = 2**20
+        return (
+            f"{self.total_bytes / mib:.0f} MiB (weights {self.weights_bytes / mib:.0f} + KV cache "
+            f"{self.kv_cache_bytes / mib:.0f} + compute {self.compute_bytes / mib:.0f} + runtime {self.overhead_bytes / mib:.0f})"
+        )
+
+
+def estimate_memory(info: GGUFInfo, n_ctx: int, n_ubatch: int, type_k: str = "f16", type_v: str = "f16") -> MemoryEstimate:
+    """Memory a benchmark run touches: weights (+ their repacked copies), the KV cache for
+    ``n_ctx`` and llama.cpp's compute buffers for one ``n_ubatch`` step.
+
+    Compute: one output row of logits (a benchmark asks for the last token's only), the
+    attention scores of one layer (n_head x n_ubatch x n_ctx f32, without flash attention) and
+    FFN activations; llama.cpp reuses these buffers across layers, so one layer's worth is the
+    peak. Pages llama.cpp allocates but never touches cost no RSS and are not counted.
+    """
+    ffn = info.n_ff or 4 * info.n_embd  # the header's n_ff, else the usual 4 x n_embd
+    compute = 4 * (info.n_vocab + n_ubatch * (info.n_head * n_ctx + 3 * ffn + 4 * info.n_embd))
+    return MemoryEstimate(
+        weights_bytes=info.tensor_bytes + info.repackable_bytes,
+        kv_cache_bytes=info.kv_cache_bytes(n_ctx, type_k, type_v, n_ubatch),
+        compute_bytes=compute,
+    )
+
+
+def estimate_memory_onnx(info: OnnxInfo, n_ctx: int, n_prompt: int) -> MemoryEstimate:
+    """Memory an ONNX Runtime run touches: the initializers as loaded, the KV cache and the
+    largest step's logits.
+
+    ONNX Runtime holds more than the initializers' bytes: external data read into memory plus
+    the CPU provider's prepacked copies. Measured peak RSS on SmolLM2-135M (genai int4 and fp32
+    folders, an Optimum fp32 export; pp16 and pp512) is matched by 150 MiB + 1.3x the
+    initializers for genai folders and 1.6x for plain exports (ONNX_WEIGHT_FACTOR): this
+    estimate came out 1-15% above every measured peak, never below. A graph whose past and present KV
+    are separate tensors (Optimum exports) holds both during a step, so its KV counts twice;
+    GroupQueryAttention graphs (the genai builder's) share one buffer of the full context. A
+    prompt step returns logits for every prompt token (n_prompt x n_vocab f32), which ONNX
+    Runtime and the runtime's output copy hold at once (ONNX_LOGITS_COPIES).
+    """
+    kv = info.kv_cache_bytes(n_ctx) * (1 if info.shared_kv_buffer else 2)
+    return MemoryEstimate(
+        weights_bytes=int(info.tensor_bytes * ONNX_WEIGHT_FACTOR[info.layout.kind]),
+        kv_cache_bytes=kv,
+        compute_bytes=int(4 * info.n_vocab * max(n_prompt, 1) * ONNX_LOGITS_COPIES),
+    )
+
+
+def check_memory(name: str, estimate: MemoryEstimate, available_bytes: int | None, force: bool) -> str | None:
+    """Raise if the estimate exceeds available memory (unless forced); return a warning when forced."""
+    if available_bytes is None or estimate.total_bytes <= available_bytes:
+        return None
+    message = (
+        f"{name} needs about {estimate.describe()}, but only {available_bytes / 2**20:.0f} MiB is available"
+    )
+    if force:
+        return message + " (--force given: running anyway)"
+    raise UserError(message + "; use a smaller model, context (-p/-n/-d) or --force")
+
+
+def check_disk(folder: Path, needed_bytes: int | None) -> None:
+    """Refuse a download that cannot fit (a wheel and the extracted file both land on disk)."""
+    if not needed_bytes:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < 2 * needed_bytes:
+        raise UserError(
+            f"not enough disk space in {folder}: the download needs about {2 * needed_bytes / 2**20:.0f} MiB, "
+            f"{free / 2**20:.0f} MiB free; free space or set PROFILER_CACHE to another disk"
+        )
+
+
+def worst_estimate(info: GGUFInfo | OnnxInfo, tests: list) -> MemoryEstimate:
+    """The largest estimate over the contexts ``tests`` need (a test longer than the model's
+    training context is refused here, by plan.context_groups)."""
+    from profiler.measure.plan import context_groups
+
+    groups = context_groups(tests, info.n_ctx_train or None)
+    return max((_group_estimate(info, params, group) for params, group in groups), key=lambda e: e.total_bytes)
+
+
+def _group_estimate(info: GGUFInfo | OnnxInfo, params, group: list) -> MemoryEstimate:
+    if isinstance(info, GGUFInfo):
+        return estimate_memory(info, params.n_ctx, params.n_ubatch, params.type_k, params.type_v)
+    # the longest single step: the prompt, or the depth fill before it
+    return estimate_memory_onnx(info, params.n_ctx, max(max(t.n_prompt, t.n_depth) for t in group))

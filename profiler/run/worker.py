@@ -1,0 +1,122 @@
+"""The child side of crash isolation: ``python -m profiler.run.worker FD [PARENT_PID]`` runs one model's sweep.
+
+It reads its job (JSON) from stdin and writes events as JSON lines to file descriptor FD:
+``test_started``, ``rep``, ``row``, ``message`` and ``user_error``. Anything the native runtime
+prints goes to stdout/stderr, never into the event stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+class _Events:
+    def __init__(self, fd: int) -> None:
+        self.stream = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
+
+    def emit(self, kind: str, **data) -> None:
+        self.stream.write(json.dumps({"type": kind, **data}) + "\n")
+        self.stream.flush()
+
+
+def _callbacks(events: _Events):
+    from profiler.api import Callbacks
+
+    return Callbacks(
+        message=lambda text: events.emit("message", text=text),
+        test_started=lambda model, test: events.emit("test_started", model=model, test=_test_dict(test)),
+        repetition_done=lambda: events.emit("rep"),
+    )
+
+
+def _test_dict(test) -> dict:
+    from dataclasses import asdict
+
+    return asdict(test)
+
+
+def _rebuild(job: dict):
+    from profiler.api import RunOptions
+    from profiler.measure.plan import Sweep, TestConfig
+    from profiler.measure.session import EnergyOptions
+    from profiler.models.catalog import ModelSpec
+    from profiler.platform.device import Device
+
+    spec_data = dict(job["spec"])
+    if spec_data.get("base_dir"):
+        spec_data["base_dir"] = Path(spec_data["base_dir"])
+    spec = ModelSpec(**spec_data)
+    sweep_data = dict(job["sweep"])
+    sweep_data["prompt_gen"] = [tuple(p) for p in sweep_data.get("prompt_gen", [])]
+    sweep = Sweep(**sweep_data)
+    tests = [TestConfig(**t) for t in job["tests"]]
+    device_fields = {k: v for k, v in job["device"].items() if k in Device.__dataclass_fields__}
+    device = Device(**device_fields)
+    opts = job["options"]
+    options = RunOptions(
+        backend=opts["backend"], onnx_options=opts["onnx_options"], warmup=opts["warmup"], verbose=opts["verbose"],
+        energy=EnergyOptions(**opts["energy"]), save=False, bandwidth_probe=False,
+    )
+    return spec, Path(job["path"]), tests, sweep, device, options
+
+
+def _session(job: dict, options, device):
+    """The child's own energy session: same source choice, the parent's idle baseline."""
+    from profiler.measure.energy import EnergySession, IdleBaseline
+
+    session = EnergySession.open(options.energy.watts, device.cpu_model, device.board, track=options.energy.track)
+    idle = job.get("idle") or {}
+    session.idle = IdleBaseline(idle.get("power_w"), idle.get("duration_s", 0.0), idle.get("reason"))
+    return session
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Linux: the kernel kills this process when the parent dies, however it dies (a Ctrl-C while
+    the parent was still starting us, a SIGKILL), so no orphan goes on measuring."""
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # no prctl: the pipe to the parent breaks at the next event instead
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(130)
+
+
+def main(argv: list[str]) -> int:
+    _die_with_parent(int(argv[2]) if len(argv) > 2 else None)  # FD, then the parent's pid
+    events = _Events(int(argv[1]))
+    job = json.loads(sys.stdin.read())
+    from dataclasses import asdict
+
+    from profiler import api
+    from profiler.errors import UserError
+    from profiler.models.modelinfo import read_model_info
+
+    try:
+        spec, path, tests, sweep, device, options = _rebuild(job)
+        info = read_model_info(path, spec.format)
+        session = _session(job, options, device)
+
+        def sink(test, row) -> None:
+            events.emit("row", test=asdict(test), row=row.to_dict())
+
+        state = {"test": None, "first": job["first"]}
+        api.profile_model(spec, path, info, tests, sweep, device, options, _callbacks(events), session, sink, state)
+    except UserError as exc:
+        events.emit("user_error", message=str(exc))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

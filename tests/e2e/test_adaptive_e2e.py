@@ -1,0 +1,109 @@
+"""-r auto end to end on real runtimes: llama.cpp (CLI, child process) and both ONNX backends,
+every test type (pp, tg, pg, depth), the table's mark for a missed target, and resume.
+
+Targets are loose (50%) so tiny models reach them in any machine state; the assertions hold
+whichever way a test stopped, never on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from profiler import api
+from profiler.measure import adaptive
+from profiler.measure.plan import Sweep
+from profiler.measure.session import EnergyOptions
+
+AUTO_REASONS = {"target", "trend", "time-cap", "rep-cap"}
+BASE = ["--no-bandwidth", "--idle", "0"]
+
+
+def profiler_run(args: list[str], cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "profiler", "run", *args, *BASE], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={**__import__("os").environ, "PROFILER_REPORTS": str(cwd / "r")})
+
+
+def check_auto_row(row: dict, target: float) -> None:
+    assert row["stop_reason"] in AUTO_REASONS, row["stop_reason"]
+    assert row["repetitions"] == len(row["samples_ts"]) >= adaptive.MIN_REPS
+    assert row["ci_target_rel"] == pytest.approx(target)
+    assert row["ci95_rel"] == pytest.approx(adaptive.ci95_rel(row["samples_ts"]))
+    if row["stop_reason"] == "target":
+        assert row["ci95_rel"] <= target
+    else:
+        assert any(row["test"] in w for w in row["warnings"]), "a missed target is said"
+    assert row["warmup_passes"] >= 1
+    if row["n_prompt"]:
+        assert row["ttft_ms"] > 0 and len(row["ttft_ms_samples"]) == row["repetitions"]
+    else:
+        assert row["ttft_ms"] is None and row["ttft_ms_samples"] == []  # no prompt: n/a, never 0
+    if row["n_gen"]:
+        assert len(row["itl_ms_samples"]) == row["n_gen"] * row["repetitions"] and row["decode_ts"] > 0
+
+
+def test_llama_cpp_every_test_type_in_a_child(tiny_gguf, tmp_path):
+    done = profiler_run([str(tiny_gguf), "-p", "16", "-n", "8", "-pg", "16,8", "-d", "0,16", "-t", "1",
+                         "-r", "auto", "--ci-target", "50%", "--max-time", "5", "-o", "json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["test"] for r in rows] == ["pp16", "pp16 @ d16", "tg8", "tg8 @ d16", "pp16+tg8", "pp16+tg8 @ d16"]
+    for row in rows:
+        check_auto_row(row, 0.5)
+
+
+def test_table_marks_a_missed_target(tiny_gguf, tmp_path):
+    # a target no machine reaches: the test stops on its cap (or a trend) and the table says so
+    done = profiler_run([str(tiny_gguf), "-p", "16", "-n", "0", "-t", "1", "-r", "auto", "--ci-target", "0.00001%",
+                         "--max-time", "1"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    (line,) = [ln for ln in done.stdout.splitlines() if "pp16" in ln and "±" in ln]
+    assert "*" in line
+    assert adaptive.MARK_LEGEND in done.stdout
+    assert "missed the 0.0% target" in done.stdout or "t/s fell" in done.stdout or "t/s rose" in done.stdout
+
+
+def test_bad_repetition_options_are_one_line_errors(tiny_gguf, tmp_path):
+    for args, text in [(["-r", "sometimes"], "-r/--repetitions 'sometimes' is invalid"),
+                       (["-r", "auto", "--ci-target", "5"], "--ci-target 5 is ambiguous"),
+                       (["-r", "auto", "--max-time", "0"], "--max-time 0 is invalid")]:
+        done = profiler_run([str(tiny_gguf), *args], tmp_path)
+        assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"error: {done.stderr.split('error: ')[1].strip()}"]
+        assert text in done.stderr
+
+
+def test_onnx_backends_every_test_type(tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime_genai")
+    from support.tinyonnx import write_genai, write_plain
+
+    models = [str(write_genai(tmp_path / "genai")), str(write_plain(tmp_path / "plain"))]
+    options = api.RunOptions(reports_dir=tmp_path / "r", bandwidth_probe=False, energy=EnergyOptions(idle_s=0),
+                             isolate=False)
+    sweep = Sweep(n_prompt=[8], n_gen=[4], prompt_gen=[(8, 4)], n_depth=[0, 4], n_threads=[1],
+                  repetitions="auto", ci_target=0.5, max_time_s=5)
+    run = api.profile(models, sweep, options)
+    assert not run.failures
+    assert {r.backend for r in run.rows} == {"onnxruntime-genai", "onnxruntime"}
+    assert len(run.rows) == 2 * 6
+    for row in run.rows:
+        check_auto_row(row.to_dict(), 0.5)
+
+
+def test_resume_keeps_the_auto_policy(tiny_gguf, tmp_path):
+    options = api.RunOptions(reports_dir=tmp_path / "r", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
+    sweep = Sweep(n_prompt=[16], n_gen=[8], n_threads=[1], repetitions="auto", ci_target=0.5, max_time_s=5)
+    run = api.profile([str(tiny_gguf)], sweep, options)  # each model in a child process
+    assert [r.test for r in run.rows] == ["pp16", "tg8"]
+    with sqlite3.connect(options.db_path) as db:  # as if the run had been interrupted during tg8
+        db.execute("DELETE FROM rows WHERE id = (SELECT max(id) FROM rows)")
+        db.execute("UPDATE runs SET status = 'interrupted'")
+    resumed = api.profile([], Sweep(), options, resume=run.run_id)
+    assert [r.test for r in resumed.rows] == ["pp16", "tg8"]
+    for row in resumed.rows:
+        check_auto_row(row.to_dict(), 0.5)

@@ -1,0 +1,170 @@
+"""Ctrl-C on the coordinator of 'profiler fleet run' (issue #13): the remote task and its measuring
+child stop, the finished rows stay, the resume command is printed, and --resume runs only the rest.
+
+The fleet is what a user starts: 'profiler fleet up' (a Ray head with token authentication, bound to
+the loopback address 127.0.0.2, no device) and 'profiler fleet join' (a separate Ray node labelled as
+the device). Both are stopped by process id in the fixture's teardown, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+# Only look for Ray here: the CLI's own processes drive it (importing it would fix its
+# authentication settings for the whole pytest process).
+if importlib.util.find_spec("ray") is None:
+    pytest.skip("the fleet extra is not installed: pip install -e '.[fleet]'", allow_module_level=True)
+
+from profiler.fleet import cluster  # noqa: E402
+
+LOOPBACK = "127.0.0.2"
+DEVICE = "dev-int"
+BASE = ["--idle", "0", "--no-bandwidth", "-t", "1"]
+HUNG_S = 600.0  # only stops a hung test; far beyond what a busy machine needs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _sigint_default() -> None:
+    # A shell running the suite in the background hands its children SIGINT ignored, and Python
+    # keeps an inherited SIG_IGN: the coordinator would never see the Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _profiler(args: list[str], env: dict, cwd: Path, timeout: float = HUNG_S) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "profiler", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """A head (coordinator only) and one joined device node, in a private cache."""
+    base = tmp_path_factory.mktemp("fleet-int")
+    env = {**os.environ, "PROFILER_CACHE": str(base / "cache"), "PROFILER_REPORTS": str(base / "reports")}
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "PROFILER_DB"):
+        env.pop(key, None)  # the CLI sets up its own token; the store is the one under PROFILER_REPORTS
+    port = _free_port()
+    address = f"{LOOPBACK}:{port}"
+    try:
+        up = _profiler(["fleet", "up", "--address", LOOPBACK, "--port", str(port)], env, base)
+        assert up.returncode == 0, up.stderr
+        token = re.search(r"PROFILER_FLEET_TOKEN=(\S+)", up.stdout).group(1)
+        joined = _profiler(["fleet", "join", address, "--name", DEVICE, "--address", LOOPBACK],
+                           {**env, "PROFILER_FLEET_TOKEN": token}, base)
+        assert joined.returncode == 0, joined.stderr
+        yield {"env": env, "base": base, "port": port}
+    finally:
+        _profiler(["fleet", "down", "--port", str(port)], env, base)
+        assert not cluster.session_processes(port), "the fleet's Ray processes outlived the test"
+
+
+def _stored(db: Path) -> list[tuple[str, str]]:
+    """(device, test) of each row committed so far; empty while the store is still being created."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT test_key, test FROM rows ORDER BY id").fetchall()
+            return [(key.split("|", 1)[0], test) for key, test in rows]
+    except sqlite3.OperationalError:
+        return []
+
+
+def _run_status(db: Path, run_id: str) -> str | None:
+    with sqlite3.connect(db) as conn:
+        found = conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    return found[0] if found else None
+
+
+def _fleet_task_processes(port: int) -> list[psutil.Process]:
+    """This fleet's processes that are measuring: the Ray task (its worker retitles itself
+    ray::profile-DEVICE while it runs) and the measuring child (python -m profiler.run.worker)."""
+    found = []
+    for proc in cluster.session_processes(port):
+        try:
+            line = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if f"ray::profile-{DEVICE}" in line or "profiler.run.worker" in line:
+            found.append(proc)
+    return found
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE  # dead; reaping is its parent's business
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_for(predicate, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + HUNG_S
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended (exit {proc.returncode}) before the awaited event: {proc.stderr.read()}")
+        assert time.monotonic() < deadline, "the awaited event never came"
+        time.sleep(0.1)
+
+
+def test_ctrl_c_on_the_coordinator_cancels_the_device_task_and_resume_finishes_the_rest(fleet, tiny_gguf):
+    env, base, port = fleet["env"], fleet["base"], fleet["port"]
+    db = base / "reports" / "profiler.db"
+    # --delay 3600 holds the device's measuring child for an hour between its first and second
+    # test: however late this poll sees the first row, the sweep is still going when the SIGINT
+    # lands (by construction, not by timing; the resume below runs without the delay)
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "fleet", "run", str(tiny_gguf), "-p", "16,32", "-n", "0",
+                             "-r", "1", "--delay", "3600", "--devices", DEVICE, *BASE],
+                            env=env, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)
+    try:
+        _wait_for(lambda: len(_stored(db)) >= 1, proc)
+        measuring = _fleet_task_processes(port)
+        lines = [" ".join(p.cmdline()) for p in measuring]
+        assert any("profiler.run.worker" in line for line in lines), lines  # the child is in its hour-long delay
+        assert any(f"ray::profile-{DEVICE}" in line for line in lines), lines
+        child = next(p for p, line in zip(measuring, lines) if "profiler.run.worker" in line)
+        os.kill(proc.pid, signal.SIGINT)  # the coordinator only, as `kill -INT` would
+        _, err = proc.communicate(timeout=HUNG_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    match = re.search(r"profiler fleet run --resume (\S+)", err)
+    assert match, err
+    run_id = match.group(1)
+    # the measuring child is already dead when the coordinator has exited: nothing measures on
+    # after the Ctrl-C. (Ray also ends a disconnected driver's tasks during ray.shutdown, so this
+    # holds through that path too; it does not tell the fleet's own cancel from Ray's cleanup.)
+    assert _gone(child), "the measuring child outlived the coordinator"
+    # the remote task is gone too, after a bounded wait; Ray's idle worker process may stay, unnamed
+    _, alive = psutil.wait_procs(measuring, timeout=30)
+    assert [p for p in alive if not _gone(p)] == [], alive
+    assert _fleet_task_processes(port) == []
+    assert _stored(db) == [(DEVICE, "pp16")]  # the finished test was kept, nothing after it
+    assert _run_status(db, run_id) == "interrupted"
+
+    resumed = _profiler(["fleet", "run", "--resume", run_id, "-o", "json", *BASE], env, base)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = json.loads(resumed.stdout)  # every row of the run, in order
+    assert [(r["device_name"], r["test"]) for r in rows] == [(DEVICE, "pp16"), (DEVICE, "pp32")]
+    assert _stored(db) == [(DEVICE, "pp16"), (DEVICE, "pp32")]  # only the rest was measured again
+    assert _run_status(db, run_id) == "done"
