@@ -10,13 +10,12 @@ import datetime as dt
 import math
 import re
 
-from test_html_plots import is_round
-from test_terminal_tables import sweep_run
-
 from profiler.analysis import density_io
 from profiler.report import plots
 from profiler.report.html_density import date_axis, plot_trend, render
+from support.axes import is_round
 from support.density_fixtures import DATED, dated_density_report
+from support.runs import sweep_run
 
 
 def texts(svg: str, cls: str) -> list[str]:

@@ -14,19 +14,15 @@ import subprocess
 import sys
 
 import pytest
-from test_terminal_tables import _board, sweep_run
 
 from profiler.report import plots
 from profiler.report.html import render_html
 from profiler.report.html_density import density_section
+from support.axes import is_round
 from support.density_fixtures import dated_density_report
+from support.runs import sweep_run, three_config_scoreboard
 
 # ----------------------------------------------------------------------------- axes and ticks
-
-
-def is_round(step: float) -> bool:
-    mantissa = step / 10 ** math.floor(math.log10(step))
-    return any(math.isclose(mantissa, m) for m in (1, 2, 5))
 
 
 @pytest.mark.parametrize("values", [[0.84, 3.2], [95.0, 190.0], [0.0011, 0.0013], [38.7, 41.2], [1234.0, 98765.0], [5.0, 5.0]])
@@ -89,7 +85,7 @@ def test_plots_with_nothing_to_compare_become_sentences():
 
 
 def test_every_plot_says_which_way_is_better_and_the_quality_plot_names_frontier_and_recommendation():
-    page = render_html(sweep_run(), _board())
+    page = render_html(sweep_run(), three_config_scoreboard())
     n_plots = page.count('<svg')
     assert n_plots == 5  # quality, threads, ladder and one spread plot per test (pp512, tg128)
     assert page.count('class="better"') == n_plots
@@ -216,7 +212,7 @@ def far_apart(run, board):
 @pytest.mark.browser
 @pytest.mark.parametrize("width, log", [(1300, False), (390, False), (390, True)])
 def test_in_chromium_no_scroll_no_overlap_and_ticks_match_the_data(width, log, tmp_path):
-    run, board = steady(sweep_run()), _board()
+    run, board = steady(sweep_run()), three_config_scoreboard()
     run.rows[0].model_name = "a-model-with-a-name-long-enough-to-push-a-phone-screen-sideways-q4_1"
     if log:
         run, board = far_apart(run, board)
