@@ -14,9 +14,9 @@ def test_warmup_then_repetitions_each_on_an_empty_cache():
     # warm-up: reset, whole prompt, one token; then per rep: reset, prompt, 3 tokens
     assert kinds == ["threads", "reset", "prefill", "decode"] + ["reset", "prefill", "decode", "decode", "decode"] * 2
     assert len(timings.samples_ns) == 2 and len(timings.token_ns[0]) == 3
-    assert all(s == p + sum(t) for s, p, t in zip(timings.samples_ns, timings.prefill_ns, timings.token_ns))
+    assert all(s == p + sum(t) for s, p, t in zip(timings.samples_ns, timings.prefill_ns, timings.token_ns, strict=True))
     # TTFT: the prompt and choosing the first token from its logits (no decode)
-    assert len(timings.ttft_ns) == 2 and all(t >= p for t, p in zip(timings.ttft_ns, timings.prefill_ns))
+    assert len(timings.ttft_ns) == 2 and all(t >= p for t, p in zip(timings.ttft_ns, timings.prefill_ns, strict=True))
     assert [w[0] for w in timings.windows] == ["prefill", "decode"] * 2
     assert all(end >= start for _, start, end in timings.windows)
 

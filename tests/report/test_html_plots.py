@@ -28,7 +28,7 @@ from support.runs import sweep_run, three_config_scoreboard
 @pytest.mark.parametrize("values", [[0.84, 3.2], [95.0, 190.0], [0.0011, 0.0013], [38.7, 41.2], [1234.0, 98765.0], [5.0, 5.0]])
 def test_linear_ticks_are_round_and_cover_the_data(values):
     axis = plots.linear_axis(values)
-    steps = {round(b - a, 12) for a, b in zip(axis.ticks, axis.ticks[1:])}
+    steps = {round(b - a, 12) for a, b in zip(axis.ticks, axis.ticks[1:], strict=False)}
     assert len(steps) == 1 and is_round(steps.pop())
     assert axis.ticks[0] <= min(values) and axis.ticks[-1] >= max(values)
     assert axis.ticks[0] >= 0  # non-negative data never gets a negative axis
@@ -182,7 +182,7 @@ def check_range(data: list[float], ticks: list[float], kind: str) -> None:
     assert len(ticks) >= 2, (kind, ticks)
     assert min(ticks) >= 0, (kind, ticks)  # every plotted quantity is non-negative
     assert min(ticks) <= min(data) and max(ticks) >= max(data), (kind, ticks, data)
-    steps = [b - a for a, b in zip(ticks, ticks[1:])]
+    steps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     linear = all(math.isclose(s, steps[0], rel_tol=1e-6) for s in steps) and is_round(steps[0])
     if linear:  # not a range the data never nears
         assert max(ticks) - min(ticks) <= 3 * max(max(data) - min(data), max(data) * 0.5), (kind, ticks, data)

@@ -53,7 +53,7 @@ def three_config_scoreboard() -> scoring.Scoreboard:
                config("gemma-3-270m-it-q4_k_m", "Q4_K_M", 2, 61.0, 330 * MIB, 0.19)]
     accuracy = {c.key: AccuracyScore(metric="hellaswag", value_pct=v, n_shot=0, provenance="published",
                                      source="a long published leaderboard name")
-                for c, v in zip(configs, (38.7, 39.1, 41.2))}
+                for c, v in zip(configs, (38.7, 39.1, 41.2), strict=True)}
     scores = [scoring.score(c, "hellaswag", accuracy[c.key], 0.30) for c in configs]
     frontier, objectives = scoring.pareto(scores)
     return scoring.Scoreboard("hellaswag", 0.30, scores, objectives)
