@@ -269,7 +269,7 @@ def summarize(rounds: list[Round]) -> dict:
             # the same comparison against the N found by search in lb rN's own samples
             "search_n": [n for n, _ in searched],
             "search_test_s": [t for _, t in searched],
-            "search_time_ratio": statistics.median(r.runs["auto"].test_s / t for r, (_, t) in zip(mine, searched)),
+            "search_time_ratio": statistics.median(r.runs["auto"].test_s / t for r, (_, t) in zip(mine, searched, strict=True)),
             "search_reached": sum(n is not None for n, _ in searched),
         }
     return out

@@ -151,9 +151,9 @@ def _least_squares(xs: list[float], ys: list[float]) -> tuple[float, float, floa
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         raise UserError("the fit needs at least two different x values")
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     intercept = my - slope * mx
-    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
     return slope, intercept, math.sqrt(rss / (n - 2)) if n > 2 else 0.0
 
 

@@ -88,8 +88,8 @@ def accuracy_test(a: AccuracyScore, b: AccuracyScore) -> AccuracyTest:
     """Paired when both carry per-task outcomes on the same tasks; else unpaired."""
     pa, pb = a.value_pct / 100, b.value_pct / 100
     if a.task_correct and b.task_correct and len(a.task_correct) == len(b.task_correct) and a.setting() == b.setting():
-        only_a = sum(1 for x, y in zip(a.task_correct, b.task_correct) if x == "1" and y == "0")
-        only_b = sum(1 for x, y in zip(a.task_correct, b.task_correct) if x == "0" and y == "1")
+        only_a = sum(1 for x, y in zip(a.task_correct, b.task_correct, strict=True) if x == "1" and y == "0")
+        only_b = sum(1 for x, y in zip(a.task_correct, b.task_correct, strict=True) if x == "0" and y == "1")
         n = len(a.task_correct)
         return AccuracyTest(mcnemar_p(only_a, only_b), f"paired McNemar on the same {n} tasks",
                             tasks_to_resolve(pa, pb, (only_a + only_b) / n))

@@ -268,7 +268,7 @@ def build(configs: list[Configuration], metric: str = "hellaswag", price_per_kwh
     if price_per_kwh < 0:
         raise UserError(f"--price-kwh {price_per_kwh} is invalid: it must be >= 0")
     chosen, setting_notes = acc_mod.comparable([accuracy_for(c, catalog, lm_eval) for c in configs], metric)
-    scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen)]
+    scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen, strict=True)]
     order = quality_order(scores, acc_mod.normalise_metric(metric))
     used, notes = pareto(scores, order)
     notes = [f"{configs[i].key}: {text}" for i, text in setting_notes] + notes + order.notes

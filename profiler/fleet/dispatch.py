@@ -89,7 +89,7 @@ def fleet_profile(
     ray = connection.connect(fleet.address)
     devices = registry.probe(ray, registry.select(ray, wanted))
     registry.refuse_unusable(devices)
-    files = [_describe(spec, name, cb) for spec, name in zip(specs, model_names)]
+    files = [_describe(spec, name, cb) for spec, name in zip(specs, model_names, strict=False)]
     run = store.load_run(resume) if resume else _new_run(options, devices)
     store = store or Store(options.db_path)
     if not resume:

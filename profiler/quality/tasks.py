@@ -77,7 +77,7 @@ def _lines(text: str) -> list[str]:
 
 def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
     n = 0
-    for column in zip(*seqs):
+    for column in zip(*seqs, strict=False):
         if any(t != column[0] for t in column[1:]):
             break
         n += 1
@@ -138,7 +138,7 @@ def _run_batches(
             raise UserError(f"task {tasks[i0].index} needs {tasks[i0].required} tokens, more than the context ({n_ctx}); raise --ctx")
         logits = backend.logits_batch(batch)
         lse = row_stats(logits, threads).log_sum_exp
-        for task, (lo, hi) in zip(tasks[i0:i1], spans):
+        for task, (lo, hi) in zip(tasks[i0:i1], spans, strict=True):
             score(task, logits[lo:hi], lse[lo:hi])
         evaluated += len(batch)
         i0 = i1

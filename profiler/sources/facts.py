@@ -82,7 +82,7 @@ class FactsCache:
         workers = min(len(todo), os.cpu_count() or 1)
         with gguf_native.quiet_batch(), ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda item: _read(item[2], "gguf", native=True), todo))
-        for (key, stamp, _), facts in zip(todo, results):
+        for (key, stamp, _), facts in zip(todo, results, strict=True):
             self._remember(key, stamp, "gguf", facts)
 
     def _lookup(self, path: Path, fmt: str) -> tuple[str, list | None, dict | None]:

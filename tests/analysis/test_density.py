@@ -27,7 +27,7 @@ def _true_inverse(acc: float) -> float:
 
 def _family(sizes, values=None, name="synthetic", setting=None) -> density.ReferenceFamily:
     values = values or [_true_accuracy(n) for n in sizes]
-    points = [density.ReferencePoint(f"m{int(n)}", int(n), v, source="test") for n, v in zip(sizes, values)]
+    points = [density.ReferencePoint(f"m{int(n)}", int(n), v, source="test") for n, v in zip(sizes, values, strict=True)]
     return density.ReferenceFamily(name, setting or density.Setting("hellaswag", 0, "acc_norm"), points)
 
 
@@ -245,7 +245,7 @@ def _catalog_family(n_shots):
     from profiler.quality import store
 
     specs = []
-    for i, (n, shots) in enumerate(zip((135e6, 360e6, 1.7e9), n_shots)):
+    for i, (n, shots) in enumerate(zip((135e6, 360e6, 1.7e9), n_shots, strict=True)):
         sha = f"{i:02d}" * 32
         store.record([{"model_sha256": sha, "metric": "hellaswag", "value_pct": round(_true_accuracy(n), 2),
                        "n_tasks": 400, "n_shot": shots, "ci95_pct": [30.0, 70.0]}])

@@ -81,6 +81,6 @@ def test_a_sentence_instead_of_the_plot_gets_no_caption():
 
 
 def render_html_with(board) -> str:
-    from test_terminal_tables import sweep_run
+    from support.runs import sweep_run
 
     return render_html(sweep_run(), board)

@@ -286,7 +286,8 @@ def test_in_process_and_isolated_runs_give_the_same_rows(tiny_gguf, tmp_path):
         options = api.RunOptions(reports_dir=tmp_path / str(isolate), bandwidth_probe=False,
                                  energy=EnergyOptions(idle_s=0), isolate=isolate)
         rows[isolate] = api.profile([str(tiny_gguf)], sweep, options).rows
-    for a, b in zip(rows[False], rows[True]):
+    assert [r.test for r in rows[False]] == [r.test for r in rows[True]] == ["pp16", "tg4"]
+    for a, b in zip(rows[False], rows[True], strict=True):
         assert (a.test, a.n_prompt, a.n_gen, a.model_n_params, a.kv_cache_bytes, a.repetitions) == \
                (b.test, b.n_prompt, b.n_gen, b.model_n_params, b.kv_cache_bytes, b.repetitions)
         assert len(b.samples_ns) == 2 and b.peak_rss_bytes > 0
