@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llama_bench_ratio import CpuClock, load_average  # noqa: E402
 from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa: E402
 
-from profiler import api  # noqa: E402
+from profiler import api, atomic  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure import adaptive  # noqa: E402
 from profiler.measure.stats import mean, stdev  # noqa: E402
@@ -395,9 +395,7 @@ def save(args, header: list[str], lines: list[str], rounds: list[Round], summary
     document = {"args": vars(args), "header": header, "summary": summary,
                 "rounds": [{**asdict(r), "runs": {k: asdict(v) for k, v in r.runs.items()}} for r in rounds]}
     for name, text in (("adaptive_reps.json", json.dumps(document, indent=1)), ("adaptive_reps.txt", "\n".join(header + lines) + "\n")):
-        tmp = RESULTS / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(RESULTS / name)
+        atomic.write_text(RESULTS / name, text)
 
 
 if __name__ == "__main__":

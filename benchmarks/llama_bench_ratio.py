@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa: E402
 
-from profiler import api  # noqa: E402
+from profiler import api, atomic  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure.plan import Sweep  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
@@ -451,9 +451,7 @@ def save_results(args: argparse.Namespace, cases: list[Case], quiet_busy: list[f
                        "quiet_other_cpus_mean": statistics.mean(quiet_busy) if quiet_busy else None, "cpu_steal": steal}]
     document = {"schema": SCHEMA, "rounds": len(cases[0].others), "reps": args.reps, "targets": TARGETS, "runs": runs,
                 "cases": [c.as_dict() for c in cases]}
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    atomic.write_text(RESULTS, json.dumps(document, indent=2) + "\n")
     print(f"raw samples written to {RESULTS}")
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import paths
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.errors import UserError
@@ -67,8 +68,7 @@ class RunOptions:
             return Path(":memory:")  # nothing on disk, but the same code path
         if self.db is not None:
             return self.db
-        env = os.environ.get("PROFILER_DB")
-        return Path(env) if env else self.reports_dir / "profiler.db"
+        return paths.db_path(self.reports_dir)
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -24,6 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import paths
 from profiler.analysis import accuracy as acc_mod
 from profiler.errors import UserError
 
@@ -470,15 +471,11 @@ def build_report(rows: list[ConfigDensity], family: ReferenceFamily) -> DensityR
 # --------------------------------------------------------------------------- reference families on disk
 
 
-def shipped_families_path() -> Path:
-    return Path(__file__).resolve().parent / "data" / "reference_families.toml"
-
-
 def load_families(path: str | Path | None = None) -> dict[str, ReferenceFamily]:
     """Reference families from a TOML file (the shipped one by default); one-line errors."""
     from profiler.models.catalog import tomllib
 
-    path = Path(path) if path else shipped_families_path()
+    path = Path(path) if path else paths.reference_families_path()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from profiler import atomic, paths
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import density, scoring
 from profiler.errors import UserError
@@ -77,7 +78,7 @@ def density_report(run_refs: list[str] | None = None, reports_dir: Path | None =
     there is no run yet (or ``from_catalog``). Returns (report, runs)."""
     from profiler.results.schema import load_run
 
-    reports_dir = Path(reports_dir) if reports_dir else scoring.default_reports_dir()
+    reports_dir = Path(reports_dir) if reports_dir else paths.reports_dir()
     catalog = scoring.merged_catalog(catalog_paths)
     fam = resolve_family(family, catalog, families_file)
     runs = []
@@ -102,23 +103,14 @@ def report_for_run(run, family: str | None = None, catalog_paths: list[Path] | N
     return density.build_report(rows_from_runs([run], catalog, fam.setting), fam)
 
 
-def db_path(reports_dir: Path) -> Path:
-    """The results database beside the runs (``PROFILER_DB`` overrides), as profiler run uses it."""
-    import os
-
-    env = os.environ.get("PROFILER_DB")
-    return Path(env) if env else Path(reports_dir) / "profiler.db"
-
-
 def save(report: density.DensityReport, run, reports_dir: Path) -> Path:
     """density.json in the run's folder and a copy in the results database."""
-    from profiler.report.writers import write_atomic
     from profiler.results.store import Store
 
     data = report.to_dict()
     path = Path(reports_dir) / run.run_id / "density.json"
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
-    store = Store(db_path(reports_dir))
+    atomic.write_user_file(path, json.dumps(data, indent=2) + "\n")
+    store = Store(paths.db_path(reports_dir))
     try:
         store.save_density(run.run_id, report.family.name, data)
     finally:
@@ -130,7 +122,7 @@ def stored(run_id: str, reports_dir: Path) -> dict | None:
     """The newest density report stored for a run, if any."""
     from profiler.results.store import Store
 
-    path = db_path(reports_dir)
+    path = paths.db_path(reports_dir)
     if not path.exists():
         return None
     store = Store(path)

@@ -431,12 +431,6 @@ def parse_lm_eval(values: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def default_reports_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("PROFILER_REPORTS", "reports"))
-
-
 def _score_dict(s: Score) -> dict:
     from dataclasses import asdict
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from profiler import atomic
 from profiler.errors import UserError
 
 
@@ -186,9 +187,8 @@ def report(run_id, html_path, metric, max_memory, min_tps, max_j_per_token, db, 
     print_fleet_run(run, max_memory, min_tps, max_j_per_token, metric)
     if html_path:
         from profiler.report.html import render_html
-        from profiler.report.writers import write_atomic
 
-        write_atomic(html_path, render_html(run, _scoreboard(run, metric)))
+        atomic.write_user_file(html_path, render_html(run, _scoreboard(run, metric)))
         click.echo(f"wrote {html_path}")
 
 

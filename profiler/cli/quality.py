@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from profiler import paths
 from profiler.errors import UserError
 
 
@@ -95,7 +96,7 @@ def score_command(runs, metric, max_memory, min_tps, max_j_per_token, price_kwh,
     from profiler.analysis import scoring
     from profiler.report.quality_text import print_recommendation, print_scoreboard
 
-    reports = reports_dir or scoring.default_reports_dir()
+    reports = reports_dir or paths.reports_dir()
     board = scoring.scoreboard_for_runs(list(runs), reports, metric, price_kwh, list(models_file) or None,
                                         scoring.parse_lm_eval(list(lm_eval)))
     budget = any(v is not None for v in (max_memory, min_tps, max_j_per_token))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from profiler import atomic
 from profiler.errors import UserError
 
 
@@ -92,12 +93,11 @@ def report(run_id: str, html_path: Path, metric: str, db: Path | None, reports_d
     """Write a self-contained HTML report (no network) for a stored run."""
     from profiler.report.html import render_html
     from profiler.report.html_density import density_section
-    from profiler.report.writers import write_atomic
 
     store = _store(db, reports_dir)
     run = store.load_run(run_id)
     density = density_section(run, store.density(run_id))  # the stored report, else the default family's
-    write_atomic(html_path, render_html(run, _scoreboard(run, metric), sections=[density]))
+    atomic.write_user_file(html_path, render_html(run, _scoreboard(run, metric), sections=[density]))
     click.echo(f"wrote {html_path}")
 
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import atomic, paths
 from profiler.analysis import scoring
 from profiler.ladder import quantize as quant_mod
-from profiler.models.catalog import cache_dir
 from profiler.quality import data as data_mod
 from profiler.quality.evaluate import EvalOptions, EvalResult, evaluate
 from profiler.quality.kld import DEFAULT_TOP_K
@@ -41,7 +40,7 @@ class CompareOptions:
     top_k: int = DEFAULT_TOP_K
     out_dir: Path | None = None
     catalog_path: Path | None = None
-    reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
+    reports_dir: Path = field(default_factory=paths.reports_dir)
     price_per_kwh: float = scoring.DEFAULT_PRICE_PER_KWH
     verbose: bool = False
     command: str = ""
@@ -225,13 +224,11 @@ def markdown(result: CompareResult) -> str:
 
 
 def save(result: CompareResult, reports_dir: Path, run_id: str) -> Path:
-    from profiler.report import write_atomic
-
     folder = Path(reports_dir) / run_id
-    write_atomic(folder / "compare-quants.json", json.dumps(result.to_dict(), indent=2) + "\n")
-    write_atomic(folder / "compare-quants.md", markdown(result))
+    atomic.write_user_file(folder / "compare-quants.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic.write_user_file(folder / "compare-quants.md", markdown(result))
     return folder
 
 
 def default_out_dir(base_name: str) -> Path:
-    return cache_dir() / "quants" / base_name
+    return paths.cache_dir() / "quants" / base_name

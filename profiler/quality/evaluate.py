@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from profiler import atomic
+from profiler import atomic, paths
 from profiler.analysis.accuracy import MEASURED_VARIANT
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import LoadParams
@@ -51,7 +51,7 @@ class EvalOptions:
     n_tasks: int | None = None
     task_ctx: int = 512
     n_parallel: int = 4
-    reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
+    reports_dir: Path = field(default_factory=paths.reports_dir)
     save: bool = True
     catalog_path: Path | None = None
     verbose: bool = False
@@ -148,7 +148,7 @@ def identify(model: str, catalog_path: Path | None = None, progress=None) -> tup
 def _file_sha256(path: Path) -> str:
     """sha256 of a model file (or of a model folder's files, names included), remembered per
     (path, size, mtime) so repeated evals skip the hashing."""
-    index = catalog_mod.cache_dir() / "quality" / "sha256-index.json"
+    index = paths.cache_dir() / "quality" / "sha256-index.json"
     files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
     stats = [f.stat() for f in files]
     key, stamp = str(path.resolve()), [sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
@@ -317,10 +317,8 @@ def store_entries(result: EvalResult) -> list[dict]:
 
 
 def save(result: EvalResult, reports_dir: Path) -> Path:
-    from profiler.report import write_atomic
-
     folder = Path(reports_dir) / result.run_id
-    write_atomic(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic.write_user_file(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
     if result.samples:
         with atomic.replacing(folder / "quality-samples.npz") as fh:  # never half an archive
             np.savez_compressed(fh, **result.samples)

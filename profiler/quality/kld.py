@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from profiler import atomic
 from profiler.errors import UserError
 from profiler.quality.perplexity import ChunkLogits, ChunkPlan
 
@@ -130,12 +131,10 @@ class ReferenceWriter:
             "first": plan.first,
             **meta,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial.npz")
         arrays = {key: np.concatenate(values) for key, values in self.parts.items()}
-        np.savez_compressed(partial, meta=np.array(json.dumps(header)),
-                            tokens=np.asarray(tokens[: plan.n_chunks * plan.n_ctx], dtype=np.int32), **arrays)
-        partial.replace(path)
+        with atomic.replacing_path(path, suffix=".partial.npz") as partial:  # numpy adds .npz to other names
+            np.savez_compressed(partial, meta=np.array(json.dumps(header)),
+                                tokens=np.asarray(tokens[: plan.n_chunks * plan.n_ctx], dtype=np.int32), **arrays)
         return path
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.models.catalog import cache_dir
+from profiler.paths import cache_dir
 
 FIELDS = ("architecture", "quant_type", "n_params", "n_params_active", "n_ctx_train", "error")
 

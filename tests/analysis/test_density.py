@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from profiler import paths
 from profiler.analysis import density
 from profiler.analysis.accuracy import AccuracyScore
 from profiler.errors import UserError
@@ -233,11 +234,9 @@ def test_the_package_ships_the_families_file():
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
-    from profiler.analysis import density
-
     data = pyproject["tool"]["setuptools"]["package-data"]["profiler.analysis"]
     assert "data/*.toml" in data
-    assert density.shipped_families_path().parent.parent.name == "analysis" and density.shipped_families_path().is_file()
+    assert paths.reference_families_path().parent.parent.name == "analysis" and paths.reference_families_path().is_file()
 
 
 def _catalog_family(n_shots):

@@ -17,11 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler import api
+from profiler import api, atomic
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
-from profiler.report import writers
 from support.tinymodel import write_tiny_llama
 
 BASE = ["--idle", "0", "--no-bandwidth"]
@@ -251,9 +250,9 @@ def test_full_disk_leaves_no_half_written_file(tmp_path, monkeypatch):
         def write(self, text):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writers.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
     with pytest.raises(UserError, match="cannot write .*results.json: No space left on device"):
-        writers.write_atomic(target, "new report")
+        atomic.write_user_file(target, "new report")
     assert target.read_text() == "previous complete report"
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "temp file removed"
 
