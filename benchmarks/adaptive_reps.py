@@ -62,8 +62,8 @@ from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa:
 from profiler import api, atomic  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure import adaptive  # noqa: E402
-from profiler.measure.stats import mean, stdev  # noqa: E402
 from profiler.models import catalog
+from profiler.stats import mean, stdev, t_critical  # noqa: E402
 
 GOAL_TIME_RATIO = 0.7
 # "the same CI": N is chosen to just reach auto's CI, so lb rN lands on either side of it by
@@ -118,7 +118,7 @@ def reps_needed(cv: float, ci_rel: float, cap: int) -> int:
     # t(n-1) > 1.96 for every n, so no N below (1.96 cv / ci)^2 can do: start the search there
     start = max(adaptive.MIN_REPS, int((1.96 * cv / ci_rel) ** 2) if ci_rel > 0 else cap)
     for n in range(start, cap + 1):
-        if adaptive.t_quantile_975(n - 1) * cv / math.sqrt(n) <= ci_rel:
+        if t_critical(n - 1) * cv / math.sqrt(n) <= ci_rel:
             return n
     return cap
 

@@ -10,11 +10,11 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profiler import paths
+from profiler import paths, stats
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import Backend, ModelFacts
 from profiler.errors import UserError
-from profiler.measure import adaptive, memory, stats
+from profiler.measure import adaptive, memory, stability
 from profiler.measure import session as energy_run
 from profiler.measure.plan import Sweep, TestConfig, context_groups, expand, load_params
 from profiler.measure.runner import TestTimings, TokenSource
@@ -152,7 +152,7 @@ def profile(
         command=options.command,
         device=device.to_dict(),
     )
-    busy = stats.busy_warning(load_before[0] if load_before else None, device.logical_cores)
+    busy = stability.busy_warning(load_before[0] if load_before else None, device.logical_cores)
     if busy:
         run.warnings.append(busy)
     run.warnings.extend(w for w in options.warnings if w not in run.warnings)  # a resumed run has them already
@@ -321,7 +321,7 @@ def build_row(
     bw = _bandwidth(info, test, decode_ts, device)
     mem = memory.snapshot()
     build = backend.build_info
-    warnings = stats.stability_warnings([s / 1e9 for s in timings.samples_ns], f"{spec.name} {test.name}")
+    warnings = stability.stability_warnings([s / 1e9 for s in timings.samples_ns], f"{spec.name} {test.name}")
     reps = adaptive.row_fields(timings, samples_ts, _repetitions(sweep), f"{spec.name} {test.name}")
     warnings += reps.pop("warnings")
     return TestResult(

@@ -27,6 +27,7 @@ from pathlib import Path
 from profiler import paths
 from profiler.analysis import accuracy as acc_mod
 from profiler.errors import UserError
+from profiler.stats import least_squares, mean_response_half_width, wilson_interval
 
 DOUBLING_REFERENCES_MONTHS = {"popular account": 8.0, "Densing Law (Xiao et al. 2024)": 3.3}
 DAYS_PER_MONTH = 365.25 / 12
@@ -137,25 +138,13 @@ def fit_family(family: ReferenceFamily) -> LogisticFit:
     chance = family.chance_pct
     xs = [math.log(p.n_params_active) for p in family.points]
     ys = [_logit(p.accuracy_pct, chance) for p in family.points]
-    slope, intercept, resid_sd = _least_squares(xs, ys)
+    line = least_squares(xs, ys)
+    slope, intercept, resid_sd = line.slope, line.intercept, line.resid_sd
     if slope <= 0:
         raise UserError(f"reference family {family.name}: accuracy does not rise with size "
                         f"({', '.join(f'{p.model} {p.accuracy_pct:g}%' for p in family.points)}); "
                         "it cannot serve as a size scale")
     return LogisticFit(chance, intercept, slope, min(xs), max(xs), resid_sd)
-
-
-def _least_squares(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
-    """(slope, intercept, residual standard deviation) of y on x."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        raise UserError("the fit needs at least two different x values")
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
-    intercept = my - slope * mx
-    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
-    return slope, intercept, math.sqrt(rss / (n - 2)) if n > 2 else 0.0
 
 
 # --------------------------------------------------------------------------- effective size
@@ -228,7 +217,7 @@ class Trend:
     def band_ln_rho(self, months: float) -> tuple[float, float]:
         """95% confidence band of the fitted mean ln ρ, ``months`` after date0."""
         centre = self.intercept + self.slope_per_month * months
-        half = self.t975 * self.resid_sd * math.sqrt(1 / self.n_points + (months - self.x_mean_months) ** 2 / self.sxx)
+        half = mean_response_half_width(self.t975, self.resid_sd, self.n_points, self.x_mean_months, self.sxx, months)
         return centre - half, centre + half
 
     def predict_ln_rho(self, date: dt.date) -> float:
@@ -248,19 +237,15 @@ def fit_trend(points: list[tuple[str, float]]) -> Trend:
     date0 = min(d for d, _ in dated)
     xs = [_months(date0, d) for d, _ in dated]
     ys = [math.log(rho) for _, rho in dated]
-    slope, intercept, resid_sd = _least_squares(xs, ys)
-    n = len(xs)
-    mx = sum(xs) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    t975 = t_quantile_975(n - 2)
-    half = t975 * resid_sd / math.sqrt(sxx)
-    lo, hi = slope - half, slope + half
+    line = least_squares(xs, ys)
+    slope, intercept = line.slope, line.intercept
+    lo, hi = line.slope_interval()
     doubling = math.log(2) / slope if slope > 0 else None
     ci = None
     if hi > 0:  # faster growth (hi) -> shorter doubling; lo <= 0 leaves the long end unbounded
         ci = [math.log(2) / hi, math.log(2) / lo if lo > 0 else None]
-    trend = Trend(n, doubling, ci, slope, [lo, hi], intercept, date0.isoformat(), resid_sd=resid_sd,
-                  x_mean_months=mx, sxx=sxx, t975=t975)
+    trend = Trend(line.n, doubling, ci, slope, [lo, hi], intercept, date0.isoformat(), resid_sd=line.resid_sd,
+                  x_mean_months=line.x_mean, sxx=line.sxx, t975=line.t975())
     trend.comparisons = [_compare(name, months, ci) for name, months in DOUBLING_REFERENCES_MONTHS.items()]
     return trend
 
@@ -278,22 +263,6 @@ def _compare(name: str, months: float, ci: list[float | None] | None) -> str:
 
 def _fmt_months(value: float | None) -> str:
     return "unbounded" if value is None else f"{value:.1f}"
-
-
-def t_quantile_975(df: int) -> float:
-    """Student's t 97.5% quantile by bisection on the two-sided tail of profiler.results.compare."""
-    from profiler.results.compare import student_t_two_sided_p
-
-    if df < 1:
-        return math.inf
-    lo, hi = 0.0, 1000.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if student_t_two_sided_p(mid, df) > 0.05:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 # --------------------------------------------------------------------------- per configuration
@@ -348,10 +317,8 @@ def _binomial_ci(acc: acc_mod.AccuracyScore) -> list[float] | None:
     n = acc.n_tasks
     if not n:
         return None
-    p, z = acc.value_pct / 100, 1.959964
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [100 * (centre - half), 100 * (centre + half)]
+    low, high = wilson_interval(acc.value_pct / 100, n)
+    return [100 * low, 100 * high]
 
 
 def pick_accuracy(scores: list[acc_mod.AccuracyScore], setting: Setting) -> acc_mod.AccuracyScore | None:

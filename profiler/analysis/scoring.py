@@ -33,6 +33,7 @@ from pathlib import Path
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import ranking
 from profiler.errors import UserError
+from profiler.stats import mean_of_known
 
 DEFAULT_PRICE_PER_KWH = 0.30
 J_PER_KWH = 3.6e6
@@ -107,11 +108,6 @@ def _get(row, name: str):
     return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 
 
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sum(values) / len(values) if values else None
-
-
 def _energy(rows) -> tuple[float | None, bool | None, str]:
     """J per decode token from the tg rows that have it; the note says measured or estimated."""
     # A J/token of 0 (or less) is physically impossible: rows stored before issue #10 could hold a
@@ -122,7 +118,7 @@ def _energy(rows) -> tuple[float | None, bool | None, str]:
         if any(_get(r, "j_per_decode_token") is not None for r in rows):
             reasons.add("a stored J/token of 0, which no real measurement gives")
         return None, None, "energy unavailable" + (f" ({'; '.join(sorted(reasons))})" if reasons else "")
-    value = _mean([_get(r, "j_per_decode_token") for r in with_energy])
+    value = mean_of_known([_get(r, "j_per_decode_token") for r in with_energy])
     measured = all(bool(_get(r, "energy_measured")) for r in with_energy)
     source = _get(with_energy[0], "energy_source") or "?"
     method = _get(with_energy[0], "energy_method") or "?"
@@ -149,8 +145,8 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
             n_params=_get(first, "model_n_params"), file_size_bytes=_get(first, "file_size_bytes"),
             n_threads=threads, settings=settings,
             n_params_active=_get(first, "model_n_params_active") or _get(first, "model_n_params"),
-            decode_tps=_mean([_get(r, "decode_ts") for r in rows if (_get(r, "n_gen") or 0) > 0]),
-            prefill_tps=_mean([_get(r, "prefill_ts") for r in rows if (_get(r, "n_prompt") or 0) > 0]),
+            decode_tps=mean_of_known([_get(r, "decode_ts") for r in rows if (_get(r, "n_gen") or 0) > 0]),
+            prefill_tps=mean_of_known([_get(r, "prefill_ts") for r in rows if (_get(r, "n_prompt") or 0) > 0]),
             peak_rss_bytes=max(peaks) if peaks else None,
             j_per_decode_token=j, energy_measured=measured, energy_note=note, run_id=run_id,
         ))

@@ -74,13 +74,14 @@ def compare(a: str, b: str, db: Path | None, reports_dir: Path | None, wide: boo
     from profiler.report import terminal, terminal_views
     from profiler.report.console import out_console
     from profiler.results import compare as cmp
+    from profiler.stats import geometric_mean
 
     store = None
     if not (Path(a).exists() and Path(b).exists()):
         store = _store(db, reports_dir)
     results = cmp.compare(cmp.load_side(a, store), cmp.load_side(b, store))
     terminal.print_table(out_console, f"{b} against {a}", terminal_views.compare_columns(results), results, wide)
-    out_console.print(f"geometric mean speedup: {cmp.geometric_mean([c.speedup for c in results]):.3f}x over {len(results)} tests")
+    out_console.print(f"geometric mean speedup: {geometric_mean([c.speedup for c in results]):.3f}x over {len(results)} tests")
 
 
 @click.command()

@@ -32,8 +32,8 @@ from profiler.backends.base import Backend, ContextParams, SeqBatch
 from profiler.errors import UserError
 from profiler.quality.logits import row_stats
 from profiler.quality.rng import MT19937, scaled_index, uniform_below
+from profiler.stats import proportion_stderr, wilson_interval
 
-WILSON_Z = 1.95996398454
 MAX_TASKS_PER_BATCH = 32  # llama-perplexity's HellaSwag limit
 
 
@@ -55,16 +55,6 @@ class TaskResult:
     n_tokens_evaluated: int
     source: dict = field(default_factory=dict)
     predictions: list[dict] = field(default_factory=list)  # raw samples: per task index, gold, choice, scores
-
-
-def wilson_interval(n_correct: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (llama-perplexity's HellaSwag interval)."""
-    if n == 0:
-        return math.nan, math.nan
-    freq = n_correct / n
-    z = WILSON_Z * WILSON_Z / n
-    cnf = z * math.sqrt(n * (4.0 * freq * (1 - freq) + z)) / (WILSON_Z + WILSON_Z)
-    return (freq + z * 0.5 - cnf) / (1.0 + z), (freq + z * 0.5 + cnf) / (1.0 + z)
 
 
 def _lines(text: str) -> list[str]:
@@ -234,8 +224,8 @@ def hellaswag(
 def _result(task, metric, predictions, n_in_file, selection, n_ctx, seconds, evaluated) -> TaskResult:
     n = len(predictions)
     correct = sum(1 for p in predictions if p["choice"] == p["gold"])
-    low, high = wilson_interval(correct, n)
     p = correct / n if n else math.nan
+    low, high = wilson_interval(p, n)
     return TaskResult(
         task=task,
         metric=metric,
@@ -245,7 +235,7 @@ def _result(task, metric, predictions, n_in_file, selection, n_ctx, seconds, eva
         accuracy_pct=100 * p,
         ci95_low_pct=100 * low,
         ci95_high_pct=100 * high,
-        stderr_pct=100 * math.sqrt(p * (1 - p) / (n - 1)) if n > 1 else math.nan,
+        stderr_pct=100 * proportion_stderr(p, n),
         selection=selection,
         n_ctx=n_ctx,
         eval_seconds=seconds,

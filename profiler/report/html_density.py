@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from profiler.analysis.density import fmt_interval, fmt_params
 from profiler.report import plots
 from profiler.report.html import figure
+from profiler.stats import mean_response_half_width
 
 DOUBLING_STYLES = {8.0: ("#9333ea", "6 3"), 3.3: ("#ea580c", "2 3")}
 TREND_COLOUR = "#2563eb"
@@ -246,8 +247,8 @@ def _band(trend: dict, months: float) -> tuple[float, float]:
     centre = trend["intercept"] + trend["slope_per_month"] * months
     if not trend.get("sxx"):
         return centre, centre
-    half = trend["t975"] * trend["resid_sd"] * math.sqrt(1 / trend["n_points"]
-                                                          + (months - trend["x_mean_months"]) ** 2 / trend["sxx"])
+    half = mean_response_half_width(trend["t975"], trend["resid_sd"], trend["n_points"], trend["x_mean_months"],
+                                    trend["sxx"], months)
     return centre - half, centre + half
 
 

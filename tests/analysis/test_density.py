@@ -129,11 +129,6 @@ def test_trend_without_growth_has_no_doubling_time():
     assert "not comparable" in trend.comparisons[0]
 
 
-def test_t_quantile():
-    assert density.t_quantile_975(1) == pytest.approx(12.706, abs=1e-3)
-    assert density.t_quantile_975(10) == pytest.approx(2.228, abs=1e-3)
-
-
 # --------------------------------------------------------------------------- bad inputs: one line each
 
 

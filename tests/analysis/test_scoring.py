@@ -280,17 +280,6 @@ def test_lm_eval_is_exact_only_when_its_model_args_name_the_file(tmp_path):
 # --------------------------------------------------------------------------- uncertainty-aware ranking
 
 
-def test_significance_tests():
-    from profiler.analysis import ranking
-
-    assert 0.5 < ranking.mcnemar_p(14, 10) < 0.6 and ranking.mcnemar_p(20, 2) < 0.001
-    assert ranking.mcnemar_p(0, 0) == 1.0
-    assert 0.5 < ranking.two_proportion_p(0.34, 100, 0.30, 100) < 0.6
-    assert ranking.two_proportion_p(0.60, 1000, 0.30, 1000) < 1e-6
-    assert 2000 < ranking.tasks_to_resolve(0.34, 0.30) < 2300  # ~2128 per file at 95% / 80% power
-    assert ranking.tasks_to_resolve(0.3, 0.3) is None
-
-
 def _bits(*runs: tuple[str, int]) -> str:
     return "".join(bit * count for bit, count in runs)
 
