@@ -288,9 +288,9 @@ def least_squares(xs: Sequence[float], ys: Sequence[float]) -> LineFit:
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         raise ValueError("the fit needs at least two different x values")
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     intercept = my - slope * mx
-    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
     return LineFit(slope, intercept, math.sqrt(rss / (n - 2)) if n > 2 else 0.0, n, mx, sxx)
 
 
