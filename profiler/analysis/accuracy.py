@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from profiler.errors import UserError
+from profiler.quality.tasks import MEASURED_VARIANT
 
 PROVENANCE_RANK = {"measured": 0, "lm-eval": 1, "published": 2}
 
@@ -45,17 +46,8 @@ CHANCE_PCT = {
     "commonsense_qa": 20.0,
 }
 
-ENTRY_KEYS = {
-    "metric": str, "value": (int, float), "n_shot": int, "source": str, "url": str,
-    "measured_on": str, "variant": str, "note": str,
-}
-ENTRY_REQUIRED = ("metric", "value", "n_shot", "source", "measured_on")
 EXACT_MARKERS = ("this file", "this artifact")
 
-# What our own task scorers measure (profiler.quality.tasks): HellaSwag's ending log-prob is
-# averaged per token (lm-eval's acc_norm divides by bytes: another number); Winogrande compares
-# the words after the blank without normalisation, which is lm-eval's plain acc.
-MEASURED_VARIANT = {"hellaswag": "acc_norm_token", "winogrande": "acc"}
 VARIANT_TEXT = {"acc_norm_token": "acc_norm per token", "acc_norm": "acc_norm", "acc": "acc"}
 
 # Size of the split a published full-benchmark number is computed on (validation, or test where
@@ -136,30 +128,6 @@ def chance_pct(metric: str) -> float | None:
 
 
 # --------------------------------------------------------------------------- the catalogue
-
-
-def validate_entries(entries: list, where: str) -> list[dict]:
-    """Check ``[[models.accuracy]]`` tables; a one-line UserError names the problem."""
-    out = []
-    for i, entry in enumerate(entries, start=1):
-        here = f"{where}: accuracy #{i}"
-        if not isinstance(entry, dict):
-            raise UserError(f"{here}: must be a table with metric, value, n_shot, source, measured_on")
-        for key, value in entry.items():
-            if key not in ENTRY_KEYS:
-                raise UserError(f"{here}: unknown key '{key}' (known: {', '.join(ENTRY_KEYS)})")
-            if isinstance(value, bool) or not isinstance(value, ENTRY_KEYS[key]):
-                raise UserError(f"{here}: '{key}' has the wrong type ({type(value).__name__})")
-        for key in ENTRY_REQUIRED:
-            if key not in entry:
-                raise UserError(f"{here}: missing '{key}' (every published score needs its metric, value, shot count, "
-                                "source and the model it was measured on)")
-        if not 0 <= float(entry["value"]) <= 100:
-            raise UserError(f"{here}: value {entry['value']} is not a percentage (0-100)")
-        if entry["n_shot"] < 0:
-            raise UserError(f"{here}: n_shot must be >= 0")
-        out.append(entry)
-    return out
 
 
 def from_catalog(entries: list[dict]) -> list[AccuracyScore]:

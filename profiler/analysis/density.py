@@ -374,14 +374,14 @@ class DensityReport:
     schema_version: int = 1
 
     def to_dict(self) -> dict:
-        from profiler.results.schema import _clean
+        from profiler.results.schema import json_safe
 
         rows = []
         for r in self.rows:
             d = asdict(r)
             d["accuracy"] = r.accuracy.to_dict() if r.accuracy else None
             rows.append(d)
-        return _clean({
+        return json_safe({
             "schema_version": self.schema_version,
             "family": {**asdict(self.family), "setting": asdict(self.family.setting),
                        "chance_pct": self.family.chance_pct},

@@ -92,9 +92,9 @@ class CompareResult:
     schema_version: int = 1
 
     def to_dict(self) -> dict:
-        from profiler.quality.evaluate import _clean
+        from profiler.results.schema import json_safe
 
-        return _clean(asdict(self))
+        return json_safe(asdict(self))
 
 
 def reference_file(out_dir: Path, text: str | None, n_ctx: int, n_chunks: int | None, top_k: int, ref_sha: str) -> Path:
