@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from profiler import atomic
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import density, scoring
 from profiler.errors import UserError
@@ -113,11 +112,12 @@ def db_path(reports_dir: Path) -> Path:
 
 def save(report: density.DensityReport, run, reports_dir: Path) -> Path:
     """density.json in the run's folder and a copy in the results database."""
+    from profiler.report.writers import write_atomic
     from profiler.results.store import Store
 
     data = report.to_dict()
     path = Path(reports_dir) / run.run_id / "density.json"
-    atomic.write_text(path, json.dumps(data, indent=2) + "\n")
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
     store = Store(db_path(reports_dir))
     try:
         store.save_density(run.run_id, report.family.name, data)

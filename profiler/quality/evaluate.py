@@ -306,8 +306,10 @@ def store_entries(result: EvalResult) -> list[dict]:
 
 
 def save(result: EvalResult, reports_dir: Path) -> Path:
+    from profiler.report import write_atomic
+
     folder = Path(reports_dir) / result.run_id
-    atomic.write_text(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    write_atomic(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
     if result.samples:
         with atomic.replacing(folder / "quality-samples.npz") as fh:  # never half an archive
             np.savez_compressed(fh, **result.samples)
