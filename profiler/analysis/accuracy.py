@@ -58,6 +58,33 @@ FULL_SET_TASKS = {
 }
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What must be equal for two accuracy numbers to be compared: the task, the shot count, the
+    variant (acc / acc_norm / acc_norm per token / the harness a card names) and the task subset
+    (None: the whole benchmark as its source reports it)."""
+
+    metric: str
+    n_shot: int | None
+    variant: str | None
+    subset: str | None = None
+
+    def text(self) -> str:
+        """``0-shot acc_norm per token, 100 of 10042 tasks (...)``: shown beside every number."""
+        return f"{self._shots()} {self._variant_text()}, {self.subset or 'full benchmark'}"
+
+    def label(self) -> str:
+        """``hellaswag 0-shot, lighteval`` (a subset is named after it): a reference family's setting."""
+        label = f"{self.metric} {self._shots()}, {self.variant or 'variant unstated'}"
+        return f"{label}, {self.subset}" if self.subset else label
+
+    def _shots(self) -> str:
+        return "?-shot" if self.n_shot is None else f"{self.n_shot}-shot"
+
+    def _variant_text(self) -> str:
+        return VARIANT_TEXT.get(self.variant or "", self.variant) or "variant unstated"
+
+
 @dataclass
 class AccuracyScore:
     metric: str
@@ -79,15 +106,11 @@ class AccuracyScore:
     def inherited(self) -> bool:
         return self.inherited_from is not None
 
-    def setting(self) -> tuple:
-        """What must be equal for two numbers to be compared: shots, variant, task subset."""
-        return (self.n_shot, self.variant, self.subset)
+    def setting(self) -> Setting:
+        return Setting(normalise_metric(self.metric), self.n_shot, self.variant, self.subset)
 
     def setting_text(self) -> str:
-        """``0-shot acc_norm per token, 100 of 10042 tasks (...)`` - shown beside every number."""
-        shots = "?-shot" if self.n_shot is None else f"{self.n_shot}-shot"
-        variant = VARIANT_TEXT.get(self.variant or "", self.variant) or "variant unstated"
-        return f"{shots} {variant}, {self.subset or 'full benchmark'}"
+        return self.setting().text()
 
     def label(self) -> str:
         """Provenance and setting for tables: ``measured 0-shot acc_norm per token, 400 tasks`` /
@@ -245,7 +268,7 @@ def _measured_subset(entry: dict) -> str:
     return f"{selection}; data {data[:12]}" if data else selection
 
 
-def best(scores: list[AccuracyScore], metric: str, setting: tuple | None = None) -> AccuracyScore | None:
+def best(scores: list[AccuracyScore], metric: str, setting: Setting | None = None) -> AccuracyScore | None:
     """The score that stands for ``metric`` (only among scores in ``setting`` when given): exact
     (this file) before inherited, then measured > lm-eval > published, then more tasks; then the
     latest measurement (the store is in time order) or the first catalogue entry (the catalogue
@@ -271,7 +294,7 @@ def comparable(per_config: list[list[AccuracyScore]], metric: str) -> tuple[list
     under another setting (say a published 10-shot score beside measured 0-shot ones) gets
     None: it is shown, never ranked against the others."""
     metric = normalise_metric(metric)
-    coverage: dict[tuple, list] = {}
+    coverage: dict[Setting, list] = {}
     for i, scores in enumerate(per_config):
         for setting in dict.fromkeys(s.setting() for s in scores if s.metric == metric):
             winner = best(scores, metric, setting)

@@ -100,6 +100,7 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
 
     from profiler.analysis import scoring
     from profiler.fleet import output
+    from profiler.models.catalog import merged_catalog
     from profiler.report.console import out_console
 
     table = Table(title=f"fleet run {run.run_id}: device x model x test", title_justify="left")
@@ -111,7 +112,7 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
     for warning in output.warnings(run):
         out_console.print(f"[yellow]warning:[/yellow] {warning}")
     limit = scoring.parse_bytes(max_memory) if max_memory else None
-    catalog = scoring.merged_catalog([models_file] if models_file else None)
+    catalog = merged_catalog([models_file] if models_file else None)
     for choice in output.device_scoreboards(run, metric, limit, min_tps, max_j, catalog=catalog):
         rec = choice.recommendation
         best = f"{rec.best.config.key} ({rec.best.config.quant})" if rec.best else "none"

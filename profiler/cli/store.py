@@ -103,11 +103,12 @@ def report(run_id: str, html_path: Path, metric: str, db: Path | None, reports_d
 
 def _scoreboard(run, metric: str):
     """The run's scoreboard when accuracy data exists; the page says so when it does not."""
-    from profiler.analysis import scoring
+    from profiler.analysis import scoring, scoring_io
+    from profiler.models.catalog import merged_catalog
 
     if not run.rows:
         return None
-    return scoring.build(scoring.configurations(run.rows, run.run_id), metric, catalog=scoring.merged_catalog(None))
+    return scoring_io.board(scoring.configurations(run.rows, run.run_id), metric, catalog=merged_catalog(None))
 
 
 def register(group: click.Group) -> None:

@@ -222,3 +222,19 @@ def load_run(path: str | Path) -> RunResult:
         warnings=data.get("warnings", []),
         failures=data.get("failures", []),
     )
+
+
+def find_run(ref: str | None, reports_dir: Path) -> Path:
+    """A run's results.json from a path, a run id in ``reports_dir``, or (None) the latest run there."""
+    from profiler.errors import UserError
+
+    if ref:
+        p = Path(ref)
+        for candidate in (p, p / "results.json", Path(reports_dir) / ref / "results.json"):
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"no run '{ref}': give a results.json, a run folder or a run id in {reports_dir}")
+    runs = sorted(Path(reports_dir).glob("*/results.json"))
+    if not runs:
+        raise UserError(f"no runs in {reports_dir}: measure first with profiler run (or pass --run PATH)")
+    return runs[-1]
