@@ -179,9 +179,9 @@ def _final(run, reports_dir: Path, wide: bool = False, *, budget, models_file) -
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
 def report(run_id, html_path, metric, max_memory, min_tps, max_j_per_token, db, reports_dir) -> None:
     """The device x model x test table and the per-device choice for a stored fleet run."""
-    from profiler.cli.store import _scoreboard, _store
+    from profiler.cli.store import open_store, scoreboard_of
 
-    run = _store(db, reports_dir).load_run(run_id)
+    run = open_store(db, reports_dir).load_run(run_id)
     if "fleet" not in (run.device or {}):
         raise UserError(f"run {run_id} is not a fleet run; see profiler show {run_id}")
     print_fleet_run(run, max_memory, min_tps, max_j_per_token, metric)
@@ -189,7 +189,7 @@ def report(run_id, html_path, metric, max_memory, min_tps, max_j_per_token, db, 
         from profiler.report.html import render_html
         from profiler.report.writers import write_atomic
 
-        write_atomic(html_path, render_html(run, _scoreboard(run, metric)))
+        write_atomic(html_path, render_html(run, scoreboard_of(run, metric)))
         click.echo(f"wrote {html_path}")
 
 
