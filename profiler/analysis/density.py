@@ -13,19 +13,22 @@ Three measurements (docs/density.md has the method and its caveats):
   95% interval are compared with 8 months (a popular account) and 3.3 months (the Densing Law,
   Xiao et al. 2024, arXiv 2412.04315).
 
-Settings are never mixed: a family has one setting (metric, shots, variant), and a configuration
-is placed on it only with an accuracy measured under that same setting.
+Settings are never mixed: a family has one setting (``accuracy.Setting``: metric, shots, variant,
+task subset), and a configuration is placed on it only with an accuracy measured under that same
+setting. A score over a task subset is never placed on a family fitted to full-benchmark numbers:
+a subset (the first N documents, or N tasks in one fixed order) need not be as hard as the whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from profiler import paths
 from profiler.analysis import accuracy as acc_mod
+from profiler.analysis.accuracy import Setting
 from profiler.errors import UserError
 from profiler.stats import least_squares, mean_response_half_width, wilson_interval
 
@@ -33,27 +36,6 @@ DOUBLING_REFERENCES_MONTHS = {"popular account": 8.0, "Densing Law (Xiao et al. 
 DAYS_PER_MONTH = 365.25 / 12
 MIN_FAMILY_SIZES = 3
 MIN_TREND_POINTS = 3
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What makes two accuracy numbers comparable: the task, the shot count and the variant
-    (acc / acc_norm / the harness a card names)."""
-
-    metric: str
-    n_shot: int | None
-    variant: str | None
-
-    def label(self) -> str:
-        shots = "?-shot" if self.n_shot is None else f"{self.n_shot}-shot"
-        return f"{self.metric} {shots}, {self.variant or 'variant unstated'}"
-
-    @classmethod
-    def of(cls, score: acc_mod.AccuracyScore) -> Setting:
-        return cls(acc_mod.normalise_metric(score.metric), score.n_shot, score.variant)
 
 
 # --------------------------------------------------------------------------- the reference family
@@ -295,9 +277,9 @@ def place(fit: LogisticFit, family: ReferenceFamily, row: ConfigDensity) -> Conf
     if acc is None or not row.n_params_active:
         return row
     row.accuracy_pct_per_active_b = acc.value_pct / (row.n_params_active / 1e9)
-    if Setting.of(acc) != family.setting:
-        row.notes.append(f"not placed on {family.name}: its accuracy is {Setting.of(acc).label()}, the family's is "
-                         f"{family.setting.label()}; settings are never mixed")
+    refusal = why_not_placed(acc.setting(), family)
+    if refusal:
+        row.notes.append(refusal)
         return row
     size = effective_size(fit, acc.value_pct, acc.ci95_pct or _binomial_ci(acc))
     row.n_hat, row.n_hat_ci95, row.extrapolated = size.n_hat, size.n_hat_ci95, size.extrapolated
@@ -312,6 +294,17 @@ def place(fit: LogisticFit, family: ReferenceFamily, row: ConfigDensity) -> Conf
     return row
 
 
+def why_not_placed(setting: Setting, family: ReferenceFamily) -> str | None:
+    """Why a score in ``setting`` cannot be placed on ``family``'s curve; None when it can."""
+    if setting == family.setting:
+        return None
+    if setting.subset and not family.setting.subset and replace(setting, subset=None) == family.setting:
+        return (f"not placed on {family.name}: its accuracy is over a task subset ({setting.subset}), the family is "
+                "fitted to full-benchmark numbers; a subset is another setting, and settings are never mixed")
+    return (f"not placed on {family.name}: its accuracy is {setting.label()}, the family's is "
+            f"{family.setting.label()}; settings are never mixed")
+
+
 def _binomial_ci(acc: acc_mod.AccuracyScore) -> list[float] | None:
     """Wilson 95% interval from the task count, when the source gives one but no interval."""
     n = acc.n_tasks
@@ -323,7 +316,7 @@ def _binomial_ci(acc: acc_mod.AccuracyScore) -> list[float] | None:
 
 def pick_accuracy(scores: list[acc_mod.AccuracyScore], setting: Setting) -> acc_mod.AccuracyScore | None:
     """The best score in exactly the family's setting; else the best for the metric (shown, not placed)."""
-    same = [s for s in scores if Setting.of(s) == setting]
+    same = [s for s in scores if s.setting() == setting]
     return acc_mod.best(same, setting.metric) or acc_mod.best(scores, setting.metric)
 
 
@@ -342,14 +335,14 @@ class DensityReport:
     schema_version: int = 1
 
     def to_dict(self) -> dict:
-        from profiler.results.schema import _clean
+        from profiler.results.schema import json_safe
 
         rows = []
         for r in self.rows:
             d = asdict(r)
             d["accuracy"] = r.accuracy.to_dict() if r.accuracy else None
             rows.append(d)
-        return _clean({
+        return json_safe({
             "schema_version": self.schema_version,
             "family": {**asdict(self.family), "setting": asdict(self.family.setting),
                        "chance_pct": self.family.chance_pct},
@@ -498,7 +491,7 @@ def family_from_catalog(family_name: str, catalog, metric: str = "hellaswag") ->
             continue
         if not spec.n_params:
             raise UserError(f"catalogue model {spec.name} has no params; the family fit needs each size's parameter count")
-        settings[spec.name] = Setting.of(measured)
+        settings[spec.name] = measured.setting()
         points.append(ReferencePoint(spec.name, spec.n_params, measured.value_pct, source=measured.source,
                                      measured_on="this file", url=""))
     if not points:

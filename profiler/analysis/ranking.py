@@ -126,12 +126,9 @@ def _ppl_pair(a: Evidence, b: Evidence) -> tuple[dict, dict] | None:
     return None
 
 
-def evidence(key: str, accuracy: AccuracyScore | None, model_sha256: str | None, n_params: int | None) -> Evidence:
-    """A configuration's quality evidence: its accuracy, and the KLD and PPL lines ``profiler eval``
-    stored for its exact file (matched by sha256)."""
-    from profiler.quality import store
-
-    lines = store.measurements(model_sha256) if model_sha256 else []
+def evidence(key: str, accuracy: AccuracyScore | None, lines: list[dict], n_params: int | None) -> Evidence:
+    """A configuration's quality evidence: its accuracy, and the KLD and PPL lines among the
+    measurement-index ``lines`` of its exact file."""
     return Evidence(key, accuracy, [x for x in lines if x.get("metric") == "kld"],
                     [x for x in lines if x.get("metric") == "ppl"], n_params)
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from profiler import atomic, paths
-from profiler.analysis import scoring
+from profiler.analysis import scoring, scoring_io
 from profiler.ladder import quantize as quant_mod
 from profiler.quality import data as data_mod
 from profiler.quality.evaluate import EvalOptions, EvalResult, evaluate
@@ -91,9 +91,9 @@ class CompareResult:
     schema_version: int = 1
 
     def to_dict(self) -> dict:
-        from profiler.quality.evaluate import _clean
+        from profiler.results.schema import json_safe
 
-        return _clean(asdict(self))
+        return json_safe(asdict(self))
 
 
 def reference_file(out_dir: Path, text: str | None, n_ctx: int, n_chunks: int | None, top_k: int, ref_sha: str) -> Path:
@@ -134,6 +134,8 @@ def measure(members, reference: tuple[str, Path | None], ref_file: Path, options
             catalogs: list | None) -> tuple[list[QuantRow], list, scoring.Scoreboard]:
     """Evaluate every member (name, catalogue, role) against ``ref_file`` (saved first from
     ``reference`` = (name, catalogue) when missing), time them all and score them on one board."""
+    from profiler.models.catalog import merged_catalog
+
     common = dict(n_ctx=options.n_ctx, n_chunks=options.n_chunks, threads=options.threads, hellaswag=options.hellaswag,
                   n_tasks=options.n_tasks, reports_dir=options.reports_dir, verbose=options.verbose, command=options.command)
     results: dict[str, EvalResult] = {}
@@ -148,8 +150,8 @@ def measure(members, reference: tuple[str, Path | None], ref_file: Path, options
             say(f"evaluating {name}")
             results[name] = evaluate(name, EvalOptions(kld_reference=ref_file, catalog_path=cat, **common), say)
     runs = _speed(members, options, say)
-    board = scoring.build([c for run in runs for c in scoring.configurations(run.rows, run.run_id)], "hellaswag",
-                          options.price_per_kwh, scoring.merged_catalog(catalogs))
+    board = scoring_io.board([c for run in runs for c in scoring.configurations(run.rows, run.run_id)], "hellaswag",
+                             options.price_per_kwh, merged_catalog(catalogs))
     return [_row(name, role, results[name], board) for name, _, role in members], runs, board
 
 

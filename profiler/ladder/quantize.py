@@ -121,10 +121,9 @@ def dequantize_to_f16(src: Path, dst: Path, note: str) -> Path:
 
 def quantize_file(src: Path, dst: Path, qtype: str, threads: int | None = None, verbose: bool = False) -> Path:
     """llama.cpp's quantizer on ``src`` (F16/BF16/F32 GGUF) -> ``dst``."""
-    from profiler.backends.llama_cpp import _ensure_backend, _lib
+    from profiler.backends.llama_cpp import initialised_library
 
-    _ensure_backend(verbose)
-    lc = _lib()
+    lc = initialised_library(verbose)
     params = lc.llama_model_quantize_default_params()
     params.ftype = FTYPES[qtype]
     params.nthread = threads or 0
@@ -138,12 +137,10 @@ def quantize_file(src: Path, dst: Path, qtype: str, threads: int | None = None, 
 def tensor_type_shares(path: Path) -> dict[str, float]:
     """Share of tensor bytes per ggml type: shows llama.cpp's fallbacks (e.g. Q8_0 rows in a Q4_K_M
     file when a row length is not a multiple of 256)."""
-    from profiler.models.ggufinfo import (
-        _parse,  # header only: gguf.GGUFReader would decode the whole vocabulary
-    )
+    from profiler.models.ggufinfo import parse_header
 
     sizes: dict[str, int] = {}
-    for t in _parse(path)[1]:
+    for t in parse_header(path)[1]:
         sizes[t.type_name] = sizes.get(t.type_name, 0) + int(t.n_bytes)
     total = sum(sizes.values()) or 1
     return {k: round(v / total, 4) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])}

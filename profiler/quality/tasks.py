@@ -35,6 +35,10 @@ from profiler.quality.rng import MT19937, scaled_index, uniform_below
 from profiler.stats import proportion_stderr, wilson_interval
 
 MAX_TASKS_PER_BATCH = 32  # llama-perplexity's HellaSwag limit
+# What our own task scorers measure (this module): HellaSwag's ending log-prob is
+# averaged per token (lm-eval's acc_norm divides by bytes: another number); Winogrande compares
+# the words after the blank without normalisation, which is lm-eval's plain acc.
+MEASURED_VARIANT = {"hellaswag": "acc_norm_token", "winogrande": "acc"}
 
 
 @dataclass

@@ -18,7 +18,7 @@ FORMATS = ("json", "jsonl", "csv", "md")
 MD_COLUMNS = [
     ("model", lambda r: r["model_name"]),
     ("size", lambda r: f"{r['model_size'] / 2**20:.2f} MiB"),
-    ("params", lambda r: _params(r)),
+    ("params", lambda r: params_cell(r)),
     ("backend", lambda r: r["backend"]),
     ("threads", lambda r: str(r["n_threads"])),
     ("test", lambda r: r["test"]),
@@ -32,7 +32,7 @@ MD_COLUMNS = [
     ("J/token", lambda r: energy_cell(r)),
 ]
 
-def _params(row: dict) -> str:
+def params_cell(row: dict) -> str:
     """llama-bench's total, and the active count beside it when a token runs through fewer (MoE)."""
     total, active = row["model_n_params"], row.get("model_n_params_active")
     text = f"{total / 1e6:.1f} M"

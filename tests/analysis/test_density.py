@@ -10,7 +10,7 @@ import pytest
 
 from profiler import paths
 from profiler.analysis import density
-from profiler.analysis.accuracy import AccuracyScore
+from profiler.analysis.accuracy import AccuracyScore, Setting
 from profiler.errors import UserError
 
 CHANCE = 25.0
@@ -29,7 +29,7 @@ def _true_inverse(acc: float) -> float:
 def _family(sizes, values=None, name="synthetic", setting=None) -> density.ReferenceFamily:
     values = values or [_true_accuracy(n) for n in sizes]
     points = [density.ReferencePoint(f"m{int(n)}", int(n), v, source="test") for n, v in zip(sizes, values, strict=True)]
-    return density.ReferenceFamily(name, setting or density.Setting("hellaswag", 0, "acc_norm"), points)
+    return density.ReferenceFamily(name, setting or Setting("hellaswag", 0, "acc_norm"), points)
 
 
 def _score(value, ci=None, n_shot=0, variant="acc_norm", n_tasks=None, metric="hellaswag"):
@@ -162,6 +162,20 @@ def test_mixed_settings_are_never_placed():
     assert any("settings are never mixed" in n and "10-shot" in n for n in row.notes)
 
 
+def test_a_task_subset_is_never_placed_on_a_full_benchmark_family():
+    fam = _family([135e6, 360e6, 1.7e9])  # published full-benchmark numbers: no subset
+    subset = AccuracyScore(metric="hellaswag", value_pct=50.0, provenance="lm-eval", n_shot=0, source="lm-eval",
+                           variant="acc_norm", n_tasks=400, subset="first 400 documents (lm-eval --limit)")
+    row = density.ConfigDensity("x", "x", 1, 100_000_000, None, subset, None)
+    density.place(density.fit_family(fam), fam, row)
+    assert row.rho is None and row.n_hat is None
+    assert any("task subset (first 400 documents" in n and "full-benchmark" in n for n in row.notes), row.notes
+    same_subset = _family([135e6, 360e6, 1.7e9], setting=subset.setting())  # a family measured on that subset
+    placed = density.ConfigDensity("x", "x", 1, 100_000_000, None, subset, None)
+    density.place(density.fit_family(same_subset), same_subset, placed)
+    assert placed.rho is not None
+
+
 def test_mixed_settings_inside_a_family_file(tmp_path):
     path = tmp_path / "fam.toml"
     path.write_text("""
@@ -219,7 +233,7 @@ def test_shipped_families_are_sourced_and_fit():
         for p in fam.points:  # each size lands near itself (two parameters cannot hit three points exactly)
             assert 0.7 < fit.inverse(p.accuracy_pct) / p.n_params_active < 1.5, (fam.name, p.model)
     smol = families["smollm2-hellaswag"]
-    assert smol.setting == density.Setting("hellaswag", 0, "lighteval")
+    assert smol.setting == Setting("hellaswag", 0, "lighteval")
     assert [p.accuracy_pct for p in smol.points] == [42.1, 54.5, 68.7]
 
 

@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 import sys
 import zipfile
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,11 @@ def test_pip_download_uses_the_users_pip(local_index, monkeypatch):
     _make_wheel(local_index, "fake-model", "1.0", {"fake_model/m.gguf": b"x"})
     catalog.resolve(catalog.ModelSpec("m", "gguf", ["pip:fake-model==1.0#fake_model/m.gguf"]))
     assert calls[0][:5] == [sys.executable, "-m", "pip", "download", "--no-deps"]
+
+
+def test_download_refused_when_the_disk_is_too_small(isolated_env, monkeypatch):
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(catalog.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 10**6, 10**6))
+    spec = catalog.ModelSpec("m", "gguf", ["pip:some-model==1.0#m.gguf"], size_bytes=98362432)
+    with pytest.raises(UserError, match="not enough disk space.*needs about 188 MiB, 1 MiB free"):
+        catalog.resolve(spec)

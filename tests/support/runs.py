@@ -44,7 +44,7 @@ def three_config_scoreboard() -> scoring.Scoreboard:
     def config(name, quant, threads, tps, peak, j):
         return scoring.Configuration(key=f"{name} t{threads}", model_name=name, model_file=f"/m/{name}.gguf", quant=quant,
                                      n_params=134_515_008, file_size_bytes=86 * MIB, n_threads=threads,
-                                     settings="b2048/ub512, kv f16/f16, fa auto", decode_tps=tps, prefill_tps=tps * 3,
+                                     runtime="b2048/ub512, kv f16/f16, fa auto", decode_tps=tps, prefill_tps=tps * 3,
                                      peak_rss_bytes=peak, j_per_decode_token=j, energy_measured=False,
                                      energy_note="ESTIMATED: cpu-tdp-model (model)")
 
