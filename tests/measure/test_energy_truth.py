@@ -25,6 +25,7 @@ from profiler.platform.thermal import ThermalSensors
 from profiler.report.energy_text import energy_cell
 from support.energy_fixtures import FakeClock, redirected, vm_tree, write_tree
 from support.runs import stored_energy_rows
+from support.tests_support import make_row
 
 S = 1_000_000_000
 
@@ -172,11 +173,11 @@ def test_an_unattributed_system_wide_figure_says_system_wide(tmp_path):
     fields, warnings = energy_fields(inp, "m tg16")
     assert fields["energy_attributed"] is False and fields["energy_attribution"] == "system-wide"
     assert any("whole machine's (system-wide)" in w for w in warnings)
-    assert energy_cell({**fields, "n_gen": 16}).endswith("system-wide")
+    assert energy_cell(make_row(**{**fields, "n_gen": 16})).endswith("system-wide")
     shared = [Reading(i * S // 10, i * 1.0, 0.05 * i, 0.1 * i) for i in range(11)]
     fields, _ = energy_fields(EnergyInputs(shared, prov(system_wide=True), True, [("decode", S // 10, 9 * S // 10)],
                                            0, 16, None, "skipped", None), "m tg16")
-    assert fields["energy_attribution"] == "process-share" and "system-wide" not in energy_cell(fields)
+    assert fields["energy_attribution"] == "process-share" and "system-wide" not in energy_cell(make_row(**fields))
 
 
 def test_a_stored_zero_joules_is_never_the_best_energy():
