@@ -11,14 +11,14 @@ from profiler.errors import UserError
 
 
 def _params(row) -> str | None:
-    from profiler.report.terminal import _scaled
+    from profiler.report.terminal import scaled
 
     if not row.n_params:
         return None
     units = [(1e9, "B"), (1e6, "M"), (1e3, "k"), (1, "")]
-    total = _scaled(row.n_params, units)
+    total = scaled(row.n_params, units)
     if row.n_params_active and row.n_params_active != row.n_params:
-        return f"{_scaled(row.n_params_active, units)}/{total}"  # active/total (MoE)
+        return f"{scaled(row.n_params_active, units)}/{total}"  # active/total (MoE)
     return total
 
 

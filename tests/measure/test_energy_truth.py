@@ -104,11 +104,11 @@ def test_counters_are_read_at_window_edges_and_failures_land_in_the_row():
         assert tracker.sampler.poller._thread is None  # no sampling thread for a counter
         for rep in range(10):
             clock.advance(0.05)
-            runner._edge()  # what run_repetition calls before the window ...
+            runner.at_window_edge()  # what run_repetition calls before the window ...
             start = clock.advance(0.01)
             source.fail = rep % 3 == 0  # a third of the closing reads fail
             end = clock.advance(0.5)
-            runner._edge()  # ... and after it
+            runner.at_window_edge()  # ... and after it
             source.fail = False
             windows.append(("decode", start, end))
     row = row_like(n_prompt=0)
@@ -125,10 +125,10 @@ def test_a_clean_series_has_zero_counts_and_no_warning():
     clock = FakeClock(0)
     session = EnergySession(Choice(FlakyCounter(clock)), ThermalSensors(), clock=clock)
     with session.track() as tracker:
-        runner._edge()
+        runner.at_window_edge()
         start = clock.advance(0.01)
         end = clock.advance(1.0)
-        runner._edge()
+        runner.at_window_edge()
     row = row_like(n_prompt=0)
     tracker.annotate(row, [("decode", start, end)], "m")
     assert (row.energy_read_errors, row.energy_samples_missed) == (0, 0)
