@@ -21,7 +21,7 @@ def joules(value: float | None) -> str:
 
 
 def phase_resolved(row: TestResult, phase: str) -> bool:
-    """Whether the energy source resolves a phase this short (an unresolved figure reads \"~\")."""
+    """Whether the energy source resolves a phase this short (an unresolved figure reads "~")."""
     detail = row.energy_detail or {}
     return bool(((detail.get("phases") or {}).get(phase) or {}).get("resolved", True))
 
@@ -31,8 +31,7 @@ def energy_cell(row: TestResult) -> str:
     if row.energy_method is None:
         return "unavailable"
     parts = []
-    for phase, short, field in (("prefill", "pp", "j_per_prefill_token"), ("decode", "tg", "j_per_decode_token")):
-        value = getattr(row, field)
+    for phase, short, value in (("prefill", "pp", row.j_per_prefill_token), ("decode", "tg", row.j_per_decode_token)):
         if value is not None:
             parts.append(f"{short} {'' if phase_resolved(row, phase) else '~'}{joules(value)}")
     text = " | ".join(parts) or "n/a"
