@@ -106,24 +106,20 @@ class Scoreboard:
 # --------------------------------------------------------------------------- configurations
 
 
-def _get(row, name: str):
-    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
-
-
 def _energy(rows) -> tuple[float | None, bool | None, str]:
     """J per decode token from the tg rows that have it; the note says measured or estimated."""
     # A J/token of 0 (or less) is physically impossible: rows stored before issue #10 could hold a
     # silent 0.0 from a counter that never advanced. It is unavailable, never the best energy.
-    with_energy = [r for r in rows if (_get(r, "j_per_decode_token") or 0) > 0]
+    with_energy = [r for r in rows if (r.j_per_decode_token or 0) > 0]
     if not with_energy:
-        reasons = {_get(r, "energy_unavailable") for r in rows} - {None}
-        if any(_get(r, "j_per_decode_token") is not None for r in rows):
+        reasons = {r.energy_unavailable for r in rows} - {None}
+        if any(r.j_per_decode_token is not None for r in rows):
             reasons.add("a stored J/token of 0, which no real measurement gives")
         return None, None, "energy unavailable" + (f" ({'; '.join(sorted(reasons))})" if reasons else "")
-    value = mean_of_known([_get(r, "j_per_decode_token") for r in with_energy])
-    measured = all(bool(_get(r, "energy_measured")) for r in with_energy)
-    source = _get(with_energy[0], "energy_source") or "?"
-    method = _get(with_energy[0], "energy_method") or "?"
+    value = mean_of_known([r.j_per_decode_token for r in with_energy])
+    measured = all(bool(r.energy_measured) for r in with_energy)
+    source = with_energy[0].energy_source or "?"
+    method = with_energy[0].energy_method or "?"
     return value, measured, f"{'measured' if measured else 'ESTIMATED'}: {source} ({method})"
 
 
@@ -131,24 +127,24 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
     """Group a run's rows by model file and runtime."""
     groups: dict[tuple, list] = {}
     for row in run_rows:
-        key = (_get(row, "model_name"), _get(row, "model_filename"), _get(row, "n_threads"), _get(row, "n_batch"),
-               _get(row, "n_ubatch"), _get(row, "type_k"), _get(row, "type_v"), _get(row, "flash_attn"),
-               _get(row, "device_name"))  # a fleet run: each device's rows are its own configurations
+        key = (row.model_name, row.model_filename, row.n_threads, row.n_batch,
+               row.n_ubatch, row.type_k, row.type_v, row.flash_attn,
+               row.device_name)  # a fleet run: each device's rows are its own configurations
         groups.setdefault(key, []).append(row)
     configs = []
     for (name, filename, threads, nb, nub, tk, tv, fa, device), rows in groups.items():
         first = rows[0]
-        j, measured, note = _energy([r for r in rows if (_get(r, "n_gen") or 0) > 0] or rows)
-        peaks = [_get(r, "peak_rss_bytes") for r in rows if _get(r, "peak_rss_bytes") is not None]
+        j, measured, note = _energy([r for r in rows if (r.n_gen or 0) > 0] or rows)
+        peaks = [r.peak_rss_bytes for r in rows if r.peak_rss_bytes is not None]
         runtime = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
         configs.append(Configuration(
             key=f"{device + ': ' if device else ''}{name} t{threads}", model_name=name, model_file=filename,
-            quant=_get(first, "quant_type"),
-            n_params=_get(first, "model_n_params"), file_size_bytes=_get(first, "file_size_bytes"),
+            quant=first.quant_type,
+            n_params=first.model_n_params, file_size_bytes=first.file_size_bytes,
             n_threads=threads, runtime=runtime,
-            n_params_active=_get(first, "model_n_params_active") or _get(first, "model_n_params"),
-            decode_tps=mean_of_known([_get(r, "decode_ts") for r in rows if (_get(r, "n_gen") or 0) > 0]),
-            prefill_tps=mean_of_known([_get(r, "prefill_ts") for r in rows if (_get(r, "n_prompt") or 0) > 0]),
+            n_params_active=first.model_n_params_active or first.model_n_params,
+            decode_tps=mean_of_known([r.decode_ts for r in rows if (r.n_gen or 0) > 0]),
+            prefill_tps=mean_of_known([r.prefill_ts for r in rows if (r.n_prompt or 0) > 0]),
             peak_rss_bytes=max(peaks) if peaks else None,
             j_per_decode_token=j, energy_measured=measured, energy_note=note, run_id=run_id,
         ))

@@ -90,12 +90,12 @@ def fleet_profile(
     devices = registry.probe(ray, registry.select(ray, wanted))
     registry.refuse_unusable(devices)
     files = [_describe(spec, name, cb) for spec, name in zip(specs, model_names, strict=False)]
-    run = store.load_run(resume) if resume else _new_run(options, devices)
+    run = store.load_run(resume) if resume else new_run(options, devices)
     store = store or Store(options.db_path)
     if not resume:
         store.begin_run(run, {"models": list(model_names), "sweep": asdict(sweep),
                               "fleet": {"devices": [d.name for d in devices]}})
-    return _Dispatch(ray, store, run, options, cb).go(devices, specs, files, sweep)
+    return Dispatch(ray, store, run, options, cb).go(devices, specs, files, sweep)
 
 
 def _describe(spec, name: str, cb) -> tuple[transfer.ModelFile, Path]:
@@ -103,7 +103,8 @@ def _describe(spec, name: str, cb) -> tuple[transfer.ModelFile, Path]:
     return transfer.describe(spec, path, by_path=catalog.looks_like_path(name)), path
 
 
-def _new_run(options: api.RunOptions, devices: list[registry.DeviceNode]) -> RunResult:
+def new_run(options: api.RunOptions, devices: list[registry.DeviceNode]) -> RunResult:
+    """An empty fleet run: its id, the command that started it, and the devices it dispatches to."""
     return RunResult(
         run_id=api.new_run_id(),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -114,7 +115,9 @@ def _new_run(options: api.RunOptions, devices: list[registry.DeviceNode]) -> Run
     )
 
 
-class _Dispatch:
+class Dispatch:
+    """One fleet run's dispatch: hands tests to devices, stores their rows, and notes what a lost device left."""
+
     def __init__(self, ray, store: Store, run: RunResult, options: api.RunOptions, cb: api.Callbacks) -> None:
         self.ray, self.store, self.run, self.options, self.cb = ray, store, run, options, cb
         self.in_flight: dict[str, tuple[str, str] | None] = {}  # device -> (model, test) being measured

@@ -121,11 +121,9 @@ def passes_agree(previous_ns: float, current_ns: float) -> bool:
 
 def missed_target(row) -> bool:
     """An adaptive row whose interval stayed wider than its target (the tables mark it)."""
-    target = getattr(row, "ci_target_rel", None)
-    if target is None:
+    if row.ci_target_rel is None:
         return False
-    achieved = getattr(row, "ci95_rel", None)
-    return achieved is None or achieved > target
+    return row.ci95_rel is None or row.ci95_rel > row.ci_target_rel
 
 
 def target_mark(row) -> str:

@@ -32,7 +32,8 @@ class MemorySnapshot:
     peak_method: str  # "VmHWM" (resettable per model) or "ru_maxrss" (process lifetime)
 
 
-def _status() -> dict[str, int]:
+def proc_status() -> dict[str, int]:
+    """This process's VmRSS and VmHWM (peak RSS since the last reset_peak) in bytes; empty where unreadable."""
     return sysfs.read_kib_fields("/proc/self/status", ("VmRSS", "VmHWM"))
 
 
@@ -43,11 +44,11 @@ def reset_peak() -> bool:
 
 def reset_peak_checked() -> str | None:
     """Reset VmHWM and confirm it dropped to the current RSS: ``None`` when it did, else why not."""
-    if "VmHWM" not in _status():
+    if "VmHWM" not in proc_status():
         return "this system has no VmHWM in /proc/self/status"
     if not reset_peak():
         return "the kernel refused the VmHWM reset (/proc/self/clear_refs not writable)"
-    after = _status()
+    after = proc_status()
     hwm, rss = after.get("VmHWM"), after.get("VmRSS")
     if hwm is None or rss is None:
         return "VmHWM or VmRSS vanished from /proc/self/status after the reset"
@@ -102,7 +103,7 @@ class PeakWatch:
             self._sample()
             self.peak_bytes = max(self.samples, default=None)
         else:
-            self.peak_bytes = _status().get("VmHWM")
+            self.peak_bytes = proc_status().get("VmHWM")
 
     def _collect_watcher(self) -> None:
         try:
@@ -131,7 +132,7 @@ class PeakWatch:
 
 
 def snapshot() -> MemorySnapshot:
-    status = _status()
+    status = proc_status()
     rollup = sysfs.read_kib_fields("/proc/self/smaps_rollup", ("Pss", "Private_Clean", "Private_Dirty", "Private_Hugetlb"))
     peak = status.get("VmHWM")
     method = "VmHWM"

@@ -36,7 +36,8 @@ now_ns = time.perf_counter_ns
 window_edge: ContextVar[Callable[[], None] | None] = ContextVar("window_edge", default=None)
 
 
-def _edge() -> None:
+def at_window_edge() -> None:
+    """Call the edge hook a window-edge tracker set, if any; runners call it around every timed window."""
     hook = window_edge.get()
     if hook is not None:
         hook()
@@ -173,11 +174,11 @@ def run_repetition(backend: Backend, test: TestConfig, tokens: TokenSource, timi
     prompt = tokens.sequence(test.n_depth, test.n_prompt)
     prefill_ns = 0
     if prompt:
-        _edge()  # energy counters are read at window edges, outside the timed windows
+        at_window_edge()  # energy counters are read at window edges, outside the timed windows
         start = now_ns()
         backend.prefill(prompt)
         end = now_ns()
-        _edge()
+        at_window_edge()
         prefill_ns = end - start
         timings.windows.append(("prefill", start, end))
     position = test.n_depth + test.n_prompt
@@ -185,12 +186,12 @@ def run_repetition(backend: Backend, test: TestConfig, tokens: TokenSource, timi
     if prompt:
         timings.ttft_ns.append(prefill_ns + choose_ns)
     if test.n_gen and not prompt:
-        _edge()
+        at_window_edge()
     start = now_ns()
     token_ns, itl_ns = _generate(backend, tokens, position, test.n_gen, first)
     if token_ns:
         timings.windows.append(("decode", start, now_ns()))
-        _edge()
+        at_window_edge()
     timings.samples_ns.append(prefill_ns + sum(token_ns))
     timings.prefill_ns.append(prefill_ns)
     timings.token_ns.append(token_ns)

@@ -62,7 +62,7 @@ DP_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 75.0, 25.0, 10.0, 5.0, 1.0, 0.1)
 # --------------------------------------------------------------------------- the reference
 
 
-def _top_k(logits: np.ndarray, k: int) -> np.ndarray:
+def top_k_indices(logits: np.ndarray, k: int) -> np.ndarray:
     """Ids of the k largest logits per row, most likely first."""
     if k >= logits.shape[1]:
         ids = np.broadcast_to(np.arange(logits.shape[1]), logits.shape)
@@ -109,7 +109,7 @@ class ReferenceWriter:
 
     def __call__(self, chunk: ChunkLogits) -> None:
         logits, lse = chunk.logits, chunk.stats.log_sum_exp
-        ids = _top_k(logits, min(self.top_k, logits.shape[1]))
+        ids = top_k_indices(logits, min(self.top_k, logits.shape[1]))
         logp = np.take_along_axis(logits, ids, axis=1).astype(np.float64) - lse[:, None]
         rest = np.log(np.maximum(1.0 - np.exp(logp).sum(axis=1), 1e-30))
         tail = sample_tail(logits, lse, ids, self.tail_samples, np.random.default_rng([20251127, chunk.index]))

@@ -69,7 +69,8 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
-def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
+def common_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every sequence shares."""
     n = 0
     for column in zip(*seqs, strict=False):
         if any(t != column[0] for t in column[1:]):
@@ -201,7 +202,7 @@ def hellaswag(
     for idx in order:
         context, gold, endings = data[idx]
         seqs = [backend.tokenize(context + " " + ending, add_special=True) for ending in endings]
-        tasks.append(_Choice(idx, gold, seqs, _common_prefix(seqs)))
+        tasks.append(_Choice(idx, gold, seqs, common_prefix(seqs)))
     parallel = max(4, n_parallel)
     ctx_total = parallel * n_ctx
     backend.configure(ContextParams(n_ctx=ctx_total, n_batch=ctx_total, n_ubatch=min(512, ctx_total),
@@ -353,7 +354,7 @@ def winogrande(
         row = rows[idx]
         seqs = [backend.tokenize(row["first"] + c + row["second"], add_special=True) for c in row["choices"]]
         n_base = [len(backend.tokenize(row["first"] + c, add_special=True)) for c in row["choices"]]
-        tasks.append(_Choice(idx, row["answer"] - 1, seqs, _common_prefix(seqs), {"n_base": n_base}))
+        tasks.append(_Choice(idx, row["answer"] - 1, seqs, common_prefix(seqs), {"n_base": n_base}))
     parallel = max(4, n_parallel)
     ctx_total = parallel * n_ctx
     backend.configure(ContextParams(n_ctx=ctx_total, n_batch=ctx_total, n_ubatch=min(512, ctx_total),

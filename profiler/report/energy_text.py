@@ -1,6 +1,6 @@
 """Short text for energy and thermal figures: table cells and summary lines.
 
-Rows may be ``TestResult`` objects or their dicts. An estimate is always marked
+Rows are ``TestResult`` objects. An estimate is always marked
 "(est.)", a phase shorter than the source resolves is prefixed "~", and a missing
 figure reads "unavailable" or "n/a", never 0.
 """
@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
-def _get(row, name: str, default=None):
-    if isinstance(row, Mapping):
-        return row.get(name, default)
-    return getattr(row, name, default)
+from profiler.results.schema import TestResult
 
 
 def joules(value: float | None) -> str:
@@ -24,31 +20,31 @@ def joules(value: float | None) -> str:
     return f"{value:.3g} J"
 
 
-def _resolved(row, phase: str) -> bool:
-    detail = _get(row, "energy_detail") or {}
+def phase_resolved(row: TestResult, phase: str) -> bool:
+    """Whether the energy source resolves a phase this short (an unresolved figure reads "~")."""
+    detail = row.energy_detail or {}
     return bool(((detail.get("phases") or {}).get(phase) or {}).get("resolved", True))
 
 
-def energy_cell(row) -> str:
+def energy_cell(row: TestResult) -> str:
     """J per token per phase, e.g. "pp 1.2 mJ | tg ~4.5 mJ (est.)"."""
-    if _get(row, "energy_method") is None:
+    if row.energy_method is None:
         return "unavailable"
     parts = []
-    for phase, short, field in (("prefill", "pp", "j_per_prefill_token"), ("decode", "tg", "j_per_decode_token")):
-        value = _get(row, field)
+    for phase, short, value in (("prefill", "pp", row.j_per_prefill_token), ("decode", "tg", row.j_per_decode_token)):
         if value is not None:
-            parts.append(f"{short} {'' if _resolved(row, phase) else '~'}{joules(value)}")
+            parts.append(f"{short} {'' if phase_resolved(row, phase) else '~'}{joules(value)}")
     text = " | ".join(parts) or "n/a"
-    text = text if _get(row, "energy_measured") else f"{text} (est.)"
+    text = text if row.energy_measured else f"{text} (est.)"
     # no CPU-time share could be computed: the figure is the whole machine's, and the cell says so
-    return f"{text} system-wide" if _get(row, "energy_attribution") == "system-wide" else text
+    return f"{text} system-wide" if row.energy_attribution == "system-wide" else text
 
 
-def thermal_cell(row) -> str:
+def thermal_cell(row: TestResult) -> str:
     """Hottest zone and mean clock ratio, e.g. "61 °C, 92% clk, THROTTLED"."""
-    temp, ratio = _get(row, "temp_max_c"), _get(row, "freq_ratio")
+    temp, ratio = row.temp_max_c, row.freq_ratio
     parts = [f"{temp:.0f} °C" if temp is not None else "n/a °C", f"{ratio:.0%} clk" if ratio is not None else "n/a clk"]
-    if _get(row, "throttled"):
+    if row.throttled:
         parts.append("THROTTLED")
     return ", ".join(parts)
 
@@ -72,12 +68,12 @@ def provenance_line(energy: Mapping | None) -> str:
             f"{how}{attributed}); {idle_text}")
 
 
-def sustained_line(row) -> str | None:
-    if _get(row, "sustained_s") is None:
+def sustained_line(row: TestResult) -> str | None:
+    if row.sustained_s is None:
         return None
-    detail = _get(row, "sustained_detail") or {}
-    return (f"sustained {_get(row, 'model_name')} {_get(row, 'test')}: burst {_get(row, 'burst_ts'):.2f} t/s, "
-            f"steady {_get(row, 'steady_ts'):.2f} t/s ({detail.get('steady_over_burst', 0):.0%} of burst); "
+    detail = row.sustained_detail or {}
+    return (f"sustained {row.model_name} {row.test}: burst {row.burst_ts:.2f} t/s, "
+            f"steady {row.steady_ts:.2f} t/s ({detail.get('steady_over_burst', 0):.0%} of burst); "
             f"{detail.get('onset_note', '')}")
 
 

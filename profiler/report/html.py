@@ -151,8 +151,7 @@ def _recommended_key(board) -> str | None:
 
 
 def _energy_cell(row) -> str:
-    value = getattr(row, "j_per_decode_token", None) or getattr(row, "j_per_prefill_token", None)
+    value = row.j_per_decode_token or row.j_per_prefill_token
     if value is None:
         return "unavailable"
-    measured = getattr(row, "energy_measured", None)
-    return f"{joules(value)}" + ("" if measured else " (est.)")
+    return f"{joules(value)}" + ("" if row.energy_measured else " (est.)")

@@ -142,12 +142,6 @@ def short_device(device: Mapping) -> str:
 # ----------------------------------------------------------------------------- the width-aware table
 
 
-def _get(row: Any, name: str, default=None):
-    if isinstance(row, Mapping):
-        return row.get(name, default)
-    return getattr(row, name, default)
-
-
 @dataclass(frozen=True)
 class Column:
     """One column: ``cell(row)`` returns the text, or None for n/a."""
@@ -309,4 +303,5 @@ def print_table(console: Console, title: str | None, columns: Sequence[Column], 
 
 
 def varies(rows: Sequence[Any], name: str) -> bool:
-    return len({_get(r, name) for r in rows}) > 1
+    """Whether the rows (objects: results, comparisons) differ in attribute ``name``."""
+    return len({getattr(r, name) for r in rows}) > 1

@@ -3,9 +3,10 @@ closing line per model. The fitting itself lives in ``profiler.report.terminal``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from profiler.analysis.density import fmt_params
 from profiler.measure import adaptive
 from profiler.report import energy_text
 from profiler.report.terminal import (
@@ -20,133 +21,128 @@ from profiler.report.terminal import (
     size,
     varies,
 )
+from profiler.results.schema import TestResult
 
 EST = " (est.)"
 
 
-def _get(row: Any, name: str, default=None):
-    if isinstance(row, Mapping):
-        return row.get(name, default)
-    return getattr(row, name, default)
-
-
-def _reasons(rows: Sequence[Any], field: str, fallback: str) -> str:
-    found = sorted({str(_get(r, field)) for r in rows if _get(r, field)})
+def _reasons(rows: Sequence[TestResult], field: str, fallback: str) -> str:
+    found = sorted({str(getattr(r, field)) for r in rows if getattr(r, field)})
     return "; ".join(found) if found else fallback
 
 
 # ----------------------------------------------------------------------------- profiler run / show
 
 
-def _j_per_token(row: Any) -> float | None:
-    decode = (_get(row, "n_gen") or 0) > 0
-    return _get(row, "j_per_decode_token") if decode else _get(row, "j_per_prefill_token")
+def _j_per_token(row: TestResult) -> float | None:
+    decode = (row.n_gen or 0) > 0
+    return row.j_per_decode_token if decode else row.j_per_prefill_token
 
 
-def _resolved(row: Any) -> bool:
-    return energy_text._resolved(row, "decode" if (_get(row, "n_gen") or 0) > 0 else "prefill")
+def _resolved(row: TestResult) -> bool:
+    return energy_text.phase_resolved(row, "decode" if (row.n_gen or 0) > 0 else "prefill")
 
 
-def _energy_column(rows: Sequence[Any]) -> Column:
+def _energy_column(rows: Sequence[TestResult]) -> Column:
     """J per token of the test's own phase; "(est.)" once in the header when every figure is an estimate."""
     with_value = [r for r in rows if _j_per_token(r) is not None]
-    all_estimated = bool(with_value) and not any(_get(r, "energy_measured") for r in with_value)
+    all_estimated = bool(with_value) and not any(r.energy_measured for r in with_value)
 
     def cell(row):
         value = _j_per_token(row)
         if value is None:
             return None
-        mark = "" if all_estimated or _get(row, "energy_measured") else EST
+        mark = "" if all_estimated or row.energy_measured else EST
         # energy_attribution "system-wide": no CPU-time share, so the figure is the whole machine's
-        scope = " system-wide" if _get(row, "energy_attribution") == "system-wide" else ""
+        scope = " system-wide" if row.energy_attribution == "system-wide" else ""
         return f"{'' if _resolved(row) else '~'}{joules(value)}{mark}{scope}"
 
     return Column("J/token" + (EST if all_estimated else ""), cell, core=True,
                   why_na=lambda rs: "energy " + _reasons(rs, "energy_unavailable", "not tracked"))
 
 
-def _itl(row: Any) -> str | None:
-    p50, p90, p99 = (_get(row, f"itl_ms_p{p}") for p in (50, 90, 99))
+def _itl(row: TestResult) -> str | None:
+    p50, p90, p99 = row.itl_ms_p50, row.itl_ms_p90, row.itl_ms_p99
     if p50 is None:
         return None
     return "/".join(sig3(v) for v in (p50, p90, p99)) + " ms"
 
 
-def _thermal(row: Any) -> str | None:
+def _thermal(row: TestResult) -> str | None:
     """None (n/a, so an all-n/a column is dropped) when there is neither a temperature nor a clock."""
-    if _get(row, "temp_max_c") is None and _get(row, "freq_ratio") is None:
+    if row.temp_max_c is None and row.freq_ratio is None:
         return None
     return energy_text.thermal_cell(row)
 
 
-def _ci(row: Any) -> str | None:
-    ci = _get(row, "ci95_rel")
-    return None if ci is None else f"±{ci:.1%} n={_get(row, 'repetitions')}"
+def _ci(row: TestResult) -> str | None:
+    ci = row.ci95_rel
+    return None if ci is None else f"±{ci:.1%} n={row.repetitions}"
 
 
-def run_columns(rows: Sequence[Any]) -> list[Column]:
-    names = short_model_names([(_get(r, "model_name"), _get(r, "quant_type")) for r in rows])
+def run_columns(rows: Sequence[TestResult]) -> list[Column]:
+    names = short_model_names([(r.model_name, r.quant_type) for r in rows])
 
     def model(row):
-        return names[(_get(row, "model_name"), _get(row, "quant_type"))]
+        return names[(row.model_name, row.quant_type)]
 
     return [
         Column("model", model, "left", core=True, shrink=True),
-        Column("threads", lambda r: str(_get(r, "n_threads")), core=varies(rows, "n_threads")),
-        Column("test", lambda r: _get(r, "test"), "left", core=True),
-        Column("t/s", lambda r: rate_pm(_get(r, "avg_ts"), _get(r, "stddev_ts")) + adaptive.target_mark(r), core=True),
-        Column("TTFT", lambda r: None if _get(r, "ttft_ms") is None else seconds(_get(r, "ttft_ms") / 1e3), core=True),
+        Column("threads", lambda r: str(r.n_threads), core=varies(rows, "n_threads")),
+        Column("test", lambda r: r.test, "left", core=True),
+        Column("t/s", lambda r: rate_pm(r.avg_ts, r.stddev_ts) + adaptive.target_mark(r), core=True),
+        Column("TTFT", lambda r: None if r.ttft_ms is None else seconds(r.ttft_ms / 1e3), core=True),
         # the model's own peak (process peak minus the RSS before the load); the process peak beside it
-        Column("model mem", lambda r: size(_get(r, "model_peak_rss_bytes")), core=True,
+        Column("model mem", lambda r: size(r.model_peak_rss_bytes), core=True,
                why_na=lambda rs: "no RSS before the load recorded"),
-        Column("proc peak", lambda r: size(_get(r, "peak_rss_bytes")), why_na=lambda rs: "RSS not readable"),
+        Column("proc peak", lambda r: size(r.peak_rss_bytes), why_na=lambda rs: "RSS not readable"),
         _energy_column(rows),
         Column("CI95", _ci, why_na=lambda rs: "fixed repetitions"),
         Column("ITL p50/90/99", _itl, why_na=lambda rs: "no generation test"),
-        Column("load", lambda r: seconds(_get(r, "load_s"))),
-        Column("file", lambda r: size(_get(r, "file_size_bytes"))),
-        Column("PSS", lambda r: size(_get(r, "pss_bytes")), why_na=lambda rs: "/proc smaps_rollup not readable"),
-        Column("bw frac", lambda r: None if _get(r, "bw_fraction") is None else f"{_get(r, 'bw_fraction'):.2f}",
+        Column("load", lambda r: seconds(r.load_s)),
+        Column("file", lambda r: size(r.file_size_bytes)),
+        Column("PSS", lambda r: size(r.pss_bytes), why_na=lambda rs: "/proc smaps_rollup not readable"),
+        Column("bw frac", lambda r: None if r.bw_fraction is None else f"{r.bw_fraction:.2f}",
                why_na=lambda rs: _reasons(rs, "bw_note", "no bandwidth probe")),
         Column("max °C / clk", _thermal, why_na=lambda rs: "no temperature or clock readings on this device"),
     ]
 
 
-def _is_prompt_only(row: Any) -> bool:
-    return (_get(row, "n_prompt") or 0) > 0 and not (_get(row, "n_gen") or 0)
+def _is_prompt_only(row: TestResult) -> bool:
+    return (row.n_prompt or 0) > 0 and not (row.n_gen or 0)
 
 
-def closing_lines(rows: Sequence[Any], device: Mapping, where: str | None = None) -> list[str]:
+def closing_lines(rows: Sequence[TestResult], device: Mapping, where: str | None = None) -> list[str]:
     """One quotable line per model at its fastest thread count, e.g.
     "smollm2-135m Q4_1 on AMD EPYC (2 threads): 300 t/s prompt, 123 t/s generation, 196 MiB, 95 mJ/token (est.)".
     ``where`` replaces the device's short name after "on" (the fleet names the device and its CPU)."""
-    names = short_model_names([(_get(r, "model_name"), _get(r, "quant_type")) for r in rows])
+    names = short_model_names([(r.model_name, r.quant_type) for r in rows])
     where = where or short_device(device)
     lines = []
     for key, label in names.items():
-        mine = [r for r in rows if (_get(r, "model_name"), _get(r, "quant_type")) == key]
+        mine = [r for r in rows if (r.model_name, r.quant_type) == key]
         lines.append(f"{label} on {where} " + _closing_figures(mine))
     return lines
 
 
-def _generation_ts(gen: Sequence[Any]) -> float | None:
+def _generation_ts(gen: Sequence[TestResult]) -> float | None:
     """A tgN test's t/s is the table's own figure (llama-bench's rate over the decodes); only a
     test with a prompt needs decode_ts, the rate after the first token, to leave the prompt out."""
-    alone = [r for r in gen if not (_get(r, "n_prompt") or 0)]
-    return _get(alone[0], "avg_ts") if alone else _get(gen[0], "decode_ts")
+    alone = [r for r in gen if not (r.n_prompt or 0)]
+    return alone[0].avg_ts if alone else gen[0].decode_ts
 
 
-def _closing_figures(rows: Sequence[Any]) -> str:
+def _closing_figures(rows: Sequence[TestResult]) -> str:
     def speed(r):
-        return _get(r, "decode_ts") or _get(r, "prefill_ts") or 0.0
+        return r.decode_ts or r.prefill_ts or 0.0
 
-    threads = _get(max(rows, key=speed), "n_threads")
-    mine = [r for r in rows if _get(r, "n_threads") == threads]
-    prompt = [r for r in mine if _is_prompt_only(r)] or [r for r in mine if _get(r, "prefill_ts")]
-    gen = [r for r in mine if (_get(r, "n_gen") or 0) > 0 and _get(r, "decode_ts") is not None]
+    threads = max(rows, key=speed).n_threads
+    mine = [r for r in rows if r.n_threads == threads]
+    prompt = [r for r in mine if _is_prompt_only(r)] or [r for r in mine if r.prefill_ts]
+    gen = [r for r in mine if (r.n_gen or 0) > 0 and r.decode_ts is not None]
     parts = []
     if prompt:
-        parts.append(f"{rate(_get(prompt[0], 'prefill_ts') or _get(prompt[0], 'avg_ts'))} prompt")
+        parts.append(f"{rate(prompt[0].prefill_ts or prompt[0].avg_ts)} prompt")
     if gen:
         parts.append(f"{rate(_generation_ts(gen))} generation")
     parts.append(_memory_phrase(mine))
@@ -155,15 +151,21 @@ def _closing_figures(rows: Sequence[Any]) -> str:
     if value is None:
         parts.append("energy unavailable")
     else:
-        parts.append(f"{joules(value)}/token" + ("" if _get(energy_row, "energy_measured") else EST))
+        parts.append(f"{joules(value)}/token" + ("" if energy_row.energy_measured else EST))
     return f"({threads} thread{'s' if threads != 1 else ''}): " + ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- scoreboard
 
 
-def scoreboard_columns(board, params: Callable[[Any], str] | None = None) -> list[Column]:
-    """``params(config)`` formats the parameter count (total and active); default: total in millions."""
+def params_text(total: int | None, active: int | None) -> str:
+    """``134.5M`` for a dense model; ``1.2B (active 400M)`` when a token runs through fewer (MoE)."""
+    if not total:
+        return "n/a"
+    return fmt_params(total) if not active or active == total else f"{fmt_params(total)} (active {fmt_params(active)})"
+
+
+def scoreboard_columns(board) -> list[Column]:
     configs = [s.config for s in board.scores]
     names = short_model_names([(c.model_name, c.quant) for c in configs])
     key_names = {c.key: _config_label(c, names) for c in configs}
@@ -194,8 +196,7 @@ def scoreboard_columns(board, params: Callable[[Any], str] | None = None) -> lis
                else sig3(s.accuracy_pct_per_j_per_1k_tokens), why_na=lambda ss: "needs accuracy and energy"),
         Column("cost/1M tok" + (EST if estimated else ""), lambda s: None if s.cost_per_1m_tokens is None else sig3(s.cost_per_1m_tokens),
                why_na=lambda ss: "energy unavailable"),
-        Column("params", lambda s: (params(s.config) if params else f"{s.config.n_params / 1e6:.3g}M")
-               if s.config.n_params else None),
+        Column("params", lambda s: params_text(s.config.n_params, s.config.n_params_active) if s.config.n_params else None),
         Column("acc/GB", lambda s: fmt(s.accuracy_pct_per_gb_peak, ".1f"), why_na=lambda ss: "needs accuracy and memory"),
         Column("density %/B", lambda s: fmt(s.knowledge_density_pct_per_b_params, ".0f"), why_na=lambda ss: "needs accuracy"),
         Column("above chance", lambda s: fmt(s.knowledge_density_above_chance_pct_per_b_params, ".0f"),
@@ -250,10 +251,10 @@ def history_columns(runs: Sequence[Mapping]) -> list[Column]:
     ]
 
 
-def _memory_phrase(rows: Sequence[Any]) -> str:
+def _memory_phrase(rows: Sequence[TestResult]) -> str:
     """The model's own peak, with the whole process's beside it."""
-    model = [_get(r, "model_peak_rss_bytes") for r in rows if _get(r, "model_peak_rss_bytes") is not None]
-    peaks = [_get(r, "peak_rss_bytes") for r in rows if _get(r, "peak_rss_bytes") is not None]
+    model = [r.model_peak_rss_bytes for r in rows if r.model_peak_rss_bytes is not None]
+    peaks = [r.peak_rss_bytes for r in rows if r.peak_rss_bytes is not None]
     if model and peaks:
         return f"{size(max(model))} model peak ({size(max(peaks))} process)"
     return f"{size(max(peaks))} process peak" if peaks else "peak memory n/a"

@@ -5,36 +5,38 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 from profiler import atomic
 from profiler.errors import UserError
 from profiler.report.energy_text import energy_cell
-from profiler.results.schema import RunResult
+from profiler.results.schema import RunResult, TestResult
 
 FORMATS = ("json", "jsonl", "csv", "md")
 
 # Columns of the Markdown table: llama-bench's, then ours.
-MD_COLUMNS = [
-    ("model", lambda r: r["model_name"]),
-    ("size", lambda r: f"{r['model_size'] / 2**20:.2f} MiB"),
-    ("params", lambda r: params_cell(r)),
-    ("backend", lambda r: r["backend"]),
-    ("threads", lambda r: str(r["n_threads"])),
-    ("test", lambda r: r["test"]),
-    ("t/s", lambda r: f"{r['avg_ts']:.2f} ± {r['stddev_ts']:.2f}"),
-    ("TTFT ms", lambda r: _num(r["ttft_ms"], ".1f")),
+MD_COLUMNS: list[tuple[str, Callable[[TestResult], str]]] = [
+    ("model", lambda r: r.model_name),
+    ("size", lambda r: f"{r.model_size / 2**20:.2f} MiB"),
+    ("params", lambda r: _params(r)),
+    ("backend", lambda r: r.backend),
+    ("threads", lambda r: str(r.n_threads)),
+    ("test", lambda r: r.test),
+    ("t/s", lambda r: f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}"),
+    ("TTFT ms", lambda r: _num(r.ttft_ms, ".1f")),
     ("ITL p50/p90/p99 ms", lambda r: _itl(r)),
-    ("model peak", lambda r: _mib(r.get("model_peak_rss_bytes"))),  # peak RSS minus the RSS before the load
-    ("peak RSS", lambda r: _mib(r["peak_rss_bytes"])),
-    ("load s", lambda r: _num(r["load_s"], ".2f")),
-    ("bw frac", lambda r: _num(r["bw_fraction"], ".2f")),
+    ("model peak", lambda r: _mib(r.model_peak_rss_bytes)),  # peak RSS minus the RSS before the load
+    ("peak RSS", lambda r: _mib(r.peak_rss_bytes)),
+    ("load s", lambda r: _num(r.load_s, ".2f")),
+    ("bw frac", lambda r: _num(r.bw_fraction, ".2f")),
     ("J/token", lambda r: energy_cell(r)),
 ]
 
-def params_cell(row: dict) -> str:
+def _params(row: TestResult) -> str:
     """llama-bench's total, and the active count beside it when a token runs through fewer (MoE)."""
-    total, active = row["model_n_params"], row.get("model_n_params_active")
+    total, active = row.model_n_params, row.model_n_params_active
     text = f"{total / 1e6:.1f} M"
     return text if not active or active == total else f"{text} ({active / 1e6:.1f} M active)"
 
@@ -43,18 +45,23 @@ CSV_SKIP = {"samples_ns", "samples_ts", "itl_ms_samples", "ttft_ms_samples", "wa
             "energy_detail", "thermal_detail", "sustained_detail", "throttle_reasons"}
 
 
+def _missing(value) -> bool:
+    """None, or a NaN, which the saved JSON writes as null: the table reads the same before and after a reload."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _num(value, fmt: str) -> str:
-    return "n/a" if value is None else format(value, fmt)
+    return "n/a" if _missing(value) else format(value, fmt)
 
 
 def _mib(value) -> str:
-    return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
+    return "n/a" if _missing(value) else f"{value / 2**20:.0f} MiB"
 
 
-def _itl(row: dict) -> str:
-    if row.get("itl_ms_p50") is None:
+def _itl(row: TestResult) -> str:
+    if _missing(row.itl_ms_p50):
         return "n/a"
-    return f"{row['itl_ms_p50']:.2f}/{row['itl_ms_p90']:.2f}/{row['itl_ms_p99']:.2f}"
+    return f"{row.itl_ms_p50:.2f}/{row.itl_ms_p90:.2f}/{row.itl_ms_p99:.2f}"
 
 
 def render(run: RunResult, fmt: str) -> str:
@@ -66,7 +73,7 @@ def render(run: RunResult, fmt: str) -> str:
     if fmt == "csv":
         return _csv(rows)
     if fmt == "md":
-        return _markdown(run, rows)
+        return _markdown(run)
     raise UserError(f"unknown output format '{fmt}' (use {', '.join(FORMATS)})")
 
 
@@ -85,19 +92,20 @@ def _csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def _markdown(run: RunResult, rows: list[dict]) -> str:
+def _markdown(run: RunResult) -> str:
+    rows = run.rows
     header = "| " + " | ".join(name for name, _ in MD_COLUMNS) + " |"
     rule = "| " + " | ".join("---:" if name not in ("model", "backend", "test") else "---" for name, _ in MD_COLUMNS) + " |"
     lines = [header, rule]
     lines += ["| " + " | ".join(fn(r) for _, fn in MD_COLUMNS) + " |" for r in rows]
-    build = rows[0]["build_commit"] if rows else "?"
+    build = rows[0].build_commit if rows else "?"
     lines.append("")
     lines.append(f"build: {build}")
     if run.failures:
         lines.append("")
         lines.append("Failed:")
         lines += [f"- {f['model']} ({f['test'] or 'load'}): {f['error']}" for f in run.failures]
-    warnings = list(run.warnings) + [w for r in rows for w in r["warnings"]]
+    warnings = list(run.warnings) + [w for r in rows for w in r.warnings]
     if warnings:
         lines.append("")
         lines.append("Warnings:")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,26 @@ from profiler.stats import ALPHA, welch_t_test
 MATCH_FIELDS = ("n_prompt", "n_gen", "n_depth", "n_threads", "n_batch", "n_ubatch", "type_k", "type_v", "flash_attn")
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One test as compare reads it, from whichever format it came: matched on model and settings."""
+
+    model: str
+    test: str
+    settings: tuple[tuple[str, str], ...]  # (field, value as text) for each of MATCH_FIELDS
+    n_threads: int
+    avg_ts: float | None  # as read: a row is only required to have one when it is matched
+    samples_ts: list[float]
+
+    def key(self, with_model: bool, with_threads: bool = True) -> tuple:
+        values = tuple(value for name, value in self.settings if with_threads or name != "n_threads")
+        return ((self.model,) if with_model else ()) + values
+
+
 @dataclass
 class Side:
     label: str
-    rows: list[dict]
+    rows: list[Measured]
     # one device of a fleet run (RUN_ID@DEVICE): devices differ in cores, so the default thread
     # count differs too; two such sides are matched without it
     device: str | None = None
@@ -64,15 +81,19 @@ def load_side(ref: str, store=None) -> Side:
     run_id, _, device = ref.partition("@")
     run = store.load_run(run_id)
     if not device:
-        return Side(ref, [r.to_dict() for r in run.rows])
-    rows = [r.to_dict() for r in run.rows if r.device_name == device]
+        return Side(ref, [measured(r.to_dict()) for r in run.rows])
+    rows = [measured(r.to_dict()) for r in run.rows if r.device_name == device]
     if not rows:
         known = sorted({r.device_name for r in run.rows if r.device_name})
         raise UserError(f"run {run_id} has no rows from device '{device}' (devices: {', '.join(known) or 'none'})")
     return Side(ref, rows, device)
 
 
-def _rows_from_file(path: Path) -> list[dict]:
+def _rows_from_file(path: Path) -> list[Measured]:
+    return [measured(row) for row in _dicts_from_file(path)]
+
+
+def _dicts_from_file(path: Path) -> list[dict]:
     with path.open("rb") as fh:
         head = fh.read(16)
     if head.startswith(b"SQLite format 3"):
@@ -103,10 +124,16 @@ def _rows_from_sqlite(path: Path) -> list[dict]:
     raise UserError(f"{path} has no llama-bench 'test' table; for a profiler database give a run id and PROFILER_DB")
 
 
-# ----------------------------------------------------------------------------- comparing
+def measured(row: Mapping) -> Measured:
+    """Read one row: ours (results.json, the store's rows as saved) or llama-bench's (JSON, JSONL, SQLite)."""
+    return Measured(
+        model=_model(row), test=_test_name(row),
+        settings=tuple((name, str(row.get(name, ""))) for name in MATCH_FIELDS),
+        n_threads=int(row.get("n_threads", 0)), avg_ts=row.get("avg_ts"), samples_ts=_samples_ts(row),
+    )
 
 
-def _test_name(row: dict) -> str:
+def _test_name(row: Mapping) -> str:
     if row.get("test"):
         return row["test"]
     parts = [f"pp{row['n_prompt']}"] if int(row.get("n_prompt", 0)) else []
@@ -115,39 +142,36 @@ def _test_name(row: dict) -> str:
     return f"{name} @ d{row['n_depth']}" if int(row.get("n_depth", 0) or 0) else name
 
 
-def _model(row: dict) -> str:
+def _model(row: Mapping) -> str:
     return row.get("model_name") or Path(str(row.get("model_filename", "?"))).name
 
 
-def _key(row: dict, with_model: bool, with_threads: bool = True) -> tuple:
-    values = tuple(str(row.get(f, "")) for f in MATCH_FIELDS if with_threads or f != "n_threads")
-    return ((_model(row),) if with_model else ()) + values
-
-
-def _samples_ts(row: dict) -> list[float]:
+def _samples_ts(row: Mapping) -> list[float]:
     samples = row.get("samples_ts")
     if isinstance(samples, str):  # CSV-like storage
         samples = [float(s) for s in samples.replace(";", ",").split(",") if s]
     return [float(s) for s in samples or []]
 
 
+# ----------------------------------------------------------------------------- comparing
+
+
 def compare(a: Side, b: Side) -> list[Comparison]:
     """Match rows by test configuration (and model, when both sides hold the same models)."""
-    same_models = {_model(r) for r in a.rows} == {_model(r) for r in b.rows}
+    same_models = {r.model for r in a.rows} == {r.model for r in b.rows}
     threads = not (a.device and b.device)
-    index = {_key(r, same_models, threads): r for r in b.rows}
+    index = {r.key(same_models, threads): r for r in b.rows}
     results = []
     for ra in a.rows:
-        rb = index.get(_key(ra, same_models, threads))
+        rb = index.get(ra.key(same_models, threads))
         if rb is None:
             continue
-        sa, sb = _samples_ts(ra), _samples_ts(rb)
-        p = welch_t_test(sa, sb)
-        a_ts, b_ts = float(ra["avg_ts"]), float(rb["avg_ts"])
+        p = welch_t_test(ra.samples_ts, rb.samples_ts)
+        a_ts, b_ts = float(ra.avg_ts), float(rb.avg_ts)
         results.append(
             Comparison(
-                test=_test_name(ra), model=_model(ra) if same_models else f"{_model(ra)} vs {_model(rb)}",
-                n_threads=int(ra.get("n_threads", 0)),
+                test=ra.test, model=ra.model if same_models else f"{ra.model} vs {rb.model}",
+                n_threads=ra.n_threads,
                 a_ts=a_ts, b_ts=b_ts, speedup=b_ts / a_ts, p_value=p,
                 significant=None if p is None else p < ALPHA,
             )

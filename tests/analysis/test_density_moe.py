@@ -12,6 +12,7 @@ import pytest
 from profiler.analysis import scoring
 from profiler.analysis.accuracy import AccuracyScore
 from profiler.models.ggufinfo import read_info
+from support.tests_support import make_row
 from support.tinymoe import expected_counts, write_tiny_moe
 
 
@@ -70,9 +71,8 @@ def test_moe_runs_in_llama_cpp_and_rows_carry_active_counts(tiny_moe, tmp_path):
 
 
 def test_scores_divide_by_active_parameters():
-    rows = [{"model_name": "moe", "model_filename": "/m/moe.gguf", "n_threads": 2, "n_batch": 2048, "n_ubatch": 512,
-             "type_k": "f16", "type_v": "f16", "flash_attn": -1, "quant_type": "Q4_0", "model_n_params": 1_000_000_000,
-             "model_n_params_active": 250_000_000, "file_size_bytes": 1, "n_gen": 8, "decode_ts": 10.0}]
+    rows = [make_row(model_name="moe", model_filename="/m/moe.gguf", quant_type="Q4_0", model_n_params=1_000_000_000,
+                     model_n_params_active=250_000_000, file_size_bytes=1, n_gen=8, decode_ts=10.0)]
     config = scoring.configurations(rows)[0]
     assert (config.n_params, config.n_params_active) == (1_000_000_000, 250_000_000)
     acc = AccuracyScore(metric="hellaswag", value_pct=50.0, provenance="measured", n_shot=0, source="t")
@@ -82,7 +82,7 @@ def test_scores_divide_by_active_parameters():
 
 
 def test_scoreboard_shows_both_counts():
-    from profiler.report.quality_text import params_text
+    from profiler.report.terminal_views import params_text
 
     assert params_text(1_000_000_000, 250_000_000) == "1B (active 250M)"
     assert params_text(134_515_008, 134_515_008) == "134.5M"
@@ -120,9 +120,14 @@ def test_onnx_graph_with_a_moe_node_counts_active_experts(tmp_path):
 
 
 def test_markdown_report_shows_active_beside_total():
-    from profiler.report.writers import params_cell
-    from support.tests_support import make_row
+    from profiler.report.writers import render
+    from profiler.results.schema import RunResult
 
-    assert params_cell(make_row(model_n_params=1_000_000_000, model_n_params_active=250_000_000).to_dict()) == \
+    def params_cell(row) -> str:
+        table = render(RunResult("r", "2026-01-01T00:00:00Z", "profiler run", {}, [row]), "md").splitlines()
+        header, line = ([cell.strip() for cell in table[i].split("|")] for i in (0, 2))  # table[1] is the rule
+        return line[header.index("params")]
+
+    assert params_cell(make_row(model_n_params=1_000_000_000, model_n_params_active=250_000_000)) == \
         "1000.0 M (250.0 M active)"
-    assert params_cell(make_row(model_n_params=500, model_n_params_active=500).to_dict()) == "0.0 M"
+    assert params_cell(make_row(model_n_params=500, model_n_params_active=500)) == "0.0 M"

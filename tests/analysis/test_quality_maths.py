@@ -186,7 +186,7 @@ def test_tail_sampling_follows_the_tail_distribution():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((4, 50)).astype(np.float32)
     lse = np.log(np.exp(logits.astype(np.float64)).sum(axis=1))
-    top = kld_mod._top_k(logits, 5)
+    top = kld_mod.top_k_indices(logits, 5)
     counts = np.zeros((4, 50))
     for seed in range(300):
         ids = kld_mod.sample_tail(logits, lse, top, 40, np.random.default_rng(seed))
@@ -280,7 +280,7 @@ def test_hellaswag_scores_match_numpy(model_a):
     for pred in result.predictions:
         context, gold, endings = items[pred["task"]]
         seqs = [backend.tokenize(context + " " + e) for e in endings]
-        common = tasks._common_prefix(seqs)
+        common = tasks.common_prefix(seqs)
         expected = []
         for seq in seqs:
             lp = log_softmax(Backend.logits_all(backend, seq))
@@ -326,7 +326,7 @@ def test_winogrande_scores_match_numpy(model_a):
     row = rows[pred["task"]]
     seqs = [backend.tokenize(row["first"] + c + row["second"]) for c in row["choices"]]
     n_base = [len(backend.tokenize(row["first"] + c)) for c in row["choices"]]
-    assert min(len(s) for s in seqs) - tasks._common_prefix(seqs) > 3  # the "skip the option" case
+    assert min(len(s) for s in seqs) - tasks.common_prefix(seqs) > 3  # the "skip the option" case
     expected = []
     for seq, nb in zip(seqs, n_base, strict=True):
         lp = log_softmax(Backend.logits_all(backend, seq))

@@ -13,6 +13,7 @@ from profiler.errors import UserError
 from profiler.models.catalog import Catalog, ModelSpec, load_catalog
 from profiler.quality import store
 from profiler.quality.missing import has_hellaswag
+from support.tests_support import make_row
 
 
 def _row(name, n_gen=0, n_prompt=0, decode=None, prefill=None, peak=None, j=None, measured=True, threads=4, **extra):
@@ -23,7 +24,7 @@ def _row(name, n_gen=0, n_prompt=0, decode=None, prefill=None, peak=None, j=None
     if j is not None:
         row.update(j_per_decode_token=j, energy_measured=measured, energy_source="rapl", energy_method="counter")
     row.update(extra)
-    return row
+    return make_row(**row)
 
 
 def _config(name, decode, peak, j=None, params=500_000_000, measured=True):

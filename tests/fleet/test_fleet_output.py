@@ -132,13 +132,13 @@ def test_fleet_run_carries_the_callers_warnings():
     from profiler import api
 
     options = api.RunOptions(warnings=["skipped gemma-3-270m: not in the local cache"])
-    run = dispatch._new_run(options, [])
+    run = dispatch.new_run(options, [])
     assert run.warnings == ["skipped gemma-3-270m: not in the local cache"]
     options.warnings.append("later")  # a copy: the options' list is not the run's
     assert run.warnings == ["skipped gemma-3-270m: not in the local cache"]
 
 
-def _dispatch(tmp_path) -> dispatch._Dispatch:
+def _dispatch(tmp_path) -> dispatch.Dispatch:
     from profiler import api
 
     run = RunResult(run_id="r2", created="2026-11-29T00:00:00+00:00", command="profiler fleet run",
@@ -146,7 +146,7 @@ def _dispatch(tmp_path) -> dispatch._Dispatch:
     store = Store(tmp_path / "p.db")
     store.begin_run(run, {"models": ["small"], "sweep": {}, "fleet": {"devices": ["pi5"]}})
     messages: list[str] = []
-    run_dispatch = dispatch._Dispatch(None, store, run, api.RunOptions(save=False), api.Callbacks(message=messages.append))
+    run_dispatch = dispatch.Dispatch(None, store, run, api.RunOptions(save=False), api.Callbacks(message=messages.append))
     run_dispatch.remaining["pi5"] = [("small", "pp16", "small|pp16"), ("small", "tg8", "small|tg8"),
                                      ("big", "pp16", "big|pp16")]
     run_dispatch.messages = messages

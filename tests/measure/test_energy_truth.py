@@ -25,6 +25,7 @@ from profiler.platform.thermal import ThermalSensors
 from profiler.report.energy_text import energy_cell
 from support.energy_fixtures import FakeClock, redirected, vm_tree, write_tree
 from support.runs import stored_energy_rows
+from support.tests_support import make_row
 
 S = 1_000_000_000
 
@@ -103,11 +104,11 @@ def test_counters_are_read_at_window_edges_and_failures_land_in_the_row():
         assert tracker.sampler.poller._thread is None  # no sampling thread for a counter
         for rep in range(10):
             clock.advance(0.05)
-            runner._edge()  # what run_repetition calls before the window ...
+            runner.at_window_edge()  # what run_repetition calls before the window ...
             start = clock.advance(0.01)
             source.fail = rep % 3 == 0  # a third of the closing reads fail
             end = clock.advance(0.5)
-            runner._edge()  # ... and after it
+            runner.at_window_edge()  # ... and after it
             source.fail = False
             windows.append(("decode", start, end))
     row = row_like(n_prompt=0)
@@ -124,10 +125,10 @@ def test_a_clean_series_has_zero_counts_and_no_warning():
     clock = FakeClock(0)
     session = EnergySession(Choice(FlakyCounter(clock)), ThermalSensors(), clock=clock)
     with session.track() as tracker:
-        runner._edge()
+        runner.at_window_edge()
         start = clock.advance(0.01)
         end = clock.advance(1.0)
-        runner._edge()
+        runner.at_window_edge()
     row = row_like(n_prompt=0)
     tracker.annotate(row, [("decode", start, end)], "m")
     assert (row.energy_read_errors, row.energy_samples_missed) == (0, 0)
@@ -172,11 +173,11 @@ def test_an_unattributed_system_wide_figure_says_system_wide(tmp_path):
     fields, warnings = energy_fields(inp, "m tg16")
     assert fields["energy_attributed"] is False and fields["energy_attribution"] == "system-wide"
     assert any("whole machine's (system-wide)" in w for w in warnings)
-    assert energy_cell({**fields, "n_gen": 16}).endswith("system-wide")
+    assert energy_cell(make_row(**{**fields, "n_gen": 16})).endswith("system-wide")
     shared = [Reading(i * S // 10, i * 1.0, 0.05 * i, 0.1 * i) for i in range(11)]
     fields, _ = energy_fields(EnergyInputs(shared, prov(system_wide=True), True, [("decode", S // 10, 9 * S // 10)],
                                            0, 16, None, "skipped", None), "m tg16")
-    assert fields["energy_attribution"] == "process-share" and "system-wide" not in energy_cell(fields)
+    assert fields["energy_attribution"] == "process-share" and "system-wide" not in energy_cell(make_row(**fields))
 
 
 def test_a_stored_zero_joules_is_never_the_best_energy():

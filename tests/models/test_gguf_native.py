@@ -186,9 +186,9 @@ def test_readers_agree_on_real_catalogue_models(monkeypatch):
 
 def test_the_file_reader_serves_when_the_file_cannot_be_mapped(tiny_gguf, monkeypatch):
     lib = gguf_native.library()
-    tried, ctx = gguf_native._init_from_mapping(lib, tiny_gguf)
+    tried, ctx = gguf_native.init_from_mapping(lib, tiny_gguf)
     lib.gguf_free(ctx)
     assert tried and ctx  # the fast route is the one in use
     mapped = gguf_native.read_header(tiny_gguf, keep_array=64)
-    monkeypatch.setattr(gguf_native, "_init_from_mapping", lambda lib, path: (False, None))
+    monkeypatch.setattr(gguf_native, "init_from_mapping", lambda lib, path: (False, None))
     assert gguf_native.read_header(tiny_gguf, keep_array=64) == mapped is not None

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profiler.cli.app import int_list
-from profiler.errors import UserError
 from profiler.measure import memory
 from profiler.platform import device, sysfs
 
@@ -104,29 +102,13 @@ def test_peak_reset_really_lowers_vmhwm():
         pytest.skip(f"this kernel refuses the VmHWM reset: {exc}")
     block = np.ones(96 * 2**20 // 8)  # every page written: all resident
     del block
-    before = memory._status()
+    before = memory.proc_status()
     assert before["VmHWM"] >= before["VmRSS"] + 64 * 2**20
     assert memory.reset_peak_checked() is None
-    assert memory._status()["VmHWM"] <= before["VmHWM"] - 64 * 2**20
+    assert memory.proc_status()["VmHWM"] <= before["VmHWM"] - 64 * 2**20
 
 
 def test_command_runner_is_injectable(sysroot):
     sysfs.set_command_runner(lambda argv: "throttled=0x0\n" if argv[0] == "vcgencmd" else None)
     assert sysfs.run_command(["vcgencmd", "get_throttled"]) == "throttled=0x0\n"
     assert sysfs.run_command(["tegrastats"]) is None
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [("512", [512]), ("1,2,4", [1, 2, 4]), ("1-4", [1, 2, 3, 4]), ("128-512+128", [128, 256, 384, 512]),
-     ("128-1024*2", [128, 256, 512, 1024]), ("0", [0])],
-)
-def test_llama_bench_list_syntax(text, expected):
-    assert int_list(text, "-p") == expected
-
-
-def test_list_syntax_errors():
-    with pytest.raises(UserError, match="not an integer"):
-        int_list("1,x", "-t")
-    with pytest.raises(UserError, match="does not advance"):
-        int_list("1-4*1", "-t")

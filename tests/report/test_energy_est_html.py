@@ -13,7 +13,7 @@ def test_every_figure_derived_from_an_estimate_says_est_in_the_html_scores():
     from profiler.report.html import render_html
     from profiler.results.schema import RunResult
 
-    estimated = scoring.configurations([{**stored_energy_rows("est", 0.02)[0], "energy_measured": False}])[0]
+    estimated = scoring.configurations(stored_energy_rows("est", 0.02, energy_measured=False))[0]
     measured = scoring.configurations(stored_energy_rows("meas", 0.03))[0]
     published = acc.AccuracyScore(metric="hellaswag", value_pct=40.0, provenance="published", n_shot=0, source="card")
     scores = [scoring.score(c, "hellaswag", published, 0.3) for c in (estimated, measured)]

@@ -36,7 +36,7 @@ def test_llama_bench_json_and_sqlite_inputs(tmp_path):
               "avg_ts": 100.0, "samples_ts": [99.0, 100.0, 101.0]}]
     (tmp_path / "bench.json").write_text(json.dumps(bench))
     side = compare.load_side(str(tmp_path / "bench.json"))
-    assert compare._test_name(side.rows[0]) == "pp512"
+    assert side.rows[0].test == "pp512"  # llama-bench names no test: read from -p/-n/-d
     db = sqlite3.connect(tmp_path / "bench.sqlite")
     db.execute("CREATE TABLE test (model_filename TEXT, n_prompt INTEGER, n_gen INTEGER, n_depth INTEGER, n_threads INTEGER,"
                " n_batch INTEGER, n_ubatch INTEGER, type_k TEXT, type_v TEXT, flash_attn INTEGER, avg_ts REAL)")
@@ -50,8 +50,8 @@ def test_llama_bench_json_and_sqlite_inputs(tmp_path):
 
 
 def test_no_matching_tests_is_a_user_error(tmp_path):
-    a = compare.Side("a", [_row("pp512", 512, 0, [1.0, 2.0])])
-    b = compare.Side("b", [_row("pp128", 128, 0, [1.0, 2.0])])
+    a = compare.Side("a", [compare.measured(_row("pp512", 512, 0, [1.0, 2.0]))])
+    b = compare.Side("b", [compare.measured(_row("pp128", 128, 0, [1.0, 2.0]))])
     with pytest.raises(UserError, match="no matching tests"):
         compare.compare(a, b)
 

@@ -205,7 +205,7 @@ def test_all_local_skips_what_will_not_fit(stores, sysroot):
 
 
 def test_models_shows_active_and_total_parameters_of_a_moe(stores, tmp_path, monkeypatch):
-    from profiler.cli.sources import params_cell
+    from profiler.cli.sources import model_columns
     from profiler.sources.listing import list_models
     from support.tinymodel import write_tiny_llama
 
@@ -216,4 +216,5 @@ def test_models_shows_active_and_total_parameters_of_a_moe(stores, tmp_path, mon
     monkeypatch.setenv("HOME", str(home))
     (row,) = list_models("lmstudio").rows
     assert 0 < row.n_params_active < row.n_params
-    assert params_cell(row).count("/") == 1, "active/total in the table"
+    params = next(c for c in model_columns() if c.header == "params")
+    assert params.cell(row).count("/") == 1, "active/total in the table"

@@ -59,11 +59,10 @@ def three_config_scoreboard() -> scoring.Scoreboard:
     return scoring.Scoreboard("hellaswag", 0.30, scores, objectives)
 
 
-def stored_energy_rows(name: str, j: float) -> list[dict]:
-    """One stored tg128 row of ``name`` (as the store returns it) with a measured ``j`` J/decode token."""
-    row = {"model_name": name, "model_filename": f"/m/{name}.gguf", "n_threads": 2, "n_batch": 2048,
-           "n_ubatch": 512, "type_k": "f16", "type_v": "f16", "flash_attn": -1, "quant_type": "Q4_0",
-           "model_n_params": 1e8, "file_size_bytes": 1e8, "n_gen": 128, "n_prompt": 0, "decode_ts": 50.0,
-           "peak_rss_bytes": 1e8, "j_per_decode_token": j, "energy_measured": True, "energy_source": "rapl",
-           "energy_method": "counter"}
-    return [row]
+def stored_energy_rows(name: str, j: float, **overrides) -> list[TestResult]:
+    """One stored tg128 row of ``name`` with a measured ``j`` J/decode token; ``overrides`` change any field."""
+    values = dict(model_name=name, model_filename=f"/m/{name}.gguf", n_threads=2, n_batch=2048, n_ubatch=512,
+                  type_k="f16", type_v="f16", flash_attn=-1, quant_type="Q4_0", model_n_params=1e8,
+                  file_size_bytes=1e8, test="tg128", n_gen=128, n_prompt=0, decode_ts=50.0, peak_rss_bytes=1e8,
+                  j_per_decode_token=j, energy_measured=True, energy_source="rapl", energy_method="counter")
+    return [make_row(**{**values, **overrides})]
