@@ -10,8 +10,8 @@ from profiler.errors import UserError
 
 
 def _store(db: Path | None, reports_dir: Path | None):
-    from profiler.api import RunOptions
     from profiler.results.store import Store
+    from profiler.run.options import RunOptions
 
     options = RunOptions(db=db)
     if reports_dir is not None:
