@@ -9,6 +9,7 @@ each row with the device.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -45,11 +46,14 @@ class _Forwarder:
         self.send({"type": "test_started", "model": model, "test": test.name, "key": self.key, "at": self.started})
 
     def row_done(self, row: TestResult) -> None:
-        row.device_name, row.device_node_id = self.device, self.node_id
-        row.device_fingerprint = {**self.fingerprint, "energy_source": row.energy_source,
-                                  "energy_measured": row.energy_measured, "energy_method": row.energy_method}
-        row.test_start_unix_s, row.test_end_unix_s = self.started, time.time()
-        self.send({"type": "row", "key": self.key, "row": row.to_dict()})
+        """Send the row home tagged with this device and when the test ran (a copy: the run's own
+        row stays as measured)."""
+        fingerprint = {**self.fingerprint, "energy_source": row.energy_source,
+                       "energy_measured": row.energy_measured, "energy_method": row.energy_method}
+        tagged = dataclasses.replace(row, device_name=self.device, device_node_id=self.node_id,
+                                     device_fingerprint=fingerprint, test_start_unix_s=self.started,
+                                     test_end_unix_s=time.time())
+        self.send({"type": "row", "key": self.key, "row": tagged.to_dict()})
         self.key = None
 
     def callbacks(self) -> Callbacks:
