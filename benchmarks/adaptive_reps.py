@@ -59,12 +59,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llama_bench_ratio import CpuClock, load_average  # noqa: E402
 from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa: E402
 
-from profiler import api  # noqa: E402
+from profiler import api, atomic  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure import adaptive  # noqa: E402
-from profiler.measure.stats import mean, stdev  # noqa: E402
 from profiler.models import catalog
 from profiler.sources import resolve_models  # noqa: E402
+from profiler.stats import mean, stdev, t_critical  # noqa: E402
 
 GOAL_TIME_RATIO = 0.7
 # "the same CI": N is chosen to just reach auto's CI, so lb rN lands on either side of it by
@@ -119,7 +119,7 @@ def reps_needed(cv: float, ci_rel: float, cap: int) -> int:
     # t(n-1) > 1.96 for every n, so no N below (1.96 cv / ci)^2 can do: start the search there
     start = max(adaptive.MIN_REPS, int((1.96 * cv / ci_rel) ** 2) if ci_rel > 0 else cap)
     for n in range(start, cap + 1):
-        if adaptive.t_quantile_975(n - 1) * cv / math.sqrt(n) <= ci_rel:
+        if t_critical(n - 1) * cv / math.sqrt(n) <= ci_rel:
             return n
     return cap
 
@@ -270,7 +270,7 @@ def summarize(rounds: list[Round]) -> dict:
             # the same comparison against the N found by search in lb rN's own samples
             "search_n": [n for n, _ in searched],
             "search_test_s": [t for _, t in searched],
-            "search_time_ratio": statistics.median(r.runs["auto"].test_s / t for r, (_, t) in zip(mine, searched)),
+            "search_time_ratio": statistics.median(r.runs["auto"].test_s / t for r, (_, t) in zip(mine, searched, strict=True)),
             "search_reached": sum(n is not None for n, _ in searched),
         }
     return out
@@ -396,9 +396,7 @@ def save(args, header: list[str], lines: list[str], rounds: list[Round], summary
     document = {"args": vars(args), "header": header, "summary": summary,
                 "rounds": [{**asdict(r), "runs": {k: asdict(v) for k, v in r.runs.items()}} for r in rounds]}
     for name, text in (("adaptive_reps.json", json.dumps(document, indent=1)), ("adaptive_reps.txt", "\n".join(header + lines) + "\n")):
-        tmp = RESULTS / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(RESULTS / name)
+        atomic.write_text(RESULTS / name, text)
 
 
 if __name__ == "__main__":

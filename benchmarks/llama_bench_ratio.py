@@ -53,15 +53,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa: E402
 
-from profiler import api  # noqa: E402
+from profiler import api, atomic  # noqa: E402
 from profiler.backends import runtime_info  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure.plan import Sweep  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.models import catalog
-from profiler.results.compare import student_t_two_sided_p  # noqa: E402
 from profiler.run.options import RunOptions  # noqa: E402
 from profiler.sources import resolve_models  # noqa: E402
+from profiler.stats import mean, mean_ci_half_width  # noqa: E402
 
 TARGETS = {"quiet": 0.98, "loaded": 0.95}
 QUIET_CPUS = 0.25  # a quiet round counts as disturbed when other processes kept this many CPUs busy
@@ -143,21 +143,11 @@ def ratio_pairs(sides: tuple[str, ...]) -> list[tuple[str, str]]:
 def geometric_mean_ci(ratios: list[float]) -> tuple[float, float, float]:
     """Geometric mean of ratios and its 95% confidence interval (Student's t on the logs)."""
     logs = [math.log(r) for r in ratios]
-    centre = statistics.mean(logs)
-    if len(logs) < 2:
+    centre = mean(logs)
+    half = mean_ci_half_width(logs)
+    if half is None:
         return math.exp(centre), float("nan"), float("nan")
-    half = t_quantile_975(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
     return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
-
-
-def t_quantile_975(df: int) -> float:
-    """Student's t 97.5% quantile (two-sided 95%): the t at which profiler.results.compare's two-sided
-    p-value, the one its Welch test uses, falls to 0.05 (bisection; p falls as t grows)."""
-    low, high = 0.0, 1000.0
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (middle, high) if student_t_two_sided_p(middle, df) > 0.05 else (low, middle)
-    return (low + high) / 2
 
 
 class CpuClock:
@@ -454,9 +444,7 @@ def save_results(args: argparse.Namespace, cases: list[Case], quiet_busy: list[f
                        "quiet_other_cpus_mean": statistics.mean(quiet_busy) if quiet_busy else None, "cpu_steal": steal}]
     document = {"schema": SCHEMA, "rounds": len(cases[0].others), "reps": args.reps, "targets": TARGETS, "runs": runs,
                 "cases": [c.as_dict() for c in cases]}
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    atomic.write_text(RESULTS, json.dumps(document, indent=2) + "\n")
     print(f"raw samples written to {RESULTS}")
 
 

@@ -38,6 +38,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from profiler import paths
+
 PACKAGE = "llama-cpp-python"
 DEFAULT_TARGETS = ("llama-bench", "llama-perplexity")
 
@@ -58,8 +60,7 @@ def installed_version() -> str:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("PROFILER_CACHE") or Path.home() / ".cache" / "profiler"
-    return Path(base) / "llamacpp-tools"
+    return paths.cache_dir() / "llamacpp-tools"
 
 
 def tool_dir(version: str | None = None) -> Path:

@@ -144,7 +144,7 @@ def main() -> int:
         pp = statistics.median(v[0] for v in results[name])
         tg = statistics.median(v[1] for v in results[name])
         # paired: the median of per-round ratios; neighbours in time share the machine's load
-        per_round = [v[1] / b[1] for v, b in zip(results[name], results["genai-direct"])]
+        per_round = [v[1] / b[1] for v, b in zip(results[name], results["genai-direct"], strict=True)]
         paired = statistics.median(per_round)
         target = TARGETS.get(name)
         mark = "" if target is None else ("ok" if paired >= target else "MISS")

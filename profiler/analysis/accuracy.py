@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from profiler.errors import UserError
+from profiler.quality.tasks import MEASURED_VARIANT
 
 PROVENANCE_RANK = {"measured": 0, "lm-eval": 1, "published": 2}
 
@@ -45,17 +46,8 @@ CHANCE_PCT = {
     "commonsense_qa": 20.0,
 }
 
-ENTRY_KEYS = {
-    "metric": str, "value": (int, float), "n_shot": int, "source": str, "url": str,
-    "measured_on": str, "variant": str, "note": str,
-}
-ENTRY_REQUIRED = ("metric", "value", "n_shot", "source", "measured_on")
 EXACT_MARKERS = ("this file", "this artifact")
 
-# What our own task scorers measure (profiler.quality.tasks): HellaSwag's ending log-prob is
-# averaged per token (lm-eval's acc_norm divides by bytes: another number); Winogrande compares
-# the words after the blank without normalisation, which is lm-eval's plain acc.
-MEASURED_VARIANT = {"hellaswag": "acc_norm_token", "winogrande": "acc"}
 VARIANT_TEXT = {"acc_norm_token": "acc_norm per token", "acc_norm": "acc_norm", "acc": "acc"}
 
 # Size of the split a published full-benchmark number is computed on (validation, or test where
@@ -64,6 +56,33 @@ FULL_SET_TASKS = {
     "hellaswag": 10042, "winogrande": 1267, "piqa": 1838, "boolq": 3270, "arc_easy": 2376,
     "arc_challenge": 1172, "openbookqa": 500, "commonsense_qa": 1221, "mmlu": 14042,
 }
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What must be equal for two accuracy numbers to be compared: the task, the shot count, the
+    variant (acc / acc_norm / acc_norm per token / the harness a card names) and the task subset
+    (None: the whole benchmark as its source reports it)."""
+
+    metric: str
+    n_shot: int | None
+    variant: str | None
+    subset: str | None = None
+
+    def text(self) -> str:
+        """``0-shot acc_norm per token, 100 of 10042 tasks (...)``: shown beside every number."""
+        return f"{self._shots()} {self._variant_text()}, {self.subset or 'full benchmark'}"
+
+    def label(self) -> str:
+        """``hellaswag 0-shot, lighteval`` (a subset is named after it): a reference family's setting."""
+        label = f"{self.metric} {self._shots()}, {self.variant or 'variant unstated'}"
+        return f"{label}, {self.subset}" if self.subset else label
+
+    def _shots(self) -> str:
+        return "?-shot" if self.n_shot is None else f"{self.n_shot}-shot"
+
+    def _variant_text(self) -> str:
+        return VARIANT_TEXT.get(self.variant or "", self.variant) or "variant unstated"
 
 
 @dataclass
@@ -87,15 +106,11 @@ class AccuracyScore:
     def inherited(self) -> bool:
         return self.inherited_from is not None
 
-    def setting(self) -> tuple:
-        """What must be equal for two numbers to be compared: shots, variant, task subset."""
-        return (self.n_shot, self.variant, self.subset)
+    def setting(self) -> Setting:
+        return Setting(normalise_metric(self.metric), self.n_shot, self.variant, self.subset)
 
     def setting_text(self) -> str:
-        """``0-shot acc_norm per token, 100 of 10042 tasks (...)`` - shown beside every number."""
-        shots = "?-shot" if self.n_shot is None else f"{self.n_shot}-shot"
-        variant = VARIANT_TEXT.get(self.variant or "", self.variant) or "variant unstated"
-        return f"{shots} {variant}, {self.subset or 'full benchmark'}"
+        return self.setting().text()
 
     def label(self) -> str:
         """Provenance and setting for tables: ``measured 0-shot acc_norm per token, 400 tasks`` /
@@ -136,30 +151,6 @@ def chance_pct(metric: str) -> float | None:
 
 
 # --------------------------------------------------------------------------- the catalogue
-
-
-def validate_entries(entries: list, where: str) -> list[dict]:
-    """Check ``[[models.accuracy]]`` tables; a one-line UserError names the problem."""
-    out = []
-    for i, entry in enumerate(entries, start=1):
-        here = f"{where}: accuracy #{i}"
-        if not isinstance(entry, dict):
-            raise UserError(f"{here}: must be a table with metric, value, n_shot, source, measured_on")
-        for key, value in entry.items():
-            if key not in ENTRY_KEYS:
-                raise UserError(f"{here}: unknown key '{key}' (known: {', '.join(ENTRY_KEYS)})")
-            if isinstance(value, bool) or not isinstance(value, ENTRY_KEYS[key]):
-                raise UserError(f"{here}: '{key}' has the wrong type ({type(value).__name__})")
-        for key in ENTRY_REQUIRED:
-            if key not in entry:
-                raise UserError(f"{here}: missing '{key}' (every published score needs its metric, value, shot count, "
-                                "source and the model it was measured on)")
-        if not 0 <= float(entry["value"]) <= 100:
-            raise UserError(f"{here}: value {entry['value']} is not a percentage (0-100)")
-        if entry["n_shot"] < 0:
-            raise UserError(f"{here}: n_shot must be >= 0")
-        out.append(entry)
-    return out
 
 
 def from_catalog(entries: list[dict]) -> list[AccuracyScore]:
@@ -277,7 +268,7 @@ def _measured_subset(entry: dict) -> str:
     return f"{selection}; data {data[:12]}" if data else selection
 
 
-def best(scores: list[AccuracyScore], metric: str, setting: tuple | None = None) -> AccuracyScore | None:
+def best(scores: list[AccuracyScore], metric: str, setting: Setting | None = None) -> AccuracyScore | None:
     """The score that stands for ``metric`` (only among scores in ``setting`` when given): exact
     (this file) before inherited, then measured > lm-eval > published, then more tasks; then the
     latest measurement (the store is in time order) or the first catalogue entry (the catalogue
@@ -303,7 +294,7 @@ def comparable(per_config: list[list[AccuracyScore]], metric: str) -> tuple[list
     under another setting (say a published 10-shot score beside measured 0-shot ones) gets
     None: it is shown, never ranked against the others."""
     metric = normalise_metric(metric)
-    coverage: dict[tuple, list] = {}
+    coverage: dict[Setting, list] = {}
     for i, scores in enumerate(per_config):
         for setting in dict.fromkeys(s.setting() for s in scores if s.metric == metric):
             winner = best(scores, metric, setting)

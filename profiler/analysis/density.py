@@ -13,45 +13,29 @@ Three measurements (docs/density.md has the method and its caveats):
   95% interval are compared with 8 months (a popular account) and 3.3 months (the Densing Law,
   Xiao et al. 2024, arXiv 2412.04315).
 
-Settings are never mixed: a family has one setting (metric, shots, variant), and a configuration
-is placed on it only with an accuracy measured under that same setting.
+Settings are never mixed: a family has one setting (``accuracy.Setting``: metric, shots, variant,
+task subset), and a configuration is placed on it only with an accuracy measured under that same
+setting. A score over a task subset is never placed on a family fitted to full-benchmark numbers:
+a subset (the first N documents, or N tasks in one fixed order) need not be as hard as the whole.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from profiler import paths
 from profiler.analysis import accuracy as acc_mod
+from profiler.analysis.accuracy import Setting
 from profiler.errors import UserError
+from profiler.stats import least_squares, mean_response_half_width, wilson_interval
 
 DOUBLING_REFERENCES_MONTHS = {"popular account": 8.0, "Densing Law (Xiao et al. 2024)": 3.3}
 DAYS_PER_MONTH = 365.25 / 12
 MIN_FAMILY_SIZES = 3
 MIN_TREND_POINTS = 3
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What makes two accuracy numbers comparable: the task, the shot count and the variant
-    (acc / acc_norm / the harness a card names)."""
-
-    metric: str
-    n_shot: int | None
-    variant: str | None
-
-    def label(self) -> str:
-        shots = "?-shot" if self.n_shot is None else f"{self.n_shot}-shot"
-        return f"{self.metric} {shots}, {self.variant or 'variant unstated'}"
-
-    @classmethod
-    def of(cls, score: acc_mod.AccuracyScore) -> Setting:
-        return cls(acc_mod.normalise_metric(score.metric), score.n_shot, score.variant)
 
 
 # --------------------------------------------------------------------------- the reference family
@@ -136,25 +120,13 @@ def fit_family(family: ReferenceFamily) -> LogisticFit:
     chance = family.chance_pct
     xs = [math.log(p.n_params_active) for p in family.points]
     ys = [_logit(p.accuracy_pct, chance) for p in family.points]
-    slope, intercept, resid_sd = _least_squares(xs, ys)
+    line = least_squares(xs, ys)
+    slope, intercept, resid_sd = line.slope, line.intercept, line.resid_sd
     if slope <= 0:
         raise UserError(f"reference family {family.name}: accuracy does not rise with size "
                         f"({', '.join(f'{p.model} {p.accuracy_pct:g}%' for p in family.points)}); "
                         "it cannot serve as a size scale")
     return LogisticFit(chance, intercept, slope, min(xs), max(xs), resid_sd)
-
-
-def _least_squares(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
-    """(slope, intercept, residual standard deviation) of y on x."""
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        raise UserError("the fit needs at least two different x values")
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-    intercept = my - slope * mx
-    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
-    return slope, intercept, math.sqrt(rss / (n - 2)) if n > 2 else 0.0
 
 
 # --------------------------------------------------------------------------- effective size
@@ -227,7 +199,7 @@ class Trend:
     def band_ln_rho(self, months: float) -> tuple[float, float]:
         """95% confidence band of the fitted mean ln ρ, ``months`` after date0."""
         centre = self.intercept + self.slope_per_month * months
-        half = self.t975 * self.resid_sd * math.sqrt(1 / self.n_points + (months - self.x_mean_months) ** 2 / self.sxx)
+        half = mean_response_half_width(self.t975, self.resid_sd, self.n_points, self.x_mean_months, self.sxx, months)
         return centre - half, centre + half
 
     def predict_ln_rho(self, date: dt.date) -> float:
@@ -247,19 +219,15 @@ def fit_trend(points: list[tuple[str, float]]) -> Trend:
     date0 = min(d for d, _ in dated)
     xs = [_months(date0, d) for d, _ in dated]
     ys = [math.log(rho) for _, rho in dated]
-    slope, intercept, resid_sd = _least_squares(xs, ys)
-    n = len(xs)
-    mx = sum(xs) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    t975 = t_quantile_975(n - 2)
-    half = t975 * resid_sd / math.sqrt(sxx)
-    lo, hi = slope - half, slope + half
+    line = least_squares(xs, ys)
+    slope, intercept = line.slope, line.intercept
+    lo, hi = line.slope_interval()
     doubling = math.log(2) / slope if slope > 0 else None
     ci = None
     if hi > 0:  # faster growth (hi) -> shorter doubling; lo <= 0 leaves the long end unbounded
         ci = [math.log(2) / hi, math.log(2) / lo if lo > 0 else None]
-    trend = Trend(n, doubling, ci, slope, [lo, hi], intercept, date0.isoformat(), resid_sd=resid_sd,
-                  x_mean_months=mx, sxx=sxx, t975=t975)
+    trend = Trend(line.n, doubling, ci, slope, [lo, hi], intercept, date0.isoformat(), resid_sd=line.resid_sd,
+                  x_mean_months=line.x_mean, sxx=line.sxx, t975=line.t975())
     trend.comparisons = [_compare(name, months, ci) for name, months in DOUBLING_REFERENCES_MONTHS.items()]
     return trend
 
@@ -277,22 +245,6 @@ def _compare(name: str, months: float, ci: list[float | None] | None) -> str:
 
 def _fmt_months(value: float | None) -> str:
     return "unbounded" if value is None else f"{value:.1f}"
-
-
-def t_quantile_975(df: int) -> float:
-    """Student's t 97.5% quantile by bisection on the two-sided tail of profiler.results.compare."""
-    from profiler.results.compare import student_t_two_sided_p
-
-    if df < 1:
-        return math.inf
-    lo, hi = 0.0, 1000.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if student_t_two_sided_p(mid, df) > 0.05:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 # --------------------------------------------------------------------------- per configuration
@@ -325,9 +277,9 @@ def place(fit: LogisticFit, family: ReferenceFamily, row: ConfigDensity) -> Conf
     if acc is None or not row.n_params_active:
         return row
     row.accuracy_pct_per_active_b = acc.value_pct / (row.n_params_active / 1e9)
-    if Setting.of(acc) != family.setting:
-        row.notes.append(f"not placed on {family.name}: its accuracy is {Setting.of(acc).label()}, the family's is "
-                         f"{family.setting.label()}; settings are never mixed")
+    refusal = why_not_placed(acc.setting(), family)
+    if refusal:
+        row.notes.append(refusal)
         return row
     size = effective_size(fit, acc.value_pct, acc.ci95_pct or _binomial_ci(acc))
     row.n_hat, row.n_hat_ci95, row.extrapolated = size.n_hat, size.n_hat_ci95, size.extrapolated
@@ -342,20 +294,29 @@ def place(fit: LogisticFit, family: ReferenceFamily, row: ConfigDensity) -> Conf
     return row
 
 
+def why_not_placed(setting: Setting, family: ReferenceFamily) -> str | None:
+    """Why a score in ``setting`` cannot be placed on ``family``'s curve; None when it can."""
+    if setting == family.setting:
+        return None
+    if setting.subset and not family.setting.subset and replace(setting, subset=None) == family.setting:
+        return (f"not placed on {family.name}: its accuracy is over a task subset ({setting.subset}), the family is "
+                "fitted to full-benchmark numbers; a subset is another setting, and settings are never mixed")
+    return (f"not placed on {family.name}: its accuracy is {setting.label()}, the family's is "
+            f"{family.setting.label()}; settings are never mixed")
+
+
 def _binomial_ci(acc: acc_mod.AccuracyScore) -> list[float] | None:
     """Wilson 95% interval from the task count, when the source gives one but no interval."""
     n = acc.n_tasks
     if not n:
         return None
-    p, z = acc.value_pct / 100, 1.959964
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [100 * (centre - half), 100 * (centre + half)]
+    low, high = wilson_interval(acc.value_pct / 100, n)
+    return [100 * low, 100 * high]
 
 
 def pick_accuracy(scores: list[acc_mod.AccuracyScore], setting: Setting) -> acc_mod.AccuracyScore | None:
     """The best score in exactly the family's setting; else the best for the metric (shown, not placed)."""
-    same = [s for s in scores if Setting.of(s) == setting]
+    same = [s for s in scores if s.setting() == setting]
     return acc_mod.best(same, setting.metric) or acc_mod.best(scores, setting.metric)
 
 
@@ -374,14 +335,14 @@ class DensityReport:
     schema_version: int = 1
 
     def to_dict(self) -> dict:
-        from profiler.results.schema import _clean
+        from profiler.results.schema import json_safe
 
         rows = []
         for r in self.rows:
             d = asdict(r)
             d["accuracy"] = r.accuracy.to_dict() if r.accuracy else None
             rows.append(d)
-        return _clean({
+        return json_safe({
             "schema_version": self.schema_version,
             "family": {**asdict(self.family), "setting": asdict(self.family.setting),
                        "chance_pct": self.family.chance_pct},
@@ -470,15 +431,11 @@ def build_report(rows: list[ConfigDensity], family: ReferenceFamily) -> DensityR
 # --------------------------------------------------------------------------- reference families on disk
 
 
-def shipped_families_path() -> Path:
-    return Path(__file__).resolve().parent / "data" / "reference_families.toml"
-
-
 def load_families(path: str | Path | None = None) -> dict[str, ReferenceFamily]:
     """Reference families from a TOML file (the shipped one by default); one-line errors."""
     from profiler.models.catalog import tomllib
 
-    path = Path(path) if path else shipped_families_path()
+    path = Path(path) if path else paths.reference_families_path()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -534,7 +491,7 @@ def family_from_catalog(family_name: str, catalog, metric: str = "hellaswag") ->
             continue
         if not spec.n_params:
             raise UserError(f"catalogue model {spec.name} has no params; the family fit needs each size's parameter count")
-        settings[spec.name] = Setting.of(measured)
+        settings[spec.name] = measured.setting()
         points.append(ReferencePoint(spec.name, spec.n_params, measured.value_pct, source=measured.source,
                                      measured_on="this file", url=""))
     if not points:

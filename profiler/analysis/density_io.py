@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from profiler import atomic, paths
 from profiler.analysis import accuracy as acc_mod
-from profiler.analysis import density, scoring
+from profiler.analysis import density, scoring, scoring_io
+from profiler.analysis.accuracy import Setting
 from profiler.errors import UserError
+from profiler.models.catalog import merged_catalog
 
 DEFAULT_FAMILY = "smollm2-hellaswag"
 
@@ -28,12 +31,12 @@ def resolve_family(ref: str | None, catalog, families_file: Path | None = None) 
     return families[ref]
 
 
-def _row_for(config: scoring.Configuration, spec, scores, setting: density.Setting) -> density.ConfigDensity:
+def _row_for(config: scoring.Configuration, spec, scores, setting: Setting) -> density.ConfigDensity:
     acc = density.pick_accuracy(scores, setting)
     return density.ConfigDensity(
         key=config.key, model_name=config.model_name, n_params_total=config.n_params,
         n_params_active=config.n_params_active or config.n_params, released=spec.released if spec else None,
-        accuracy=acc, setting=density.Setting.of(acc).label() if acc else None,
+        accuracy=acc, setting=acc.setting().label() if acc else None,
         j_per_decode_token=config.j_per_decode_token, energy_measured=config.energy_measured,
         peak_rss_bytes=config.peak_rss_bytes,
         notes=[] if acc else [f"no {setting.metric} score; measure it with profiler eval {config.model_name} "
@@ -41,16 +44,17 @@ def _row_for(config: scoring.Configuration, spec, scores, setting: density.Setti
     )
 
 
-def rows_from_runs(runs, catalog, setting: density.Setting, lm_eval=None) -> list[density.ConfigDensity]:
+def rows_from_runs(runs, catalog, setting: Setting, lm_eval=None) -> list[density.ConfigDensity]:
     rows = []
     for run in runs:
-        for config in scoring.configurations(run.rows, run.run_id):
-            spec = scoring._spec(catalog, config.model_name)
-            rows.append(_row_for(config, spec, scoring.accuracy_for(config, catalog, lm_eval), setting))
+        configs = scoring_io.identified(scoring.configurations(run.rows, run.run_id), catalog)
+        for config in configs:
+            scores = scoring_io.known_accuracy(config, catalog, lm_eval)
+            rows.append(_row_for(config, catalog.find(config.model_name), scores, setting))
     return rows
 
 
-def rows_from_catalog(catalog, setting: density.Setting) -> list[density.ConfigDensity]:
+def rows_from_catalog(catalog, setting: Setting) -> list[density.ConfigDensity]:
     """Without a run: every catalogue model with a parameter count, its published (and any stored
     measured) scores; parameters are the catalogue's ``params`` (the total: dense assumed)."""
     from profiler.quality import store
@@ -61,7 +65,7 @@ def rows_from_catalog(catalog, setting: density.Setting) -> list[density.ConfigD
             continue
         config = scoring.Configuration(key=spec.name, model_name=spec.name, model_file="", quant=spec.quant or "",
                                        n_params=spec.n_params, file_size_bytes=spec.size_bytes or 0, n_threads=0,
-                                       settings="", n_params_active=spec.n_params, model_sha256=spec.sha256)
+                                       runtime="", n_params_active=spec.n_params, model_sha256=spec.sha256)
         scores = (acc_mod.from_store(store.measurements(spec.sha256)) if spec.sha256 else []) + \
             acc_mod.from_catalog(spec.accuracy)
         row = _row_for(config, spec, scores, setting)
@@ -75,15 +79,15 @@ def density_report(run_refs: list[str] | None = None, reports_dir: Path | None =
                    lm_eval: dict[str, list[str]] | None = None, from_catalog: bool = False):
     """The density report over saved runs (the latest by default), or over the catalogue alone when
     there is no run yet (or ``from_catalog``). Returns (report, runs)."""
-    from profiler.results.schema import load_run
+    from profiler.results.schema import find_run, load_run
 
-    reports_dir = Path(reports_dir) if reports_dir else scoring.default_reports_dir()
-    catalog = scoring.merged_catalog(catalog_paths)
+    reports_dir = Path(reports_dir) if reports_dir else paths.reports_dir()
+    catalog = merged_catalog(catalog_paths)
     fam = resolve_family(family, catalog, families_file)
     runs = []
     if not from_catalog:
         has_runs = run_refs or any(reports_dir.glob("*/results.json"))
-        runs = [load_run(scoring.find_run(ref, reports_dir)) for ref in (run_refs or [None])] if has_runs else []
+        runs = [load_run(find_run(ref, reports_dir)) for ref in (run_refs or [None])] if has_runs else []
     if runs:
         rows = rows_from_runs(runs, catalog, fam.setting, lm_eval)
     else:
@@ -97,28 +101,19 @@ def density_report(run_refs: list[str] | None = None, reports_dir: Path | None =
 
 def report_for_run(run, family: str | None = None, catalog_paths: list[Path] | None = None) -> density.DensityReport:
     """The density report of one loaded run (what the HTML report shows when none is stored)."""
-    catalog = scoring.merged_catalog(catalog_paths)
+    catalog = merged_catalog(catalog_paths)
     fam = resolve_family(family, catalog)
     return density.build_report(rows_from_runs([run], catalog, fam.setting), fam)
 
 
-def db_path(reports_dir: Path) -> Path:
-    """The results database beside the runs (``PROFILER_DB`` overrides), as profiler run uses it."""
-    import os
-
-    env = os.environ.get("PROFILER_DB")
-    return Path(env) if env else Path(reports_dir) / "profiler.db"
-
-
 def save(report: density.DensityReport, run, reports_dir: Path) -> Path:
     """density.json in the run's folder and a copy in the results database."""
-    from profiler.report.writers import write_atomic
     from profiler.results.store import Store
 
     data = report.to_dict()
     path = Path(reports_dir) / run.run_id / "density.json"
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
-    store = Store(db_path(reports_dir))
+    atomic.write_user_file(path, json.dumps(data, indent=2) + "\n")
+    store = Store(paths.db_path(reports_dir))
     try:
         store.save_density(run.run_id, report.family.name, data)
     finally:
@@ -130,7 +125,7 @@ def stored(run_id: str, reports_dir: Path) -> dict | None:
     """The newest density report stored for a run, if any."""
     from profiler.results.store import Store
 
-    path = db_path(reports_dir)
+    path = paths.db_path(reports_dir)
     if not path.exists():
         return None
     store = Store(path)

@@ -17,64 +17,10 @@ difference (95% confidence, 80% power).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from profiler.analysis.accuracy import FULL_SET_TASKS, AccuracyScore
-
-ALPHA = 0.05
-Z_ALPHA = 1.959963984540054  # two-sided 95%
-Z_POWER = 0.8416212335729143  # 80% power
-
-
-# --------------------------------------------------------------------------- the tests
-
-
-def normal_p(z: float) -> float:
-    """Two-sided p-value of a standard normal statistic."""
-    return math.erfc(abs(z) / math.sqrt(2))
-
-
-def mcnemar_p(only_a: int, only_b: int) -> float:
-    """Exact two-sided McNemar p-value from the discordant pairs (a right where b is wrong, and back)."""
-    n = only_a + only_b
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
-    return min(1.0, 2 * tail / 2**n)  # exact big-integer division, no overflow
-
-
-def two_proportion_p(p_a: float, n_a: int, p_b: float, n_b: int) -> float:
-    """Pooled two-proportion z-test (proportions in 0..1)."""
-    pooled = (p_a * n_a + p_b * n_b) / (n_a + n_b)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
-    if se == 0:
-        return 1.0 if p_a == p_b else 0.0
-    return normal_p((p_a - p_b) / se)
-
-
-def mean_difference_p(a: float, se_a: float, b: float, se_b: float) -> float:
-    """z-test of two means from their standard errors (unpaired: conservative for values measured
-    on the same tokens, which are positively correlated)."""
-    se = math.hypot(se_a, se_b)
-    if se == 0:
-        return 1.0 if a == b else 0.0
-    return normal_p((a - b) / se)
-
-
-def tasks_to_resolve(p_a: float, p_b: float, discordant: float | None = None) -> int | None:
-    """Tasks per file for a difference of p_a - p_b (0..1) to be significant at 95% with 80%
-    power: McNemar's (Connor 1987) when the fraction of tasks on which the files disagree is
-    known, else two independent proportions. None when the observed difference is zero."""
-    d = abs(p_a - p_b)
-    if d == 0:
-        return None
-    if discordant is not None and discordant > 0:
-        n = (Z_ALPHA * math.sqrt(discordant) + Z_POWER * math.sqrt(max(discordant - d * d, 0.0))) ** 2 / (d * d)
-    else:
-        mean = (p_a + p_b) / 2
-        n = (Z_ALPHA * math.sqrt(2 * mean * (1 - mean)) + Z_POWER * math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))) ** 2 / (d * d)
-    return math.ceil(n)
+from profiler.stats import ALPHA, Z_95, mcnemar_p, mean_difference_p, tasks_to_resolve, two_proportion_p
 
 
 @dataclass
@@ -88,8 +34,8 @@ def accuracy_test(a: AccuracyScore, b: AccuracyScore) -> AccuracyTest:
     """Paired when both carry per-task outcomes on the same tasks; else unpaired."""
     pa, pb = a.value_pct / 100, b.value_pct / 100
     if a.task_correct and b.task_correct and len(a.task_correct) == len(b.task_correct) and a.setting() == b.setting():
-        only_a = sum(1 for x, y in zip(a.task_correct, b.task_correct) if x == "1" and y == "0")
-        only_b = sum(1 for x, y in zip(a.task_correct, b.task_correct) if x == "0" and y == "1")
+        only_a = sum(1 for x, y in zip(a.task_correct, b.task_correct, strict=True) if x == "1" and y == "0")
+        only_b = sum(1 for x, y in zip(a.task_correct, b.task_correct, strict=True) if x == "0" and y == "1")
         n = len(a.task_correct)
         return AccuracyTest(mcnemar_p(only_a, only_b), f"paired McNemar on the same {n} tasks",
                             tasks_to_resolve(pa, pb, (only_a + only_b) / n))
@@ -107,7 +53,7 @@ def _se_from_interval(score: AccuracyScore) -> float | None:
     ci = score.ci95_pct
     if not ci or len(ci) != 2 or any(v is None for v in ci):
         return None
-    return (ci[1] - ci[0]) / (2 * Z_ALPHA)
+    return (ci[1] - ci[0]) / (2 * Z_95)
 
 
 # --------------------------------------------------------------------------- pairs of configurations
@@ -180,12 +126,9 @@ def _ppl_pair(a: Evidence, b: Evidence) -> tuple[dict, dict] | None:
     return None
 
 
-def evidence(key: str, accuracy: AccuracyScore | None, model_sha256: str | None, n_params: int | None) -> Evidence:
-    """A configuration's quality evidence: its accuracy, and the KLD and PPL lines ``profiler eval``
-    stored for its exact file (matched by sha256)."""
-    from profiler.quality import store
-
-    lines = store.measurements(model_sha256) if model_sha256 else []
+def evidence(key: str, accuracy: AccuracyScore | None, lines: list[dict], n_params: int | None) -> Evidence:
+    """A configuration's quality evidence: its accuracy, and the KLD and PPL lines among the
+    measurement-index ``lines`` of its exact file."""
     return Evidence(key, accuracy, [x for x in lines if x.get("metric") == "kld"],
                     [x for x in lines if x.get("metric") == "ppl"], n_params)
 

@@ -1,9 +1,12 @@
 """Client-side cost-effectiveness: speed, memory and energy merged with accuracy.
 
-A *configuration* is one model file run with one set of runtime settings (threads, batch,
-KV-cache types, flash attention); its numbers come from the rows of a ``profiler run``
-(decode t/s from the tg tests, peak RSS over all its tests, J per generated token from the
-energy fields when the run has them). Accuracy comes from ``profiler.analysis.accuracy``.
+A *configuration* is one model file run under one runtime (threads, batch, KV-cache types,
+flash attention); its numbers come from the rows of a ``profiler run`` (decode t/s from the tg
+tests, peak RSS over all its tests, J per generated token from the energy fields when the run
+has them). Accuracy comes from ``profiler.analysis.accuracy``.
+
+Everything here is arithmetic on what it is given: it reads no file and changes no argument.
+``scoring_io`` gathers the inputs (runs, catalogue, measurement index, lm-eval files, hashes).
 
 Scores (README, "Scores"), for accuracy A in %, P parameters, E = J per generated token:
 
@@ -28,11 +31,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import ranking
 from profiler.errors import UserError
+from profiler.stats import mean_of_known
 
 DEFAULT_PRICE_PER_KWH = 0.30
 J_PER_KWH = 3.6e6
@@ -47,7 +50,7 @@ OBJECTIVES = (  # name, attribute, +1 higher is better / -1 lower is better, lab
 
 @dataclass
 class Configuration:
-    """One model file under one runtime setting, summarised over its rows."""
+    """One model file under one runtime, summarised over its rows."""
 
     key: str
     model_name: str
@@ -56,7 +59,7 @@ class Configuration:
     n_params: int
     file_size_bytes: int
     n_threads: int
-    settings: str  # batch, KV types, flash attention
+    runtime: str  # batch, KV types, flash attention
     n_params_active: int | None = None  # what per-parameter scores divide by (None: rows predate it)
     decode_tps: float | None = None
     prefill_tps: float | None = None
@@ -107,11 +110,6 @@ def _get(row, name: str):
     return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 
 
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sum(values) / len(values) if values else None
-
-
 def _energy(rows) -> tuple[float | None, bool | None, str]:
     """J per decode token from the tg rows that have it; the note says measured or estimated."""
     # A J/token of 0 (or less) is physically impossible: rows stored before issue #10 could hold a
@@ -122,7 +120,7 @@ def _energy(rows) -> tuple[float | None, bool | None, str]:
         if any(_get(r, "j_per_decode_token") is not None for r in rows):
             reasons.add("a stored J/token of 0, which no real measurement gives")
         return None, None, "energy unavailable" + (f" ({'; '.join(sorted(reasons))})" if reasons else "")
-    value = _mean([_get(r, "j_per_decode_token") for r in with_energy])
+    value = mean_of_known([_get(r, "j_per_decode_token") for r in with_energy])
     measured = all(bool(_get(r, "energy_measured")) for r in with_energy)
     source = _get(with_energy[0], "energy_source") or "?"
     method = _get(with_energy[0], "energy_method") or "?"
@@ -130,7 +128,7 @@ def _energy(rows) -> tuple[float | None, bool | None, str]:
 
 
 def configurations(run_rows, run_id: str = "") -> list[Configuration]:
-    """Group a run's rows by model file and runtime settings."""
+    """Group a run's rows by model file and runtime."""
     groups: dict[tuple, list] = {}
     for row in run_rows:
         key = (_get(row, "model_name"), _get(row, "model_filename"), _get(row, "n_threads"), _get(row, "n_batch"),
@@ -142,53 +140,23 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
         first = rows[0]
         j, measured, note = _energy([r for r in rows if (_get(r, "n_gen") or 0) > 0] or rows)
         peaks = [_get(r, "peak_rss_bytes") for r in rows if _get(r, "peak_rss_bytes") is not None]
-        settings = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
+        runtime = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
         configs.append(Configuration(
             key=f"{device + ': ' if device else ''}{name} t{threads}", model_name=name, model_file=filename,
             quant=_get(first, "quant_type"),
             n_params=_get(first, "model_n_params"), file_size_bytes=_get(first, "file_size_bytes"),
-            n_threads=threads, settings=settings,
+            n_threads=threads, runtime=runtime,
             n_params_active=_get(first, "model_n_params_active") or _get(first, "model_n_params"),
-            decode_tps=_mean([_get(r, "decode_ts") for r in rows if (_get(r, "n_gen") or 0) > 0]),
-            prefill_tps=_mean([_get(r, "prefill_ts") for r in rows if (_get(r, "n_prompt") or 0) > 0]),
+            decode_tps=mean_of_known([_get(r, "decode_ts") for r in rows if (_get(r, "n_gen") or 0) > 0]),
+            prefill_tps=mean_of_known([_get(r, "prefill_ts") for r in rows if (_get(r, "n_prompt") or 0) > 0]),
             peak_rss_bytes=max(peaks) if peaks else None,
             j_per_decode_token=j, energy_measured=measured, energy_note=note, run_id=run_id,
         ))
     keys = [c.key for c in configs]
-    for c in configs:  # same model at the same thread count under other settings: name them apart
+    for c in configs:  # same model at the same thread count under another runtime: name them apart
         if keys.count(c.key) > 1:
-            c.key = f"{c.key} {c.settings}"
+            c.key = f"{c.key} {c.runtime}"
     return configs
-
-
-# --------------------------------------------------------------------------- accuracy lookup
-
-
-def accuracy_for(config: Configuration, catalog=None, lm_eval: dict[str, list[str]] | None = None) -> list[acc_mod.AccuracyScore]:
-    """Every score known for this configuration's model file: measured, lm-eval, published, inherited."""
-    from profiler.models.catalog import sha256_file
-    from profiler.quality import store
-
-    spec = _spec(catalog, config.model_name)
-    scores: list[acc_mod.AccuracyScore] = []
-    sha = config.model_sha256 or (spec.sha256 if spec else None)
-    if sha is None and config.model_file and Path(config.model_file).exists():
-        sha = sha256_file(Path(config.model_file))
-    config.model_sha256 = sha
-    if sha:
-        scores += acc_mod.from_store(store.measurements(sha))
-    names = tuple(filter(None, (Path(config.model_file).name if config.model_file else None, sha)))
-    for path in (lm_eval or {}).get(config.model_name, []):
-        scores += acc_mod.from_lm_eval(path, names)
-    if spec is not None:  # derived quants carry their parent's scores already, marked inherited
-        scores += acc_mod.from_catalog(spec.accuracy)
-    return scores
-
-
-def _spec(catalog, name):
-    if catalog is None or name is None:
-        return None
-    return next((m for m in catalog.models if m.name == name), None)
 
 
 # --------------------------------------------------------------------------- scores
@@ -229,10 +197,11 @@ def _dominates(a: Score, b: Score, objectives, order: ranking.QualityOrder) -> b
     return better
 
 
-def quality_order(scores: list[Score], metric: str) -> ranking.QualityOrder:
-    """Which configurations the quality data can tell apart (task accuracy, else KLD/PPL)."""
-    return ranking.QualityOrder([ranking.evidence(s.config.key, s.accuracy, s.config.model_sha256, s.config.n_params)
-                                 for s in scores], metric)
+def quality_order(scores: list[Score], metric: str, measurements: list[list[dict]]) -> ranking.QualityOrder:
+    """Which configurations the quality data can tell apart (task accuracy, else KLD/PPL from
+    ``measurements``: each configuration's measurement-index lines)."""
+    return ranking.QualityOrder([ranking.evidence(s.config.key, s.accuracy, lines, s.config.n_params)
+                                 for s, lines in zip(scores, measurements, strict=True)], metric)
 
 
 def _accuracy_only_order(scores: list[Score], metric: str) -> ranking.QualityOrder:
@@ -263,13 +232,19 @@ def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> tu
     return [u[3] for u in used], notes
 
 
-def build(configs: list[Configuration], metric: str = "hellaswag", price_per_kwh: float = DEFAULT_PRICE_PER_KWH,
-          catalog=None, lm_eval: dict[str, list[str]] | None = None) -> Scoreboard:
+def check_price(price_per_kwh: float) -> None:
     if price_per_kwh < 0:
         raise UserError(f"--price-kwh {price_per_kwh} is invalid: it must be >= 0")
-    chosen, setting_notes = acc_mod.comparable([accuracy_for(c, catalog, lm_eval) for c in configs], metric)
-    scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen)]
-    order = quality_order(scores, acc_mod.normalise_metric(metric))
+
+
+def build(configs: list[Configuration], known: list[list[acc_mod.AccuracyScore]], metric: str = "hellaswag",
+          price_per_kwh: float = DEFAULT_PRICE_PER_KWH, measurements: list[list[dict]] | None = None) -> Scoreboard:
+    """The scoreboard of ``configs``, given every accuracy ``known`` for each and (for KLD/PPL
+    tie-breaks) each one's measurement-index lines."""
+    check_price(price_per_kwh)
+    chosen, setting_notes = acc_mod.comparable(known, metric)
+    scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen, strict=True)]
+    order = quality_order(scores, acc_mod.normalise_metric(metric), measurements or [[] for _ in configs])
     used, notes = pareto(scores, order)
     notes = [f"{configs[i].key}: {text}" for i, text in setting_notes] + notes + order.notes
     for s in scores:
@@ -376,48 +351,7 @@ def _budget_text(max_memory_bytes, min_tps, max_j) -> str:
     return ", ".join(parts) or "no limits"
 
 
-# --------------------------------------------------------------------------- runs on disk
-
-
-def find_run(ref: str | None, reports_dir: Path) -> Path:
-    """A run's results.json from a path, a run id in ``reports_dir``, or (None) the latest run there."""
-    if ref:
-        p = Path(ref)
-        for candidate in (p, p / "results.json", Path(reports_dir) / ref / "results.json"):
-            if candidate.is_file():
-                return candidate
-        raise UserError(f"no run '{ref}': give a results.json, a run folder or a run id in {reports_dir}")
-    runs = sorted(Path(reports_dir).glob("*/results.json"))
-    if not runs:
-        raise UserError(f"no runs in {reports_dir}: measure first with profiler run (or pass --run PATH)")
-    return runs[-1]
-
-
-def merged_catalog(paths: list[Path] | None):
-    """The catalogues to read accuracy from (the default one if none given); earlier files win."""
-    from profiler.models.catalog import Catalog, load_catalog
-
-    catalogs = [load_catalog(p) for p in paths] if paths else [load_catalog()]
-    models, seen = [], set()
-    for cat in catalogs:
-        for m in cat.models:
-            if m.name not in seen:
-                seen.add(m.name)
-                models.append(m)
-    return Catalog(path=catalogs[0].path, models=models)
-
-
-def scoreboard_for_runs(run_refs: list[str] | None, reports_dir: Path, metric: str = "hellaswag",
-                        price_per_kwh: float = DEFAULT_PRICE_PER_KWH, catalog_paths: list[Path] | None = None,
-                        lm_eval: dict[str, list[str]] | None = None) -> Scoreboard:
-    """The scoreboard over one or more saved runs (the latest by default)."""
-    from profiler.results.schema import load_run
-
-    configs = []
-    for ref in run_refs or [None]:
-        run = load_run(find_run(ref, reports_dir))
-        configs += configurations(run.rows, run.run_id)
-    return build(configs, metric, price_per_kwh, merged_catalog(catalog_paths), lm_eval)
+# --------------------------------------------------------------------------- command-line values and JSON
 
 
 def parse_lm_eval(values: list[str]) -> dict[str, list[str]]:
@@ -431,12 +365,6 @@ def parse_lm_eval(values: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def default_reports_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("PROFILER_REPORTS", "reports"))
-
-
 def _score_dict(s: Score) -> dict:
     from dataclasses import asdict
 
@@ -448,7 +376,7 @@ def _score_dict(s: Score) -> dict:
 
 def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
     """JSON form: every score with its configuration and the accuracy's provenance."""
-    from profiler.quality.evaluate import _clean
+    from profiler.results.schema import json_safe
 
     data = {"metric": board.metric, "price_per_kwh": board.price_per_kwh, "objectives_used": board.objectives_used,
             "notes": board.notes, "scores": [_score_dict(s) for s in board.scores]}
@@ -456,59 +384,4 @@ def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
         data["recommendation"] = {"best": rec.best.config.key if rec.best else None, "why": rec.why,
                                   "runners_up": [s.config.key for s in rec.runners_up],
                                   "excluded": [{"configuration": k, "reason": r} for k, r in rec.excluded]}
-    return _clean(data)
-
-
-# --------------------------------------------------------------------------- the closing scoreboard of profiler run
-
-
-def measure_missing(configs: list[Configuration], catalog, n_tasks: int, reports_dir: Path | None = None,
-                    progress=None) -> list[str]:
-    """Measure HellaSwag (``n_tasks`` of llama-perplexity's subset) on every model file of the run
-    that has no measurement over that many tasks yet, so the scoreboard is driven by numbers from these
-    exact files."""
-    from profiler.quality import data
-    from profiler.quality.evaluate import EvalOptions, evaluate
-
-    notes, done = [], set()
-    for c in configs:
-        accuracy_for(c, catalog)  # fills model_sha256
-        if c.model_sha256 in done or _has_hellaswag(c.model_sha256, n_tasks):
-            continue
-        done.add(c.model_sha256)
-        if data.dataset_path("hellaswag") is None:
-            notes.append(f"HellaSwag data is not pulled, so nothing was measured on {n_tasks} tasks: the accuracy "
-                         "shown is the stored one (its provenance says published/inherited, or measured on fewer "
-                         "tasks); run `profiler data pull hellaswag` and the next run measures it on these exact files")
-            break
-        if progress:
-            progress(f"measuring HellaSwag ({n_tasks} tasks) on {c.model_name} for the scoreboard")
-        options = EvalOptions(perplexity=False, hellaswag="hellaswag", n_tasks=n_tasks, threads=c.n_threads)
-        if reports_dir is not None:
-            options.reports_dir = Path(reports_dir)
-        evaluate(c.model_file, options)
-    return notes
-
-
-def _has_hellaswag(model_sha256: str | None, n_tasks: int) -> bool:
-    """A stored HellaSwag measurement of this file over exactly ``n_tasks`` tasks: a quick check on
-    a handful of tasks must not stand in for the scoreboard's measurement, and a larger one is
-    another task subset, which the scoreboard never ranks against the other files' numbers."""
-    from profiler.quality import store
-
-    return any(m.get("metric") == "hellaswag" and m.get("n_tasks") == n_tasks
-               for m in store.measurements(model_sha256))
-
-
-def run_scoreboard(run, catalog_path: Path | None = None, measure_tasks: int = 0, metric: str = "hellaswag",
-                   price_per_kwh: float = DEFAULT_PRICE_PER_KWH, reports_dir: Path | None = None,
-                   progress=None) -> Scoreboard:
-    """The scoreboard that closes ``profiler run`` (measuring HellaSwag first where it is missing)."""
-    configs = configurations(run.rows, run.run_id)
-    catalog = merged_catalog([catalog_path] if catalog_path else None)
-    notes = []
-    if measure_tasks > 0 and acc_mod.normalise_metric(metric) == "hellaswag":
-        notes = measure_missing(configs, catalog, measure_tasks, reports_dir, progress)
-    board = build(configs, metric, price_per_kwh, catalog)
-    board.notes = notes + board.notes
-    return board
+    return json_safe(data)

@@ -58,6 +58,13 @@ def _ensure_backend(verbose: bool) -> None:
         _initialised = True
 
 
+def initialised_library(verbose: bool = False):
+    """llama-cpp-python with llama.cpp initialised for this process: for callers that use its C API
+    directly rather than through a backend (the quantizer)."""
+    _ensure_backend(verbose)
+    return _lib()
+
+
 def _llama_reason() -> str:
     """llama.cpp's own reason for the last failure (its log), for one-line messages."""
     lines = list(reversed(_recent_log))

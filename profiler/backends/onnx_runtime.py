@@ -192,7 +192,7 @@ class OnnxRuntimeBackend(Backend):
         self._session.run_with_iobinding(io)
         if not shared:
             # Outputs come back in binding order: the presents, then logits.
-            for past, value in zip(self._pasts, io.get_outputs()):
+            for past, value in zip(self._pasts, io.get_outputs(), strict=False):
                 self._kv[past] = value
         self._n_past = end
         self._last = logits[0, -1]

@@ -23,7 +23,7 @@ from profiler.report import FORMATS, render
 from profiler.run.options import RunInterrupted, RunOptions
 
 
-def _int_list(text: str, flag: str) -> list[int]:
+def int_list(text: str, flag: str) -> list[int]:
     """llama-bench list syntax: ``1,2,4``, a range ``1-4``, ``128-512+128`` or ``128-1024*2``."""
     values: list[int] = []
     for part in text.split(","):
@@ -48,7 +48,7 @@ def _int_list(text: str, flag: str) -> list[int]:
 def _ints(values: tuple[str, ...], flag: str, default: list[int]) -> list[int]:
     if not values:
         return default
-    return [v for text in values for v in _int_list(text, flag)]
+    return [v for text in values for v in int_list(text, flag)]
 
 
 def _strs(values: tuple[str, ...], default: list[str]) -> list[str]:
@@ -64,7 +64,7 @@ def _flash(values: tuple[str, ...]) -> list[str]:
 def _pairs(values: tuple[str, ...]) -> list[tuple[int, int]]:
     pairs = []
     for text in values:
-        nums = _int_list(text, "-pg")
+        nums = int_list(text, "-pg")
         if len(nums) != 2:
             raise UserError(f"-pg: '{text}' must be two numbers, prompt,gen (e.g. 512,128)")
         pairs.append((nums[0], nums[1]))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from profiler import paths
 from profiler.analysis import density
 from profiler.analysis.density import fmt_interval, fmt_params
 
@@ -86,7 +87,7 @@ def density_command(runs, family, families_file, from_catalog, catalogs, lm_eval
     if list_families:
         _list_families(families_file, out_console)
         return
-    reports = reports_dir or scoring.default_reports_dir()
+    reports = reports_dir or paths.reports_dir()
     report, loaded = density_io.density_report(list(runs) or None, reports, family, families_file,
                                                list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)),
                                                from_catalog)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from profiler import atomic
 from profiler.errors import UserError
 
 
@@ -100,6 +101,7 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
 
     from profiler.analysis import scoring
     from profiler.fleet import output
+    from profiler.models.catalog import merged_catalog
     from profiler.report.console import out_console
 
     table = Table(title=f"fleet run {run.run_id}: device x model x test", title_justify="left")
@@ -111,7 +113,7 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
     for warning in output.warnings(run):
         out_console.print(f"[yellow]warning:[/yellow] {warning}")
     limit = scoring.parse_bytes(max_memory) if max_memory else None
-    catalog = scoring.merged_catalog([models_file] if models_file else None)
+    catalog = merged_catalog([models_file] if models_file else None)
     for choice in output.device_scoreboards(run, metric, limit, min_tps, max_j, catalog=catalog):
         rec = choice.recommendation
         best = f"{rec.best.config.key} ({rec.best.config.quant})" if rec.best else "none"
@@ -178,17 +180,16 @@ def _final(run, reports_dir: Path, wide: bool = False, *, budget, models_file) -
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
 def report(run_id, html_path, metric, max_memory, min_tps, max_j_per_token, db, reports_dir) -> None:
     """The device x model x test table and the per-device choice for a stored fleet run."""
-    from profiler.cli.store import _scoreboard, _store
+    from profiler.cli.store import open_store, scoreboard_of
 
-    run = _store(db, reports_dir).load_run(run_id)
+    run = open_store(db, reports_dir).load_run(run_id)
     if "fleet" not in (run.device or {}):
         raise UserError(f"run {run_id} is not a fleet run; see profiler show {run_id}")
     print_fleet_run(run, max_memory, min_tps, max_j_per_token, metric)
     if html_path:
         from profiler.report.html import render_html
-        from profiler.report.writers import write_atomic
 
-        write_atomic(html_path, render_html(run, _scoreboard(run, metric)))
+        atomic.write_user_file(html_path, render_html(run, scoreboard_of(run, metric)))
         click.echo(f"wrote {html_path}")
 
 

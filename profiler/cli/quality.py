@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from profiler import paths
 from profiler.errors import UserError
 
 
@@ -92,12 +93,12 @@ def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_referen
 def score_command(runs, metric, max_memory, min_tps, max_j_per_token, price_kwh, lm_eval, models_file, reports_dir,
                   as_json, wide) -> None:
     """Cost-effectiveness scores, the Pareto frontier and a recommendation under a budget."""
-    from profiler.analysis import scoring
+    from profiler.analysis import scoring, scoring_io
     from profiler.report.quality_text import print_recommendation, print_scoreboard
 
-    reports = reports_dir or scoring.default_reports_dir()
-    board = scoring.scoreboard_for_runs(list(runs), reports, metric, price_kwh, list(models_file) or None,
-                                        scoring.parse_lm_eval(list(lm_eval)))
+    reports = reports_dir or paths.reports_dir()
+    board = scoring_io.scoreboard_for_runs(list(runs), reports, metric, price_kwh, list(models_file) or None,
+                                           scoring.parse_lm_eval(list(lm_eval)))
     budget = any(v is not None for v in (max_memory, min_tps, max_j_per_token))
     rec = scoring.recommend(board, scoring.parse_bytes(max_memory) if max_memory else None, min_tps, max_j_per_token) if budget else None
     if as_json:
@@ -244,18 +245,35 @@ def scoreboard_options(fn):
 def print_run_scoreboard(run, options: ScoreboardOptions, catalog_path: Path | None, reports_dir: Path | None,
                          wide: bool = False) -> None:
     """The scoreboard after the results table (nothing when disabled or when no row was measured)."""
-    from profiler.analysis import scoring
     from profiler.report.quality_text import print_scoreboard
 
     if not options.enabled or not run.rows:
         return
     out, _ = _consoles()
     with _status("scoreboard") as status:
-        board = scoring.run_scoreboard(run, catalog_path, options.tasks, reports_dir=reports_dir,
-                                       progress=lambda text: status.update(text))
+        board = run_scoreboard(run, catalog_path, options.tasks, reports_dir, progress=lambda text: status.update(text))
     out.print()
     print_scoreboard(board, out, title=f"cost-effectiveness ({board.metric}; electricity {board.price_per_kwh:g}/kWh)",
                      wide=wide)
+
+
+def run_scoreboard(run, catalog_path: Path | None, measure_tasks: int, reports_dir: Path | None = None,
+                   progress=None):
+    """The scoreboard that closes ``profiler run``: HellaSwag measured first (``measure_tasks``
+    tasks) on each file the index has no such measurement of, then every file scored."""
+    from profiler.analysis import scoring, scoring_io
+    from profiler.models.catalog import merged_catalog
+    from profiler.quality.missing import ModelFile, measure_missing
+
+    catalog = merged_catalog([catalog_path] if catalog_path else None)
+    configs = scoring_io.identified(scoring.configurations(run.rows, run.run_id), catalog)
+    notes = []
+    if measure_tasks > 0:
+        files = [ModelFile(c.model_name, c.model_file, c.model_sha256, c.n_threads) for c in configs]
+        notes = measure_missing(files, measure_tasks, reports_dir, progress)
+    board = scoring_io.board(configs, catalog=catalog)
+    board.notes = notes + board.notes
+    return board
 
 
 def register(group: click.Group) -> None:

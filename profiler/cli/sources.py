@@ -10,15 +10,16 @@ import click
 from profiler.errors import UserError
 
 
-def _params(row) -> str | None:
-    from profiler.report.terminal import _scaled
+def params_cell(row) -> str | None:
+    """The models table's params: ``1.7 B``, or ``active/total`` for a mixture of experts."""
+    from profiler.report.terminal import scaled
 
     if not row.n_params:
         return None
     units = [(1e9, "B"), (1e6, "M"), (1e3, "k"), (1, "")]
-    total = _scaled(row.n_params, units)
+    total = scaled(row.n_params, units)
     if row.n_params_active and row.n_params_active != row.n_params:
-        return f"{_scaled(row.n_params_active, units)}/{total}"  # active/total (MoE)
+        return f"{scaled(row.n_params_active, units)}/{total}"  # active/total (MoE)
     return total
 
 
@@ -39,7 +40,7 @@ def model_columns():
         Column("size", lambda r: size(r.size_bytes), core=True),
         Column("quant", lambda r: r.quant_type or (r.format if r.format != "gguf" else None), "left", core=True),
         Column("arch", lambda r: r.architecture, "left"),
-        Column("params", _params, core=True, why_na=lambda rows: "no header read"),
+        Column("params", params_cell, core=True, why_na=lambda rows: "no header read"),
         Column("ctx", lambda r: str(r.n_ctx_train) if r.n_ctx_train else None, core=True),
         Column("decode t/s", lambda r: None if r.decode_ts is None else sig3(r.decode_ts), core=True, why_na=never_run),
         Column("J/token", _joules, core=True, why_na=never_run),

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from profiler import atomic
 from profiler.errors import UserError
 
 
-def _store(db: Path | None, reports_dir: Path | None):
+def open_store(db: Path | None, reports_dir: Path | None):
+    """The results database ``profiler run`` writes (``--db``, else beside ``--reports-dir``); one line if absent."""
     from profiler.results.store import Store
     from profiler.run.options import RunOptions
 
@@ -37,7 +39,7 @@ def history(limit: int, db: Path | None, reports_dir: Path | None, wide: bool) -
     from profiler.report import terminal, terminal_views
     from profiler.report.console import out_console
 
-    runs = _store(db, reports_dir).list_runs(limit)
+    runs = open_store(db, reports_dir).list_runs(limit)
     terminal.print_table(out_console, "runs", terminal_views.history_columns(runs), runs, wide)
 
 
@@ -52,7 +54,7 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
     from profiler.report import render
     from profiler.report.console import print_results
 
-    run = _store(db, reports_dir).load_run(run_id)
+    run = open_store(db, reports_dir).load_run(run_id)
     if output:
         click.echo(render(run, output), nl=False)
         return
@@ -73,13 +75,14 @@ def compare(a: str, b: str, db: Path | None, reports_dir: Path | None, wide: boo
     from profiler.report import terminal, terminal_views
     from profiler.report.console import out_console
     from profiler.results import compare as cmp
+    from profiler.stats import geometric_mean
 
     store = None
     if not (Path(a).exists() and Path(b).exists()):
-        store = _store(db, reports_dir)
+        store = open_store(db, reports_dir)
     results = cmp.compare(cmp.load_side(a, store), cmp.load_side(b, store))
     terminal.print_table(out_console, f"{b} against {a}", terminal_views.compare_columns(results), results, wide)
-    out_console.print(f"geometric mean speedup: {cmp.geometric_mean([c.speedup for c in results]):.3f}x over {len(results)} tests")
+    out_console.print(f"geometric mean speedup: {geometric_mean([c.speedup for c in results]):.3f}x over {len(results)} tests")
 
 
 @click.command()
@@ -92,22 +95,22 @@ def report(run_id: str, html_path: Path, metric: str, db: Path | None, reports_d
     """Write a self-contained HTML report (no network) for a stored run."""
     from profiler.report.html import render_html
     from profiler.report.html_density import density_section
-    from profiler.report.writers import write_atomic
 
-    store = _store(db, reports_dir)
+    store = open_store(db, reports_dir)
     run = store.load_run(run_id)
     density = density_section(run, store.density(run_id))  # the stored report, else the default family's
-    write_atomic(html_path, render_html(run, _scoreboard(run, metric), sections=[density]))
+    atomic.write_user_file(html_path, render_html(run, scoreboard_of(run, metric), sections=[density]))
     click.echo(f"wrote {html_path}")
 
 
-def _scoreboard(run, metric: str):
+def scoreboard_of(run, metric: str):
     """The run's scoreboard when accuracy data exists; the page says so when it does not."""
-    from profiler.analysis import scoring
+    from profiler.analysis import scoring, scoring_io
+    from profiler.models.catalog import merged_catalog
 
     if not run.rows:
         return None
-    return scoring.build(scoring.configurations(run.rows, run.run_id), metric, catalog=scoring.merged_catalog(None))
+    return scoring_io.board(scoring.configurations(run.rows, run.run_id), metric, catalog=merged_catalog(None))
 
 
 def register(group: click.Group) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import atomic, paths
 from profiler.errors import UserError
 
 PRECISIONS = ("fp32", "int8", "int4")
@@ -52,10 +53,10 @@ class ConvertedModel:
 
 
 def converted_dir(gguf: Path) -> Path:
-    from profiler.models.catalog import cache_dir, sha256_file
+    from profiler.models.catalog import sha256_file
 
     stem = re.sub(r"^[0-9a-f]{16}-", "", gguf.stem)  # drop the download cache's own key prefix
-    return cache_dir() / "converted" / f"{stem}-{sha256_file(gguf)[:12]}"
+    return paths.cache_dir() / "converted" / f"{stem}-{sha256_file(gguf)[:12]}"
 
 
 def _folder_bytes(path: Path) -> int:
@@ -97,10 +98,8 @@ class _Work:
             from profiler.convert.hf_folder import make_hf_folder
 
             self.say("writing the Hugging Face config and tokenizer from the GGUF header (transformers)")
-            partial = self.dir / "hf.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            make_hf_folder(self.f16(), partial)
-            os.replace(partial, target)
+            with atomic.replacing_path(target) as partial:
+                make_hf_folder(self.f16(), partial)
         return target
 
 
@@ -121,12 +120,9 @@ def _genai(work: _Work, root: Path, precision: str, force: bool) -> ConvertedMod
         return ConvertedModel(precision, "genai", route, target, known["recipe"], _folder_bytes(target), None, str(work.gguf))
     work.say(f"building genai-{precision} with the onnxruntime-genai model builder")
     start = time.perf_counter()
-    partial = root / f"genai-{precision}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    recipe = route_genai.build(work.f16(), work.hf(), partial, precision, work.dir)
-    (partial / MARKER).write_text(json.dumps({"recipe": recipe, "source": str(work.gguf), "route": route}, indent=2))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
+    with atomic.replacing_path(target) as partial:
+        recipe = route_genai.build(work.f16(), work.hf(), partial, precision, work.dir)
+        (partial / MARKER).write_text(json.dumps({"recipe": recipe, "source": str(work.gguf), "route": route}, indent=2))
     return ConvertedModel(precision, "genai", route, target, recipe, _folder_bytes(target), time.perf_counter() - start, str(work.gguf))
 
 
@@ -142,15 +138,12 @@ def _plain(work: _Work, root: Path, precisions: list[str], force: bool) -> list[
     if missing:
         work.say(f"exporting the Optimum layout ({', '.join(missing)}) with transformers + torch")
         start = time.perf_counter()
-        partial = root / "optimum.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        if target.exists():  # keep the variants already made
-            shutil.copytree(target, partial)
-        recipes = {**known.get("recipes", {}), **route_optimum.export(work.f16(), work.hf(), partial, missing, work.dir)}
-        copy_tokenizer_files(work.hf(), partial)
-        (partial / MARKER).write_text(json.dumps({"recipes": recipes, "source": str(work.gguf), "route": route}, indent=2))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(partial, target)
+        with atomic.replacing_path(target) as partial:
+            if target.exists():  # keep the variants already made
+                shutil.copytree(target, partial)
+            recipes = {**known.get("recipes", {}), **route_optimum.export(work.f16(), work.hf(), partial, missing, work.dir)}
+            copy_tokenizer_files(work.hf(), partial)
+            (partial / MARKER).write_text(json.dumps({"recipes": recipes, "source": str(work.gguf), "route": route}, indent=2))
         known = {"recipes": recipes}
         seconds = time.perf_counter() - start
     models = []

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from profiler import atomic
 from profiler.errors import UserError
 
 # Header fields the writer produces itself, or that no longer hold after dequantizing.
@@ -28,24 +29,23 @@ def dequantize_to_f16(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     except Exception as exc:  # the reader raises many types on corrupt input
         raise UserError(f"{src} is not a readable GGUF file ({type(exc).__name__}: {exc})") from None
     arch = reader.fields["general.architecture"].contents()
-    partial = dst.with_name(dst.name + ".partial")
-    writer = gguf.GGUFWriter(str(partial), arch)
-    for key, f in reader.fields.items():
-        if key.startswith("GGUF.") or key in _SKIP_KEYS:
-            continue
-        vtype = f.types[0]
-        sub = f.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
-        writer.add_key_value(key, f.contents(), vtype, sub)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    for t in reader.tensors:
-        writer.add_tensor(t.name, _as_float(t, gguf))
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
-    os.replace(partial, dst)
+    with atomic.replacing_path(dst) as partial:
+        writer = gguf.GGUFWriter(str(partial), arch)
+        for key, f in reader.fields.items():
+            if key.startswith("GGUF.") or key in _SKIP_KEYS:
+                continue
+            vtype = f.types[0]
+            sub = f.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+            writer.add_key_value(key, f.contents(), vtype, sub)
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+        for t in reader.tensors:
+            writer.add_tensor(t.name, _as_float(t, gguf))
+        try:
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+        finally:
+            writer.close()
     return dst
 
 

@@ -17,8 +17,9 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from profiler import atomic
 from profiler.errors import UserError
-from profiler.models.catalog import cache_dir
+from profiler.paths import cache_dir
 
 TOKEN_ENV = "PROFILER_FLEET_TOKEN"
 ADDRESS_ENV = "PROFILER_FLEET_ADDRESS"
@@ -53,9 +54,7 @@ def state_path() -> Path:
 
 
 def save_state(state: CoordinatorState) -> None:
-    from profiler.report.writers import write_atomic
-
-    write_atomic(state_path(), json.dumps(asdict(state)))
+    atomic.write_user_file(state_path(), json.dumps(asdict(state)))
 
 
 def load_state() -> CoordinatorState | None:

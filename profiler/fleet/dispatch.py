@@ -85,7 +85,7 @@ def fleet_profile(
     ray = connection.connect(fleet.address)
     devices = registry.probe(ray, registry.select(ray, wanted))
     registry.refuse_unusable(devices)
-    files = [_describe(spec, name, cb) for spec, name in zip(specs, ledger.plan.models)]
+    files = [_describe(spec, name, cb) for spec, name in zip(specs, ledger.plan.models, strict=False)]
     run = start_run(ledger, devices)
     return Dispatch(ray, ledger.begin(run), run, options, cb).go(devices, specs, files, ledger.plan.sweep)
 

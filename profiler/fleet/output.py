@@ -51,11 +51,11 @@ def device_scoreboards(run: RunResult, metric: str = "hellaswag", max_memory_byt
                        min_tps: float | None = None, max_j_per_token: float | None = None,
                        catalog=None) -> list[DeviceChoice]:
     """For each device: its scoreboard and the best model and quant within the budget."""
-    from profiler.analysis import scoring
+    from profiler.analysis import scoring, scoring_io
 
     choices = []
     for device, rows in by_device(run).items():
-        board = scoring.build(scoring.configurations(rows, run.run_id), metric, catalog=catalog)
+        board = scoring_io.board(scoring.configurations(rows, run.run_id), metric, catalog=catalog)
         choices.append(DeviceChoice(device, board, scoring.recommend(board, max_memory_bytes, min_tps, max_j_per_token)))
     return choices
 

@@ -16,6 +16,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import atomic, paths
 from profiler.errors import UserError
 from profiler.models import catalog
 from profiler.models.catalog import ModelSpec
@@ -48,7 +49,7 @@ def describe(spec: ModelSpec, path: Path, by_path: bool) -> ModelFile:
 
 
 def device_models_dir(device: str) -> Path:
-    return catalog.cache_dir() / "fleet" / "devices" / device / "models"
+    return paths.cache_dir() / "fleet" / "devices" / device / "models"
 
 
 def held_path(device: str, model: ModelFile) -> Path:
@@ -77,11 +78,9 @@ def ensure_local(model: ModelFile, device: str, fetch_chunk, message=lambda text
 def stream(model: ModelFile, target: Path, fetch_chunk) -> None:
     """Pull ``model`` chunk by chunk (``fetch_chunk(sha256, offset, size) -> bytes``), hashing as it
     arrives; keep it only when the sha256 matches."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
     digest = hashlib.sha256()
     offset = 0
-    try:
+    with atomic.replacing_path(target) as partial:
         with partial.open("wb") as out:
             while offset < model.size_bytes:
                 block = fetch_chunk(model.sha256, offset, CHUNK_BYTES)
@@ -96,9 +95,6 @@ def stream(model: ModelFile, target: Path, fetch_chunk) -> None:
         if actual != model.sha256:
             raise UserError(f"{model.name}: the streamed copy failed its sha256 check (expected {model.sha256[:12]}..., "
                             f"got {actual[:12]}...); it was discarded")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
     # record the check, so resolving it again does not re-hash
     catalog.verify(target, model.sha256, quarantine=True)
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-from profiler.analysis import scoring
+from profiler import atomic, paths
+from profiler.analysis import scoring, scoring_io
 from profiler.ladder import quantize as quant_mod
-from profiler.models.catalog import cache_dir
 from profiler.quality import data as data_mod
 from profiler.quality.evaluate import EvalOptions, EvalResult, evaluate
 from profiler.quality.kld import DEFAULT_TOP_K
@@ -42,7 +41,7 @@ class CompareOptions:
     top_k: int = DEFAULT_TOP_K
     out_dir: Path | None = None
     catalog_path: Path | None = None
-    reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
+    reports_dir: Path = field(default_factory=paths.reports_dir)
     price_per_kwh: float = scoring.DEFAULT_PRICE_PER_KWH
     verbose: bool = False
     command: str = ""
@@ -93,9 +92,9 @@ class CompareResult:
     schema_version: int = 1
 
     def to_dict(self) -> dict:
-        from profiler.quality.evaluate import _clean
+        from profiler.results.schema import json_safe
 
-        return _clean(asdict(self))
+        return json_safe(asdict(self))
 
 
 def reference_file(out_dir: Path, text: str | None, n_ctx: int, n_chunks: int | None, top_k: int, ref_sha: str) -> Path:
@@ -136,6 +135,8 @@ def measure(members, reference: tuple[str, Path | None], ref_file: Path, options
             catalogs: list | None) -> tuple[list[QuantRow], list, scoring.Scoreboard]:
     """Evaluate every member (name, catalogue, role) against ``ref_file`` (saved first from
     ``reference`` = (name, catalogue) when missing), time them all and score them on one board."""
+    from profiler.models.catalog import merged_catalog
+
     common = dict(n_ctx=options.n_ctx, n_chunks=options.n_chunks, threads=options.threads, hellaswag=options.hellaswag,
                   n_tasks=options.n_tasks, reports_dir=options.reports_dir, verbose=options.verbose, command=options.command)
     results: dict[str, EvalResult] = {}
@@ -150,8 +151,8 @@ def measure(members, reference: tuple[str, Path | None], ref_file: Path, options
             say(f"evaluating {name}")
             results[name] = evaluate(name, EvalOptions(kld_reference=ref_file, catalog_path=cat, **common), say)
     runs = _speed(members, options, say)
-    board = scoring.build([c for run in runs for c in scoring.configurations(run.rows, run.run_id)], "hellaswag",
-                          options.price_per_kwh, scoring.merged_catalog(catalogs))
+    board = scoring_io.board([c for run in runs for c in scoring.configurations(run.rows, run.run_id)], "hellaswag",
+                             options.price_per_kwh, merged_catalog(catalogs))
     return [_row(name, role, results[name], board) for name, _, role in members], runs, board
 
 
@@ -229,13 +230,11 @@ def markdown(result: CompareResult) -> str:
 
 
 def save(result: CompareResult, reports_dir: Path, run_id: str) -> Path:
-    from profiler.report import write_atomic
-
     folder = Path(reports_dir) / run_id
-    write_atomic(folder / "compare-quants.json", json.dumps(result.to_dict(), indent=2) + "\n")
-    write_atomic(folder / "compare-quants.md", markdown(result))
+    atomic.write_user_file(folder / "compare-quants.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic.write_user_file(folder / "compare-quants.md", markdown(result))
     return folder
 
 
 def default_out_dir(base_name: str) -> Path:
-    return cache_dir() / "quants" / base_name
+    return paths.cache_dir() / "quants" / base_name

@@ -14,8 +14,8 @@ from pathlib import Path
 from profiler import sources
 from profiler.errors import UserError
 from profiler.ladder import compare_quants as cq
-from profiler.models.catalog import cache_dir
 from profiler.models.ggufinfo import GGUFInfo, read_info
+from profiler.paths import cache_dir
 from profiler.sources.base import Found
 
 

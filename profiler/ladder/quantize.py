@@ -17,13 +17,12 @@ the chain of files in between), so a derived quant can never show them as its ow
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profiler import atomic
+from profiler import atomic, paths
 from profiler.errors import UserError
 from profiler.models import catalog as catalog_mod
 from profiler.quality.evaluate import RECONSTRUCTED_KEY, identify
@@ -92,12 +91,6 @@ def dequantize_to_f16(src: Path, dst: Path, note: str) -> Path:
 
     reader = gguf.GGUFReader(str(src), "r")
     arch = str(reader.fields["general.architecture"].contents())
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    partial = dst.with_name(dst.name + ".partial")
-    writer = gguf.GGUFWriter(str(partial), arch)
-    _copy_metadata(reader, writer)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    writer.add_string(RECONSTRUCTED_KEY, note)
 
     def target(t) -> tuple:
         shape = tuple(int(d) for d in reversed(t.shape))
@@ -105,17 +98,21 @@ def dequantize_to_f16(src: Path, dst: Path, note: str) -> Path:
         return shape, (np.float32 if keep_f32 else np.float16)
 
     plans = [(t, *target(t)) for t in reader.tensors]
-    for t, shape, dtype in plans:
-        raw = gguf.GGMLQuantizationType.F32 if dtype is np.float32 else gguf.GGMLQuantizationType.F16
-        writer.add_tensor_info(t.name, shape, np.dtype(dtype), int(np.prod(shape)) * np.dtype(dtype).itemsize, raw)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for t, shape, dtype in plans:  # one tensor in memory at a time
-        values = dequantize(np.asarray(t.data), t.tensor_type).reshape(shape)
-        writer.write_tensor_data(np.ascontiguousarray(values.astype(dtype)))
-    writer.close()
-    os.replace(partial, dst)
+    with atomic.replacing_path(dst) as partial:
+        writer = gguf.GGUFWriter(str(partial), arch)
+        _copy_metadata(reader, writer)
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+        writer.add_string(RECONSTRUCTED_KEY, note)
+        for t, shape, dtype in plans:
+            raw = gguf.GGMLQuantizationType.F32 if dtype is np.float32 else gguf.GGMLQuantizationType.F16
+            writer.add_tensor_info(t.name, shape, np.dtype(dtype), int(np.prod(shape)) * np.dtype(dtype).itemsize, raw)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for t, shape, dtype in plans:  # one tensor in memory at a time
+            values = dequantize(np.asarray(t.data), t.tensor_type).reshape(shape)
+            writer.write_tensor_data(np.ascontiguousarray(values.astype(dtype)))
+        writer.close()
     return dst
 
 
@@ -124,32 +121,26 @@ def dequantize_to_f16(src: Path, dst: Path, note: str) -> Path:
 
 def quantize_file(src: Path, dst: Path, qtype: str, threads: int | None = None, verbose: bool = False) -> Path:
     """llama.cpp's quantizer on ``src`` (F16/BF16/F32 GGUF) -> ``dst``."""
-    from profiler.backends.llama_cpp import _ensure_backend, _lib
+    from profiler.backends.llama_cpp import initialised_library
 
-    _ensure_backend(verbose)
-    lc = _lib()
+    lc = initialised_library(verbose)
     params = lc.llama_model_quantize_default_params()
     params.ftype = FTYPES[qtype]
     params.nthread = threads or 0
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    partial = dst.with_name(dst.name + ".partial")
-    status = lc.llama_model_quantize(str(src).encode(), str(partial).encode(), params)
-    if status != 0 or not partial.exists():
-        partial.unlink(missing_ok=True)
-        raise UserError(f"llama.cpp could not quantize {src.name} to {qtype} (status {status}); run with --verbose for its log")
-    os.replace(partial, dst)
+    with atomic.replacing_path(dst) as partial:
+        status = lc.llama_model_quantize(str(src).encode(), str(partial).encode(), params)
+        if status != 0 or not partial.exists():
+            raise UserError(f"llama.cpp could not quantize {src.name} to {qtype} (status {status}); run with --verbose for its log")
     return dst
 
 
 def tensor_type_shares(path: Path) -> dict[str, float]:
     """Share of tensor bytes per ggml type: shows llama.cpp's fallbacks (e.g. Q8_0 rows in a Q4_K_M
     file when a row length is not a multiple of 256)."""
-    from profiler.models.ggufinfo import (
-        _parse,  # header only: gguf.GGUFReader would decode the whole vocabulary
-    )
+    from profiler.models.ggufinfo import parse_header
 
     sizes: dict[str, int] = {}
-    for t in _parse(path)[1]:
+    for t in parse_header(path)[1]:
         sizes[t.type_name] = sizes.get(t.type_name, 0) + int(t.n_bytes)
     total = sum(sizes.values()) or 1
     return {k: round(v / total, 4) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])}
@@ -181,7 +172,7 @@ def build_ladder(
     """Reference (the base if it is float, else its F16 reconstruction) and one file per type."""
     say = progress or (lambda text: None)
     identity, base_path = identify(base, catalog_path, say)
-    out_dir = Path(out_dir) if out_dir else catalog_mod.cache_dir() / "quants" / _stem(identity.name, "")
+    out_dir = Path(out_dir) if out_dir else paths.cache_dir() / "quants" / _stem(identity.name, "")
     stem = _stem(identity.name, identity.quant)
     reconstructed = identity.quant.upper() not in FLOAT_QUANTS
     tag = f"-from-{identity.quant.lower()}" if reconstructed else ""

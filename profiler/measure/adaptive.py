@@ -18,15 +18,12 @@ This module holds only the rule; the loop that applies it is ``runner.run_test``
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from profiler.measure.stats import mean, stdev
-from profiler.results.compare import student_t_two_sided_p
+from profiler.stats import mann_kendall_z, mean, mean_ci_half_width, theil_sen_slope
 
 MIN_REPS = 3
 MAX_REPS = 1000
@@ -72,46 +69,20 @@ def policy(repetitions: int | str, ci_target: float = DEFAULT_CI_TARGET,
     return int(repetitions)
 
 
-@functools.lru_cache(maxsize=256)
-def t_quantile_975(df: int) -> float:
-    """Student's t 97.5% quantile: where the two-sided p-value falls to 0.05 (bisection)."""
-    low, high = 0.0, 1000.0
-    for _ in range(60):
-        middle = (low + high) / 2
-        low, high = (middle, high) if student_t_two_sided_p(middle, df) > 0.05 else (low, middle)
-    return (low + high) / 2
-
-
 def ci95_rel(samples: Sequence[float]) -> float | None:
     """Half-width of the mean's 95% confidence interval over the mean; None below 2 samples."""
     m = mean(samples)
     if len(samples) < 2 or not m or m <= 0:
         return None
-    return t_quantile_975(len(samples) - 1) * stdev(samples) / math.sqrt(len(samples)) / m
-
-
-def mann_kendall_z(values: Sequence[float]) -> float:
-    """Mann-Kendall trend statistic (normal approximation with continuity correction, no tie
-    correction): rank-based, so one slow outlier does not make a trend."""
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    s = float(np.sign(x[None, :] - x[:, None])[np.triu_indices(n, 1)].sum())  # later minus earlier
-    variance = n * (n - 1) * (2 * n + 5) / 18
-    if s == 0 or variance <= 0:
-        return 0.0
-    return (s - math.copysign(1, s)) / math.sqrt(variance)
+    return mean_ci_half_width(samples) / m
 
 
 def theil_sen_drift(values: Sequence[float]) -> float:
     """Median pairwise slope times (n - 1), over the median: the relative change across the run."""
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n < 2:
+    if len(values) < 2:
         return 0.0
-    i, j = np.triu_indices(n, 1)
-    slope = float(np.median((x[j] - x[i]) / (j - i)))
-    centre = float(np.median(x))
-    return slope * (n - 1) / centre if centre else 0.0
+    centre = float(np.median(values))
+    return theil_sen_slope(values) * (len(values) - 1) / centre if centre else 0.0
 
 
 def find_trend(values: Sequence[float], ci_target: float) -> Trend | None:

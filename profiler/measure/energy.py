@@ -218,7 +218,7 @@ def _series_problem(inp: EnergyInputs) -> str | None:
         errors = f" ({'; '.join(inp.stats.errors)})" if inp.stats and inp.stats.errors else ""
         return f"{prov.source} gave {len(inp.readings)} reading(s) during the test, at least two are needed{errors}"
     if inp.max_gap_s:
-        gap = max(b.t_ns - a.t_ns for a, b in zip(inp.readings, inp.readings[1:])) / 1e9
+        gap = max(b.t_ns - a.t_ns for a, b in zip(inp.readings, inp.readings[1:], strict=False)) / 1e9
         if gap > inp.max_gap_s:
             return (f"{prov.source} was read {gap:.0f} s apart, longer than half its shortest wrap period "
                     f"({inp.max_gap_s * 2:.0f} s); a wrap may have been missed")

@@ -61,7 +61,7 @@ def summarize(timings: TestTimings, n_gen: int, duration_s: float, thermal_summa
               has_indicator: bool) -> SustainedSummary:
     starts = [a for phase, a, _ in timings.windows if phase == "decode"]
     t0 = starts[0]
-    chunks = [((a - t0) / 1e9, n_gen, sum(ns)) for a, ns in zip(starts, timings.token_ns)]
+    chunks = [((a - t0) / 1e9, n_gen, sum(ns)) for a, ns in zip(starts, timings.token_ns, strict=True)]
     span = max(t for t, _, _ in chunks) if chunks else 0.0
     burst_end = min(BURST_S, BURST_FRACTION * duration_s)
     burst = [c for c in chunks if c[0] < burst_end] or chunks[:1]

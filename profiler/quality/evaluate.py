@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from profiler import atomic
-from profiler.analysis.accuracy import MEASURED_VARIANT
+from profiler import atomic, paths
 from profiler.backends import backend_name_for, create_backend
 from profiler.backends.base import LoadParams
 from profiler.errors import UserError
@@ -28,6 +26,7 @@ from profiler.quality import data as data_mod
 from profiler.quality import kld as kld_mod
 from profiler.quality import store, tasks
 from profiler.quality.perplexity import PerplexityResult, perplexity, plan_chunks
+from profiler.results.schema import json_safe
 
 SCHEMA_VERSION = 1
 RECONSTRUCTED_KEY = "profiler.reconstructed_from"
@@ -51,7 +50,7 @@ class EvalOptions:
     n_tasks: int | None = None
     task_ctx: int = 512
     n_parallel: int = 4
-    reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
+    reports_dir: Path = field(default_factory=paths.reports_dir)
     save: bool = True
     catalog_path: Path | None = None
     verbose: bool = False
@@ -91,17 +90,7 @@ class EvalResult:
     def to_dict(self) -> dict:
         out = asdict(self)
         out.pop("samples")
-        return _clean(out)
-
-
-def _clean(value):
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+        return json_safe(out)
 
 
 def reconstructed_from(path: str | Path) -> str | None:
@@ -111,9 +100,9 @@ def reconstructed_from(path: str | Path) -> str | None:
     "no note" would claim original weights."""
     # ggufinfo's streaming header parser skips long arrays (the vocabulary); gguf.GGUFReader
     # would decode all of them, ~10 s for a 49k-token vocabulary on a slow CPU.
-    from profiler.models.ggufinfo import _parse
+    from profiler.models.ggufinfo import parse_header
 
-    value = _parse(Path(path))[0].get(RECONSTRUCTED_KEY)
+    value = parse_header(Path(path))[0].get(RECONSTRUCTED_KEY)
     return None if value is None else str(value)
 
 
@@ -148,7 +137,7 @@ def identify(model: str, catalog_path: Path | None = None, progress=None) -> tup
 def _file_sha256(path: Path) -> str:
     """sha256 of a model file (or of a model folder's files, names included), remembered per
     (path, size, mtime) so repeated evals skip the hashing."""
-    index = catalog_mod.cache_dir() / "quality" / "sha256-index.json"
+    index = paths.cache_dir() / "quality" / "sha256-index.json"
     files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
     stats = [f.stat() for f in files]
     key, stamp = str(path.resolve()), [sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0)]
@@ -301,7 +290,7 @@ def store_entries(result: EvalResult) -> list[dict]:
     for t in result.tasks:
         out.append({**base, "metric": t.task, "value_pct": t.accuracy_pct, "ci95_pct": [t.ci95_low_pct, t.ci95_high_pct],
                     "n_tasks": t.n_tasks, "n_shot": 0, "source": f"profiler eval ({t.selection})",
-                    "data_sha256": t.source.get("sha256"), "variant": MEASURED_VARIANT.get(t.task, "acc"),
+                    "data_sha256": t.source.get("sha256"), "variant": tasks.MEASURED_VARIANT.get(t.task, "acc"),
                     "selection": t.selection, "n_tasks_in_file": t.n_tasks_in_file, "n_correct": t.n_correct,
                     # per-task outcomes in the selection's order: the paired test between two files
                     "task_correct": "".join("1" if p["choice"] == p["gold"] else "0" for p in t.predictions)})
@@ -313,14 +302,12 @@ def store_entries(result: EvalResult) -> list[dict]:
         out.append({**base, "metric": "kld", "value": result.kld.mean_kld, "uncertainty": result.kld.mean_kld_uncertainty,
                     "reference_sha256": result.kld.reference.get("sha256"),
                     "reference_reconstructed_from": result.kld.reference.get("reconstructed_from")})
-    return [_clean(e) for e in out]
+    return [json_safe(e) for e in out]
 
 
 def save(result: EvalResult, reports_dir: Path) -> Path:
-    from profiler.report import write_atomic
-
     folder = Path(reports_dir) / result.run_id
-    write_atomic(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic.write_user_file(folder / "quality.json", json.dumps(result.to_dict(), indent=2) + "\n")
     if result.samples:
         with atomic.replacing(folder / "quality-samples.npz") as fh:  # never half an archive
             np.savez_compressed(fh, **result.samples)

@@ -45,8 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
+from profiler import atomic
 from profiler.errors import UserError
 from profiler.quality.perplexity import ChunkLogits, ChunkPlan
+from profiler.stats import proportion_stderr, sorted_percentile
 
 FORMAT = "profiler-kld-reference"
 FORMAT_VERSION = 2
@@ -130,12 +132,10 @@ class ReferenceWriter:
             "first": plan.first,
             **meta,
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial.npz")
         arrays = {key: np.concatenate(values) for key, values in self.parts.items()}
-        np.savez_compressed(partial, meta=np.array(json.dumps(header)),
-                            tokens=np.asarray(tokens[: plan.n_chunks * plan.n_ctx], dtype=np.int32), **arrays)
-        partial.replace(path)
+        with atomic.replacing_path(path, suffix=".partial.npz") as partial:  # numpy adds .npz to other names
+            np.savez_compressed(partial, meta=np.array(json.dumps(header)),
+                                tokens=np.asarray(tokens[: plan.n_chunks * plan.n_ctx], dtype=np.int32), **arrays)
         return path
 
 
@@ -239,29 +239,12 @@ def mean_and_uncertainty(values: np.ndarray) -> tuple[float, float]:
     return mean, math.sqrt(var / (n - 1)) if var > 0 and n > 10 else 0.0
 
 
-def percentile(sorted_values: np.ndarray, fraction: float) -> float:
-    """llama-perplexity's percentile: linear between the two nearest ranks."""
-    if fraction <= 0:
-        return float(sorted_values[0])
-    if fraction >= 1:
-        return float(sorted_values[-1])
-    pos = fraction * (len(sorted_values) - 1)
-    lo = int(pos)
-    frac = pos - lo
-    return float((1 - frac) * sorted_values[lo] + frac * sorted_values[min(lo + 1, len(sorted_values) - 1)])
-
-
-def _median(sorted_values: np.ndarray) -> float:
-    n = len(sorted_values)
-    return float(0.5 * (sorted_values[n // 2] + sorted_values[n // 2 - 1]) if n % 2 == 0 else sorted_values[n // 2])
-
-
 def _percentile_table(sorted_values: np.ndarray, levels: tuple[float, ...], scale: float) -> dict[str, float]:
     """max, the levels above 50, median, the levels below 50, min - in llama-perplexity's order."""
     table = {"max": scale * float(sorted_values[-1])}
-    table.update({f"{q:g}": scale * percentile(sorted_values, q / 100) for q in levels if q > 50})
-    table["median"] = scale * _median(sorted_values)
-    table.update({f"{q:g}": scale * percentile(sorted_values, q / 100) for q in levels if q < 50})
+    table.update({f"{q:g}": scale * sorted_percentile(sorted_values, q / 100) for q in levels if q > 50})
+    table["median"] = scale * sorted_percentile(sorted_values, 0.5)
+    table.update({f"{q:g}": scale * sorted_percentile(sorted_values, q / 100) for q in levels if q < 50})
     table["min"] = scale * float(sorted_values[0])
     return table
 
@@ -329,7 +312,7 @@ def summarise(kld, p_diff, nll, nll_base, same_top) -> KldResult:
         mean_kld_uncertainty=kl_unc,
         kld_percentiles=k_pct,
         same_top_pct=100 * top,
-        same_top_pct_uncertainty=100 * math.sqrt(top * (1 - top) / (n - 1)),
+        same_top_pct_uncertainty=100 * proportion_stderr(top, n),
         mean_dp_pct=100 * dp_mean,
         mean_dp_pct_uncertainty=100 * dp_unc,
         rms_dp_pct=100 * rms,

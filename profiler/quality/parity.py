@@ -79,7 +79,7 @@ class ParityResult:
     def greedy_agree(self) -> int:
         """How many leading greedy tokens are identical."""
         n = 0
-        for a, b in zip(self.greedy_reference, self.greedy_candidate):
+        for a, b in zip(self.greedy_reference, self.greedy_candidate, strict=False):
             if a != b:
                 break
             n += 1

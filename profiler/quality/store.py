@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from profiler import atomic
-from profiler.models.catalog import cache_dir
+from profiler.paths import cache_dir
 
 
 def store_path() -> Path:

@@ -32,9 +32,13 @@ from profiler.backends.base import Backend, ContextParams, SeqBatch
 from profiler.errors import UserError
 from profiler.quality.logits import row_stats
 from profiler.quality.rng import MT19937, scaled_index, uniform_below
+from profiler.stats import proportion_stderr, wilson_interval
 
-WILSON_Z = 1.95996398454
 MAX_TASKS_PER_BATCH = 32  # llama-perplexity's HellaSwag limit
+# What our own task scorers measure (this module): HellaSwag's ending log-prob is
+# averaged per token (lm-eval's acc_norm divides by bytes: another number); Winogrande compares
+# the words after the blank without normalisation, which is lm-eval's plain acc.
+MEASURED_VARIANT = {"hellaswag": "acc_norm_token", "winogrande": "acc"}
 
 
 @dataclass
@@ -57,16 +61,6 @@ class TaskResult:
     predictions: list[dict] = field(default_factory=list)  # raw samples: per task index, gold, choice, scores
 
 
-def wilson_interval(n_correct: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion (llama-perplexity's HellaSwag interval)."""
-    if n == 0:
-        return math.nan, math.nan
-    freq = n_correct / n
-    z = WILSON_Z * WILSON_Z / n
-    cnf = z * math.sqrt(n * (4.0 * freq * (1 - freq) + z)) / (WILSON_Z + WILSON_Z)
-    return (freq + z * 0.5 - cnf) / (1.0 + z), (freq + z * 0.5 + cnf) / (1.0 + z)
-
-
 def _lines(text: str) -> list[str]:
     """``std::getline`` on '\\n' over the text (the trailing newline was already dropped)."""
     lines = text.split("\n")
@@ -77,7 +71,7 @@ def _lines(text: str) -> list[str]:
 
 def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
     n = 0
-    for column in zip(*seqs):
+    for column in zip(*seqs, strict=False):
         if any(t != column[0] for t in column[1:]):
             break
         n += 1
@@ -138,7 +132,7 @@ def _run_batches(
             raise UserError(f"task {tasks[i0].index} needs {tasks[i0].required} tokens, more than the context ({n_ctx}); raise --ctx")
         logits = backend.logits_batch(batch)
         lse = row_stats(logits, threads).log_sum_exp
-        for task, (lo, hi) in zip(tasks[i0:i1], spans):
+        for task, (lo, hi) in zip(tasks[i0:i1], spans, strict=True):
             score(task, logits[lo:hi], lse[lo:hi])
         evaluated += len(batch)
         i0 = i1
@@ -234,8 +228,8 @@ def hellaswag(
 def _result(task, metric, predictions, n_in_file, selection, n_ctx, seconds, evaluated) -> TaskResult:
     n = len(predictions)
     correct = sum(1 for p in predictions if p["choice"] == p["gold"])
-    low, high = wilson_interval(correct, n)
     p = correct / n if n else math.nan
+    low, high = wilson_interval(p, n)
     return TaskResult(
         task=task,
         metric=metric,
@@ -245,7 +239,7 @@ def _result(task, metric, predictions, n_in_file, selection, n_ctx, seconds, eva
         accuracy_pct=100 * p,
         ci95_low_pct=100 * low,
         ci95_high_pct=100 * high,
-        stderr_pct=100 * math.sqrt(p * (1 - p) / (n - 1)) if n > 1 else math.nan,
+        stderr_pct=100 * proportion_stderr(p, n),
         selection=selection,
         n_ctx=n_ctx,
         eval_seconds=seconds,

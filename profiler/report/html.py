@@ -72,7 +72,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
     fleet = d.get("fleet")  # a fleet run (docs/fleet.md): the device is a dimension of every table
     if fleet:
         device_rows = [[name, _fleet_device_line(info)] for name, info in fleet.items()]
-        result_rows = [[r.device_name or "?", *line] for r, line in zip(run.rows, result_rows)]
+        result_rows = [[r.device_name or "?", *line] for r, line in zip(run.rows, result_rows, strict=True)]
     warnings = list(dict.fromkeys(list(run.warnings) + [w for r in run.rows for w in r.warnings]))
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

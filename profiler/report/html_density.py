@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from profiler.analysis.density import fmt_interval, fmt_params
 from profiler.report import plots
 from profiler.report.html import figure
+from profiler.stats import mean_response_half_width
 
 DOUBLING_STYLES = {8.0: ("#9333ea", "6 3"), 3.3: ("#ea580c", "2 3")}
 TREND_COLOUR = "#2563eb"
@@ -234,10 +235,10 @@ def _trend_lines(trend, frame: plots.Frame, xa: plots.Axis, ya: plots.Axis) -> l
     # ln ρ from the fit, onto the axis; the band is clipped to the plot area by the enclosing <g>
     y_of = lambda ln_rho: frame.y(ya, math.exp(min(max(ln_rho, -700.0), 700.0)))  # noqa: E731
     band = [_band(trend, m) for m in months]
-    upper = " ".join(f"{frame.x(xa, x):.1f},{y_of(hi):.1f}" for x, (_, hi) in zip(xs, band))
-    lower = " ".join(f"{frame.x(xa, x):.1f},{y_of(lo):.1f}" for x, (lo, _) in reversed(list(zip(xs, band))))
+    upper = " ".join(f"{frame.x(xa, x):.1f},{y_of(hi):.1f}" for x, (_, hi) in zip(xs, band, strict=True))
+    lower = " ".join(f"{frame.x(xa, x):.1f},{y_of(lo):.1f}" for x, (lo, _) in reversed(list(zip(xs, band, strict=True))))
     line = " ".join(f"{frame.x(xa, x):.1f},{y_of(trend['intercept'] + trend['slope_per_month'] * m):.1f}"
-                    for x, m in zip(xs, months))
+                    for x, m in zip(xs, months, strict=True))
     return [f'<polygon class="band" points="{upper} {lower}" fill="{TREND_COLOUR}" fill-opacity="0.12"/>',
             f'<polyline class="trend" points="{line}" fill="none" stroke="{TREND_COLOUR}" stroke-width="2"/>']
 
@@ -246,8 +247,8 @@ def _band(trend: dict, months: float) -> tuple[float, float]:
     centre = trend["intercept"] + trend["slope_per_month"] * months
     if not trend.get("sxx"):
         return centre, centre
-    half = trend["t975"] * trend["resid_sd"] * math.sqrt(1 / trend["n_points"]
-                                                          + (months - trend["x_mean_months"]) ** 2 / trend["sxx"])
+    half = mean_response_half_width(trend["t975"], trend["resid_sd"], trend["n_points"], trend["x_mean_months"],
+                                    trend["sxx"], months)
     return centre - half, centre + half
 
 

@@ -78,7 +78,7 @@ def tick_label(value: float, ticks: Sequence[float], log: bool) -> str:
         if abs(value) >= 1e4:
             return f"{value / 1e3:g}k"
         return f"{value:g}" if abs(value) >= 1e-4 else f"{value:.0e}"
-    step = min((b - a for a, b in zip(ticks, ticks[1:])), default=abs(value)) or abs(value)
+    step = min((b - a for a, b in zip(ticks, ticks[1:], strict=False)), default=abs(value)) or abs(value)
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     if abs(value) >= 1e4 and decimals == 0:
         return f"{value / 1e3:g}k"
@@ -291,7 +291,7 @@ def plot_quality_energy(board, recommended_key: str | None = None) -> str:
     body = [direction("up and left (more accurate, less energy per token)"),
             y_axis(frame, ya, f"{board.metric} accuracy %" + (", log" if ya.log else "")), x_axis(frame, xa, x_label)]
     labels = Labels(Frame(frame.left + 2, frame.right, 22, frame.bottom - 2))
-    where = {s.config.key: (frame.x(xa, x), frame.y(ya, s.accuracy_pct)) for s, x in zip(pts, xs)}
+    where = {s.config.key: (frame.x(xa, x), frame.y(ya, s.accuracy_pct)) for s, x in zip(pts, xs, strict=True)}
     for x, y in where.values():
         labels.reserve(x - 7, y - 7, x + 7, y + 7)
     frontier = sorted((s for s in pts if s.on_frontier), key=lambda s: s.config.j_per_decode_token)
@@ -309,7 +309,7 @@ def plot_quality_energy(board, recommended_key: str | None = None) -> str:
         text = f"recommended: {_label_of(recommended_key, pts, names)}" + (", the Pareto frontier" if alone else "")
         marks.append(labels.place(x, y, text, "label recommended-label", gap=13))
     if len(frontier) > 1:  # name the dashed line at the middle of its longest segment
-        segs = [(where[a.config.key], where[b.config.key]) for a, b in zip(frontier, frontier[1:])]
+        segs = [(where[a.config.key], where[b.config.key]) for a, b in zip(frontier, frontier[1:], strict=False)]
         (x0, y0), (x1, y1) = max(segs, key=lambda ab: math.dist(*ab))
         marks.append(labels.place((x0 + x1) / 2, (y0 + y1) / 2, "Pareto frontier", "label frontier-label", FRONTIER, gap=6))
     elif frontier and not alone:

@@ -78,7 +78,7 @@ def print_scoreboard(board: Scoreboard, console: Console, title: str | None = No
     from profiler.report import terminal, terminal_views
 
     title = title or f"scoreboard ({board.metric}; electricity {board.price_per_kwh:g}/kWh)"
-    columns = terminal_views.scoreboard_columns(board, lambda c: _params_text(c.n_params, c.n_params_active))
+    columns = terminal_views.scoreboard_columns(board, lambda c: params_text(c.n_params, c.n_params_active))
     terminal.print_table(console, title, columns, board.scores, wide)
     dominated = terminal_views.dominance_note(board)
     if dominated:
@@ -88,15 +88,13 @@ def print_scoreboard(board: Scoreboard, console: Console, title: str | None = No
         console.print(f"[dim]note:[/dim] {note}")
 
 
-def _params_text(total: int | None, active: int | None) -> str:
+def params_text(total: int | None, active: int | None) -> str:
     """``134.5M`` for a dense model; ``1.20B (active 0.40B)`` when a token runs through fewer."""
+    from profiler.analysis.density import fmt_params
+
     if not total:
         return "n/a"
-
-    def fmt(n: int) -> str:
-        return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.4g}M"
-
-    return fmt(total) if not active or active == total else f"{fmt(total)} (active {fmt(active)})"
+    return fmt_params(total) if not active or active == total else f"{fmt_params(total)} (active {fmt_params(active)})"
 
 
 def print_recommendation(rec: Recommendation, console: Console) -> None:

@@ -55,7 +55,7 @@ def rate_pm(mean: float, sd: float | None) -> str:
     return f"{head} ± {spread}"
 
 
-def _scaled(value: float, units: Sequence[tuple[float, str]]) -> str:
+def scaled(value: float, units: Sequence[tuple[float, str]]) -> str:
     """Pick the largest unit the value reaches (the last tuple is the fallback) and print 3 significant digits."""
     for factor, unit in units:
         if abs(value) >= factor:
@@ -67,19 +67,19 @@ def _scaled(value: float, units: Sequence[tuple[float, str]]) -> str:
 def size(num_bytes: float | None) -> str | None:
     if num_bytes is None:
         return None
-    return _scaled(num_bytes, [(2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B")])
+    return scaled(num_bytes, [(2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B")])
 
 
 def seconds(value_s: float | None) -> str | None:
     if value_s is None:
         return None
-    return _scaled(value_s, [(1, "s"), (1e-3, "ms"), (1e-6, "µs")])
+    return scaled(value_s, [(1, "s"), (1e-3, "ms"), (1e-6, "µs")])
 
 
 def joules(value_j: float | None) -> str | None:
     if value_j is None:
         return None
-    return _scaled(value_j, [(1, "J"), (1e-3, "mJ"), (1e-6, "µJ")])
+    return scaled(value_j, [(1, "J"), (1e-3, "mJ"), (1e-6, "µJ")])
 
 
 def rate(value: float | None, unit: str = "t/s") -> str | None:

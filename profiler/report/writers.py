@@ -5,10 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from profiler import atomic
 from profiler.errors import UserError
 from profiler.report.energy_text import energy_cell
 from profiler.results.schema import RunResult
@@ -19,7 +18,7 @@ FORMATS = ("json", "jsonl", "csv", "md")
 MD_COLUMNS = [
     ("model", lambda r: r["model_name"]),
     ("size", lambda r: f"{r['model_size'] / 2**20:.2f} MiB"),
-    ("params", lambda r: _params(r)),
+    ("params", lambda r: params_cell(r)),
     ("backend", lambda r: r["backend"]),
     ("threads", lambda r: str(r["n_threads"])),
     ("test", lambda r: r["test"]),
@@ -33,7 +32,7 @@ MD_COLUMNS = [
     ("J/token", lambda r: energy_cell(r)),
 ]
 
-def _params(row: dict) -> str:
+def params_cell(row: dict) -> str:
     """llama-bench's total, and the active count beside it when a token runs through fewer (MoE)."""
     total, active = row["model_n_params"], row.get("model_n_params_active")
     text = f"{total / 1e6:.1f} M"
@@ -106,32 +105,10 @@ def _markdown(run: RunResult, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder + rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report should read like any file
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def save_run(run: RunResult, reports_dir: Path) -> Path:
     """(Re)write ``reports/<run-id>/results.{json,csv,md}``; called after every finished test."""
     folder = reports_dir / run.run_id
-    write_atomic(folder / "results.json", json.dumps(run.to_dict(), indent=2) + "\n")
-    write_atomic(folder / "results.csv", render(run, "csv"))
-    write_atomic(folder / "results.md", render(run, "md"))
+    atomic.write_user_file(folder / "results.json", json.dumps(run.to_dict(), indent=2) + "\n")
+    atomic.write_user_file(folder / "results.csv", render(run, "csv"))
+    atomic.write_user_file(folder / "results.md", render(run, "md"))
     return folder

@@ -8,15 +8,13 @@ samples cannot support is called "not significant".
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.measure.stats import mean, stdev
+from profiler.stats import ALPHA, welch_t_test
 
-ALPHA = 0.05
 MATCH_FIELDS = ("n_prompt", "n_gen", "n_depth", "n_threads", "n_batch", "n_ubatch", "type_k", "type_v", "flash_attn")
 
 
@@ -47,69 +45,6 @@ class Comparison:
         if not self.significant:
             return "not significant"
         return f"{self.speedup:.2f}x faster" if self.speedup >= 1 else f"{1 / self.speedup:.2f}x slower"
-
-
-# ----------------------------------------------------------------------------- statistics
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-14:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1 - x) / b
-
-
-def student_t_two_sided_p(t: float, df: float) -> float:
-    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
-    if math.isinf(t):
-        return 0.0
-    return _betainc(df / 2, 0.5, df / (df + t * t))
-
-
-def welch_t_test(a: list[float], b: list[float]) -> float | None:
-    """Two-sided p-value of Welch's unequal-variance t-test; None when either side has < 2 samples."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    va, vb = stdev(a) ** 2 / len(a), stdev(b) ** 2 / len(b)
-    diff = mean(b) - mean(a)
-    if va + vb == 0:
-        return 1.0 if diff == 0 else 0.0
-    t = diff / math.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return student_t_two_sided_p(t, df)
-
-
-def geometric_mean(values: list[float]) -> float:
-    return math.exp(mean([math.log(v) for v in values])) if values else math.nan
 
 
 # ----------------------------------------------------------------------------- loading

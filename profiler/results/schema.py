@@ -157,7 +157,7 @@ class TestResult:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return _clean(asdict(self))
+        return json_safe(asdict(self))
 
 
 def new_run_id() -> str:
@@ -185,21 +185,22 @@ class RunResult:
             "run_id": self.run_id,
             "created": self.created,
             "command": self.command,
-            "device": _clean(self.device),
+            "device": json_safe(self.device),
             "warnings": list(self.warnings),
             "failures": list(self.failures),
             "rows": [r.to_dict() for r in self.rows],
         }
 
 
-def _clean(value):
-    """JSON has no NaN: write null, so a missing number never reads as a number."""
+def json_safe(value):
+    """JSON has no NaN: write null, so a missing number never reads as a number (tuples become
+    lists, as json.dumps writes them)."""
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -228,3 +229,19 @@ def load_run(path: str | Path) -> RunResult:
         warnings=data.get("warnings", []),
         failures=data.get("failures", []),
     )
+
+
+def find_run(ref: str | None, reports_dir: Path) -> Path:
+    """A run's results.json from a path, a run id in ``reports_dir``, or (None) the latest run there."""
+    from profiler.errors import UserError
+
+    if ref:
+        p = Path(ref)
+        for candidate in (p, p / "results.json", Path(reports_dir) / ref / "results.json"):
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"no run '{ref}': give a results.json, a run folder or a run id in {reports_dir}")
+    runs = sorted(Path(reports_dir).glob("*/results.json"))
+    if not runs:
+        raise UserError(f"no runs in {reports_dir}: measure first with profiler run (or pass --run PATH)")
+    return runs[-1]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from profiler import paths
 from profiler.errors import UserError
 from profiler.results.schema import RunResult, TestResult, row_from_dict
 
@@ -69,13 +70,6 @@ def m002_density_reports(db: sqlite3.Connection) -> None:
     )
 
 
-def default_db_path() -> Path:
-    env = os.environ.get("PROFILER_DB")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("PROFILER_REPORTS", "reports")) / "profiler.db"
-
-
 def row_key(model_name: str, config) -> str:
     """Identity of one test within a run (what --resume skips when it is already stored)."""
     c = config
@@ -87,7 +81,7 @@ def row_key(model_name: str, config) -> str:
 
 class Store:
     def __init__(self, path: str | os.PathLike | None = None) -> None:
-        self.path = Path(path) if path is not None else default_db_path()
+        self.path = Path(path) if path is not None else paths.db_path()
         self.db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:

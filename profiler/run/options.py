@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from profiler import paths
 from profiler.measure.plan import TestConfig
 from profiler.measure.session import EnergyOptions
 from profiler.results.schema import TestResult
@@ -57,8 +58,7 @@ class RunOptions:
             return Path(":memory:")  # nothing on disk, but the same code path
         if self.db is not None:
             return self.db
-        env = os.environ.get("PROFILER_DB")
-        return Path(env) if env else self.reports_dir / "profiler.db"
+        return paths.db_path(self.reports_dir)
 
     def to_dict(self) -> dict:
         """The options that shape a measurement (MEASUREMENT_FIELDS), as JSON."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from profiler.backends import runtime_info
 from profiler.errors import UserError
 from profiler.measure import session as energy_run
-from profiler.measure import stats
+from profiler.measure import stability
 from profiler.measure.energy import EnergySession
 from profiler.measure.plan import Sweep, TestConfig, expand
 from profiler.models import catalog as catalog_mod
@@ -109,7 +109,7 @@ def profile(
     device = device_mod.fingerprint()  # /proc and /sys only: the probes wait until the input is checked
     tests = energy_run.select_tests(expand(ledger.plan.sweep, default_threads=device.physical_cores), options.energy)
     run = ledger.run(device.to_dict())
-    busy = stats.busy_warning(load_before[0] if load_before else None, device.logical_cores)
+    busy = stability.busy_warning(load_before[0] if load_before else None, device.logical_cores)
     if busy:
         run.warnings.append(busy)
     run.warnings.extend(w for w in options.warnings if w not in run.warnings)  # a resumed run has them already

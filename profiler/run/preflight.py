@@ -6,9 +6,7 @@ shown (and ``--force`` to override) beats a kill half-way through a sweep.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from profiler.errors import UserError
 from profiler.models.ggufinfo import GGUFInfo
@@ -91,19 +89,6 @@ def check_memory(name: str, estimate: MemoryEstimate, available_bytes: int | Non
     if force:
         return message + " (--force given: running anyway)"
     raise UserError(message + "; use a smaller model, context (-p/-n/-d) or --force")
-
-
-def check_disk(folder: Path, needed_bytes: int | None) -> None:
-    """Refuse a download that cannot fit (a wheel and the extracted file both land on disk)."""
-    if not needed_bytes:
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(folder).free
-    if free < 2 * needed_bytes:
-        raise UserError(
-            f"not enough disk space in {folder}: the download needs about {2 * needed_bytes / 2**20:.0f} MiB, "
-            f"{free / 2**20:.0f} MiB free; free space or set PROFILER_CACHE to another disk"
-        )
 
 
 def worst_estimate(info: GGUFInfo | OnnxInfo, tests: list) -> MemoryEstimate:

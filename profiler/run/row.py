@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from profiler import stats
 from profiler.backends.base import Backend, ModelFacts
-from profiler.measure import adaptive, bandwidth, memory, stats
+from profiler.measure import adaptive, bandwidth, memory, stability
 from profiler.measure.adaptive import AutoReps
 from profiler.measure.plan import Sweep, TestConfig
 from profiler.measure.runner import TestTimings
@@ -64,7 +65,7 @@ def build_row(job: Job, model: LoadedModel, test: TestConfig, n_ctx: int, measur
     bw = bandwidth.row_fields(info, test, speed["decode_ts"], job.device)
     reps = adaptive.row_fields(timings, samples_ts, repetition_rule(job.sweep), label)
     energy = dict(measured.energy)
-    warnings = (stats.stability_warnings([s / 1e9 for s in timings.samples_ns], label) + reps.pop("warnings")
+    warnings = (stability.stability_warnings([s / 1e9 for s in timings.samples_ns], label) + reps.pop("warnings")
                 + bw.pop("warnings") + energy.pop("warnings"))
     build = backend.build_info
     mem = memory.snapshot()

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.models.catalog import ModelSpec, cache_dir, sha256_file
+from profiler.models.catalog import ModelSpec, sha256_file
+from profiler.paths import cache_dir
 
 GGUF_MAGIC = b"GGUF"
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from profiler.errors import UserError
-from profiler.models.catalog import cache_dir
+from profiler.paths import cache_dir
 
 FIELDS = ("architecture", "quant_type", "n_params", "n_params_active", "n_ctx_train", "error")
 
@@ -82,7 +82,7 @@ class FactsCache:
         workers = min(len(todo), os.cpu_count() or 1)
         with gguf_native.quiet_batch(), ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(lambda item: _read(item[2], "gguf", native=True), todo))
-        for (key, stamp, _), facts in zip(todo, results):
+        for (key, stamp, _), facts in zip(todo, results, strict=True):
             self._remember(key, stamp, "gguf", facts)
 
     def _lookup(self, path: Path, fmt: str) -> tuple[str, list | None, dict | None]:

@@ -107,9 +107,10 @@ def _describe_folder(path: str) -> str:
 
 def _attach_runs(rows: list[ModelRow], db_path: Path | None) -> None:
     """The latest stored run of each model (the store is only opened when it exists)."""
-    from profiler.results.store import Store, default_db_path
+    from profiler import paths
+    from profiler.results.store import Store
 
-    db = Path(db_path) if db_path else default_db_path()
+    db = Path(db_path) if db_path else paths.db_path()
     if not db.is_file():
         return
     store = Store(db)

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
+from profiler import paths
 from profiler.analysis import density
-from profiler.analysis.accuracy import AccuracyScore
+from profiler.analysis.accuracy import AccuracyScore, Setting
 from profiler.errors import UserError
 
 CHANCE = 25.0
@@ -27,8 +28,8 @@ def _true_inverse(acc: float) -> float:
 
 def _family(sizes, values=None, name="synthetic", setting=None) -> density.ReferenceFamily:
     values = values or [_true_accuracy(n) for n in sizes]
-    points = [density.ReferencePoint(f"m{int(n)}", int(n), v, source="test") for n, v in zip(sizes, values)]
-    return density.ReferenceFamily(name, setting or density.Setting("hellaswag", 0, "acc_norm"), points)
+    points = [density.ReferencePoint(f"m{int(n)}", int(n), v, source="test") for n, v in zip(sizes, values, strict=True)]
+    return density.ReferenceFamily(name, setting or Setting("hellaswag", 0, "acc_norm"), points)
 
 
 def _score(value, ci=None, n_shot=0, variant="acc_norm", n_tasks=None, metric="hellaswag"):
@@ -128,11 +129,6 @@ def test_trend_without_growth_has_no_doubling_time():
     assert "not comparable" in trend.comparisons[0]
 
 
-def test_t_quantile():
-    assert density.t_quantile_975(1) == pytest.approx(12.706, abs=1e-3)
-    assert density.t_quantile_975(10) == pytest.approx(2.228, abs=1e-3)
-
-
 # --------------------------------------------------------------------------- bad inputs: one line each
 
 
@@ -164,6 +160,20 @@ def test_mixed_settings_are_never_placed():
     density.place(density.fit_family(fam), fam, row)
     assert row.rho is None
     assert any("settings are never mixed" in n and "10-shot" in n for n in row.notes)
+
+
+def test_a_task_subset_is_never_placed_on_a_full_benchmark_family():
+    fam = _family([135e6, 360e6, 1.7e9])  # published full-benchmark numbers: no subset
+    subset = AccuracyScore(metric="hellaswag", value_pct=50.0, provenance="lm-eval", n_shot=0, source="lm-eval",
+                           variant="acc_norm", n_tasks=400, subset="first 400 documents (lm-eval --limit)")
+    row = density.ConfigDensity("x", "x", 1, 100_000_000, None, subset, None)
+    density.place(density.fit_family(fam), fam, row)
+    assert row.rho is None and row.n_hat is None
+    assert any("task subset (first 400 documents" in n and "full-benchmark" in n for n in row.notes), row.notes
+    same_subset = _family([135e6, 360e6, 1.7e9], setting=subset.setting())  # a family measured on that subset
+    placed = density.ConfigDensity("x", "x", 1, 100_000_000, None, subset, None)
+    density.place(density.fit_family(same_subset), same_subset, placed)
+    assert placed.rho is not None
 
 
 def test_mixed_settings_inside_a_family_file(tmp_path):
@@ -223,7 +233,7 @@ def test_shipped_families_are_sourced_and_fit():
         for p in fam.points:  # each size lands near itself (two parameters cannot hit three points exactly)
             assert 0.7 < fit.inverse(p.accuracy_pct) / p.n_params_active < 1.5, (fam.name, p.model)
     smol = families["smollm2-hellaswag"]
-    assert smol.setting == density.Setting("hellaswag", 0, "lighteval")
+    assert smol.setting == Setting("hellaswag", 0, "lighteval")
     assert [p.accuracy_pct for p in smol.points] == [42.1, 54.5, 68.7]
 
 
@@ -233,11 +243,9 @@ def test_the_package_ships_the_families_file():
     import tomllib
 
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
-    from profiler.analysis import density
-
     data = pyproject["tool"]["setuptools"]["package-data"]["profiler.analysis"]
     assert "data/*.toml" in data
-    assert density.shipped_families_path().parent.parent.name == "analysis" and density.shipped_families_path().is_file()
+    assert paths.reference_families_path().parent.parent.name == "analysis" and paths.reference_families_path().is_file()
 
 
 def _catalog_family(n_shots):
@@ -245,7 +253,7 @@ def _catalog_family(n_shots):
     from profiler.quality import store
 
     specs = []
-    for i, (n, shots) in enumerate(zip((135e6, 360e6, 1.7e9), n_shots)):
+    for i, (n, shots) in enumerate(zip((135e6, 360e6, 1.7e9), n_shots, strict=True)):
         sha = f"{i:02d}" * 32
         store.record([{"model_sha256": sha, "metric": "hellaswag", "value_pct": round(_true_accuracy(n), 2),
                        "n_tasks": 400, "n_shot": shots, "ci95_pct": [30.0, 70.0]}])

@@ -82,10 +82,10 @@ def test_scores_divide_by_active_parameters():
 
 
 def test_scoreboard_shows_both_counts():
-    from profiler.report.quality_text import _params_text
+    from profiler.report.quality_text import params_text
 
-    assert _params_text(1_000_000_000, 250_000_000) == "1B (active 250M)"
-    assert _params_text(134_515_008, 134_515_008) == "134.5M"
+    assert params_text(1_000_000_000, 250_000_000) == "1B (active 250M)"
+    assert params_text(134_515_008, 134_515_008) == "134.5M"
 
 
 def test_onnx_graph_with_a_moe_node_counts_active_experts(tmp_path):
@@ -120,9 +120,9 @@ def test_onnx_graph_with_a_moe_node_counts_active_experts(tmp_path):
 
 
 def test_markdown_report_shows_active_beside_total():
-    from profiler.report.writers import _params
+    from profiler.report.writers import params_cell
     from support.tests_support import make_row
 
-    assert _params(make_row(model_n_params=1_000_000_000, model_n_params_active=250_000_000).to_dict()) == \
+    assert params_cell(make_row(model_n_params=1_000_000_000, model_n_params_active=250_000_000).to_dict()) == \
         "1000.0 M (250.0 M active)"
-    assert _params(make_row(model_n_params=500, model_n_params_active=500).to_dict()) == "0.0 M"
+    assert params_cell(make_row(model_n_params=500, model_n_params_active=500).to_dict()) == "0.0 M"

@@ -19,7 +19,7 @@ def board_of(configs) -> scoring.Scoreboard:
     scores = []
     for name, acc, j, tps, peak in configs:
         config = scoring.Configuration(key=f"{name} t2", model_name=name, model_file=f"/m/{name}.gguf", quant="Q4_1",
-                                       n_params=134_515_008, file_size_bytes=86 * MIB, n_threads=2, settings="",
+                                       n_params=134_515_008, file_size_bytes=86 * MIB, n_threads=2, runtime="",
                                        decode_tps=tps, prefill_tps=3 * tps, peak_rss_bytes=peak * MIB,
                                        j_per_decode_token=j, energy_measured=True)
         score = AccuracyScore(metric="hellaswag", value_pct=acc, provenance="measured", n_shot=0, source="test",
@@ -81,6 +81,6 @@ def test_a_sentence_instead_of_the_plot_gets_no_caption():
 
 
 def render_html_with(board) -> str:
-    from test_terminal_tables import sweep_run
+    from support.runs import sweep_run
 
     return render_html(sweep_run(), board)

@@ -114,6 +114,25 @@ def test_density_table_and_cost_side(workspace):
     assert "m0 t2: per effective billion parameters 0.1 J/token, 1 GB peak" in out  # N̂ = 100M: 0.01 / 0.1
 
 
+def test_a_task_subset_score_is_not_placed_on_the_full_benchmark_family(workspace):
+    """m0 has only an lm-eval score over 400 documents (--limit): the family was fitted to full-benchmark
+    numbers, so m0 gets no ρ and the table says why."""
+    catalog = _catalog()
+    first = catalog.index("[[models.accuracy]]")
+    (workspace / "models.toml").write_text(catalog[:first] + catalog[catalog.index("[[models]]", first):])
+    (workspace / "lm.json").write_text(json.dumps({
+        "results": {"hellaswag": {"acc_norm,none": _acc(ACTIVE) / 100}}, "n-shot": {"hellaswag": 0},
+        "config": {"model_args": "pretrained=/nonexistent/m0.gguf", "limit": 400},
+        "n-samples": {"hellaswag": {"original": 10042, "effective": 400}}}))
+    done = profiler("density", "--families", "fam.toml", "--family", "syn", "--lm-eval", "m0=lm.json", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    assert "m0 t2: not placed on syn: its accuracy is over a task subset (first 400 documents" in done.stdout
+    done = profiler("density", "--families", "fam.toml", "--family", "syn", "--lm-eval", "m0=lm.json", "--json",
+                    cwd=workspace)
+    m0 = {r["model_name"]: r for r in json.loads(done.stdout)["configurations"]}["m0"]
+    assert m0["accuracy"]["provenance"] == "lm-eval" and m0["rho"] is None
+
+
 def test_missing_release_date_is_one_line(workspace):
     (workspace / "models.toml").write_text(_catalog(dated=False))
     done = profiler("density", "--families", "fam.toml", "--family", "syn", cwd=workspace)

@@ -17,11 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from profiler import api
+from profiler import api, atomic
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
-from profiler.report import writers
 from profiler.run.options import Callbacks, RunInterrupted, RunOptions
 from support.tinymodel import write_tiny_llama
 
@@ -252,9 +251,9 @@ def test_full_disk_leaves_no_half_written_file(tmp_path, monkeypatch):
         def write(self, text):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writers.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, *a, **k: FullDisk(real_fdopen(fd, *a, **k)))
     with pytest.raises(UserError, match="cannot write .*results.json: No space left on device"):
-        writers.write_atomic(target, "new report")
+        atomic.write_user_file(target, "new report")
     assert target.read_text() == "previous complete report"
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "temp file removed"
 
@@ -287,7 +286,8 @@ def test_in_process_and_isolated_runs_give_the_same_rows(tiny_gguf, tmp_path):
         options = RunOptions(reports_dir=tmp_path / str(isolate), bandwidth_probe=False,
                                  energy=EnergyOptions(idle_s=0), isolate=isolate)
         rows[isolate] = api.profile([str(tiny_gguf)], sweep, options).rows
-    for a, b in zip(rows[False], rows[True]):
+    assert [r.test for r in rows[False]] == [r.test for r in rows[True]] == ["pp16", "tg4"]
+    for a, b in zip(rows[False], rows[True], strict=True):
         assert (a.test, a.n_prompt, a.n_gen, a.model_n_params, a.kv_cache_bytes, a.repetitions) == \
                (b.test, b.n_prompt, b.n_gen, b.model_n_params, b.kv_cache_bytes, b.repetitions)
         assert len(b.samples_ns) == 2 and b.peak_rss_bytes > 0

@@ -104,7 +104,7 @@ def _count(db: Path, where: str = "") -> int:
 
 def _overlaps(intervals: list[tuple[float, float]]) -> bool:
     ordered = sorted(intervals)
-    return any(b[0] < a[1] for a, b in zip(ordered, ordered[1:]))
+    return any(b[0] < a[1] for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 def test_fleet_run_pins_each_device_streams_rows_and_never_overlaps(fleet, models, tmp_path):

@@ -139,7 +139,7 @@ def test_ctrl_c_on_the_coordinator_cancels_the_device_task_and_resume_finishes_t
         lines = [" ".join(p.cmdline()) for p in measuring]
         assert any("profiler.run.worker" in line for line in lines), lines  # the child is in its hour-long delay
         assert any(f"ray::profile-{DEVICE}" in line for line in lines), lines
-        child = next(p for p, line in zip(measuring, lines) if "profiler.run.worker" in line)
+        child = next(p for p, line in zip(measuring, lines, strict=True) if "profiler.run.worker" in line)
         os.kill(proc.pid, signal.SIGINT)  # the coordinator only, as `kill -INT` would
         _, err = proc.communicate(timeout=HUNG_S)
     finally:

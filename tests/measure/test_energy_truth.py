@@ -24,6 +24,7 @@ from profiler.platform.poller import Poller
 from profiler.platform.thermal import ThermalSensors
 from profiler.report.energy_text import energy_cell
 from support.energy_fixtures import FakeClock, redirected, tracked_row, vm_tree, write_tree
+from support.runs import stored_energy_rows
 
 S = 1_000_000_000
 
@@ -172,18 +173,9 @@ def test_an_unattributed_system_wide_figure_says_system_wide(tmp_path):
     assert fields["energy_attribution"] == "process-share" and "system-wide" not in energy_cell(fields)
 
 
-def _rows(name, j):
-    row = {"model_name": name, "model_filename": f"/m/{name}.gguf", "n_threads": 2, "n_batch": 2048,
-           "n_ubatch": 512, "type_k": "f16", "type_v": "f16", "flash_attn": -1, "quant_type": "Q4_0",
-           "model_n_params": 1e8, "file_size_bytes": 1e8, "n_gen": 128, "n_prompt": 0, "decode_ts": 50.0,
-           "peak_rss_bytes": 1e8, "j_per_decode_token": j, "energy_measured": True, "energy_source": "rapl",
-           "energy_method": "counter"}
-    return [row]
-
-
 def test_a_stored_zero_joules_is_never_the_best_energy():
-    zero = scoring.configurations(_rows("zero", 0.0))[0]
-    real = scoring.configurations(_rows("real", 0.02))[0]
+    zero = scoring.configurations(stored_energy_rows("zero", 0.0))[0]
+    real = scoring.configurations(stored_energy_rows("real", 0.02))[0]
     assert zero.j_per_decode_token is None and "0" in zero.energy_note
     published = acc.AccuracyScore(metric="hellaswag", value_pct=40.0, provenance="published", n_shot=0, source="card")
     board = scoring.Scoreboard("hellaswag", 0.3, [scoring.score(c, "hellaswag", published, 0.3) for c in (zero, real)], [])

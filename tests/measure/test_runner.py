@@ -2,86 +2,34 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from profiler.backends.base import Backend, ModelFacts
 from profiler.measure import runner
-from profiler.measure.plan import TestConfig
-from profiler.measure.runner import TokenSource, run_test
-
-
-class FakeBackend(Backend):
-    name = "fake"
-
-    def __init__(self, n_vocab: int = 50):
-        self.calls: list[tuple] = []
-        self._n_past = 0
-        self.n_vocab = n_vocab
-
-    def load(self, path, params):
-        return ModelFacts("fake", 0, 0, self.n_vocab, True, 1)
-
-    def configure(self, params):
-        self.calls.append(("configure", params.n_ctx))
-
-    def set_threads(self, n):
-        self.calls.append(("threads", n))
-
-    def reset(self):
-        self.calls.append(("reset",))
-        self._n_past = 0
-
-    def prefill(self, tokens):
-        self.calls.append(("prefill", list(tokens)))
-        self._n_past += len(tokens)
-
-    def decode_one(self, token):
-        self.calls.append(("decode", token, self._n_past))
-        self._n_past += 1
-
-    def logits(self):
-        out = np.zeros(self.n_vocab, dtype=np.float32)
-        out[(self._n_past * 7) % self.n_vocab] = 1.0  # a deterministic "model"
-        return out
-
-    def tokenize(self, text, add_special=True):
-        return [ord(c) % self.n_vocab for c in text]
-
-    def close(self):
-        pass
-
-
-def config(p=0, n=0, d=0, t=2):
-    return TestConfig(p, n, d, t, 2048, 512, "f16", "f16", "auto")
-
-
-def tokens_for(backend, random_tokens=False):
-    return TokenSource(backend, backend.load("x", None), random_tokens, text="abcdefghij" * 20)
+from profiler.measure.runner import run_test
+from support.fakes import FakeBackend, make_config, tokens_for
 
 
 def test_warmup_then_repetitions_each_on_an_empty_cache():
     fake = FakeBackend()
-    timings = run_test(fake, config(p=8, n=3), tokens_for(fake), repetitions=2)
+    timings = run_test(fake, make_config(p=8, n=3), tokens_for(fake), repetitions=2)
     kinds = [c[0] for c in fake.calls]
     # warm-up: reset, whole prompt, one token; then per rep: reset, prompt, 3 tokens
     assert kinds == ["threads", "reset", "prefill", "decode"] + ["reset", "prefill", "decode", "decode", "decode"] * 2
     assert len(timings.samples_ns) == 2 and len(timings.token_ns[0]) == 3
-    assert all(s == p + sum(t) for s, p, t in zip(timings.samples_ns, timings.prefill_ns, timings.token_ns))
+    assert all(s == p + sum(t) for s, p, t in zip(timings.samples_ns, timings.prefill_ns, timings.token_ns, strict=True))
     # TTFT: the prompt and choosing the first token from its logits (no decode)
-    assert len(timings.ttft_ns) == 2 and all(t >= p for t, p in zip(timings.ttft_ns, timings.prefill_ns))
+    assert len(timings.ttft_ns) == 2 and all(t >= p for t, p in zip(timings.ttft_ns, timings.prefill_ns, strict=True))
     assert [w[0] for w in timings.windows] == ["prefill", "decode"] * 2
     assert all(end >= start for _, start, end in timings.windows)
 
 
 def test_no_warmup_option():
     fake = FakeBackend()
-    run_test(fake, config(n=2), tokens_for(fake), repetitions=1, warmup=False)
+    run_test(fake, make_config(n=2), tokens_for(fake), repetitions=1, warmup=False)
     assert [c[0] for c in fake.calls] == ["threads", "reset", "decode", "decode"]
 
 
 def test_depth_is_filled_outside_the_timer_and_prompt_continues_the_text():
     fake = FakeBackend()
-    timings = run_test(fake, config(p=4, d=6), tokens_for(fake), repetitions=1, warmup=False)
+    timings = run_test(fake, make_config(p=4, d=6), tokens_for(fake), repetitions=1, warmup=False)
     prefills = [c[1] for c in fake.calls if c[0] == "prefill"]
     text = tokens_for(FakeBackend())._text_tokens
     assert prefills[0] == [1] + text[1:6]  # BOS, then the text
@@ -94,14 +42,14 @@ def test_depth_is_filled_outside_the_timer_and_prompt_continues_the_text():
 
 def test_generation_is_greedy_from_the_models_logits():
     fake = FakeBackend()
-    run_test(fake, config(p=5, n=4), tokens_for(fake), repetitions=1, warmup=False)
+    run_test(fake, make_config(p=5, n=4), tokens_for(fake), repetitions=1, warmup=False)
     decodes = [c for c in fake.calls if c[0] == "decode"]
     assert [d[1] for d in decodes] == [(pos * 7) % 50 for pos in (5, 6, 7, 8)]
 
 
 def test_generation_from_an_empty_cache_starts_with_bos():
     fake = FakeBackend()
-    run_test(fake, config(n=2), tokens_for(fake), repetitions=1, warmup=False)
+    run_test(fake, make_config(n=2), tokens_for(fake), repetitions=1, warmup=False)
     assert [c for c in fake.calls if c[0] == "decode"][0][1] == 1
 
 
@@ -129,7 +77,7 @@ def test_timer_covers_backend_work_only(monkeypatch):
             clock["now"] += 50
 
     fake = Slow()
-    timings = run_test(fake, config(p=10, n=4), tokens_for(fake), repetitions=3)
+    timings = run_test(fake, make_config(p=10, n=4), tokens_for(fake), repetitions=3)
     assert timings.samples_ns == [10_000 + 4 * 50] * 3
     assert timings.ttft_ns == [10_000] * 3  # choosing a token costs nothing on this clock
     assert timings.all_token_ns == [50] * 12

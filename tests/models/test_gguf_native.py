@@ -28,7 +28,7 @@ def no_library(monkeypatch, tmp_path):
 
 
 def _python_view(path: Path) -> tuple[dict, list]:
-    metadata, tensors = ggufinfo._parse(path)
+    metadata, tensors = ggufinfo.parse_header(path)
     return _comparable(metadata, tensors)
 
 

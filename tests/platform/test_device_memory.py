@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from profiler.cli.app import _int_list
+from profiler.cli.app import int_list
 from profiler.errors import UserError
 from profiler.measure import memory
 from profiler.platform import device, sysfs
@@ -122,11 +122,11 @@ def test_command_runner_is_injectable(sysroot):
      ("128-1024*2", [128, 256, 512, 1024]), ("0", [0])],
 )
 def test_llama_bench_list_syntax(text, expected):
-    assert _int_list(text, "-p") == expected
+    assert int_list(text, "-p") == expected
 
 
 def test_list_syntax_errors():
     with pytest.raises(UserError, match="not an integer"):
-        _int_list("1,x", "-t")
+        int_list("1,x", "-t")
     with pytest.raises(UserError, match="does not advance"):
-        _int_list("1-4*1", "-t")
+        int_list("1-4*1", "-t")

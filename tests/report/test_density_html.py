@@ -10,13 +10,12 @@ import datetime as dt
 import math
 import re
 
-from test_html_plots import is_round
-from test_terminal_tables import sweep_run
-
 from profiler.analysis import density_io
 from profiler.report import plots
 from profiler.report.html_density import date_axis, plot_trend, render
+from support.axes import is_round
 from support.density_fixtures import DATED, dated_density_report
+from support.runs import sweep_run
 
 
 def texts(svg: str, cls: str) -> list[str]:
@@ -32,7 +31,7 @@ def test_density_plot_has_round_ticks_that_cover_the_data_and_says_which_way_is_
     assert all(is_round(t) for t in y_ticks) and min(y_ticks) <= min(rhos) and max(y_ticks) >= max(rhos)
     months = sorted(dt.date.fromisoformat(t + "-01") for t in texts(svg, "tick-x"))
     assert months[0] <= dt.date(2024, 9, 19) and months[-1] >= dt.date(2025, 8, 14)
-    assert len(months) >= 3 and len({(b.year - a.year) * 12 + b.month - a.month for a, b in zip(months, months[1:])}) == 1
+    assert len(months) >= 3 and len({(b.year - a.year) * 12 + b.month - a.month for a, b in zip(months, months[1:], strict=False)}) == 1
 
 
 def test_one_point_and_one_label_per_release_date_and_rho():

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import re
 
-from test_energy_truth import _rows
-
 from profiler.analysis import accuracy as acc
 from profiler.analysis import scoring
+from support.runs import stored_energy_rows
 
 
 def test_every_figure_derived_from_an_estimate_says_est_in_the_html_scores():
     from profiler.report.html import render_html
     from profiler.results.schema import RunResult
 
-    estimated = scoring.configurations([{**_rows("est", 0.02)[0], "energy_measured": False}])[0]
-    measured = scoring.configurations(_rows("meas", 0.03))[0]
+    estimated = scoring.configurations([{**stored_energy_rows("est", 0.02)[0], "energy_measured": False}])[0]
+    measured = scoring.configurations(stored_energy_rows("meas", 0.03))[0]
     published = acc.AccuracyScore(metric="hellaswag", value_pct=40.0, provenance="published", n_shot=0, source="card")
     scores = [scoring.score(c, "hellaswag", published, 0.3) for c in (estimated, measured)]
     board = scoring.Scoreboard("hellaswag", 0.3, scores, [])

@@ -14,25 +14,21 @@ import subprocess
 import sys
 
 import pytest
-from test_terminal_tables import _board, sweep_run
 
 from profiler.report import plots
 from profiler.report.html import render_html
 from profiler.report.html_density import density_section
+from support.axes import is_round
 from support.density_fixtures import dated_density_report
+from support.runs import sweep_run, three_config_scoreboard
 
 # ----------------------------------------------------------------------------- axes and ticks
-
-
-def is_round(step: float) -> bool:
-    mantissa = step / 10 ** math.floor(math.log10(step))
-    return any(math.isclose(mantissa, m) for m in (1, 2, 5))
 
 
 @pytest.mark.parametrize("values", [[0.84, 3.2], [95.0, 190.0], [0.0011, 0.0013], [38.7, 41.2], [1234.0, 98765.0], [5.0, 5.0]])
 def test_linear_ticks_are_round_and_cover_the_data(values):
     axis = plots.linear_axis(values)
-    steps = {round(b - a, 12) for a, b in zip(axis.ticks, axis.ticks[1:])}
+    steps = {round(b - a, 12) for a, b in zip(axis.ticks, axis.ticks[1:], strict=False)}
     assert len(steps) == 1 and is_round(steps.pop())
     assert axis.ticks[0] <= min(values) and axis.ticks[-1] >= max(values)
     assert axis.ticks[0] >= 0  # non-negative data never gets a negative axis
@@ -89,7 +85,7 @@ def test_plots_with_nothing_to_compare_become_sentences():
 
 
 def test_every_plot_says_which_way_is_better_and_the_quality_plot_names_frontier_and_recommendation():
-    page = render_html(sweep_run(), _board())
+    page = render_html(sweep_run(), three_config_scoreboard())
     n_plots = page.count('<svg')
     assert n_plots == 5  # quality, threads, ladder and one spread plot per test (pp512, tg128)
     assert page.count('class="better"') == n_plots
@@ -186,7 +182,7 @@ def check_range(data: list[float], ticks: list[float], kind: str) -> None:
     assert len(ticks) >= 2, (kind, ticks)
     assert min(ticks) >= 0, (kind, ticks)  # every plotted quantity is non-negative
     assert min(ticks) <= min(data) and max(ticks) >= max(data), (kind, ticks, data)
-    steps = [b - a for a, b in zip(ticks, ticks[1:])]
+    steps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     linear = all(math.isclose(s, steps[0], rel_tol=1e-6) for s in steps) and is_round(steps[0])
     if linear:  # not a range the data never nears
         assert max(ticks) - min(ticks) <= 3 * max(max(data) - min(data), max(data) * 0.5), (kind, ticks, data)
@@ -216,7 +212,7 @@ def far_apart(run, board):
 @pytest.mark.browser
 @pytest.mark.parametrize("width, log", [(1300, False), (390, False), (390, True)])
 def test_in_chromium_no_scroll_no_overlap_and_ticks_match_the_data(width, log, tmp_path):
-    run, board = steady(sweep_run()), _board()
+    run, board = steady(sweep_run()), three_config_scoreboard()
     run.rows[0].model_name = "a-model-with-a-name-long-enough-to-push-a-phone-screen-sideways-q4_1"
     if log:
         run, board = far_apart(run, board)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from profiler import api
-from profiler.analysis import scoring
+from profiler.analysis import scoring, scoring_io
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
 from profiler.models.catalog import load_catalog
@@ -54,7 +54,7 @@ def report_run(tiny_gguf, tiny_gguf_tied, tmp_path_factory):
                       repetitions=2), options)
     catalog_path = work / "models.toml"
     catalog_path.write_text(CATALOG.format(tiny=tiny_gguf, tied=tiny_gguf_tied))
-    board = scoring.build(scoring.configurations(run.rows, run.run_id), "hellaswag", catalog=load_catalog(catalog_path))
+    board = scoring_io.board(scoring.configurations(run.rows, run.run_id), "hellaswag", catalog=load_catalog(catalog_path))
     return run, board
 
 

@@ -12,45 +12,15 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from profiler.analysis import scoring
-from profiler.analysis.accuracy import AccuracyScore
 from profiler.report import terminal, terminal_views
 from profiler.report.console import print_results
 from profiler.report.quality_text import print_scoreboard
 from profiler.results.compare import Comparison
 from profiler.results.schema import RunResult
 from profiler.results.store import Store
-from support.tests_support import make_row
+from support.runs import MIB, sweep_run, three_config_scoreboard
 
 WIDTHS = (80, 100, 200)
-MIB = 2**20
-
-
-def _row(model: str, quant: str, test: str, threads: int, ts: float, **kw):
-    decode = test.startswith("tg")
-    values = dict(
-        model_name=model, quant_type=quant, test=test, n_threads=threads, avg_ts=ts, stddev_ts=ts * 0.0712,
-        samples_ts=[ts * 0.95, ts, ts * 1.05], n_prompt=0 if decode else 512, n_gen=128 if decode else 0,
-        prefill_ts=None if decode else ts, decode_ts=ts if decode else None, ttft_ms=26.54 if not decode else 8.1,
-        peak_rss_bytes=int(196.4 * MIB), model_peak_rss_bytes=int(148.2 * MIB), pss_bytes=int(150 * MIB), file_size_bytes=int(86 * MIB), load_s=0.4123,
-        itl_ms_p50=8.1 if decode else None, itl_ms_p90=9.2 if decode else None, itl_ms_p99=12.3 if decode else None,
-        energy_method="model", energy_source="cpu-tdp-model", energy_measured=False,
-        j_per_decode_token=0.0951 if decode else None, j_per_prefill_token=None if decode else 0.00412,
-        bw_note="probe skipped (--no-bandwidth)",
-    )
-    values.update(kw)
-    return make_row(**values)
-
-
-def sweep_run() -> RunResult:
-    rows = []
-    for model, quant, base in (("smollm2-135m-instruct-q4_1", "Q4_1", 300.0), ("gemma-3-270m-it-q4_k_m", "Q4_K_M", 150.0)):
-        for threads in (1, 2):
-            rows.append(_row(model, quant, "pp512", threads, base * threads * 1.0123))
-            rows.append(_row(model, quant, "tg128", threads, base / 2.44 * threads))
-    device = {"cpu_model": "AMD EPYC 7B13 64-Core Processor", "physical_cores": 2, "logical_cores": 2,
-              "ram_total_bytes": 8 * 2**30, "isa": ["avx2"], "memory_bandwidth": {"read_gbps": 9.5}}
-    return RunResult("20261129-1", "2026-11-29T19:00:00Z", "profiler run", device, rows)
 
 
 def render(printer, width: int) -> str:
@@ -217,28 +187,9 @@ def test_an_empty_run_says_so_instead_of_drawing_an_empty_frame():
 # ----------------------------------------------------------------------------- scoreboard, compare, history
 
 
-def _board():
-    def config(name, quant, threads, tps, peak, j):
-        return scoring.Configuration(key=f"{name} t{threads}", model_name=name, model_file=f"/m/{name}.gguf", quant=quant,
-                                     n_params=134_515_008, file_size_bytes=86 * MIB, n_threads=threads,
-                                     settings="b2048/ub512, kv f16/f16, fa auto", decode_tps=tps, prefill_tps=tps * 3,
-                                     peak_rss_bytes=peak, j_per_decode_token=j, energy_measured=False,
-                                     energy_note="ESTIMATED: cpu-tdp-model (model)")
-
-    configs = [config("smollm2-135m-instruct-q4_1", "Q4_1", 2, 123.4, 196 * MIB, 0.095),
-               config("smollm2-135m-instruct-q8_0", "Q8_0", 2, 98.1, 260 * MIB, 0.121),
-               config("gemma-3-270m-it-q4_k_m", "Q4_K_M", 2, 61.0, 330 * MIB, 0.19)]
-    accuracy = {c.key: AccuracyScore(metric="hellaswag", value_pct=v, n_shot=0, provenance="published",
-                                     source="a long published leaderboard name")
-                for c, v in zip(configs, (38.7, 39.1, 41.2))}
-    scores = [scoring.score(c, "hellaswag", accuracy[c.key], 0.30) for c in configs]
-    frontier, objectives = scoring.pareto(scores)
-    return scoring.Scoreboard("hellaswag", 0.30, scores, objectives)
-
-
 @pytest.mark.parametrize("width", WIDTHS)
 def test_scoreboard_fits_and_marks_every_estimate(width):
-    board = _board()
+    board = three_config_scoreboard()
     text = render(lambda c: print_scoreboard(board, c), width)
     assert_fits(text, width, len(board.scores), "configuration")
     cols = shown(terminal_views.scoreboard_columns(board), board.scores, width)

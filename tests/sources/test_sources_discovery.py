@@ -160,7 +160,7 @@ def test_long_string_arrays_are_skipped_in_blocks(tmp_path):
     """A vocabulary-sized string array, one string longer than the 1 MiB read block, then more keys."""
     import gguf
 
-    from profiler.models.ggufinfo import _parse
+    from profiler.models.ggufinfo import parse_header
 
     path = tmp_path / "strings.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -171,7 +171,7 @@ def test_long_string_arrays_are_skipped_in_blocks(tmp_path):
     writer.add_string("test.name", "still read")
     writer.add_tensor("w", np.zeros((4, 4), dtype=np.float32))
     finish_gguf(writer)
-    metadata, tensors = _parse(path)
+    metadata, tensors = parse_header(path)
     assert metadata["test.vocab"].count == 70000
     assert (metadata["test.after"], metadata["test.name"]) == (7, "still read")
     assert [t.name for t in tensors] == ["w"]
@@ -205,7 +205,7 @@ def test_all_local_skips_what_will_not_fit(stores, sysroot):
 
 
 def test_models_shows_active_and_total_parameters_of_a_moe(stores, tmp_path, monkeypatch):
-    from profiler.cli.sources import _params
+    from profiler.cli.sources import params_cell
     from profiler.sources.listing import list_models
     from support.tinymodel import write_tiny_llama
 
@@ -216,4 +216,4 @@ def test_models_shows_active_and_total_parameters_of_a_moe(stores, tmp_path, mon
     monkeypatch.setenv("HOME", str(home))
     (row,) = list_models("lmstudio").rows
     assert 0 < row.n_params_active < row.n_params
-    assert _params(row).count("/") == 1, "active/total in the table"
+    assert params_cell(row).count("/") == 1, "active/total in the table"

@@ -89,7 +89,7 @@ class HwmonSource(EnergySource):
             return sum(values) / 1e6  # µW -> W
         if self._last is not None:
             # hwmon energy counters are 64-bit; a drop means the driver restarted it.
-            self._total_uj += sum(max(v - last, 0) for v, last in zip(values, self._last))
+            self._total_uj += sum(max(v - last, 0) for v, last in zip(values, self._last, strict=True))
         self._last = values
         return self._total_uj / 1e6
 

@@ -30,8 +30,8 @@ def value_at(ts: Sequence[int], vs: Sequence[float], t: int) -> float:
 def trapezoid(ts: Sequence[int], ws: Sequence[float], t0: int, t1: int) -> float:
     """Joules of a piecewise-linear power curve (W at ns timestamps) between t0 and t1."""
     lo, hi = bisect_right(ts, t0), bisect_left(ts, t1)
-    points = [(t0, value_at(ts, ws, t0))] + list(zip(ts[lo:hi], ws[lo:hi])) + [(t1, value_at(ts, ws, t1))]
-    return sum((tb - ta) * (wa + wb) / 2 for (ta, wa), (tb, wb) in zip(points, points[1:])) / 1e9
+    points = [(t0, value_at(ts, ws, t0))] + list(zip(ts[lo:hi], ws[lo:hi], strict=True)) + [(t1, value_at(ts, ws, t1))]
+    return sum((tb - ta) * (wa + wb) / 2 for (ta, wa), (tb, wb) in zip(points, points[1:], strict=False)) / 1e9
 
 
 def window_energy_j(readings: Sequence[Reading], cumulative: bool, t0: int, t1: int) -> float | None:
@@ -49,7 +49,7 @@ def cpu_delta_s(readings: Sequence[Reading], field: str, t0: int, t1: int) -> fl
     pairs = [(r.t_ns, getattr(r, field)) for r in readings if getattr(r, field) is not None]
     if len(pairs) < 2:
         return None
-    ts, vs = zip(*pairs)
+    ts, vs = zip(*pairs, strict=True)
     return value_at(ts, vs, t1) - value_at(ts, vs, t0)
 
 

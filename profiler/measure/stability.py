@@ -1,42 +1,17 @@
-"""Summary statistics and the stability warnings that come with them (pyperf's habits)."""
+"""Warnings that a measurement may be unreliable, each naming its fix (pyperf's habits).
+
+The statistics they read live in ``profiler.stats``; the wording here speaks of this tool's
+flags (-r, --delay, -p/-n) and of the machine, so it belongs with measurement."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+
+from profiler.stats import cv, mean
 
 CV_WARN = 0.05
 SHORT_SAMPLE_S = 0.100
 BUSY_LOAD_FRACTION = 0.5
-
-
-def mean(values: Sequence[float]) -> float:
-    return math.fsum(values) / len(values) if values else math.nan
-
-
-def stdev(values: Sequence[float]) -> float:
-    """Sample standard deviation (n-1), 0 for a single sample, as llama-bench reports it."""
-    n = len(values)
-    if n < 2:
-        return 0.0
-    m = mean(values)
-    return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (n - 1))
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default method), q in [0, 100]."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def cv(values: Sequence[float]) -> float:
-    m = mean(values)
-    return stdev(values) / m if m else math.nan
 
 
 def stability_warnings(samples_s: Sequence[float], test_name: str) -> list[str]:

@@ -1,14 +1,10 @@
-"""Sweep expansion (llama-bench semantics) and statistics."""
+"""Sweep expansion (llama-bench semantics)."""
 
 from __future__ import annotations
-
-import math
-import statistics
 
 import pytest
 
 from profiler.errors import UserError
-from profiler.measure import stats
 from profiler.measure.plan import Sweep, TestConfig, context_groups, expand
 
 
@@ -60,31 +56,3 @@ def test_n_ctx_needed_is_the_test_itself_as_llama_bench():
     # the first token is chosen from the prompt's logits: no extra decode needs a cell
     assert TestConfig(512, 0, 0, 1, 2048, 512, "f16", "f16", "auto").n_ctx_needed == 512
     assert TestConfig(512, 128, 64, 1, 2048, 512, "f16", "f16", "auto").n_ctx_needed == 704
-
-
-def test_stats_match_the_statistics_module():
-    values = [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert stats.mean(values) == statistics.mean(values)
-    assert stats.stdev(values) == pytest.approx(statistics.stdev(values))
-    assert stats.stdev([3.0]) == 0.0
-    assert math.isnan(stats.mean([]))
-
-
-@pytest.mark.parametrize("q, expected", [(0, 1.0), (50, 3.0), (90, 4.6), (100, 5.0), (25, 2.0)])
-def test_percentile_linear_interpolation(q, expected):
-    assert stats.percentile([5.0, 1.0, 3.0, 2.0, 4.0], q) == pytest.approx(expected)
-
-
-def test_stability_warnings():
-    assert stats.stability_warnings([1.0, 1.01, 0.99], "t") == []
-    noisy = stats.stability_warnings([1.0, 1.5, 0.6], "pp512")
-    assert len(noisy) == 1 and "CV" in noisy[0] and "pp512" in noisy[0] and "-r" in noisy[0]
-    short = stats.stability_warnings([0.01, 0.01], "tg8")
-    assert len(short) == 1 and "10.0 ms < 100 ms" in short[0]
-
-
-def test_busy_warning():
-    assert stats.busy_warning(0.2, 4) is None
-    text = stats.busy_warning(3.0, 4)
-    assert "load average 3.00 on 4 CPUs" in text
-    assert stats.busy_warning(None, 4) is None

@@ -1,0 +1,301 @@
+"""Every statistic the profiler computes, each once.
+
+Summaries (mean, spread, percentiles), Student's t (its tail, quantile and Welch's test), normal
+tests on proportions (two-proportion, McNemar, the sample size that would resolve a difference),
+the Wilson interval, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals.
+
+Pure Python plus numpy, no SciPy: SciPy is a heavy install on a Raspberry Pi, and the few special
+functions needed here (the incomplete beta function, the normal tail via ``math.erfc``) are short.
+The standard library's ``statistics`` is not used for mean and stdev because ours must answer NaN
+and 0 for too few samples (as llama-bench reports them) where it raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Standard normal quantiles: NormalDist().inv_cdf(0.975) and (0.80) give these to within one unit
+# in the last place; the literals keep earlier figures bit-identical.
+Z_95 = 1.959963984540054  # two-sided 95%
+Z_80 = 0.8416212335729143  # one-sided 80% power
+ALPHA = 0.05  # the significance level of every test and interval here unless told otherwise
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean (exactly rounded sum); NaN for no values."""
+    return math.fsum(values) / len(values) if values else math.nan
+
+
+def mean_of_known(values: Iterable[float | None]) -> float | None:
+    """Mean of the values that are neither None nor NaN; None when no value is known."""
+    known = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return mean(known) if known else None
+
+
+def stdev(values: Sequence[float]) -> float:
+    """Sample standard deviation (n-1), 0 for a single sample, as llama-bench reports it."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    m = mean(values)
+    return math.sqrt(math.fsum((v - m) ** 2 for v in values) / (n - 1))
+
+
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation: standard deviation over mean."""
+    m = mean(values)
+    return stdev(values) / m if m else math.nan
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """exp(mean(ln v)); NaN for no values."""
+    return math.exp(mean([math.log(v) for v in values])) if values else math.nan
+
+
+def sorted_percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Percentile of already sorted values, linear between the two nearest ranks (numpy's default
+    method, and llama-perplexity's arithmetic); ``fraction`` in [0, 1]. Sorting once lets a caller
+    read many levels of a long array."""
+    if fraction <= 0:
+        return float(ordered[0])
+    if fraction >= 1:
+        return float(ordered[-1])
+    pos = fraction * (len(ordered) - 1)
+    lo = int(pos)
+    frac = pos - lo
+    if frac == 0:  # on a rank: no neighbour enters (0 * inf would be NaN)
+        return float(ordered[lo])
+    return float((1 - frac) * ordered[lo] + frac * ordered[min(lo + 1, len(ordered) - 1)])
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile, q in [0, 100]; NaN for no values."""
+    if not len(values):
+        return math.nan
+    return sorted_percentile(sorted(values), q / 100.0)
+
+
+def proportion_stderr(p: float, n: int) -> float:
+    """Standard error of a proportion with n - 1 in the denominator, as llama-perplexity; NaN below 2."""
+    return math.sqrt(p * (1 - p) / (n - 1)) if n > 1 else math.nan
+
+
+# --------------------------------------------------------------------------- Student's t
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-14:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta function I_x(a, b) (Numerical Recipes' continued fraction)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):  # the fraction converges fast on this side; use the symmetry on the other
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1 - x) / b
+
+
+def student_t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
+    if math.isinf(t):
+        return 0.0
+    return betainc(df / 2, 0.5, df / (df + t * t))
+
+
+@functools.lru_cache(maxsize=256)
+def t_critical(df: float, alpha: float = ALPHA) -> float:
+    """Two-sided critical value of Student's t: P(|T| >= t) = alpha, the 1 - alpha/2 quantile
+    (t_critical(df) is the 97.5% quantile). Bisection on the tail, which falls as t grows; inf
+    below one degree of freedom."""
+    if df < 1:
+        return math.inf
+    lo, hi = 0.0, 1000.0
+    while (mid := (lo + hi) / 2) not in (lo, hi):  # until the ends are neighbouring floats (~60 steps)
+        if student_t_two_sided_p(mid, df) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return mid
+
+
+def mean_ci_half_width(values: Sequence[float]) -> float | None:
+    """Half-width of the 95% confidence interval of the mean (Student's t); None below 2 values."""
+    n = len(values)
+    if n < 2:
+        return None
+    return t_critical(n - 1) * stdev(values) / math.sqrt(n)
+
+
+def welch_t_test(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided p-value of Welch's unequal-variance t-test; None when either side has < 2 samples."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = stdev(a) ** 2 / len(a), stdev(b) ** 2 / len(b)
+    diff = mean(b) - mean(a)
+    if va + vb == 0:
+        return 1.0 if diff == 0 else 0.0
+    t = diff / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch-Satterthwaite
+    return student_t_two_sided_p(t, df)
+
+
+# --------------------------------------------------------------------------- proportions and normal tests
+
+
+def normal_p(z: float) -> float:
+    """Two-sided p-value of a standard normal statistic (erfc keeps the far tail exact)."""
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def wilson_interval(p: float, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval of a proportion p observed on n trials (95% by default), in
+    llama-perplexity's arithmetic; (NaN, NaN) for no trials."""
+    if n == 0:
+        return math.nan, math.nan
+    zz = z * z / n
+    cnf = zz * math.sqrt(n * (4.0 * p * (1 - p) + zz)) / (z + z)
+    return (p + zz * 0.5 - cnf) / (1.0 + zz), (p + zz * 0.5 + cnf) / (1.0 + zz)
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pairs (a right where b is wrong, and back)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
+    return min(1.0, 2 * tail / 2**n)  # exact big-integer division, no overflow
+
+
+def two_proportion_p(p_a: float, n_a: int, p_b: float, n_b: int) -> float:
+    """Pooled two-proportion z-test (proportions in 0..1)."""
+    pooled = (p_a * n_a + p_b * n_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if se == 0:
+        return 1.0 if p_a == p_b else 0.0
+    return normal_p((p_a - p_b) / se)
+
+
+def mean_difference_p(a: float, se_a: float, b: float, se_b: float) -> float:
+    """z-test of two means from their standard errors (unpaired: conservative for values measured
+    on the same tokens, which are positively correlated)."""
+    se = math.hypot(se_a, se_b)
+    if se == 0:
+        return 1.0 if a == b else 0.0
+    return normal_p((a - b) / se)
+
+
+def tasks_to_resolve(p_a: float, p_b: float, discordant: float | None = None) -> int | None:
+    """Trials per side for a difference of p_a - p_b (0..1) to be significant at 95% with 80%
+    power: McNemar's (Connor 1987) when the fraction of discordant pairs is known, else two
+    independent proportions. None when the observed difference is zero."""
+    d = abs(p_a - p_b)
+    if d == 0:
+        return None
+    if discordant is not None and discordant > 0:
+        n = (Z_95 * math.sqrt(discordant) + Z_80 * math.sqrt(max(discordant - d * d, 0.0))) ** 2 / (d * d)
+    else:
+        middle = (p_a + p_b) / 2
+        n = (Z_95 * math.sqrt(2 * middle * (1 - middle)) + Z_80 * math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))) ** 2 / (d * d)
+    return math.ceil(n)
+
+
+# --------------------------------------------------------------------------- trends in a series
+
+
+def mann_kendall_z(values: Sequence[float]) -> float:
+    """Mann-Kendall trend statistic (normal approximation with continuity correction, no tie
+    correction): rank-based, so one slow outlier does not make a trend."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    s = float(np.sign(x[None, :] - x[:, None])[np.triu_indices(n, 1)].sum())  # later minus earlier
+    variance = n * (n - 1) * (2 * n + 5) / 18
+    if s == 0 or variance <= 0:
+        return 0.0
+    return (s - math.copysign(1, s)) / math.sqrt(variance)
+
+
+def theil_sen_slope(values: Sequence[float]) -> float:
+    """Median of the pairwise slopes of a series against its index; 0 below two values."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n < 2:
+        return 0.0
+    i, j = np.triu_indices(n, 1)
+    return float(np.median((x[j] - x[i]) / (j - i)))
+
+
+# --------------------------------------------------------------------------- least squares
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """y = intercept + slope * x by ordinary least squares, with what its intervals need."""
+
+    slope: float
+    intercept: float
+    resid_sd: float  # sqrt(RSS / (n - 2)); 0 for two points
+    n: int
+    x_mean: float
+    sxx: float  # sum of (x - x_mean)^2
+
+    def t975(self) -> float:
+        """Student's t for the 95% intervals: n - 2 degrees of freedom (inf for two points)."""
+        return t_critical(self.n - 2)
+
+    def slope_interval(self) -> tuple[float, float]:
+        """95% confidence interval of the slope."""
+        half = self.t975() * self.resid_sd / math.sqrt(self.sxx)
+        return self.slope - half, self.slope + half
+
+
+def least_squares(xs: Sequence[float], ys: Sequence[float]) -> LineFit:
+    """Ordinary least squares of y on x; ValueError when every x is the same."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        raise ValueError("the fit needs at least two different x values")
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    intercept = my - slope * mx
+    rss = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys, strict=True))
+    return LineFit(slope, intercept, math.sqrt(rss / (n - 2)) if n > 2 else 0.0, n, mx, sxx)
+
+
+def mean_response_half_width(t: float, resid_sd: float, n: int, x_mean: float, sxx: float, x: float) -> float:
+    """Half-width of the confidence band of a fitted line's mean at x (t from the wanted level).
+    Takes the fit's numbers rather than a LineFit so that a report can draw the band from a
+    stored fit."""
+    return t * resid_sd * math.sqrt(1 / n + (x - x_mean) ** 2 / sxx)
