@@ -3,7 +3,6 @@ and the interruption it may see (RunInterrupted)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ class Callbacks:
 
 @dataclass
 class RunOptions:
-    reports_dir: Path = field(default_factory=lambda: Path(os.environ.get("PROFILER_REPORTS", "reports")))
+    reports_dir: Path = field(default_factory=paths.reports_dir)
     catalog_path: Path | None = None
     backend: str = "auto"  # auto: llama.cpp for GGUF, ONNX Runtime (genai or plain) for ONNX
     # ONNX Runtime session options: execution_provider ("cpu", ...), graph_optimization ("all", ...)
