@@ -63,6 +63,7 @@ from profiler import api, atomic  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure import adaptive  # noqa: E402
 from profiler.models import catalog
+from profiler.sources import resolve_models  # noqa: E402
 from profiler.stats import mean, stdev, t_critical  # noqa: E402
 
 GOAL_TIME_RATIO = 0.7
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     try:
-        spec = api.resolve_models([args.model] if args.model else [])[0]
+        spec = resolve_models([args.model] if args.model else [])[0]
         model = catalog.resolve(spec, progress=lambda text: print(text, file=sys.stderr))
         bench = build_tool("llama-bench")
     except (UserError, ToolBuildError) as exc:

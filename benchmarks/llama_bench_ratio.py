@@ -54,10 +54,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from llamacpp_tools import ToolBuildError, build_tool, tool_system_info  # noqa: E402
 
 from profiler import api, atomic  # noqa: E402
+from profiler.backends import runtime_info  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.measure.plan import Sweep  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.models import catalog
+from profiler.run.options import RunOptions  # noqa: E402
+from profiler.sources import resolve_models  # noqa: E402
 from profiler.stats import mean, mean_ci_half_width  # noqa: E402
 
 TARGETS = {"quiet": 0.98, "loaded": 0.95}
@@ -237,7 +240,7 @@ def run_ours(model_name: str, n_prompt: int, n_gen: int, threads: int, reps: int
     sweep = Sweep(n_prompt=[n_prompt], n_gen=[n_gen], n_threads=[threads], repetitions=reps, random_tokens=True)
     # idle_s=0: no idle-power baseline (5 s per call); track=False is --no-energy
     energy = EnergyOptions(idle_s=0.0, track=track)
-    options = api.RunOptions(save=False, bandwidth_probe=False, energy=energy, isolate=isolate)
+    options = RunOptions(save=False, bandwidth_probe=False, energy=energy, isolate=isolate)
     run = api.profile([model_name], sweep, options)
     if len(run.rows) != 1:
         failures = "; ".join(str(f.get("error")) for f in getattr(run, "failures", []))
@@ -346,13 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     try:
-        specs = api.resolve_models(args.models)
+        specs = resolve_models(args.models)
         paths = {spec.name: catalog.resolve(spec, progress=lambda text: print(text, file=sys.stderr)) for spec in specs}
         bench = build_tool("llama-bench") if "bench" in args.sides else Path("llama-bench")
     except (UserError, ToolBuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ours_info = api.runtime_info()["llama.cpp"]
+    ours_info = runtime_info()["llama.cpp"]
     print(f"models:       {', '.join(f'{name} ({path.name})' for name, path in paths.items())}")
     if "bench" in args.sides:
         bench_info = tool_system_info()

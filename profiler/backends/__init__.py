@@ -30,6 +30,21 @@ def get_backend(name: str) -> type[Backend]:
     raise UserError(f"unknown backend '{name}' (available: {', '.join(CHOICES)})")
 
 
+def runtime_info(verbose: bool = False) -> dict:
+    """Runtime versions. ONNX Runtime's come from package metadata: importing it runs its CPU
+    detection, which prints warnings on boards whose /sys it cannot read."""
+    from profiler.backends.llama_cpp import system_info
+    from profiler.platform import native_noise
+
+    with native_noise.captured(verbose):
+        info = {"llama.cpp": system_info()}
+    for package in ("onnxruntime", "onnxruntime-genai"):
+        version = native_noise.package_version(package)
+        if version:
+            info[package] = {"version": version}
+    return info
+
+
 def backend_name_for(requested: str, path, fmt: str) -> str:
     """The concrete backend for a model: ``auto``/``onnx`` look at the format and the files."""
     from pathlib import Path
@@ -58,4 +73,5 @@ def create_backend(name: str, verbose: bool = False, onnx_options: dict | None =
     return cls(verbose=verbose)
 
 
-__all__ = ["BACKENDS", "CHOICES", "Backend", "ContextParams", "LoadParams", "backend_name_for", "create_backend", "get_backend"]
+__all__ = ["BACKENDS", "CHOICES", "Backend", "ContextParams", "LoadParams", "backend_name_for", "create_backend", "get_backend",
+           "runtime_info"]

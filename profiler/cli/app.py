@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from profiler import api
+from profiler.backends import runtime_info
 from profiler.cli.energy import energy_options
 from profiler.cli.onnx import runtime_options
 from profiler.cli.quality import print_run_scoreboard, scoreboard_options
@@ -19,6 +20,7 @@ from profiler.cli.store import wide_option
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.report import FORMATS, render
+from profiler.run.options import RunInterrupted, RunOptions
 
 
 def int_list(text: str, flag: str) -> list[int]:
@@ -127,7 +129,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         random_tokens=random_tokens,
         use_mmap=not no_mmap,
     )
-    options = api.RunOptions(
+    options = RunOptions(
         catalog_path=models_file,
         warmup=not no_warmup,
         bandwidth_probe=not no_bandwidth,
@@ -168,7 +170,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
 @click.option("--json", "as_json", is_flag=True, help="Print the fingerprint as JSON.")
 def device(no_bandwidth: bool, as_json: bool) -> None:
     """Fingerprint this machine and measure its memory read bandwidth."""
-    fp = api.describe_device(not no_bandwidth, api.runtime_info())
+    fp = api.describe_device(not no_bandwidth, runtime_info())
     from profiler.cli import energy as cli_energy
 
     energy = cli_energy.probe(fp.cpu_model, fp.board)
@@ -218,8 +220,8 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         # click turns Ctrl-C into Abort; the run's own interrupt (with its id) is the cause
-        cause = exc if isinstance(exc, api.RunInterrupted) else exc.__cause__ or exc.__context__
-        if isinstance(cause, api.RunInterrupted):
+        cause = exc if isinstance(exc, RunInterrupted) else exc.__cause__ or exc.__context__
+        if isinstance(cause, RunInterrupted):
             again = getattr(cause, "resume_command", "profiler run --resume")  # the fleet's differs
             click.echo(f"interrupted: finished tests are saved; continue with {again} {cause.run_id}", err=True)
         else:

@@ -41,8 +41,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 def _gguf_path(model: str, models_file: Path | None) -> Path:
-    from profiler.api import resolve_models
     from profiler.models.catalog import resolve
+    from profiler.sources import resolve_models
 
     spec = resolve_models([model], models_file)[0]
     if spec.format != "gguf":

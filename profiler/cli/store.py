@@ -12,8 +12,8 @@ from profiler.errors import UserError
 
 def open_store(db: Path | None, reports_dir: Path | None):
     """The results database ``profiler run`` writes (``--db``, else beside ``--reports-dir``); one line if absent."""
-    from profiler.api import RunOptions
     from profiler.results.store import Store
+    from profiler.run.options import RunOptions
 
     options = RunOptions(db=db)
     if reports_dir is not None:

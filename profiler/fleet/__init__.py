@@ -7,7 +7,7 @@ Ray is an optional extra (``pip install -e '.[fleet]'``). Rooms:
 - ``registry``: which nodes are devices, their fingerprints and versions (``fleet devices``).
 - ``hub``: the actor on the coordinator that receives streamed rows and serves model chunks.
 - ``transfer``: getting a model file onto a device, verified by sha256.
-- ``device_task``: what runs on a device: the same ``profiler.api.profile`` as ``profiler run``.
+- ``device_task``: what runs on a device: the same run pipeline (``profiler.run``) as ``profiler run``.
 - ``dispatch``: the coordinator's loop: one slot per device, rows into the store, faults, resume.
 - ``output``: the device x model x test table and the scoreboard per device.
 

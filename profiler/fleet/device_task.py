@@ -1,4 +1,4 @@
-"""What runs on a device: get the models there, then ``profiler.api.profile`` as ``profiler run`` does.
+"""What runs on a device: get the models there, then the run pipeline (run/orchestrate.py) as ``profiler run`` does.
 
 The measurement is the same code path as on one machine: a child process per model (so the Ray
 worker's own memory and CPU time are never in the measured process), the pre-flight, energy with
@@ -9,29 +9,26 @@ each row with the device.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from profiler.errors import UserError
 from profiler.fleet import transfer
 from profiler.measure.plan import Sweep, TestConfig
+from profiler.platform.device import fingerprint
 from profiler.results.schema import TestResult
 from profiler.results.store import row_key
+from profiler.run import orchestrate
+from profiler.run.options import Callbacks, RunOptions
 
 FINGERPRINT_KEYS = ("cpu_model", "board", "arch", "physical_cores", "logical_cores", "ram_total_bytes", "os", "kernel")
 
 
-def sweep_from_dict(data: dict) -> Sweep:
-    data = dict(data)
-    data["prompt_gen"] = [tuple(p) for p in data.get("prompt_gen", [])]
-    return Sweep(**data)
-
-
 class _Forwarder:
-    """The api's callbacks, forwarded to the hub; waits for each row to be acknowledged."""
+    """The run's callbacks, forwarded to the hub; waits for each row to be acknowledged."""
 
     def __init__(self, ray, hub, device: str, node_id: str, fingerprint: dict) -> None:
         self.ray, self.hub, self.device, self.node_id, self.fingerprint = ray, hub, device, node_id, fingerprint
@@ -49,16 +46,17 @@ class _Forwarder:
         self.send({"type": "test_started", "model": model, "test": test.name, "key": self.key, "at": self.started})
 
     def row_done(self, row: TestResult) -> None:
-        row.device_name, row.device_node_id = self.device, self.node_id
-        row.device_fingerprint = {**self.fingerprint, "energy_source": row.energy_source,
-                                  "energy_measured": row.energy_measured, "energy_method": row.energy_method}
-        row.test_start_unix_s, row.test_end_unix_s = self.started, time.time()
-        self.send({"type": "row", "key": self.key, "row": row.to_dict()})
+        """Send the row home tagged with this device and when the test ran (a copy: the run's own
+        row stays as measured)."""
+        fingerprint = {**self.fingerprint, "energy_source": row.energy_source,
+                       "energy_measured": row.energy_measured, "energy_method": row.energy_method}
+        tagged = dataclasses.replace(row, device_name=self.device, device_node_id=self.node_id,
+                                     device_fingerprint=fingerprint, test_start_unix_s=self.started,
+                                     test_end_unix_s=time.time())
+        self.send({"type": "row", "key": self.key, "row": tagged.to_dict()})
         self.key = None
 
-    def callbacks(self):
-        from profiler.api import Callbacks
-
+    def callbacks(self) -> Callbacks:
         return Callbacks(message=self.message, test_started=self.test_started, row_done=self.row_done)
 
 
@@ -67,12 +65,10 @@ def run_on_device(device: str, models: list[dict], sweep: dict, options: dict, s
     model) is returned as ``refused`` so the coordinator records it for this device only."""
     import ray
 
-    from profiler import api
-
     node_id = ray.get_runtime_context().get_node_id()
     restore_user_environment()
-    fingerprint = {k: v for k, v in api.describe_device(bandwidth_probe=False).to_dict().items() if k in FINGERPRINT_KEYS}
-    forward = _Forwarder(ray, hub, device, node_id, fingerprint)
+    machine = {k: v for k, v in fingerprint().to_dict().items() if k in FINGERPRINT_KEYS}
+    forward = _Forwarder(ray, hub, device, node_id, machine)
     fetch = lambda sha, offset, size: ray.get(hub.chunk.remote(sha, offset, size))  # noqa: E731
     try:
         local = []
@@ -83,10 +79,10 @@ def run_on_device(device: str, models: list[dict], sweep: dict, options: dict, s
             local.append((model, path))
         with tempfile.TemporaryDirectory(prefix="profiler-fleet-") as tmp:
             names, catalog_path = transfer.write_device_catalog(local, transfer.device_models_dir(device) / "catalogs")
-            run_options = api.RunOptions(save=False, catalog_path=catalog_path, isolate=True,
-                                         reports_dir=Path(tmp), **options_from_dict(options))
+            run_options = RunOptions.from_dict(options, save=False, catalog_path=catalog_path, isolate=True,
+                                               reports_dir=Path(tmp))
             try:
-                run = api.profile(names, sweep_from_dict(sweep), run_options, forward.callbacks(), skip=set(skip))
+                run = orchestrate.profile(names, Sweep.from_dict(sweep), run_options, forward.callbacks(), skip=set(skip))
             finally:
                 catalog_path.unlink(missing_ok=True)
     except UserError as exc:
@@ -105,16 +101,3 @@ def restore_user_environment() -> None:
         os.environ["OMP_NUM_THREADS"] = original
     else:
         os.environ.pop("OMP_NUM_THREADS", None)
-
-
-def options_to_dict(options) -> dict:
-    """The ``profiler run`` options that travel to the device (everything that shapes a measurement)."""
-    return {"backend": options.backend, "onnx_options": dict(options.onnx_options), "warmup": options.warmup,
-            "bandwidth_probe": options.bandwidth_probe, "verbose": options.verbose, "force": options.force,
-            "timeout_s": options.timeout_s, "command": options.command, "energy": asdict(options.energy)}
-
-
-def options_from_dict(data: dict) -> dict:
-    from profiler.measure.session import EnergyOptions
-
-    return {**data, "energy": EnergyOptions(**data["energy"])}

@@ -10,13 +10,11 @@ before any work; node death, a pre-flight refusal or a crash is recorded for tha
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from profiler import api
 from profiler.errors import UserError
 from profiler.fleet import SLOT_RESOURCE, connection, device_task, hub, registry, transfer
 from profiler.measure import session as energy_run
@@ -25,6 +23,8 @@ from profiler.models import catalog
 from profiler.report import save_run
 from profiler.results.schema import RunResult, row_from_dict
 from profiler.results.store import Store, row_key
+from profiler.run.options import Callbacks, RunInterrupted, RunOptions
+from profiler.run.orchestrate import Ledger, Plan
 
 POLL_S = 0.2
 CANCEL_GRACE_S = 15.0
@@ -36,7 +36,7 @@ class FleetOptions:
     address: str | None = None  # default: the one 'profiler fleet up' saved on this machine
 
 
-class FleetInterrupted(api.RunInterrupted):
+class FleetInterrupted(RunInterrupted):
     """Ctrl-C on the coordinator: remote tasks cancelled, finished rows stored."""
 
     resume_command = "profiler fleet run --resume"
@@ -54,48 +54,40 @@ def split_key(stored: str) -> tuple[str, str]:
 
 def planned_tests(specs, sweep: Sweep, energy: energy_run.EnergyOptions,
                   physical_cores: int) -> list[tuple[str, str, str]]:
-    """(model, test name, key) of each test the device will run, model by model as ``api.profile``
+    """(model, test name, key) of each test the device will run, model by model as ``profiler run``
     runs them there (the same expansion)."""
     tests = energy_run.select_tests(expand(sweep, default_threads=physical_cores), energy)
     return [(spec.name, t.name, row_key(spec.name, t)) for spec in specs for t in tests]
 
 
 def planned_keys(specs, sweep: Sweep, energy: energy_run.EnergyOptions, physical_cores: int) -> set[str]:
-    """The test keys the device will run: the same expansion ``api.profile`` makes there."""
+    """The test keys the device will run: the same expansion ``profiler run`` makes there."""
     return {key for _, _, key in planned_tests(specs, sweep, energy, physical_cores)}
 
 
 def fleet_profile(
     model_names: Sequence[str],
     sweep: Sweep,
-    options: api.RunOptions | None = None,
-    callbacks: api.Callbacks | None = None,
+    options: RunOptions | None = None,
+    callbacks: Callbacks | None = None,
     resume: str | None = None,
     fleet: FleetOptions | None = None,
 ) -> RunResult:
-    """``api.profile`` over the fleet: the same arguments, plus which devices."""
-    options = options or api.RunOptions()
+    """``profiler run`` over the fleet: the same arguments, plus which devices."""
+    options = options or RunOptions()
     fleet = fleet or FleetOptions()
-    cb = callbacks or api.Callbacks()
-    store = Store(options.db_path) if resume else None
-    wanted = fleet.devices
-    if resume:
-        plan = store.plan(resume)
-        if "fleet" not in plan:
-            raise UserError(f"run {resume} is not a fleet run; continue it with profiler run --resume {resume}")
-        model_names, sweep = plan["models"], device_task.sweep_from_dict(plan["sweep"])
-        wanted = plan["fleet"]["devices"]
-    specs = api.resolve_models(model_names, options.catalog_path)
+    cb = callbacks or Callbacks()
+    ledger = Ledger(options, resume, Plan(list(model_names), sweep))
+    if ledger.resumed and "fleet" not in ledger.plan.extra:
+        raise UserError(f"run {resume} is not a fleet run; continue it with profiler run --resume {resume}")
+    wanted = ledger.plan.extra["fleet"]["devices"] if ledger.resumed else fleet.devices
+    specs = ledger.specs()
     ray = connection.connect(fleet.address)
     devices = registry.probe(ray, registry.select(ray, wanted))
     registry.refuse_unusable(devices)
-    files = [_describe(spec, name, cb) for spec, name in zip(specs, model_names, strict=False)]
-    run = store.load_run(resume) if resume else new_run(options, devices)
-    store = store or Store(options.db_path)
-    if not resume:
-        store.begin_run(run, {"models": list(model_names), "sweep": asdict(sweep),
-                              "fleet": {"devices": [d.name for d in devices]}})
-    return Dispatch(ray, store, run, options, cb).go(devices, specs, files, sweep)
+    files = [_describe(spec, name, cb) for spec, name in zip(specs, ledger.plan.models, strict=False)]
+    run = start_run(ledger, devices)
+    return Dispatch(ray, ledger.begin(run), run, options, cb).go(devices, specs, files, ledger.plan.sweep)
 
 
 def _describe(spec, name: str, cb) -> tuple[transfer.ModelFile, Path]:
@@ -103,22 +95,26 @@ def _describe(spec, name: str, cb) -> tuple[transfer.ModelFile, Path]:
     return transfer.describe(spec, path, by_path=catalog.looks_like_path(name)), path
 
 
-def new_run(options: api.RunOptions, devices: list[registry.DeviceNode]) -> RunResult:
-    """An empty fleet run: its id, the command that started it, and the devices it dispatches to."""
-    return RunResult(
-        run_id=api.new_run_id(),
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        command=options.command,
-        warnings=list(options.warnings),  # e.g. the models --all-local skipped
-        device={"fleet": {d.name: {"node_id": d.node_id, "versions": d.info.get("versions", {}),
-                                   "fingerprint": d.info.get("fingerprint", {})} for d in devices}},
-    )
+def start_run(ledger: Ledger, devices: list[registry.DeviceNode]) -> RunResult:
+    """The stored run when resuming; else a new one with each device's record, the caller's
+    warnings (e.g. the models --all-local skipped) and the devices in its plan."""
+    run = ledger.run(_fleet_device(devices))
+    if not ledger.resumed:
+        run.warnings.extend(ledger.options.warnings)
+        ledger.plan.extra["fleet"] = {"devices": [d.name for d in devices]}
+    return run
+
+
+def _fleet_device(devices: list[registry.DeviceNode]) -> dict:
+    """A fleet run's device record: each device's node, versions and fingerprint."""
+    return {"fleet": {d.name: {"node_id": d.node_id, "versions": d.info.get("versions", {}),
+                               "fingerprint": d.info.get("fingerprint", {})} for d in devices}}
 
 
 class Dispatch:
-    """One fleet run's dispatch: hands tests to devices, stores their rows, and notes what a lost device left."""
+    """The coordinator's loop over one fleet run: dispatch, collect rows and failures, finish."""
 
-    def __init__(self, ray, store: Store, run: RunResult, options: api.RunOptions, cb: api.Callbacks) -> None:
+    def __init__(self, ray, store: Store, run: RunResult, options: RunOptions, cb: Callbacks) -> None:
         self.ray, self.store, self.run, self.options, self.cb = ray, store, run, options, cb
         self.in_flight: dict[str, tuple[str, str] | None] = {}  # device -> (model, test) being measured
         # device -> (model, test, key) not stored yet, in the order the device runs them: what a
@@ -135,7 +131,7 @@ class Dispatch:
         task = self.ray.remote(device_task.run_on_device)
         done = self.store.done_keys(self.run.run_id)
         refs = {}
-        options = device_task.options_to_dict(self.options)
+        options = self.options.to_dict()
         for device in devices:
             finished = {split_key(k)[1] for k in done if split_key(k)[0] == device.name}
             planned = planned_tests(specs, sweep, self.options.energy, device.info["fingerprint"]["physical_cores"])
@@ -148,7 +144,7 @@ class Dispatch:
             refs[device.name] = task.options(
                 num_cpus=0, resources={SLOT_RESOURCE: 1}, scheduling_strategy=strategy, max_retries=0,
                 name=f"profile-{device.name}",
-            ).remote(device.name, [m.to_dict() for m, _ in files], asdict(sweep), options, sorted(finished), self.hub)
+            ).remote(device.name, [m.to_dict() for m, _ in files], sweep.to_dict(), options, sorted(finished), self.hub)
         self.cb.message(f"dispatched to {', '.join(refs) or 'no device (nothing left to run)'}")
         try:
             self._wait(refs, devices)
@@ -248,7 +244,7 @@ class Dispatch:
             save_run(self.store.load_run(self.run.run_id), self.options.reports_dir)
 
     def _cancel(self, refs: dict) -> None:
-        """Ctrl-C: ask each task to stop (its api.profile kills the measuring child), then force."""
+        """Ctrl-C: ask each task to stop (its run kills the measuring child), then force."""
         for ref in refs.values():
             self.ray.cancel(ref, force=False)
         deadline = time.monotonic() + CANCEL_GRACE_S

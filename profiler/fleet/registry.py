@@ -80,9 +80,9 @@ def _probe_on_device() -> dict:
     """Runs on the device: versions and the fingerprint (no bandwidth probe: that is the run's job)."""
     import ray
 
-    from profiler.api import describe_device
+    from profiler.platform.device import fingerprint
 
-    device = describe_device(bandwidth_probe=False)
+    device = fingerprint()
     return {"versions": local_versions(), "node_id": ray.get_runtime_context().get_node_id(),
             "fingerprint": device.to_dict(), "worker_niceness": os.nice(0)}
 

@@ -44,9 +44,8 @@ def describe(spec: ModelSpec, path: Path, by_path: bool) -> ModelFile:
     if path.is_dir():
         raise UserError(f"{spec.name}: the fleet streams model files, not folders; put the ONNX folder on each device")
     sha = spec.sha256 or catalog.sha256_file(path)
-    data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(spec).items()}
     return ModelFile(name=spec.name, by_path=by_path, sha256=sha, size_bytes=path.stat().st_size,
-                     filename=path.name, spec=data)
+                     filename=path.name, spec=spec.to_dict())
 
 
 def device_models_dir(device: str) -> Path:
@@ -65,7 +64,7 @@ def ensure_local(model: ModelFile, device: str, fetch_chunk, message=lambda text
         return target, "held"
     why = "it was given as a path on the coordinator"
     if not model.by_path:
-        spec = ModelSpec(**{**model.spec, "base_dir": None})
+        spec = ModelSpec.from_dict({**model.spec, "base_dir": None})
         if not spec.is_local:
             try:
                 return catalog.resolve(spec, progress=message), "fetched"
@@ -101,7 +100,7 @@ def stream(model: ModelFile, target: Path, fetch_chunk) -> None:
 
 
 def write_device_catalog(models: list[tuple[ModelFile, Path]], directory: Path) -> tuple[list[str], Path]:
-    """A catalogue naming each catalogue model's local copy, so ``profiler.api.profile`` resolves it
+    """A catalogue naming each catalogue model's local copy, so the run resolves it
     by the same name (and rows carry it); models given by path are passed as their local path."""
     directory.mkdir(parents=True, exist_ok=True)
     names, entries = [], []

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from profiler import atomic, paths
@@ -156,8 +157,10 @@ def measure(members, reference: tuple[str, Path | None], ref_file: Path, options
 
 
 def _speed(members, options: CompareOptions, say):
-    from profiler import api
     from profiler.measure.plan import Sweep
+    from profiler.report import save_run
+    from profiler.run import orchestrate
+    from profiler.run.options import Callbacks, RunOptions
 
     sweep = Sweep(n_prompt=[options.n_prompt], n_gen=[options.n_gen], repetitions=options.repetitions,
                   n_threads=[options.threads] if options.threads else [])
@@ -167,9 +170,10 @@ def _speed(members, options: CompareOptions, say):
         by_catalog.setdefault(cat, []).append(name)
     for cat, names in by_catalog.items():
         say(f"timing {', '.join(names)}")
-        run_options = api.RunOptions(catalog_path=cat, bandwidth_probe=False, reports_dir=options.reports_dir,
-                                     verbose=options.verbose, command=options.command)
-        runs.append(api.profile(names, sweep, run_options, api.Callbacks(message=say)))
+        run_options = RunOptions(catalog_path=cat, bandwidth_probe=False, reports_dir=options.reports_dir,
+                                 verbose=options.verbose, command=options.command)
+        publish = partial(save_run, reports_dir=options.reports_dir)
+        runs.append(orchestrate.profile(names, sweep, run_options, Callbacks(message=say), publish=publish))
     return runs
 
 

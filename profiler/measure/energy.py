@@ -444,17 +444,15 @@ class TestTracker:
             self.thermal_sampling = {"mode": f"{1 / therm['interval_s']:g} Hz in the monitor process",
                                      **therm["stats"]}
 
-    def annotate(self, row, windows: list[Window], label: str, sustained: bool = False) -> thermal.ThermalSummary:
-        """Set the row's energy and thermal fields and add their warnings."""
-        fields, warnings = self._energy(row, windows, label)
+    def row_fields(self, windows: list[Window], n_prompt: int, n_gen: int, label: str,
+                   sustained: bool = False) -> tuple[dict, list[str], thermal.ThermalSummary]:
+        """The test row's energy and thermal fields, their warnings, and the thermal summary."""
+        fields, warnings = self._energy(windows, n_prompt, n_gen, label)
         more, thermal_warnings, summary = thermal_fields(self.thermal_readings, self.session.sensors, label, sustained,
                                                          self.thermal_sampling)
-        for name, value in {**fields, **more}.items():
-            setattr(row, name, value)
-        row.warnings.extend(warnings + thermal_warnings)
-        return summary
+        return {**fields, **more}, warnings + thermal_warnings, summary
 
-    def _energy(self, row, windows: list[Window], label: str) -> tuple[dict, list[str]]:
+    def _energy(self, windows: list[Window], n_prompt: int, n_gen: int, label: str) -> tuple[dict, list[str]]:
         session = self.session
         if self.sampler is None:
             return unavailable_fields(session.choice.unavailable_reason or "no energy source"), []
@@ -462,7 +460,7 @@ class TestTracker:
         source = self.sampler.source
         inputs = EnergyInputs(
             readings=self.energy_readings, provenance=source.provenance, cumulative=source.cumulative,
-            windows=windows, n_prompt=row.n_prompt, n_gen=row.n_gen,
+            windows=windows, n_prompt=n_prompt, n_gen=n_gen,
             idle_w=idle.power_w if idle else None, idle_reason=idle.reason if idle else "not measured",
             interval_s=None if self.edges else self.sampler.interval_s, stats=self.energy_stats,
             sampling=self.energy_sampling, max_gap_s=2 * source.max_interval_s if source.max_interval_s else None,

@@ -8,7 +8,7 @@ crossed with the depth, thread, batch, cache-type and flash-attention lists.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from profiler.backends.base import ContextParams, LoadParams
 from profiler.errors import UserError
@@ -69,6 +69,14 @@ class Sweep:
     max_time_s: float = 60.0  # -r auto: time cap per test, warm-up included
     random_tokens: bool = False
     use_mmap: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Sweep:
+        """From ``to_dict``'s output after a JSON round trip (which turns the prompt_gen pairs into lists)."""
+        return cls(**{**data, "prompt_gen": [tuple(p) for p in data.get("prompt_gen", [])]})
 
 
 def _check(sweep: Sweep) -> None:

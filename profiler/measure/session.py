@@ -1,8 +1,8 @@
-"""What ``api.profile`` calls to wrap each test in energy/thermal tracking.
+"""What a run calls to wrap each test in energy/thermal tracking.
 
-Kept out of api.py so the entry point stays a short list of steps: open the session
-(choose the source, measure idle), pause between tests (--delay, --cooldown-to), run a
-test (or a sustained decode) under the trackers, and finish its row.
+Open the session (choose the source, measure idle), pause between tests (--delay,
+--cooldown-to), run a test (or a sustained decode) under the trackers, and give its row's
+energy and thermal fields.
 """
 
 from __future__ import annotations
@@ -94,22 +94,25 @@ def run_tracked(session: EnergySession, backend: Backend, test: TestConfig, toke
     return timings, tracker
 
 
-def finish_row(row, tracker: TestTracker, timings: TestTimings, opts: EnergyOptions, cooldown: dict | None) -> None:
-    """Energy, thermal (and sustained) fields of a finished row."""
-    label = f"{row.model_name} {row.test}"
+def row_fields(model_name: str, test: TestConfig, tracker: TestTracker, timings: TestTimings, opts: EnergyOptions,
+               cooldown: dict | None) -> dict:
+    """A finished test's energy, thermal (and sustained) row fields, ``warnings`` among them; in
+    sustained mode also ``test``, the row's test name with the decode time in it."""
     is_sustained = opts.sustained_s is not None
-    if is_sustained:
-        row.test = f"{row.test} sustained {opts.sustained_s:g}s"
-        label = f"{row.model_name} {row.test}"
-    summary = tracker.annotate(row, timings.windows, label, sustained=is_sustained)
+    test_name = f"{test.name} sustained {opts.sustained_s:g}s" if is_sustained else test.name
+    label = f"{model_name} {test_name}"
+    fields, warnings, summary = tracker.row_fields(timings.windows, test.n_prompt, test.n_gen, label,
+                                                   sustained=is_sustained)
     if cooldown is not None:
-        row.thermal_detail["cooldown"] = cooldown
+        fields["thermal_detail"]["cooldown"] = cooldown
         if not cooldown["reached"]:
-            row.warnings.append(f"{label}: started at {cooldown['end_c']:.0f} °C; it did not cool below "
-                                f"{cooldown['target_c']:g} °C within {COOLDOWN_TIMEOUT_S:.0f} s")
+            warnings.append(f"{label}: started at {cooldown['end_c']:.0f} °C; it did not cool below "
+                            f"{cooldown['target_c']:g} °C within {COOLDOWN_TIMEOUT_S:.0f} s")
+    if is_sustained:
+        fields["test"] = test_name
     if is_sustained and timings.windows:
-        result = sustained_mod.summarize(timings, row.n_gen, opts.sustained_s, summary,
+        result = sustained_mod.summarize(timings, test.n_gen, opts.sustained_s, summary,
                                          tracker.session.sensors.has_throttle_indicator)
         t0 = next(a for phase, a, _ in timings.windows if phase == "decode")
-        for name, value in sustained_mod.sustained_fields(result, tracker.thermal_readings, t0).items():
-            setattr(row, name, value)
+        fields.update(sustained_mod.sustained_fields(result, tracker.thermal_readings, t0))
+    return {**fields, "warnings": warnings}

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from profiler import atomic, paths
@@ -88,6 +88,17 @@ class ModelSpec:
     @property
     def is_local(self) -> bool:
         return len(self.sources) == 1 and source_scheme(self.sources[0]) is None
+
+    def to_dict(self) -> dict:
+        """As JSON (``base_dir`` as a string): what travels to a measuring child or a fleet device."""
+        data = asdict(self)
+        data["base_dir"] = str(self.base_dir) if self.base_dir is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelSpec:
+        base_dir = data.get("base_dir")
+        return cls(**{**data, "base_dir": Path(base_dir) if base_dir else None})
 
 
 def source_scheme(source: str) -> str | None:

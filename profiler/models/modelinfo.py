@@ -1,6 +1,6 @@
 """Model facts for result rows, whatever the format: GGUF headers or ONNX graphs.
 
-Both info classes share the names api.build_row reads: ``path``, ``file_size_bytes``,
+Both info classes share the names run/row.build_row reads: ``path``, ``file_size_bytes``,
 ``n_params``, ``quant_type``, ``n_ctx_train``, ``weight_bytes_per_token``,
 ``kv_cache_bytes(n_ctx, type_k, type_v, n_ubatch)``, ``kv_bytes_per_cell(type_k, type_v)`` and
 ``kv_bytes_read(first_position, n_gen, type_k, type_v)`` (sliding-window layers read their window only).

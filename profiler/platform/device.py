@@ -55,6 +55,11 @@ class Device:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Device:
+        """From ``to_dict``'s output; keys that are not fields (a run's ``energy``) are left out."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
     def summary(self) -> str:
         ram = f"{self.ram_total_bytes / 2**30:.1f} GiB RAM" if self.ram_total_bytes else "RAM unknown"
         parts = [self.board or self.cpu_model, f"{self.physical_cores}C/{self.logical_cores}T", ram]

@@ -118,8 +118,8 @@ def _reconstruction_note(path: Path, fmt: str) -> tuple[str | None, str | None]:
 
 def identify(model: str, catalog_path: Path | None = None, progress=None) -> tuple[ModelIdentity, Path]:
     """Resolve a catalogue name or path to a verified file and who it is (sha256 included)."""
-    from profiler.api import resolve_models
     from profiler.models.modelinfo import read_model_info
+    from profiler.sources import resolve_models
 
     spec = resolve_models([model], catalog_path)[0]
     path = catalog_mod.resolve(spec, progress=progress)
@@ -176,7 +176,7 @@ def evaluate(model: str, options: EvalOptions, progress: Callable[[str], None] |
     _check(options)
     identity, path = identify(model, options.catalog_path, say)
     threads = options.threads or default_threads()
-    from profiler.api import new_run_id
+    from profiler.results.schema import new_run_id
 
     result = EvalResult(
         run_id=new_run_id(),

@@ -155,9 +155,9 @@ def parity(
     progress: Callable[[str], None] | None = None,
 ) -> ParityResult:
     """KL-divergence of ``candidate``'s logits against ``reference`` (llama.cpp) on the same tokens."""
-    from profiler.api import resolve_models
     from profiler.backends.onnx_common import default_threads
     from profiler.models.catalog import resolve
+    from profiler.sources import resolve_models
 
     say = progress or (lambda text: None)
     if n_tokens < 2 or n_greedy < 0:

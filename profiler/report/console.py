@@ -12,11 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from profiler.api import Callbacks
 from profiler.measure import adaptive
 from profiler.platform.device import Device
 from profiler.report import energy_text, terminal, terminal_views
 from profiler.results.schema import RunResult
+from profiler.run.options import Callbacks
 
 err_console = Console(stderr=True)
 # Piped output has no terminal width: 200 columns unless COLUMNS says otherwise (the tables fit it).

@@ -6,8 +6,10 @@ read llama-bench output read ours; our additions carry their unit in the name.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+import secrets
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -156,6 +158,11 @@ class TestResult:
 
     def to_dict(self) -> dict:
         return json_safe(asdict(self))
+
+
+def new_run_id() -> str:
+    """A run's id: when it started, then 4 random hex digits so two runs in one second differ."""
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 @dataclass

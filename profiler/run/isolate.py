@@ -18,11 +18,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 
 from profiler.errors import UserError
 from profiler.measure.plan import TestConfig
 from profiler.results.schema import TestResult, row_from_dict
+from profiler.run.job import Job
+from profiler.run.options import Callbacks
 
 STDERR_TAIL_LINES = 20
 # The parent sleeps until the child says something (its event pipe), so it does not wake during
@@ -31,27 +32,6 @@ STDERR_TAIL_LINES = 20
 # deadline, or every SAFETY_POLL_S to notice a child that exited while something it started
 # still holds the pipe open (no end-of-file then). A Ctrl-C interrupts the wait at once.
 SAFETY_POLL_S = 5.0
-
-
-def job_for(spec, path, tests, sweep, device, options, idle: dict | None, first: bool) -> dict:
-    """Everything the child needs, as JSON (it re-reads the model header itself)."""
-    spec_data = {k: (str(v) if k == "base_dir" and v is not None else v) for k, v in asdict(spec).items()}
-    return {
-        "spec": spec_data,
-        "path": str(path),
-        "tests": [asdict(t) for t in tests],
-        "sweep": asdict(sweep),
-        "device": device.to_dict(),
-        "options": {
-            "backend": options.backend,
-            "onnx_options": options.onnx_options,
-            "warmup": options.warmup,
-            "verbose": options.verbose,
-            "energy": asdict(options.energy),
-        },
-        "idle": idle,
-        "first": first,
-    }
 
 
 def _child_env() -> dict:
@@ -82,9 +62,9 @@ class ChildFailure(Exception):
 
 
 def run_model(
-    job: dict,
+    job: Job,
     on_row: Callable[[TestConfig, TestResult], None],
-    cb,
+    cb: Callbacks,
     timeout_s: float | None,
     verbose: bool = False,
 ) -> None:
@@ -134,9 +114,9 @@ def run_model(
         raise ChildFailure(_failure_record(job, child.returncode, state, tail, timeout_s))
 
 
-def _send_job(child: subprocess.Popen, job: dict) -> None:
+def _send_job(child: subprocess.Popen, job: Job) -> None:
     try:
-        child.stdin.write(json.dumps(job))
+        child.stdin.write(json.dumps(job.to_dict()))
         child.stdin.close()
     except BrokenPipeError:
         pass  # the child died at once; its exit status tells why
@@ -188,7 +168,7 @@ def _handle(event: dict, state: dict, on_row, cb) -> None:
         state["user_error"] = event["message"]
 
 
-def _failure_record(job: dict, code: int | None, state: dict, tail, timeout_s) -> dict:
+def _failure_record(job: Job, code: int | None, state: dict, tail, timeout_s) -> dict:
     test = state["test"]
     if state.get("timed_out"):
         cause = f"timeout: no result within {timeout_s:g} s (--timeout)"
@@ -197,7 +177,7 @@ def _failure_record(job: dict, code: int | None, state: dict, tail, timeout_s) -
     else:
         cause = f"exited with status {code}"
     return {
-        "model": job["spec"]["name"],
+        "model": job.spec.name,
         "test": test.name if test else None,
         "error": cause,
         "exit_code": code,

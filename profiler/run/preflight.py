@@ -105,3 +105,16 @@ def _group_estimate(info: GGUFInfo | OnnxInfo, params, group: list) -> MemoryEst
         return estimate_memory(info, params.n_ctx, params.n_ubatch, params.type_k, params.type_v)
     # the longest single step: the prompt, or the depth fill before it
     return estimate_memory_onnx(info, params.n_ctx, max(max(t.n_prompt, t.n_depth) for t in group))
+
+
+def check_models(models: list, tests: list, available_bytes: int | None, force: bool) -> list[str]:
+    """Refuse tests longer than a model's context, and (unless forced) models whose estimated
+    memory exceeds what is available; ``models`` holds (spec, path, info). Returns the warnings
+    of the forced ones."""
+    warnings = []
+    for spec, _, info in models:
+        worst = worst_estimate(info, tests)  # refuses a test longer than the model's context
+        warning = check_memory(spec.name, worst, available_bytes, force)
+        if warning:
+            warnings.append(warning)
+    return warnings

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 
 class _Events:
@@ -23,52 +22,24 @@ class _Events:
 
 
 def _callbacks(events: _Events):
-    from profiler.api import Callbacks
+    from dataclasses import asdict
+
+    from profiler.run.options import Callbacks
 
     return Callbacks(
         message=lambda text: events.emit("message", text=text),
-        test_started=lambda model, test: events.emit("test_started", model=model, test=_test_dict(test)),
+        test_started=lambda model, test: events.emit("test_started", model=model, test=asdict(test)),
         repetition_done=lambda: events.emit("rep"),
     )
 
 
-def _test_dict(test) -> dict:
-    from dataclasses import asdict
-
-    return asdict(test)
-
-
-def _rebuild(job: dict):
-    from profiler.api import RunOptions
-    from profiler.measure.plan import Sweep, TestConfig
-    from profiler.measure.session import EnergyOptions
-    from profiler.models.catalog import ModelSpec
-    from profiler.platform.device import Device
-
-    spec_data = dict(job["spec"])
-    if spec_data.get("base_dir"):
-        spec_data["base_dir"] = Path(spec_data["base_dir"])
-    spec = ModelSpec(**spec_data)
-    sweep_data = dict(job["sweep"])
-    sweep_data["prompt_gen"] = [tuple(p) for p in sweep_data.get("prompt_gen", [])]
-    sweep = Sweep(**sweep_data)
-    tests = [TestConfig(**t) for t in job["tests"]]
-    device_fields = {k: v for k, v in job["device"].items() if k in Device.__dataclass_fields__}
-    device = Device(**device_fields)
-    opts = job["options"]
-    options = RunOptions(
-        backend=opts["backend"], onnx_options=opts["onnx_options"], warmup=opts["warmup"], verbose=opts["verbose"],
-        energy=EnergyOptions(**opts["energy"]), save=False, bandwidth_probe=False,
-    )
-    return spec, Path(job["path"]), tests, sweep, device, options
-
-
-def _session(job: dict, options, device):
+def _session(job):
     """The child's own energy session: same source choice, the parent's idle baseline."""
     from profiler.measure.energy import EnergySession, IdleBaseline
 
-    session = EnergySession.open(options.energy.watts, device.cpu_model, device.board, track=options.energy.track)
-    idle = job.get("idle") or {}
+    energy, device = job.options.energy, job.device
+    session = EnergySession.open(energy.watts, device.cpu_model, device.board, track=energy.track)
+    idle = job.idle or {}
     session.idle = IdleBaseline(idle.get("power_w"), idle.get("duration_s", 0.0), idle.get("reason"))
     return session
 
@@ -93,23 +64,22 @@ def _die_with_parent(parent: int | None) -> None:
 def main(argv: list[str]) -> int:
     _die_with_parent(int(argv[2]) if len(argv) > 2 else None)  # FD, then the parent's pid
     events = _Events(int(argv[1]))
-    job = json.loads(sys.stdin.read())
+    data = json.loads(sys.stdin.read())
     from dataclasses import asdict
 
-    from profiler import api
     from profiler.errors import UserError
     from profiler.models.modelinfo import read_model_info
+    from profiler.run.job import Job
+    from profiler.run.model_sweep import measure_model
 
     try:
-        spec, path, tests, sweep, device, options = _rebuild(job)
-        info = read_model_info(path, spec.format)
-        session = _session(job, options, device)
+        job = Job.from_dict(data)
+        info = read_model_info(job.path, job.spec.format)
 
         def sink(test, row) -> None:
             events.emit("row", test=asdict(test), row=row.to_dict())
 
-        state = {"test": None, "first": job["first"]}
-        api.profile_model(spec, path, info, tests, sweep, device, options, _callbacks(events), session, sink, state)
+        measure_model(job, info, _session(job), _callbacks(events), sink)
     except UserError as exc:
         events.emit("user_error", message=str(exc))
         return 2

@@ -8,7 +8,11 @@ hub cache first, offline; else a download through the catalogue's hf: source),
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
 from profiler.errors import UserError
+from profiler.models import catalog as catalog_mod
 from profiler.models.catalog import ModelSpec, source_scheme
 from profiler.sources import hfcache, llamacpp_cache, lmstudio, ollama
 from profiler.sources.base import Found, Progress
@@ -44,6 +48,19 @@ def spec_for(name: str, progress: Progress | None = None) -> ModelSpec:
     else:
         entry = resolve(name, progress)
     return entry.spec()
+
+
+def resolve_models(names: Sequence[str], catalog_path: Path | None = None,
+                   progress: Callable[[str], None] | None = None) -> list[ModelSpec]:
+    """Catalogue names, file paths or models already on disk (``ollama:…``, ``hf:…``,
+    ``hf-cache:…``, ``lmstudio:…``, ``llamacpp:…``) -> specs; no names -> the catalogue's
+    default models."""
+    needs_catalog = not names or any(not catalog_mod.looks_like_path(n) and not handles(n) for n in names)
+    catalog = catalog_mod.load_catalog(catalog_path) if needs_catalog else None
+    if not names:
+        return catalog.defaults()
+    return [spec_for(n, progress) if handles(n) else
+            catalog_mod.spec_for_path(n) if catalog_mod.looks_like_path(n) else catalog.get(n) for n in names]
 
 
 def discover(source: str | None = None) -> list[Found]:

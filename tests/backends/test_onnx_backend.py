@@ -17,6 +17,7 @@ from profiler.errors import UserError  # noqa: E402
 from profiler.measure.plan import Sweep, TestConfig  # noqa: E402
 from profiler.measure.runner import TokenSource, run_test  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
+from profiler.run.options import RunOptions  # noqa: E402
 from support.tinyonnx import TinyConfig, reference_logits, write_genai, write_plain  # noqa: E402
 
 CFG = TinyConfig()
@@ -172,7 +173,7 @@ def test_genai_backend_refuses_plain_folders_and_unknown_providers(folders):
 
 
 def test_profile_gives_the_same_rows_for_onnx_models(folders, tmp_path):
-    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=EnergyOptions(idle_s=0), isolate=False,
+    options = RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=EnergyOptions(idle_s=0), isolate=False,
                              onnx_options={"graph_optimization": "basic"})
     sweep = Sweep(n_prompt=[8], n_gen=[4], n_threads=[1], repetitions=2)
     run = api.profile([str(folders["genai"]), str(folders["plain"])], sweep, options)
@@ -204,7 +205,7 @@ def test_catalogue_entries_may_be_onnx_folders(folders, tmp_path):
         "[[models]]\nname = 'tiny-plain-file'\nformat = 'onnx'\n"
         f"source = '{folders['plain'] / 'onnx' / 'model.onnx'}'\n"
     )
-    options = api.RunOptions(reports_dir=tmp_path / "reports", catalog_path=catalog, bandwidth_probe=False,
+    options = RunOptions(reports_dir=tmp_path / "reports", catalog_path=catalog, bandwidth_probe=False,
                              energy=EnergyOptions(idle_s=0), isolate=False)
     run = api.profile(["tiny-genai", "tiny-plain-file"], Sweep(n_prompt=[4], n_gen=[0], n_threads=[1], repetitions=1), options)
     assert [(r.model_name, r.backend) for r in run.rows] == [("tiny-genai", "onnxruntime-genai"), ("tiny-plain-file", "onnxruntime")]

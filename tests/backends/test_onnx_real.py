@@ -21,6 +21,7 @@ from profiler.measure.plan import Sweep  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.models import catalog
 from profiler.quality.parity import parity  # noqa: E402
+from profiler.run.options import RunOptions  # noqa: E402
 
 pytestmark = pytest.mark.slow
 HEAVY = ("torch", "transformers", "onnx_ir")
@@ -66,7 +67,7 @@ def test_int4_conversion_costs_measurable_quality(converted):
 
 def test_profile_rows_for_both_onnx_loops(converted, tmp_path):
     _, models = converted
-    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=EnergyOptions(idle_s=0), isolate=False)
+    options = RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=EnergyOptions(idle_s=0), isolate=False)
     sweep = Sweep(n_prompt=[32], n_gen=[8], n_threads=[2], repetitions=1)
     run = api.profile([str(models["int4"]), str(models["int4"] / "model.onnx")], sweep, options)
     assert not run.failures

@@ -18,6 +18,7 @@ from profiler import api
 from profiler.measure import adaptive
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
+from profiler.run.options import RunOptions
 
 AUTO_REASONS = {"target", "trend", "time-cap", "rep-cap"}
 BASE = ["--no-bandwidth", "--idle", "0"]
@@ -83,7 +84,7 @@ def test_onnx_backends_every_test_type(tmp_path):
     from support.tinyonnx import write_genai, write_plain
 
     models = [str(write_genai(tmp_path / "genai")), str(write_plain(tmp_path / "plain"))]
-    options = api.RunOptions(reports_dir=tmp_path / "r", bandwidth_probe=False, energy=EnergyOptions(idle_s=0),
+    options = RunOptions(reports_dir=tmp_path / "r", bandwidth_probe=False, energy=EnergyOptions(idle_s=0),
                              isolate=False)
     sweep = Sweep(n_prompt=[8], n_gen=[4], prompt_gen=[(8, 4)], n_depth=[0, 4], n_threads=[1],
                   repetitions="auto", ci_target=0.5, max_time_s=5)
@@ -96,7 +97,7 @@ def test_onnx_backends_every_test_type(tmp_path):
 
 
 def test_resume_keeps_the_auto_policy(tiny_gguf, tmp_path):
-    options = api.RunOptions(reports_dir=tmp_path / "r", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
+    options = RunOptions(reports_dir=tmp_path / "r", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
     sweep = Sweep(n_prompt=[16], n_gen=[8], n_threads=[1], repetitions="auto", ci_target=0.5, max_time_s=5)
     run = api.profile([str(tiny_gguf)], sweep, options)  # each model in a child process
     assert [r.test for r in run.rows] == ["pp16", "tg8"]

@@ -19,6 +19,7 @@ from profiler.cli import app as cli_mod
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
 from profiler.report.console import print_results
+from profiler.run.options import RunOptions
 from support.energy_fixtures import redirected, vm_tree
 from support.tinymodel import write_tiny_llama
 
@@ -30,7 +31,7 @@ def tiny(tmp_path_factory):
 
 def test_vm_run_is_a_labelled_estimate_per_phase(tiny, tmp_path):
     with redirected(vm_tree(tmp_path / "root")):
-        options = api.RunOptions(save=False, bandwidth_probe=False, energy=EnergyOptions(idle_s=0.3))
+        options = RunOptions(save=False, bandwidth_probe=False, energy=EnergyOptions(idle_s=0.3))
         run = api.profile([str(tiny)], Sweep(n_prompt=[32], n_gen=[8], repetitions=2, n_threads=[1]), options)
     chosen = run.device["energy"]["sources"]["chosen"]
     assert chosen["source"] == "model:cpu-table" and chosen["measured"] is False

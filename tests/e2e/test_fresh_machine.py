@@ -17,6 +17,7 @@ from profiler.platform import native_noise
 PROBE_SPY = """
 import json, sys
 from profiler import api, errors
+from profiler.run.options import RunOptions
 from profiler.measure.session import EnergyOptions
 from profiler.measure.plan import Sweep
 from profiler.platform import device
@@ -25,7 +26,7 @@ for name in ("probe_bandwidth", "measure_bandwidth"):
     real = getattr(device, name, None)
     if real is not None:
         setattr(device, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
-options = api.RunOptions(save=False, isolate=False, energy=EnergyOptions(idle_s=0))
+options = RunOptions(save=False, isolate=False, energy=EnergyOptions(idle_s=0))
 outcome = "ok"
 try:
     run = api.profile(sys.argv[1:], Sweep(n_prompt=[0], n_gen=[4], repetitions=1, n_threads=[1]), options)

@@ -14,6 +14,7 @@ from profiler.backends.llama_cpp import LlamaCppBackend
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
 from profiler.models import catalog
+from profiler.run.options import RunOptions
 
 NO_IDLE = EnergyOptions(idle_s=0)  # the idle-baseline window is tested in test_energy_e2e
 
@@ -47,7 +48,7 @@ def test_greedy_decoding_is_sensible(default_model_path):
 
 
 def test_profile_default_model_end_to_end(default_model_path, tmp_path):
-    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=True, energy=NO_IDLE)
+    options = RunOptions(reports_dir=tmp_path, bandwidth_probe=True, energy=NO_IDLE)
     run = api.profile([], Sweep(n_prompt=[64], n_gen=[16], prompt_gen=[(32, 8)], repetitions=2), options)
     assert [r.test for r in run.rows] == ["pp64", "tg16", "pp32+tg8"]
     for row in run.rows:

@@ -21,6 +21,7 @@ from profiler import api, atomic
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
+from profiler.run.options import Callbacks, RunInterrupted, RunOptions
 from support.tinymodel import write_tiny_llama
 
 BASE = ["--idle", "0", "--no-bandwidth"]
@@ -282,7 +283,7 @@ def test_in_process_and_isolated_runs_give_the_same_rows(tiny_gguf, tmp_path):
     sweep = Sweep(n_prompt=[16], n_gen=[4], repetitions=2)
     rows = {}
     for isolate in (False, True):
-        options = api.RunOptions(reports_dir=tmp_path / str(isolate), bandwidth_probe=False,
+        options = RunOptions(reports_dir=tmp_path / str(isolate), bandwidth_probe=False,
                                  energy=EnergyOptions(idle_s=0), isolate=isolate)
         rows[isolate] = api.profile([str(tiny_gguf)], sweep, options).rows
     assert [r.test for r in rows[False]] == [r.test for r in rows[True]] == ["pp16", "tg4"]
@@ -298,10 +299,10 @@ def test_a_ctrl_c_right_after_the_run_is_registered_leaves_it_resumable(tiny_ggu
     def ctrl_c(total):
         raise KeyboardInterrupt
 
-    options = api.RunOptions(reports_dir=tmp_path / "reports", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
-    with pytest.raises(api.RunInterrupted) as caught:
+    options = RunOptions(reports_dir=tmp_path / "reports", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
+    with pytest.raises(RunInterrupted) as caught:
         api.profile([str(tiny_gguf)], Sweep(n_prompt=[8], n_gen=[0], repetitions=1), options,
-                    api.Callbacks(tests_planned=ctrl_c))
+                    Callbacks(tests_planned=ctrl_c))
     with sqlite3.connect(tmp_path / "reports" / "profiler.db") as conn:
         status = conn.execute("SELECT status FROM runs WHERE run_id=?", (caught.value.run_id,)).fetchone()
     assert status == ("interrupted",)

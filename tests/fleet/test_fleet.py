@@ -26,12 +26,12 @@ os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 ray = pytest.importorskip("ray", reason="the fleet extra is not installed: pip install -e '.[fleet]'")
 
-from profiler import api  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
 from profiler.fleet import DEVICE_LABEL, SLOT_RESOURCE, connection, dispatch, registry  # noqa: E402
 from profiler.measure.plan import Sweep  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
 from profiler.results.store import Store  # noqa: E402
+from profiler.run.options import Callbacks, RunOptions  # noqa: E402
 
 LOOPBACK = "127.0.0.2"
 NODE_MEMORY = {"object_store_memory": 80 * 1024 * 1024, "node_ip_address": LOOPBACK}
@@ -79,8 +79,8 @@ def models(tmp_path_factory) -> list[Path]:
     return [write_tiny_llama(folder / "tiny-a.gguf", seed=3), write_tiny_llama(folder / "tiny-b.gguf", seed=4, n_layer=3)]
 
 
-def _options(tmp_path: Path) -> api.RunOptions:
-    return api.RunOptions(reports_dir=tmp_path / "reports", bandwidth_probe=False, energy=EnergyOptions(idle_s=0),
+def _options(tmp_path: Path) -> RunOptions:
+    return RunOptions(reports_dir=tmp_path / "reports", bandwidth_probe=False, energy=EnergyOptions(idle_s=0),
                           db=tmp_path / "fleet.db")
 
 
@@ -115,7 +115,7 @@ def test_fleet_run_pins_each_device_streams_rows_and_never_overlaps(fleet, model
     result: dict = {}
 
     def go(key, devices, sweep):
-        cb = api.Callbacks(message=messages.append)
+        cb = Callbacks(message=messages.append)
         result[key] = dispatch.fleet_profile([str(m) for m in models], Sweep(**sweep), options, cb,
                                              fleet=dispatch.FleetOptions(devices=devices, address=fleet["address"]))
 
@@ -172,7 +172,7 @@ def test_resume_after_a_node_dies_finishes_only_the_rest(fleet, models, tmp_path
     result: dict = {}
     messages: list[str] = []
     worker = threading.Thread(target=lambda: result.setdefault("run", dispatch.fleet_profile(
-        names, sweep, options, api.Callbacks(message=messages.append), fleet=fleet_opts)))
+        names, sweep, options, Callbacks(message=messages.append), fleet=fleet_opts)))
     worker.start()
 
     def dev_d_rows() -> int:
@@ -203,7 +203,7 @@ def test_resume_after_a_node_dies_finishes_only_the_rest(fleet, models, tmp_path
         time.sleep(0.2)
     _device_node(cluster, "dev-d")
     messages.clear()
-    resumed = dispatch.fleet_profile([], Sweep(), options, api.Callbacks(message=messages.append), resume=run.run_id,
+    resumed = dispatch.fleet_profile([], Sweep(), options, Callbacks(message=messages.append), resume=run.run_id,
                                      fleet=dispatch.FleetOptions(address=fleet["address"]))
     assert any(m == "dispatched to dev-d" for m in messages), messages
     assert sum(r.device_name == "dev-b" for r in resumed.rows) == planned

@@ -129,24 +129,26 @@ def test_warnings_of_the_run_and_of_its_rows_are_shown_once_each():
 
 def test_fleet_run_carries_the_callers_warnings():
     """RunOptions.warnings (profiler run --all-local's skipped models) belong to the fleet run too."""
-    from profiler import api
+    from profiler.measure.plan import Sweep
+    from profiler.run.options import RunOptions
+    from profiler.run.orchestrate import Ledger, Plan
 
-    options = api.RunOptions(warnings=["skipped gemma-3-270m: not in the local cache"])
-    run = dispatch.new_run(options, [])
+    options = RunOptions(warnings=["skipped gemma-3-270m: not in the local cache"])
+    run = dispatch.start_run(Ledger(options, None, Plan([], Sweep())), [])
     assert run.warnings == ["skipped gemma-3-270m: not in the local cache"]
     options.warnings.append("later")  # a copy: the options' list is not the run's
     assert run.warnings == ["skipped gemma-3-270m: not in the local cache"]
 
 
 def _dispatch(tmp_path) -> dispatch.Dispatch:
-    from profiler import api
+    from profiler.run.options import Callbacks, RunOptions
 
     run = RunResult(run_id="r2", created="2026-11-29T00:00:00+00:00", command="profiler fleet run",
                     device={"fleet": {"pi5": {}}})
     store = Store(tmp_path / "p.db")
     store.begin_run(run, {"models": ["small"], "sweep": {}, "fleet": {"devices": ["pi5"]}})
     messages: list[str] = []
-    run_dispatch = dispatch.Dispatch(None, store, run, api.RunOptions(save=False), api.Callbacks(message=messages.append))
+    run_dispatch = dispatch.Dispatch(None, store, run, RunOptions(save=False), Callbacks(message=messages.append))
     run_dispatch.remaining["pi5"] = [("small", "pp16", "small|pp16"), ("small", "tg8", "small|tg8"),
                                      ("big", "pp16", "big|pp16")]
     run_dispatch.messages = messages

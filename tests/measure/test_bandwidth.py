@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from profiler import api
+from profiler.measure import bandwidth
 from profiler.measure.plan import Sweep, TestConfig
 from profiler.measure.session import EnergyOptions
 from profiler.models.ggufinfo import read_info
 from profiler.platform import device
+from profiler.run.options import RunOptions
 from support.tinymodel import finish_gguf
 
 MiB = 2**20
@@ -91,34 +93,34 @@ def test_fraction_divides_by_the_bandwidth_at_the_tests_thread_count():
     dev = _device({"1": {"read_gbps": 5.0, "buffer_bytes": 256 * MiB},
                    "4": {"read_gbps": 20.0, "buffer_bytes": 256 * MiB}})
     info = _info(100 * MiB)
-    one = api._bandwidth(info, _test(1), 20.0, dev)
-    four = api._bandwidth(info, _test(4), 20.0, dev)
+    one = bandwidth.row_fields(info, _test(1), 20.0, dev)
+    four = bandwidth.row_fields(info, _test(4), 20.0, dev)
     achieved = 100 * MiB * 20.0 / 1e9
     assert one["bw_fraction"] == pytest.approx(achieved / 5.0) and one["bw_read_gbps"] == 5.0
     assert four["bw_fraction"] == pytest.approx(achieved / 20.0) and four["bw_probe_threads"] == 4
-    missing = api._bandwidth(info, _test(2), 20.0, dev)
+    missing = bandwidth.row_fields(info, _test(2), 20.0, dev)
     assert missing["bw_fraction"] is None and "did not run at 2 threads" in missing["bw_note"]
 
 
 def test_fraction_above_one_warns_and_names_the_cause():
     dev = _device({"1": {"read_gbps": 1.0, "buffer_bytes": 256 * MiB}})
     test = _test(1)
-    from_ram = api._bandwidth(_info(100 * MiB), test, 20.0, dev)
+    from_ram = bandwidth.row_fields(_info(100 * MiB), test, 20.0, dev)
     assert from_ram["bw_fraction"] > 1 and "physically impossible" in from_ram["warnings"][0]
-    in_cache = api._bandwidth(_info(MiB), test, 2000.0, dev)
+    in_cache = bandwidth.row_fields(_info(MiB), test, 2000.0, dev)
     assert in_cache["bw_fraction"] > 1 and "fit in the 32 MiB last-level cache" in in_cache["warnings"][0]
-    fine = api._bandwidth(_info(MiB), test, 10.0, dev)
+    fine = bandwidth.row_fields(_info(MiB), test, 10.0, dev)
     assert fine["warnings"] == []
 
 
 def test_a_short_probe_buffer_is_said_in_the_row():
     dev = _device({"1": {"read_gbps": 10.0, "buffer_bytes": 64 * MiB}}, note="probe buffer 64 MiB, below ...")
-    row = api._bandwidth(_info(MiB), _test(1, 8), 10.0, dev)
+    row = bandwidth.row_fields(_info(MiB), _test(1, 8), 10.0, dev)
     assert row["bw_probe_buffer_bytes"] == 64 * MiB and row["bw_note"].startswith("probe buffer 64 MiB")
 
 
 def test_a_run_probes_once_per_thread_count(tiny_gguf, tmp_path):
-    options = api.RunOptions(reports_dir=tmp_path, save=False, isolate=False, energy=EnergyOptions(idle_s=0))
+    options = RunOptions(reports_dir=tmp_path, save=False, isolate=False, energy=EnergyOptions(idle_s=0))
     run = api.profile([str(tiny_gguf)], Sweep(n_prompt=[0], n_gen=[8], n_threads=[1, 2], repetitions=1), options)
     by_threads = run.device["memory_bandwidth"]["by_threads"]
     assert sorted(by_threads) == ["1", "2"]
@@ -160,7 +162,7 @@ def test_dense_models_never_exceed_the_bandwidth_of_their_thread_count(name, tmp
     from profiler.models import catalog
 
     catalog.resolve(catalog.load_catalog().get(name))  # fetched through its source on a fresh machine
-    options = api.RunOptions(reports_dir=tmp_path, save=False, energy=EnergyOptions(idle_s=0))
+    options = RunOptions(reports_dir=tmp_path, save=False, energy=EnergyOptions(idle_s=0))
     # depth 600: past Gemma's 512-token window, where its sliding-window layers stop growing
     run = api.profile([name], Sweep(n_prompt=[0], n_gen=[32], n_depth=[600], n_threads=[1, 2], repetitions=2),
                       options)

@@ -23,7 +23,7 @@ from profiler.platform.energy.sampler import Reading
 from profiler.platform.poller import Poller
 from profiler.platform.thermal import ThermalSensors
 from profiler.report.energy_text import energy_cell
-from support.energy_fixtures import FakeClock, redirected, vm_tree, write_tree
+from support.energy_fixtures import FakeClock, redirected, tracked_row, vm_tree, write_tree
 from support.runs import stored_energy_rows
 from support.tests_support import make_row
 
@@ -91,10 +91,6 @@ class FlakyCounter(EnergySource):
         return 10.0 * t_ns / S
 
 
-def row_like(n_prompt=64, n_gen=16):
-    return type("Row", (), {"n_prompt": n_prompt, "n_gen": n_gen, "warnings": []})()
-
-
 def test_counters_are_read_at_window_edges_and_failures_land_in_the_row():
     clock = FakeClock(0)
     source = FlakyCounter(clock)
@@ -111,8 +107,7 @@ def test_counters_are_read_at_window_edges_and_failures_land_in_the_row():
             runner.at_window_edge()  # ... and after it
             source.fail = False
             windows.append(("decode", start, end))
-    row = row_like(n_prompt=0)
-    tracker.annotate(row, windows, "m tg16")
+    row = tracked_row(tracker, windows, "m tg16", n_prompt=0)
     assert row.energy_sampling.startswith("window edges") and row.energy_rate_hz is None
     assert row.energy_read_errors == 4 and row.energy_samples_missed == 4 and row.energy_samples == 18
     assert row.energy_detail["sampling"]["errors"] == ["OSError: [Errno 5] Input/output error"]
@@ -129,8 +124,7 @@ def test_a_clean_series_has_zero_counts_and_no_warning():
         start = clock.advance(0.01)
         end = clock.advance(1.0)
         runner.at_window_edge()
-    row = row_like(n_prompt=0)
-    tracker.annotate(row, [("decode", start, end)], "m")
+    row = tracked_row(tracker, [("decode", start, end)], "m", n_prompt=0)
     assert (row.energy_read_errors, row.energy_samples_missed) == (0, 0)
     assert not any("missed" in w for w in row.warnings)
     assert runner.window_edge.get() is None  # the hook is gone once the test is over

@@ -18,6 +18,7 @@ from profiler import api
 from profiler.measure import memory
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
+from profiler.run.options import Callbacks, RunOptions
 
 MiB = 2**20
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
@@ -149,8 +150,8 @@ def test_rows_carry_per_test_peaks_and_the_models_share(tiny_gguf, tmp_path, hwm
             held.pop("block")  # freed at once: only the high-water mark remembers it
             held["block"] = None
 
-    cb = api.Callbacks(repetition_done=rep_done)
-    options = api.RunOptions(reports_dir=tmp_path, save=False, isolate=False, bandwidth_probe=False,
+    cb = Callbacks(repetition_done=rep_done)
+    options = RunOptions(reports_dir=tmp_path, save=False, isolate=False, bandwidth_probe=False,
                              energy=EnergyOptions(idle_s=0))
     run = api.profile([str(tiny_gguf)], Sweep(n_prompt=[16], n_gen=[16], repetitions=2), options, cb)
     first, second = run.rows
@@ -170,12 +171,13 @@ def test_bandwidth_probe_buffer_never_enters_the_measured_process(tiny_gguf, tmp
     script = f"""
 import json
 from profiler import api
+from profiler.run.options import Callbacks, RunOptions
 from profiler.measure.session import EnergyOptions
 from profiler.measure.plan import Sweep
 from profiler.platform import sysfs
 write = sysfs.write_text
 sysfs.write_text = lambda path, text: False if path.endswith("clear_refs") else write(path, text)
-options = api.RunOptions(save=False, isolate=False, energy=EnergyOptions(idle_s=0))
+options = RunOptions(save=False, isolate=False, energy=EnergyOptions(idle_s=0))
 run = api.profile([{str(tiny_gguf)!r}], Sweep(n_prompt=[0], n_gen=[8], repetitions=1, n_threads=[1]), options)
 # VmHWM, not ru_maxrss: Linux carries the pre-exec image's peak (here: pytest's, which can
 # exceed the probe buffer late in a full run) into ru_maxrss across execve; VmHWM is this image's.

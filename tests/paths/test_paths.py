@@ -60,13 +60,9 @@ def test_variables_are_read_when_asked_not_at_import(clean_env, tmp_path):
     assert paths.cache_dir() != first and paths.cache_dir() == tmp_path / "later"
 
 
-# RunOptions.reports_dir still reads PROFILER_REPORTS itself until api.py's pipeline rework lands.
-NOT_YET_MOVED = {"api.py"}
-
-
 def test_no_other_module_reads_these_variables():
     names = "|".join(ALL_VARS)
     reading = re.compile(rf"environ(?:\.get\(|\[)\s*[\"']({names})[\"']")
     readers = sorted(str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py")
                      if f.name != "paths.py" and reading.search(f.read_text(encoding="utf-8")))
-    assert set(readers) <= NOT_YET_MOVED, f"resolve these through profiler.paths: {readers}"
+    assert readers == [], f"resolve these through profiler.paths: {readers}"

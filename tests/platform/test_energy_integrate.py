@@ -20,7 +20,7 @@ from profiler.platform.energy.integrate import trapezoid, value_at, window_energ
 from profiler.platform.energy.sampler import Reading
 from profiler.platform.poller import Poller
 from profiler.platform.thermal import ThermalSensors
-from support.energy_fixtures import FakeClock
+from support.energy_fixtures import FakeClock, tracked_row
 
 S = 1_000_000_000  # ns per second
 
@@ -121,8 +121,7 @@ def test_no_source_means_unavailable_with_a_reason_not_zero():
     session = EnergySession(Choice(None, [], "no energy source: everything skipped"), ThermalSensors())
     with session.track() as tracker:
         pass
-    row = type("Row", (), {"n_prompt": 8, "n_gen": 0, "warnings": []})()
-    tracker.annotate(row, [("prefill", 0, 1)], "m pp8")
+    row = tracked_row(tracker, [("prefill", 0, 1)], "m pp8", n_prompt=8, n_gen=0)
     assert row.energy_unavailable.startswith("no energy source")
     assert not hasattr(row, "energy_prefill_j") or row.energy_prefill_j is None
 

@@ -15,7 +15,7 @@ import pytest
 
 from profiler.measure.energy import EnergySession
 from profiler.platform import sysfs
-from support.energy_fixtures import PI5_PMIC, PI5_PMIC_W, vm_tree, write_tree
+from support.energy_fixtures import PI5_PMIC, PI5_PMIC_W, tracked_row, vm_tree, write_tree
 
 PI5 = "Raspberry Pi 5 Model B Rev 1.0"
 
@@ -61,8 +61,7 @@ def test_pmic_and_thermal_are_sampled_by_the_monitor_process_not_the_measured_on
             start = time.perf_counter_ns()
             time.sleep(0.6)
             end = time.perf_counter_ns()
-        row = type("Row", (), {"n_prompt": 0, "n_gen": 32, "warnings": []})()
-        tracker.annotate(row, [("decode", start, end)], "m tg32")
+        row = tracked_row(tracker, [("decode", start, end)], "m tg32", n_prompt=0, n_gen=32)
         monitor_pid = session._monitor.proc.pid
     finally:
         session.close()
@@ -86,8 +85,7 @@ def test_a_monitor_that_cannot_find_the_source_falls_back_and_says_why(pi5):
             start = time.perf_counter_ns()
             time.sleep(0.3)
             end = time.perf_counter_ns()
-        row = type("Row", (), {"n_prompt": 0, "n_gen": 8, "warnings": []})()
-        tracker.annotate(row, [("decode", start, end)], "m tg8")
+        row = tracked_row(tracker, [("decode", start, end)], "m tg8", n_prompt=0, n_gen=8)
     finally:
         session.close()
     assert "in a thread of the measured process" in row.energy_sampling
@@ -114,8 +112,7 @@ def test_a_monitor_that_dies_mid_test_gives_unavailable_with_the_reason_then_thr
             start = time.perf_counter_ns()
             session._monitor.proc.kill()  # the monitor dies during the test
             end = time.perf_counter_ns()
-        row = type("Row", (), {"n_prompt": 0, "n_gen": 8, "warnings": []})()
-        tracker.annotate(row, [("decode", start, end)], "m tg8")
+        row = tracked_row(tracker, [("decode", start, end)], "m tg8", n_prompt=0, n_gen=8)
         assert getattr(row, "energy_decode_j", None) is None and "monitor process stopped answering" in row.energy_unavailable
         assert row.energy_samples == 0 and row.temp_max_c is None
         with session.track() as later:  # the next test samples in a thread and says why
@@ -136,6 +133,7 @@ def test_no_energy_or_thermal_thread_runs_in_the_measured_process_during_a_test(
     from profiler.measure import runner
     from profiler.measure.plan import Sweep
     from profiler.measure.session import EnergyOptions
+    from profiler.run.options import RunOptions
 
     seen: list[set[str]] = []
     real = runner.run_repetition
@@ -146,7 +144,7 @@ def test_no_energy_or_thermal_thread_runs_in_the_measured_process_during_a_test(
 
     monkeypatch.setattr(runner, "run_repetition", spy)
     before = {t.name for t in threading.enumerate()}  # pools other tests left in this process
-    options = api.RunOptions(save=False, bandwidth_probe=False, energy=EnergyOptions(idle_s=0.0), isolate=False)
+    options = RunOptions(save=False, bandwidth_probe=False, energy=EnergyOptions(idle_s=0.0), isolate=False)
     run = api.profile([str(tiny_gguf)], Sweep(n_prompt=[16], n_gen=[8], repetitions=2, n_threads=[1]), options)
     assert len(seen) == 4 and all(names == before for names in seen), seen
     assert all("thread of the measured process" not in (r.energy_sampling or "") for r in run.rows)

@@ -19,6 +19,7 @@ from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
 from profiler.models.catalog import load_catalog
 from profiler.report.html import render_html
+from profiler.run.options import RunOptions
 
 CATALOG = """
 [[models]]
@@ -48,7 +49,7 @@ measured_on = "this file"
 @pytest.fixture(scope="module")
 def report_run(tiny_gguf, tiny_gguf_tied, tmp_path_factory):
     work = tmp_path_factory.mktemp("html")
-    options = api.RunOptions(reports_dir=work, bandwidth_probe=False, energy=EnergyOptions(idle_s=0), isolate=False)
+    options = RunOptions(reports_dir=work, bandwidth_probe=False, energy=EnergyOptions(idle_s=0), isolate=False)
     run = api.profile([str(tiny_gguf), str(tiny_gguf_tied)], Sweep(n_prompt=[16], n_gen=[8], n_threads=[1, 2],
                       repetitions=2), options)
     catalog_path = work / "models.toml"

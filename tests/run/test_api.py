@@ -11,6 +11,8 @@ from profiler.backends.llama_cpp import LlamaCppBackend
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
+from profiler.run import model_sweep
+from profiler.run.options import Callbacks, RunOptions
 
 NO_IDLE = EnergyOptions(idle_s=0)  # the idle-baseline window is tested in test_energy_e2e
 
@@ -26,8 +28,8 @@ class BreaksOnThirdDecode(LlamaCppBackend):
 
 
 def test_runtime_failure_ends_only_that_models_run(tiny_gguf, tiny_gguf_tied, tmp_path, monkeypatch):
-    monkeypatch.setattr(api, "create_backend", lambda name, verbose, onnx_options: BreaksOnThirdDecode())
-    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=NO_IDLE, isolate=False)
+    monkeypatch.setattr(model_sweep, "create_backend", lambda name, verbose, onnx_options: BreaksOnThirdDecode())
+    options = RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=NO_IDLE, isolate=False)
     run = api.profile([str(tiny_gguf), str(tiny_gguf_tied)], Sweep(n_prompt=[8], n_gen=[4], repetitions=1), options)
     assert run.failures == [{"model": "tiny.gguf", "test": "tg4", "error": "RuntimeError: llama_decode failed with status -3"}]
     assert [(r.model_name, r.test) for r in run.rows] == [("tiny.gguf", "pp8"), ("tiny-tied.gguf", "pp8"), ("tiny-tied.gguf", "tg4")]
@@ -37,7 +39,7 @@ def test_runtime_failure_ends_only_that_models_run(tiny_gguf, tiny_gguf_tied, tm
 
 
 def test_bad_second_model_stops_before_anything_runs(tiny_gguf, tmp_path):
-    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=NO_IDLE, isolate=False)
+    options = RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=NO_IDLE, isolate=False)
     with pytest.raises(UserError, match="model file not found"):
         api.profile([str(tiny_gguf), str(tmp_path / "missing.gguf")], Sweep(repetitions=1), options)
     assert not list(tmp_path.iterdir()), "nothing written half-way"
@@ -50,7 +52,7 @@ def test_results_are_rewritten_after_every_test(tiny_gguf, tmp_path):
         saved = json.loads(next(tmp_path.glob("*/results.json")).read_text())
         seen.append(len(saved["rows"]))
 
-    callbacks = api.Callbacks(row_done=on_row)
-    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=NO_IDLE, isolate=False)
+    callbacks = Callbacks(row_done=on_row)
+    options = RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=NO_IDLE, isolate=False)
     api.profile([str(tiny_gguf)], Sweep(n_prompt=[8, 16], n_gen=[2], repetitions=1), options, callbacks)
     assert seen == [1, 2, 3]

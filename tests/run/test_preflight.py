@@ -9,18 +9,20 @@ from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
 from profiler.models.ggufinfo import read_info
+from profiler.platform import device as device_mod
 from profiler.run import preflight
+from profiler.run.options import RunOptions
 
 
 def _pretend_64_mib_available(monkeypatch) -> None:
-    real = api.device_mod.fingerprint
+    real = device_mod.fingerprint
 
     def tiny_machine(*args, **kwargs):
         dev = real(*args, **kwargs)
         dev.ram_available_bytes = 64 * 2**20
         return dev
 
-    monkeypatch.setattr(api.device_mod, "fingerprint", tiny_machine)
+    monkeypatch.setattr(device_mod, "fingerprint", tiny_machine)
 
 
 def test_estimate_adds_weights_kv_and_compute(tiny_gguf):
@@ -35,7 +37,7 @@ def test_estimate_adds_weights_kv_and_compute(tiny_gguf):
 
 def test_model_that_does_not_fit_is_refused_with_the_estimate(tiny_gguf, tmp_path, monkeypatch):
     _pretend_64_mib_available(monkeypatch)
-    options = api.RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
+    options = RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
     sweep = Sweep(n_prompt=[16], n_gen=[0], repetitions=1)
     with pytest.raises(UserError, match=r"tiny.gguf needs about \d+ MiB \(weights .*only 64 MiB is available.*--force"):
         api.profile([str(tiny_gguf)], sweep, options)
@@ -71,7 +73,7 @@ def test_onnx_model_that_does_not_fit_is_refused(tmp_path, monkeypatch):
 
     folder = tinyonnx.write_genai(tmp_path / "genai")
     _pretend_64_mib_available(monkeypatch)
-    options = api.RunOptions(reports_dir=tmp_path / "reports", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
+    options = RunOptions(reports_dir=tmp_path / "reports", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
     sweep = Sweep(n_prompt=[16], n_gen=[0], repetitions=1)
     with pytest.raises(UserError, match=r"genai needs about \d+ MiB \(weights .*only 64 MiB is available.*--force"):
         api.profile([str(folder)], sweep, options)

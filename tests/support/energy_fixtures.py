@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 from profiler.platform import sysfs
 
@@ -175,3 +176,10 @@ def laptop_fan_only(root: Path) -> Path:
     _laptop_common(root, charging=True)
     acpi_fan(root)
     return root
+
+
+def tracked_row(tracker, windows, label: str, n_prompt: int = 64, n_gen: int = 16) -> SimpleNamespace:
+    """A tracker's row fields for ``windows`` as attributes, as they land in a result row; its
+    warnings as ``warnings``."""
+    fields, warnings, _ = tracker.row_fields(windows, n_prompt, n_gen, label)
+    return SimpleNamespace(**fields, warnings=warnings)
