@@ -143,7 +143,7 @@ _STRING, _ARRAY = 8, 9
 _U64 = struct.Struct("<Q")
 # Arrays longer than this (token lists, merges, scores) are skipped, not materialised: the gguf
 # package's reader builds one numpy object per element, ~600 MB for a 262k-token vocabulary.
-_KEEP_ARRAY = 64
+KEEP_ARRAY = 64
 
 
 @dataclass
@@ -188,7 +188,7 @@ class _HeaderReader:
         etype, count = self.read("<I"), self.read("<Q")
         if count > self.size:
             raise ValueError(f"array length {count} exceeds the file size")
-        if count <= _KEEP_ARRAY:
+        if count <= KEEP_ARRAY:
             return [self.value(etype) for _ in range(count)]
         if etype in _SCALARS:
             self.fh.seek(count * struct.calcsize(_SCALARS[etype]), os.SEEK_CUR)
@@ -197,7 +197,7 @@ class _HeaderReader:
         else:
             for _ in range(count):
                 self.value(etype)  # nested arrays must be walked: each has its own length
-        return _SkippedArray(count)
+        return SkippedArray(count)
 
     def _skip_strings(self, count: int) -> None:
         """Walk past ``count`` strings (a vocabulary) reading their lengths from blocks of up to
@@ -224,7 +224,7 @@ class _HeaderReader:
         self.fh.seek(pos - end, os.SEEK_CUR)  # back to just after the last string
 
 
-class _SkippedArray(list):
+class SkippedArray(list):
     """A long metadata array whose length is known but whose elements were not read."""
 
     def __init__(self, count: int) -> None:
@@ -249,10 +249,10 @@ def parse_header(path: Path) -> tuple[dict, list[_Tensor]]:
         tensors = []
         for _ in range(n_tensors):
             name = header.string()
-            n_dims = header.read("<I")
-            if n_dims > 8:
-                raise ValueError(f"tensor {name} claims {n_dims} dimensions")
-            shape = tuple(header.read("<Q") for _ in range(n_dims))
+            dims = header.read("<I")
+            if dims > 8:
+                raise ValueError(f"tensor {name} claims {dims} dimensions")
+            shape = tuple(header.read("<Q") for _ in range(dims))
             type_id = header.read("<I")
             header.read("<Q")  # data offset
             try:
@@ -273,18 +273,18 @@ def _header(path: Path) -> tuple[dict, list[_Tensor]]:
     else the Python parser, which also explains a malformed file."""
     from profiler.models import gguf_native
 
-    native = gguf_native.read_header(path, keep_array=_KEEP_ARRAY)
+    native = gguf_native.read_header(path, keep_array=KEEP_ARRAY)
     if native is None:
         return parse_header(path)
-    return _from_native(path, native)
+    return from_native_header(path, native)
 
 
-def _from_native(path: Path, native) -> tuple[dict, list[_Tensor]]:
+def from_native_header(path: Path, native) -> tuple[dict, list[_Tensor]]:
     import gguf
 
     metadata = dict(native.metadata)
     for key, count in native.array_lengths.items():
-        metadata[key] = _SkippedArray(count)
+        metadata[key] = SkippedArray(count)
     tensors = []
     for t in native.tensors:
         n_elements = 1
@@ -302,7 +302,7 @@ def _check_fits(path: Path, tensors: list[_Tensor]) -> None:
         raise ValueError(f"tensors need {tensor_bytes} bytes but the file has {size}: it is truncated")
 
 
-def _n_dims(shape: tuple[int, ...]) -> int:
+def n_dims(shape: tuple[int, ...]) -> int:
     """Dimensions as ggml counts them (ggml_n_dims): trailing 1s do not count. The C reader keeps
     no dimension count, so both readers are compared on this."""
     n = len(shape)
@@ -377,7 +377,7 @@ def read_info(path: str | os.PathLike, native: bool = False) -> GGUFInfo:
             expert_bytes += t.n_bytes
         tname = t.type_name
         bytes_by_type[tname] = bytes_by_type.get(tname, 0) + int(t.n_bytes)
-        if tname in REPACKED_TYPES and t.name != "token_embd.weight" and _n_dims(t.shape) == 2:
+        if tname in REPACKED_TYPES and t.name != "token_embd.weight" and n_dims(t.shape) == 2:
             repackable += t.n_bytes
         if t.name == "token_embd.weight":
             embd_bytes = t.n_bytes

@@ -51,9 +51,7 @@ def test_no_test_imports_a_private_name():
 
 
 # Private functions of rooms other helpers are still reworking; emptied once their branches are merged.
-STILL_BEING_MOVED = {"profiler.api._bandwidth", "profiler.analysis.scoring._has_hellaswag",
-                     "profiler.models.ggufinfo._parse", "profiler.models.ggufinfo._from_native",
-                     "profiler.models.ggufinfo._n_dims", "profiler.analysis.scoring._spec"}
+STILL_BEING_MOVED: set[str] = set()
 
 
 def _is_module(dotted: str) -> bool:

@@ -34,14 +34,14 @@ def _python_view(path: Path) -> tuple[dict, list]:
 
 def _native_view(path: Path) -> tuple[dict, list]:
     assert gguf_native.library() is not None, "libggml-base from llama-cpp-python should load"
-    native = gguf_native.read_header(path, keep_array=ggufinfo._KEEP_ARRAY)
+    native = gguf_native.read_header(path, keep_array=ggufinfo.KEEP_ARRAY)
     assert native is not None, f"llama.cpp's reader rejected {path}"
-    return _comparable(*ggufinfo._from_native(path, native))
+    return _comparable(*ggufinfo.from_native_header(path, native))
 
 
 def _comparable(metadata: dict, tensors: list) -> tuple[dict, list]:
-    meta = {k: ("skipped", v.count) if isinstance(v, ggufinfo._SkippedArray) else v for k, v in metadata.items()}
-    rows = [(t.name, t.shape[: ggufinfo._n_dims(t.shape)], t.type_name, t.n_elements, t.n_bytes) for t in tensors]
+    meta = {k: ("skipped", v.count) if isinstance(v, ggufinfo.SkippedArray) else v for k, v in metadata.items()}
+    rows = [(t.name, t.shape[: ggufinfo.n_dims(t.shape)], t.type_name, t.n_elements, t.n_bytes) for t in tensors]
     return meta, rows
 
 
