@@ -7,17 +7,24 @@ The option and progress types they take live with the code that uses them:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
+from pathlib import Path
 
+from profiler import paths
+from profiler.analysis import density_io, scoring, scoring_io
+from profiler.analysis.density import DensityReport
 from profiler.measure.plan import Sweep
 from profiler.platform import device as device_mod
+from profiler.quality import evaluate as evaluate_mod
 from profiler.report import save_run
+from profiler.results import compare as compare_mod
 from profiler.results.schema import RunResult
+from profiler.results.store import Store
 from profiler.run import orchestrate
 from profiler.run.options import Callbacks, RunOptions
 
-__all__ = ["describe_device", "profile"]
+__all__ = ["compare", "density", "describe_device", "evaluate", "profile", "score"]
 
 
 def profile(
@@ -52,3 +59,35 @@ def describe_device(bandwidth_probe: bool = True, runtime: dict | None = None,
         fp.memory_bandwidth = device_mod.probe_bandwidth(list(threads or [fp.physical_cores]), fp.caches,
                                                          fp.ram_available_bytes)
     return fp
+
+
+def evaluate(model: str, options: evaluate_mod.EvalOptions,
+             progress: Callable[[str], None] | None = None) -> evaluate_mod.EvalResult:
+    """``profiler eval``: perplexity, KLD against a reference, HellaSwag/Winogrande on the exact
+    file ``model`` (a catalogue name or a path), as ``options`` asks; saved unless ``options.save`` is off."""
+    return evaluate_mod.evaluate(model, options, progress)
+
+
+def score(runs: Sequence[str] = (), reports_dir: Path | None = None, metric: str = "hellaswag",
+          price_per_kwh: float = scoring.DEFAULT_PRICE_PER_KWH, catalogs: Sequence[Path] = (),
+          lm_eval: Sequence[str] = ()) -> scoring.Scoreboard:
+    """``profiler score``: the cost-effectiveness scoreboard (scores, Pareto frontier, recommendation
+    inputs) over saved runs, the latest by default; ``lm_eval`` holds ``MODEL=results.json`` pairs of
+    lm-eval output to merge."""
+    return scoring_io.scoreboard_for_runs(list(runs) or None, reports_dir or paths.reports_dir(), metric,
+                                          price_per_kwh, list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)))
+
+
+def density(runs: Sequence[str] = (), reports_dir: Path | None = None, family: str | None = None,
+            families_file: Path | None = None, catalogs: Sequence[Path] = (), lm_eval: Sequence[str] = (),
+            from_catalog: bool = False) -> tuple[DensityReport, list[RunResult]]:
+    """``profiler density``: knowledge density (effective size, rho, the trend) of saved runs (the
+    latest by default) or of the catalogue alone; returns the report and the runs it read."""
+    return density_io.density_report(list(runs) or None, reports_dir or paths.reports_dir(), family, families_file,
+                                     list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)), from_catalog)
+
+
+def compare(a: str, b: str, store: Store | None = None) -> list[compare_mod.Comparison]:
+    """``profiler compare``: ``b`` against ``a`` test by test (speedup, Welch's test). Each side is a
+    run id in ``store``, a results.json (or its folder), a llama-bench JSON/JSONL file or SQLite db."""
+    return compare_mod.compare(compare_mod.load_side(a, store), compare_mod.load_side(b, store))

@@ -81,16 +81,15 @@ def _render_trend(report: density.DensityReport, console) -> None:
 def density_command(runs, family, families_file, from_catalog, catalogs, lm_eval, reports_dir, list_families,
                     as_json) -> None:
     """Knowledge density: N̂ and ρ = N̂ / active parameters against a reference family, and its trend."""
-    from profiler.analysis import density_io, scoring
+    from profiler import api
+    from profiler.analysis import density_io
     from profiler.report.console import out_console
 
     if list_families:
         _list_families(families_file, out_console)
         return
     reports = reports_dir or paths.reports_dir()
-    report, loaded = density_io.density_report(list(runs) or None, reports, family, families_file,
-                                               list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)),
-                                               from_catalog)
+    report, loaded = api.density(runs, reports, family, families_file, catalogs, lm_eval, from_catalog)
     saved = [density_io.save(report, run, reports) for run in loaded]
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))

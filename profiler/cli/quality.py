@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from profiler import paths
 from profiler.errors import UserError
 
 
@@ -56,7 +55,8 @@ def _status(text: str):
 def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_reference, top_k, tail_samples, kld_reference, hellaswag,
                  winogrande, n_tasks, threads, models_file, reports_dir, as_json, verbose) -> None:
     """Perplexity, KL-divergence and task accuracy of MODEL, computed as llama-perplexity does."""
-    from profiler.quality.evaluate import EvalOptions, evaluate
+    from profiler import api
+    from profiler.quality.evaluate import EvalOptions
     from profiler.report.quality_text import print_eval
 
     if perplexity is None:
@@ -70,7 +70,7 @@ def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_referen
         options.reports_dir = reports_dir
     out, _ = _consoles()
     with _status("evaluating") as status:
-        result = evaluate(model, options, lambda text: status.update(text))
+        result = api.evaluate(model, options, lambda text: status.update(text))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
@@ -93,12 +93,11 @@ def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_referen
 def score_command(runs, metric, max_memory, min_tps, max_j_per_token, price_kwh, lm_eval, models_file, reports_dir,
                   as_json, wide) -> None:
     """Cost-effectiveness scores, the Pareto frontier and a recommendation under a budget."""
-    from profiler.analysis import scoring, scoring_io
+    from profiler import api
+    from profiler.analysis import scoring
     from profiler.report.quality_text import print_recommendation, print_scoreboard
 
-    reports = reports_dir or paths.reports_dir()
-    board = scoring_io.scoreboard_for_runs(list(runs), reports, metric, price_kwh, list(models_file) or None,
-                                           scoring.parse_lm_eval(list(lm_eval)))
+    board = api.score(runs, reports_dir, metric, price_kwh, models_file, lm_eval)
     budget = any(v is not None for v in (max_memory, min_tps, max_j_per_token))
     rec = scoring.recommend(board, scoring.parse_bytes(max_memory) if max_memory else None, min_tps, max_j_per_token) if budget else None
     if as_json:

@@ -72,15 +72,15 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
 @wide_option
 def compare(a: str, b: str, db: Path | None, reports_dir: Path | None, wide: bool) -> None:
     """Compare run B against run A (run ids, results.json, llama-bench JSON or SQLite)."""
+    from profiler import api
     from profiler.report import terminal, terminal_views
     from profiler.report.console import out_console
-    from profiler.results import compare as cmp
     from profiler.stats import geometric_mean
 
     store = None
     if not (Path(a).exists() and Path(b).exists()):
         store = open_store(db, reports_dir)
-    results = cmp.compare(cmp.load_side(a, store), cmp.load_side(b, store))
+    results = api.compare(a, b, store)
     terminal.print_table(out_console, f"{b} against {a}", terminal_views.compare_columns(results), results, wide)
     out_console.print(f"geometric mean speedup: {geometric_mean([c.speedup for c in results]):.3f}x over {len(results)} tests")
 

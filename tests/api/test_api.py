@@ -56,3 +56,25 @@ def test_results_are_rewritten_after_every_test(tiny_gguf, tmp_path):
     options = RunOptions(reports_dir=tmp_path, bandwidth_probe=False, energy=NO_IDLE, isolate=False)
     api.profile([str(tiny_gguf)], Sweep(n_prompt=[8, 16], n_gen=[2], repetitions=1), options, callbacks)
     assert seen == [1, 2, 3]
+
+
+def test_every_command_is_callable_from_python(tiny_gguf, tmp_path, isolated_env):
+    """profile, compare, score and evaluate answer from Python what the CLI prints."""
+    from profiler.quality.evaluate import EvalOptions
+    from profiler.results.store import Store
+
+    options = RunOptions(reports_dir=tmp_path / "reports", isolate=False, bandwidth_probe=False,
+                         energy=EnergyOptions(idle_s=0.0))
+    sweep = Sweep(n_prompt=[16], n_gen=[4], repetitions=2, n_threads=[1])
+    first, second = (api.profile([str(tiny_gguf)], sweep, options) for _ in range(2))
+    compared = api.compare(first.run_id, second.run_id, Store(options.db_path))
+    assert sorted(c.test for c in compared) == ["pp16", "tg4"]
+    assert all(c.speedup > 0 for c in compared)
+
+    board = api.score([second.run_id], options.reports_dir)
+    assert [s.config.model_name for s in board.scores] == ["tiny.gguf"]
+    tg = next(r for r in second.rows if r.n_gen)
+    assert board.scores[0].config.decode_tps == pytest.approx(tg.decode_ts)
+
+    result = api.evaluate(str(tiny_gguf), EvalOptions(n_ctx=64, n_chunks=2, threads=1, save=False))
+    assert result.perplexity is not None and result.perplexity.ppl > 1
