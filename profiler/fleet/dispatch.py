@@ -20,6 +20,7 @@ from profiler.fleet import SLOT_RESOURCE, connection, device_task, hub, registry
 from profiler.measure import session as energy_run
 from profiler.measure.plan import Sweep, expand
 from profiler.models import catalog
+from profiler.models.catalog import ModelSpec
 from profiler.report import save_run
 from profiler.results.schema import RunResult, row_from_dict
 from profiler.results.store import Store, row_key
@@ -85,12 +86,19 @@ def fleet_profile(
     ray = connection.connect(fleet.address)
     devices = registry.probe(ray, registry.select(ray, wanted))
     registry.refuse_unusable(devices)
-    files = [_describe(spec, name, cb) for spec, name in zip(specs, ledger.plan.models, strict=False)]
+    files = model_files(specs, ledger.plan.models, cb)
     run = start_run(ledger, devices)
     return Dispatch(ray, ledger.begin(run), run, options, cb).go(devices, specs, files, ledger.plan.sweep)
 
 
-def _describe(spec, name: str, cb) -> tuple[transfer.ModelFile, Path]:
+def model_files(specs: list[ModelSpec], names: list[str], cb: Callbacks) -> list[tuple[transfer.ModelFile, Path]]:
+    """Each model's file as the devices receive it, resolved here on the coordinator. With no names
+    the specs are the catalogue's defaults, named by their catalogue names."""
+    names = names or [spec.name for spec in specs]
+    return [_describe(spec, name, cb) for spec, name in zip(specs, names, strict=True)]
+
+
+def _describe(spec: ModelSpec, name: str, cb: Callbacks) -> tuple[transfer.ModelFile, Path]:
     path = catalog.resolve(spec, progress=cb.message)
     return transfer.describe(spec, path, by_path=catalog.looks_like_path(name)), path
 

@@ -178,3 +178,17 @@ def test_a_device_dying_in_a_test_records_that_test(tmp_path):
     assert (failure["model"], failure["test"]) == ("small", "pp16")
     assert failure["not_run"] == ["small pp16", "small tg8", "big pp16"]
     assert "between tests" not in failure["error"]
+
+
+def test_a_fleet_run_without_model_names_sends_the_catalogues_defaults(tiny_gguf, tmp_path):
+    """profiler fleet run with no names measures the catalogue's default models: each is resolved
+    and offered to the devices (it once zipped the defaults with the empty name list: nothing sent)."""
+    from profiler.run.options import Callbacks
+    from profiler.sources import resolve_models
+
+    models = tmp_path / "models.toml"
+    models.write_text(f'[[models]]\nname = "tiny"\nformat = "gguf"\nsource = "{tiny_gguf}"\ndefault = true\n'
+                      f'[[models]]\nname = "other"\nformat = "gguf"\nsource = "{tiny_gguf}"\n')
+    specs = resolve_models([], models)
+    files = dispatch.model_files(specs, [], Callbacks())
+    assert [(model.name, path) for model, path in files] == [("tiny", tiny_gguf)]
