@@ -159,6 +159,24 @@ def mean_ci_half_width(values: Sequence[float]) -> float | None:
     return t_critical(n - 1) * stdev(values) / math.sqrt(n)
 
 
+def expected_mean_ci_half_width(n: int, sd: float) -> float:
+    """Expected half-width of the 95% interval of the mean of n normal samples of standard deviation
+    sd: t(n-1) x c4(n) x sd / sqrt(n), where c4(n) = E[s] / sd (the sample sd is biased low)."""
+    if n < 2:
+        return math.inf
+    c4 = math.sqrt(2 / (n - 1)) * math.exp(math.lgamma(n / 2) - math.lgamma((n - 1) / 2))
+    return t_critical(n - 1) * c4 * sd / math.sqrt(n)
+
+
+def fixed_count_for_half_width(cv: float, target_rel: float, cap: int = 100_000) -> int:
+    """The smallest fixed number of samples whose expected 95% half-width over the mean is within
+    target_rel, for samples of coefficient of variation cv (the fixed-N plan -r auto is judged by)."""
+    n = 2
+    while n < cap and expected_mean_ci_half_width(n, cv) > target_rel:
+        n += 1
+    return n
+
+
 def welch_t_test(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided p-value of Welch's unequal-variance t-test; None when either side has < 2 samples."""
     if len(a) < 2 or len(b) < 2:

@@ -93,7 +93,8 @@ def statistics_median(values):
 def test_stop_rule_order_and_minimum():
     rule = AutoReps(ci_target=0.01, max_time_s=10)
     assert adaptive.stop_reason([100.0, 100.0], 0, 1, rule) == (None, None)  # below the minimum
-    assert adaptive.stop_reason([100.0, 100.1, 99.9], 0, 1, rule)[0] == "target"
+    assert adaptive.stop_reason([100.0, 100.1, 99.9], 0, 1, rule)[0] is None  # narrow, but only 3
+    assert adaptive.stop_reason([100.0, 100.1, 99.9] * 3, 0, 1, rule)[0] == "target"
     assert adaptive.stop_reason([100.0, 80.0, 120.0], 8.5, 1, rule)[0] is None
     assert adaptive.stop_reason([100.0, 80.0, 120.0], 9.5, 1, rule)[0] == "time-cap"  # the next would end late
     assert adaptive.stop_reason([100.0, 80.0, 120.0], 0, 1, AutoReps(max_reps=3))[0] == "rep-cap"
@@ -108,7 +109,7 @@ def test_quiet_stream_stops_at_the_minimum(clock):
     backend, tokens = timed(clock, lambda i: 1.0 + 0.0005 * (i % 2))
     timings = run_test(backend, make_config(p=16, n=4), tokens, AutoReps(ci_target=0.01, max_time_s=60))
     assert timings.stop_reason == "target"
-    assert len(timings.samples_ns) == adaptive.MIN_REPS
+    assert len(timings.samples_ns) == adaptive.TARGET_MIN_REPS
     assert timings.warmup_passes == 1  # llama-bench's short pass; the first two full passes agreed
 
 
@@ -160,7 +161,8 @@ def test_warmup_that_never_settles_is_capped_and_said(clock):
 def test_no_warmup_means_no_calibration(clock):
     backend, tokens = timed(clock, lambda i: 1.3 if i == 0 else 1.0)
     timings = run_test(backend, make_config(n=4), tokens, AutoReps(ci_target=0.5), warmup=False)
-    assert timings.warmup_passes == 0 and len(timings.samples_ns) == 3  # the slow first pass is a sample
+    assert timings.warmup_passes == 0 and len(timings.samples_ns) == adaptive.TARGET_MIN_REPS
+    assert timings.samples_ns[0] > timings.samples_ns[1]  # the slow first pass is a sample
 
 
 def test_fixed_repetitions_say_so(clock):
@@ -176,7 +178,7 @@ def test_fixed_repetitions_say_so(clock):
 def test_every_test_type_reaches_the_target(clock, shape):
     backend, tokens = timed(clock)
     timings = run_test(backend, make_config(**shape), tokens, AutoReps())
-    assert timings.stop_reason == "target" and len(timings.samples_ns) == 3
+    assert timings.stop_reason == "target" and len(timings.samples_ns) == adaptive.TARGET_MIN_REPS
 
 
 # ----------------------------------------------------------------------------- TTFT and ITL (issue 10.5)
@@ -240,10 +242,12 @@ def test_cli_parsing_of_repetitions_and_target():
 
 def test_missed_target_mark():
     class Row:
-        ci_target_rel, ci95_rel = 0.01, 0.03
+        ci_target_rel, ci95_rel, stop_reason = 0.01, 0.03, "time-cap"
 
     assert adaptive.target_mark(Row()) == "*"
-    Row.ci95_rel = 0.005
+    Row.ci95_rel = 0.005  # narrow, but the time cap stopped it before the target's minimum
+    assert adaptive.target_mark(Row()) == "*"
+    Row.stop_reason = "target"
     assert adaptive.target_mark(Row()) == ""
     Row.ci_target_rel = None  # fixed -r: no target to miss
     Row.ci95_rel = 0.5
@@ -277,3 +281,58 @@ def test_a_run_that_was_not_adaptive_has_no_target_to_miss(clock):
     ts = [8 * 1e9 / ns for ns in timings.samples_ns]
     fields = adaptive.row_fields(timings, ts, AutoReps(), "x")
     assert fields["stop_reason"] == "fixed" and fields["ci_target_rel"] is None and fields["warnings"] == []
+
+
+# ----------------------------------------------------------------------------- coverage (issue 19.3)
+
+
+def simulated_auto(cv: float, target: float, rule: AutoReps, runs: int, seed: int):
+    """-r auto's rule on i.i.d. normal t/s of true mean 100: coverage of the printed interval, the
+    share of runs stopped at 3 repetitions, and the mean repetitions."""
+    rng = np.random.default_rng(seed)
+    covered = at_three = reps = 0
+    for _ in range(runs):
+        x = list(100 * (1 + cv * rng.normal(size=60)))
+        n = next(n for n in range(1, 61) if adaptive.stop_reason(x[:n], 0, 0, rule)[0] is not None)
+        ci = adaptive.ci95_rel(x[:n])
+        m = sum(x[:n]) / n
+        covered += abs(m - 100) <= ci * m
+        at_three += n == 3
+        reps += n
+    return covered / runs, at_three / runs, reps / runs
+
+
+def test_auto_does_not_stop_on_a_lucky_small_variance():
+    # CV 1%, target 1%: the old rule (target from 3 repetitions) stopped ~13% of runs at n = 3,
+    # where the interval is +-2.5% on average (its coverage here, 92-94%, is only a little low:
+    # the next test shows where it falls well short). Fixed seed: the figures are exact for this code
+    old = AutoReps(ci_target=0.01, max_time_s=math.inf, target_min_reps=3)
+    _, at_three, _ = simulated_auto(0.01, 0.01, old, 600, seed=19)
+    assert at_three > 0.10
+    new = AutoReps(ci_target=0.01, max_time_s=math.inf)
+    coverage, at_three, reps = simulated_auto(0.01, 0.01, new, 600, seed=19)
+    assert at_three == 0 and 0.93 <= coverage <= 0.97
+    assert reps < 9  # the fixed count that meets 1% on average is 6: the minimum costs ~2 passes
+
+
+def test_auto_covers_when_many_repetitions_are_needed():
+    # CV 3%, target 2% (~11 repetitions): the old rule covered ~90%
+    old = AutoReps(ci_target=0.02, max_time_s=math.inf, target_min_reps=3)
+    assert simulated_auto(0.03, 0.02, old, 600, seed=7)[0] < 0.925
+    new = AutoReps(ci_target=0.02, max_time_s=math.inf)
+    coverage, _, reps = simulated_auto(0.03, 0.02, new, 600, seed=7)
+    assert coverage >= 0.93 and reps <= 12
+
+
+def test_time_cap_before_the_target_minimum_is_marked_and_said(clock):
+    # passes of ~0.3 s against a 1.5 s cap: stops before 8 repetitions, however narrow the interval
+    backend, tokens = timed(clock, lambda i: 1.0 + 0.0005 * (i % 2))
+    rule = AutoReps(ci_target=0.01, max_time_s=1.5)
+    timings = run_test(backend, make_config(n=16), tokens, rule)
+    assert timings.stop_reason == "time-cap"
+    assert adaptive.MIN_REPS <= len(timings.samples_ns) < adaptive.TARGET_MIN_REPS
+    ts = [16 * 1e9 / ns for ns in timings.samples_ns]
+    fields = adaptive.row_fields(timings, ts, rule, "m tg16")
+    assert fields["ci95_rel"] <= rule.ci_target
+    (warning,) = fields["warnings"]
+    assert "fewer than the 8 the target needs" in warning

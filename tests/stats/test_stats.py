@@ -284,3 +284,13 @@ def test_mean_response_band():
     away = stats.mean_response_half_width(t, fit.resid_sd, fit.n, fit.x_mean, fit.sxx, fit.x_mean + 0.2)
     assert away == pytest.approx(t * fit.resid_sd * math.sqrt(1 / 15 + 0.04 / fit.sxx), rel=1e-12)
     assert away > at_mean
+
+
+def test_expected_half_width_and_the_fixed_count_that_meets_a_target():
+    from profiler.stats import expected_mean_ci_half_width, fixed_count_for_half_width
+
+    # n = 5: t(4) = 2.7764, c4(5) = 0.9400
+    assert expected_mean_ci_half_width(5, 1.0) == pytest.approx(2.7764 * 0.9400 / math.sqrt(5), rel=1e-3)
+    assert fixed_count_for_half_width(0.01, 0.01) == 6  # 5 gives 1.17%, 6 gives 1.00%
+    assert fixed_count_for_half_width(0.01, 0.02) == 4
+    assert expected_mean_ci_half_width(1, 1.0) == math.inf
