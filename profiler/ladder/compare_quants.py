@@ -234,7 +234,3 @@ def save(result: CompareResult, reports_dir: Path, run_id: str) -> Path:
     atomic.write_user_file(folder / "compare-quants.json", json.dumps(result.to_dict(), indent=2) + "\n")
     atomic.write_user_file(folder / "compare-quants.md", markdown(result))
     return folder
-
-
-def default_out_dir(base_name: str) -> Path:
-    return paths.cache_dir() / "quants" / base_name

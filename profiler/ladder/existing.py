@@ -14,8 +14,8 @@ from pathlib import Path
 from profiler import sources
 from profiler.errors import UserError
 from profiler.ladder import compare_quants as cq
+from profiler.ladder import quantize as quant_mod
 from profiler.models.ggufinfo import GGUFInfo, read_info
-from profiler.paths import cache_dir
 from profiler.sources.base import Found
 
 
@@ -40,7 +40,7 @@ def compare_existing(group: str, options: cq.CompareOptions,
     members = ladder(group)
     ref, ref_info = members[0]
     ref = sources.resolve(ref.name, say)  # verified: its sha256 names the reference file
-    out_dir = Path(options.out_dir) if options.out_dir else cache_dir() / "quants" / "existing"
+    out_dir = Path(options.out_dir) if options.out_dir else quant_mod.quants_dir("existing")
     ref_file = cq.reference_file(out_dir, options.text, options.n_ctx, options.n_chunks, options.top_k, ref.sha256)
     roles = [(m.name, options.catalog_path, "reference" if i == 0 else "quant") for i, (m, _) in enumerate(members)]
     rows, runs, board = cq.measure(roles, (ref.name, None), ref_file, options, say, None)

@@ -159,6 +159,11 @@ def _step(name: str, path: Path, quant: str, reconstructed: str | None) -> Ladde
                       size_bytes=path.stat().st_size, reconstructed_from=reconstructed, tensor_types=tensor_type_shares(path))
 
 
+def quants_dir(name: str) -> Path:
+    """Where a ladder's files go by default: the cache's quants/NAME (quantized and existing alike)."""
+    return paths.cache_dir() / "quants" / name
+
+
 def build_ladder(
     base: str,
     types: list[str],
@@ -172,7 +177,7 @@ def build_ladder(
     """Reference (the base if it is float, else its F16 reconstruction) and one file per type."""
     say = progress or (lambda text: None)
     identity, base_path = identify(base, catalog_path, say)
-    out_dir = Path(out_dir) if out_dir else paths.cache_dir() / "quants" / _stem(identity.name, "")
+    out_dir = Path(out_dir) if out_dir else quants_dir(_stem(identity.name, ""))
     stem = _stem(identity.name, identity.quant)
     reconstructed = identity.quant.upper() not in FLOAT_QUANTS
     tag = f"-from-{identity.quant.lower()}" if reconstructed else ""
