@@ -1,127 +1,78 @@
 """Coverage of the intervals the profiler prints (issue #19), by simulation on known truths.
 
-Section 1, ``-r auto``: the rule of ``profiler/measure/adaptive.py`` (``stop_reason``, called after
-every repetition exactly as the runner calls it, the trend check included; no time cap) run on
-synthetic t/s streams whose true mean is 100:
+Every section lives in ``benchmarks/coverage_sections/`` (one module per interval family: its
+docstring says what is simulated). Each simulates the product's own code on data whose truth is
+known and counts the runs whose printed 95% interval holds that truth. This script prints each
+section's detail, then the summary table the README shows: interval, case, nominal level,
+observed coverage, mean width. The goal for every row marked "goal": 93-97%.
 
-- i.i.d. normal at CV 1%, 3% and 5%;
-- AR(1) with phi 0.5 at a marginal CV of 3% (neighbouring repetitions correlated, as a machine
-  whose speed wanders between plateaus).
+    .venv/bin/python benchmarks/coverage.py [--runs 2000] [--seed 19] [--only NAME]
 
-at targets 1% and 2%, ``--runs`` runs each (default 2000, fixed seed). For each it prints the
-nominal level, the observed coverage (runs whose printed interval, mean +- ci95_rel x mean, holds
-100), the mean repetitions and the mean printed half-width, for the current rule (``auto``), the
-rule before issue #19 (``auto, min 3``: the target checked from 3 repetitions), and the fixed-N
-interval, N the smallest count whose expected half-width meets the target (``stats.
-fixed_count_for_half_width``, which knows the true CV: an oracle no user has).
-
-The Student's t interval assumes independent samples. Under AR(1) it is too narrow whatever the
-stopping rule, since the mean of n correlated samples varies (1 + phi) / (1 - phi) = 3 times more
-than the i.i.d. formula says: its coverage is far below 95%, and the table says so.
-
-    .venv/bin/python benchmarks/coverage.py [--runs 2000] [--seed 19]
-
-Run time: about a minute on one core. Printout: results/coverage_<date>.txt (by hand).
+Printout: results/coverage_<date>.txt (by hand).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
 
-import numpy as np
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))
 
-from profiler.measure import adaptive
-from profiler.stats import fixed_count_for_half_width, mean, mean_ci_half_width
-
-TRUE_MEAN = 100.0
-NOMINAL = 0.95
-STREAMS = [("iid", 0.01, 0.0), ("iid", 0.03, 0.0), ("iid", 0.05, 0.0), ("AR(1) phi 0.5", 0.03, 0.5)]
-TARGETS = [0.01, 0.02]
-CAP = 1000
-
-
-def stream(rng: np.random.Generator, cv: float, phi: float, length: int) -> np.ndarray:
-    """t/s samples of true mean TRUE_MEAN and marginal CV cv; AR(1) with coefficient phi."""
-    e = rng.normal(0.0, 1.0, length)
-    if phi:
-        for i in range(1, length):
-            e[i] = phi * e[i - 1] + math.sqrt(1 - phi * phi) * e[i]
-    return TRUE_MEAN * (1 + cv * e)
+import coverage_sections  # noqa: E402
 
 
-def run_auto(samples: np.ndarray, rule: adaptive.AutoReps) -> tuple[int, float | None, str]:
-    """Feed samples to the rule one at a time: repetitions, printed ci95_rel, stop reason."""
-    values = samples.tolist()
-    for n in range(1, len(values) + 1):
-        reason, _ = adaptive.stop_reason(values[:n], 0.0, 0.0, rule)
-        if reason is not None:
-            return n, adaptive.ci95_rel(values[:n]), reason
-    raise AssertionError("the rule always stops by its repetition cap")
+def sections(only: str | None) -> list:
+    found = [importlib.import_module(f"coverage_sections.{m.name}") for m in pkgutil.iter_modules(coverage_sections.__path__)]
+    found = [m for m in found if only is None or m.__name__.endswith("." + only)]
+    return sorted(found, key=lambda m: m.ORDER)
 
 
-def covers(samples, ci_rel) -> bool:
-    m = mean(samples)
-    return ci_rel is not None and abs(m - TRUE_MEAN) <= ci_rel * m
-
-
-def simulate(cv: float, phi: float, target: float, runs: int, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    rules = {"auto": adaptive.AutoReps(ci_target=target, max_time_s=math.inf, max_reps=CAP),
-             "auto, min 3": adaptive.AutoReps(ci_target=target, max_time_s=math.inf, max_reps=CAP,
-                                             target_min_reps=3)}
-    n_fixed = fixed_count_for_half_width(cv, target)
-    acc = {name: {"cover": 0, "reps": 0, "hw": 0.0, "at_min": 0, "reasons": {}} for name in [*rules, "fixed"]}
-    for _ in range(runs):
-        x = stream(rng, cv, phi, CAP)
-        for name, rule in rules.items():
-            n, ci, reason = run_auto(x, rule)
-            a = acc[name]
-            a["cover"] += covers(x[:n].tolist(), ci)
-            a["reps"] += n
-            a["hw"] += ci if ci is not None else math.nan
-            a["at_min"] += n == rule.target_min_reps
-            a["reasons"][reason] = a["reasons"].get(reason, 0) + 1
-        xs = x[:n_fixed].tolist()
-        ci = mean_ci_half_width(xs) / mean(xs)
-        a = acc["fixed"]
-        a["cover"] += covers(xs, ci)
-        a["reps"] += n_fixed
-        a["hw"] += ci
-        a["at_min"] += ci <= target  # for the fixed count: runs whose interval met the target
-    return [{"rule": name if name != "fixed" else f"fixed N={n_fixed}", "coverage": a["cover"] / runs,
-             "mean_reps": a["reps"] / runs, "mean_half_width": a["hw"] / runs, "at_min": a["at_min"] / runs,
-             "reasons": {k: v / runs for k, v in sorted(a["reasons"].items())}} for name, a in acc.items()]
+def summary(all_rows) -> list[str]:
+    header = f"{'interval':<38} {'case':<44} {'nominal':>7} {'coverage':>8} {'mean width':>11}  unit"
+    lines = [header, "-" * len(header)]
+    for r in all_rows:
+        flag = "" if not r.goal else ("" if r.in_goal else "  << outside 93-97%")
+        mark = "" if r.goal else " (limit)"
+        lines.append(f"{r.interval[:38]:<38} {(r.case + mark)[:44]:<44} {r.nominal:>7.0%} {r.coverage:>8.1%} "
+                     f"{r.mean_width:>11.3g}  {r.width_unit}{flag}")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--only", help="one section module's name, e.g. auto_reps")
     args = parser.parse_args()
-    se = math.sqrt(NOMINAL * (1 - NOMINAL) / args.runs)
-    print(f"Section 1: -r auto's printed 95% CI (ci95_rel), {args.runs} runs per line, seed {args.seed}, "
-          f"true mean {TRUE_MEAN:g} t/s")
-    print(f"coverage's standard error at 95%: +-{se:.1%}; the i.i.d. goal: 93-97%, and auto's mean "
-          "repetitions <= fixed N")
-    print("'at min': auto runs that stopped at the target's minimum (8; 3 for the old rule); for fixed N: "
-          "runs whose interval met the target")
-    header = (f"{'stream':<15} {'CV':>4} {'target':>6}  {'rule':<12} {'nominal':>7} {'coverage':>8} "
-              f"{'mean reps':>9} {'mean hw':>8} {'at min':>6}  stop reasons")
-    print(header)
-    print("-" * len(header))
-    for name, cv, phi in STREAMS:
-        for target in TARGETS:
-            seed = args.seed + int(cv * 1000) + int(target * 100_000) + int(phi * 10)
-            for r in simulate(cv, phi, target, args.runs, seed):
-                reasons = ", ".join(f"{k} {v:.0%}" for k, v in r["reasons"].items())
-                print(f"{name:<15} {cv:>4.0%} {target:>6.0%}  {r['rule']:<12} {NOMINAL:>7.0%} {r['coverage']:>8.1%} "
-                      f"{r['mean_reps']:>9.1f} {r['mean_half_width']:>8.2%} {r['at_min']:>6.0%}  {reasons}")
+    all_rows = []
+    for n, module in enumerate(sections(args.only), 1):
+        start = time.perf_counter()
+        rows = module.rows(args.runs, args.seed)
+        print(f"Section {n}: {module.TITLE} ({args.runs} runs per line, seed {args.seed}, "
+              f"{time.perf_counter() - start:.0f} s)")
+        if getattr(module, "HEADER", None):
+            print(module.HEADER)
+        for r in rows:
+            for line in r.detail:
+                print(line)
+        for note in getattr(module, "NOTES", []):
+            print(note)
         print()
-    print("AR(1) (phi 0.5): every interval here, auto and fixed N alike, assumes independent samples; the "
-          "mean of correlated samples varies 3x more than that (1+phi)/(1-phi), so their coverage is far "
-          "below 95%. The printed CI does not cover drift or correlation between repetitions: only the "
-          "trend check catches a steady drift, and nothing catches plateaus.")
+        all_rows.extend(rows)
+    se = all_rows[0].standard_error() if all_rows else 0.0
+    print(f"Summary: nominal 95%; a coverage figure's standard error at {args.runs} runs is +-{se:.1%}. "
+          "Rows marked (limit) show what an interval does not cover and are outside the goal.")
+    for line in summary(all_rows):
+        print(line)
+    missed = [r for r in all_rows if r.goal and not r.in_goal]
+    print(f"\n{len(all_rows) - len(missed)} of {len(all_rows)} rows meet their goal"
+          + ("" if not missed else f"; outside: {', '.join(r.interval + ' / ' + r.case for r in missed)}"))
 
 
 if __name__ == "__main__":
