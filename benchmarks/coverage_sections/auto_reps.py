@@ -20,13 +20,11 @@ than the i.i.d. formula says: its coverage is far below 95%, and the table says 
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import numpy as np
 
 from coverage_sections import CoverageRow
-
 from profiler.measure import adaptive
 from profiler.stats import fixed_count_for_half_width, mean, mean_ci_half_width
 
