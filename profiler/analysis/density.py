@@ -7,10 +7,14 @@ Three measurements (docs/density.md has the method and its caveats):
 * **Effective parameter size** N̂: a *reference family* (one model family at several sizes,
   scored on one benchmark under one setting) is fitted with a logistic in ln N between chance and
   100%; N̂ of a configuration is the reference size that would score its accuracy, and the
-  **relative density** is ρ = N̂ / active parameters. The accuracy's 95% interval is carried
-  through the (monotone) inverse, so N̂ and ρ come with intervals.
-* **The trend**: ln ρ against release date, fitted by least squares; the doubling time and its
-  95% interval are compared with 8 months (a popular account) and 3.3 months (the Densing Law,
+  **relative density** is ρ = N̂ / active parameters. N̂'s 95% interval is the inverse-prediction
+  (calibration) interval: the family's residual scatter on the logit scale (Student's t on
+  sizes - 2 degrees of freedom) combined with the accuracy's own interval; ρ's is N̂'s over the
+  active count.
+* **The trend**: ln ρ against release date, one point per model (the copies of a model at other
+  thread counts, batch settings, quants that inherit its accuracy, or repeated runs count once),
+  fitted by least squares; the doubling time and its 95% interval (models - 2 degrees of freedom)
+  are compared with 8 months (a popular account) and 3.3 months (the Densing Law,
   Xiao et al. 2024, arXiv 2412.04315).
 
 Settings are never mixed: a family has one setting (``accuracy.Setting``: metric, shots, variant,
@@ -30,7 +34,15 @@ from profiler import paths
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis.accuracy import Setting
 from profiler.errors import UserError
-from profiler.stats import least_squares, mean_response_half_width, wilson_interval
+from profiler.stats import (
+    Z_95,
+    LineFit,
+    inverse_prediction,
+    least_squares,
+    mean_response_half_width,
+    t_critical,
+    wilson_interval,
+)
 
 DOUBLING_REFERENCES_MONTHS = {"popular account": 8.0, "Densing Law (Xiao et al. 2024)": 3.3}
 DAYS_PER_MONTH = 365.25 / 12
@@ -78,6 +90,19 @@ class LogisticFit:
     ln_n_min: float
     ln_n_max: float
     residual_sd_logit: float
+    # what the inverse-prediction interval needs: the number of sizes, their mean ln N and Sxx
+    n_points: int = 0
+    ln_n_mean: float = 0.0
+    sxx: float = 0.0
+
+    @property
+    def df(self) -> int:
+        """Degrees of freedom of the residual scatter: sizes - 2."""
+        return self.n_points - 2
+
+    def line(self) -> LineFit:
+        """The fit as the straight line it is on the logit scale: logit = a + b ln N."""
+        return LineFit(self.b, self.a, self.residual_sd_logit, self.n_points, self.ln_n_mean, self.sxx)
 
     def accuracy(self, n_params: float) -> float:
         z = self.a + self.b * math.log(n_params)
@@ -126,7 +151,7 @@ def fit_family(family: ReferenceFamily) -> LogisticFit:
         raise UserError(f"reference family {family.name}: accuracy does not rise with size "
                         f"({', '.join(f'{p.model} {p.accuracy_pct:g}%' for p in family.points)}); "
                         "it cannot serve as a size scale")
-    return LogisticFit(chance, intercept, slope, min(xs), max(xs), resid_sd)
+    return LogisticFit(chance, intercept, slope, min(xs), max(xs), resid_sd, line.n, line.x_mean, line.sxx)
 
 
 # --------------------------------------------------------------------------- effective size
@@ -135,31 +160,77 @@ def fit_family(family: ReferenceFamily) -> LogisticFit:
 @dataclass
 class EffectiveSize:
     n_hat: float | None
-    n_hat_ci95: list[float | None] | None  # [low, high]; None: no interval on the accuracy
-    extrapolated: bool
+    n_hat_ci95: list[float | None] | None  # [low, high]; an end None: unbounded on that side
+    extrapolated: bool  # N̂ or any part of its interval lies outside the family's sizes
     note: str = ""
 
 
+INTERVAL_METHOD = ("inverse prediction (calibration, Fieller): the family's residual scatter on the logit scale "
+                   "(Student's t, sizes - 2 degrees of freedom) combined with the accuracy's own 95% interval "
+                   "(Satterthwaite's degrees of freedom)")
+
+
 def effective_size(fit: LogisticFit, accuracy_pct: float, ci95_pct: list[float] | None) -> EffectiveSize:
-    """N̂ for an accuracy and its 95% interval. The inverse is increasing, so the interval's ends
-    map to the ends of N̂'s interval (an end at/below chance means N̂ is unbounded below: None)."""
+    """N̂ for an accuracy, with its 95% inverse-prediction interval: the sizes at which the family's
+    curve, give or take the scatter of the family's own sizes about it and the accuracy's own
+    error, could score this accuracy (stats.inverse_prediction). Without an accuracy interval the
+    family's scatter alone makes the interval, and the note says so."""
     n_hat = fit.inverse(accuracy_pct)
     if n_hat is None:
         why = "at or below chance" if accuracy_pct <= fit.chance_pct else "at 100%"
         return EffectiveSize(None, None, False, f"no effective size: accuracy {accuracy_pct:.1f}% is {why} "
                                                  f"({fit.chance_pct:g}% chance)")
-    ci = None
-    if ci95_pct:
-        lo, hi = ci95_pct
-        ci = [fit.inverse(lo) if lo > fit.chance_pct else None, fit.inverse(min(hi, 99.999))]
-    extrapolated = not fit.in_range(n_hat)
-    note = ""
-    if extrapolated:
-        lo_n, hi_n = math.exp(fit.ln_n_min), math.exp(fit.ln_n_max)
-        note = f"extrapolated: N̂ lies outside the reference family's sizes ({fmt_params(lo_n)}-{fmt_params(hi_n)})"
-    if ci is None:
-        note = "; ".join(filter(None, [note, "no interval: the accuracy has none (no task count or CI in its source)"]))
-    return EffectiveSize(n_hat, ci, extrapolated, note)
+    var_low, var_high = _logit_variances(fit.chance_pct, accuracy_pct, ci95_pct)
+    pred = inverse_prediction(fit.line(), _logit(accuracy_pct, fit.chance_pct), var_low, var_high)
+    ci = [None if pred.low is None else math.exp(pred.low), None if pred.high is None else math.exp(pred.high)]
+    notes = [_range_note(fit, n_hat, ci)]
+    if None in ci and math.isfinite(var_low) and math.isfinite(var_high):
+        notes.append(f"N̂'s interval is unbounded: the family's scatter (residual sd {fit.residual_sd_logit:.3f} "
+                     f"logit, {fit.df} degree(s) of freedom, t = {max(pred.t_low, pred.t_high):.1f}) cannot tell its "
+                     "curve's slope from flat at 95%")
+    if not ci95_pct:
+        notes.append("interval from the family's scatter alone: the accuracy has none of its own (no task count or "
+                     "CI in its source)")
+    extrapolated = bool(notes[0])
+    return EffectiveSize(n_hat, ci, extrapolated, "; ".join(filter(None, notes)))
+
+
+def _logit_variances(chance_pct: float, accuracy_pct: float, ci95_pct: list[float] | None) -> tuple[float, float]:
+    """The accuracy's own variance on the logit scale below and above it, from its 95% interval's
+    ends (half-width / 1.96, squared); inf for an end at/below chance or at/above 100%, 0 for none."""
+    if not ci95_pct:
+        return 0.0, 0.0
+    lo, hi = ci95_pct
+    y0 = _logit(accuracy_pct, chance_pct)
+    low = math.inf if lo <= chance_pct else ((y0 - _logit(min(lo, accuracy_pct), chance_pct)) / Z_95) ** 2
+    high = math.inf if hi >= 100 else ((_logit(max(hi, accuracy_pct), chance_pct) - y0) / Z_95) ** 2
+    return low, high
+
+
+def _range_note(fit: LogisticFit, n_hat: float, ci: list[float | None]) -> str:
+    """Extrapolated: N̂, or any part of its interval (an unbounded end included), lies outside the
+    family's sizes. Empty when all of it lies inside."""
+    sizes = f"({fmt_params(math.exp(fit.ln_n_min))}-{fmt_params(math.exp(fit.ln_n_max))})"
+    if not fit.in_range(n_hat):
+        return f"extrapolated: N̂ lies outside the reference family's sizes {sizes}"
+    if any(v is None or not fit.in_range(v) for v in ci):
+        return f"extrapolated: N̂'s 95% interval reaches outside the reference family's sizes {sizes}"
+    return ""
+
+
+def few_sizes_note(fit: LogisticFit) -> str | None:
+    """Said plainly when the family leaves fewer than 3 degrees of freedom for its scatter: how much
+    wider Student's t makes its part of every N̂ interval, and whether it can tell its slope from flat."""
+    if fit.df >= 3:
+        return None
+    t = t_critical(fit.df)
+    note = (f"the reference family has {fit.n_points} sizes: {fit.df} degree(s) of freedom for its scatter about "
+            f"the curve, so Student's t is {t:.1f} where a well-determined scatter would use 1.96: that part of "
+            f"every N̂ interval is {t / Z_95:.1f}x as wide")
+    if fit.b ** 2 <= t * t * fit.residual_sd_logit ** 2 / fit.sxx:
+        note += (f"; at 95% its scatter (residual sd {fit.residual_sd_logit:.3f} logit) cannot tell the curve's "
+                 "slope from flat, so N̂ intervals are unbounded unless the accuracy's own interval dominates")
+    return note
 
 
 def fmt_params(n: float | None) -> str:
@@ -347,7 +418,8 @@ class DensityReport:
             "family": {**asdict(self.family), "setting": asdict(self.family.setting),
                        "chance_pct": self.family.chance_pct},
             "fit": {**asdict(self.fit), "form": "A = c + (100 - c) / (1 + exp(-(a + b ln N)))",
-                    "method": "least squares on logit((A - c)/(100 - c)) against ln N"},
+                    "method": "least squares on logit((A - c)/(100 - c)) against ln N",
+                    "n_hat_interval": INTERVAL_METHOD},
             "configurations": rows,
             "trend": asdict(self.trend) if self.trend else None,
             "trend_note": self.trend_note,
@@ -357,19 +429,45 @@ class DensityReport:
         })
 
 
+def model_of(row: ConfigDensity) -> str:
+    """The model a configuration's accuracy belongs to: the model it is inherited from (quants of one
+    base share its score), else the model itself. Thread counts, batch settings and repeated runs
+    of one model are the same model."""
+    acc = row.accuracy
+    return acc.inherited_from if acc is not None and acc.inherited_from else row.model_name
+
+
+def trend_points(rows: list[ConfigDensity]) -> list[tuple[str, float, list[str]]]:
+    """One (release date, ρ, configuration keys) per model: the configurations of a model are copies
+    of one accuracy, not independent points. A model whose configurations differ in ρ takes the mean of
+    their ln ρ."""
+    groups: dict[tuple[str, str], list[ConfigDensity]] = {}
+    for r in rows:
+        if r.rho and r.released:
+            groups.setdefault((r.released, model_of(r)), []).append(r)
+    return [(released, math.exp(sum(math.log(r.rho) for r in members) / len(members)), [r.key for r in members])
+            for (released, _), members in groups.items()]
+
+
 def trend_for(rows: list[ConfigDensity]) -> tuple[Trend | None, str]:
-    """Fit the trend over placed configurations with a release date, or say why not."""
+    """Fit the trend over the placed models with a release date (one point each), or say why not."""
     placed = [r for r in rows if r.rho]
     missing = [r.key for r in placed if not r.released]
-    dated = [(r.released, r.rho) for r in placed if r.released]
-    if len({d for d, _ in dated}) < MIN_TREND_POINTS:
+    points = trend_points(rows)
+    n_dates = len({d for d, _, _ in points})
+    if n_dates < MIN_TREND_POINTS:
         why = (f"no trend: it needs ρ at {MIN_TREND_POINTS} or more different release dates, this data has "
-               f"{len({d for d, _ in dated})}")
+               f"{n_dates}")
         if missing:
             why += f"; release date missing for {', '.join(missing)} (add released = YYYY-MM-DD to its catalogue entry)"
         return None, why
-    trend = fit_trend(dated)
-    note = f"fitted over {len(dated)} configurations"
+    trend = fit_trend([(d, rho) for d, rho, _ in points])
+    n_configs = sum(len(keys) for _, _, keys in points)
+    note = (f"fitted over {len(points)} independent points, one per model ({trend.n_points - 2} degree(s) of "
+            f"freedom)")
+    if n_configs > len(points):
+        note += (f"; {n_configs} configurations: a model's copies (thread counts, batch settings, quants that "
+                 "inherit its accuracy, repeated runs) share its accuracy and count once")
     if missing:
         note += f"; left out (no release date): {', '.join(missing)}"
     return trend, note
@@ -421,7 +519,7 @@ def build_report(rows: list[ConfigDensity], family: ReferenceFamily) -> DensityR
     for r in rows:
         place(fit, family, r)
     trend, note = trend_for(rows)
-    notes = []
+    notes = [n for n in [few_sizes_note(fit)] if n]
     if not any(r.rho for r in rows):
         notes.append(f"no configuration has an accuracy in the family's setting ({family.setting.label()}); "
                      "measure one with profiler eval, or use a family in the setting your numbers have")

@@ -23,7 +23,8 @@ def render(report: density.DensityReport, console) -> None:
     console.print(f"reference family [bold]{fam.name}[/bold] ({fam.provenance}): {fam.setting.label()}, sizes "
                   + ", ".join(f"{fmt_params(p.n_params_active)} {p.accuracy_pct:g}%" for p in fam.points))
     console.print(f"fit: A = {fit.chance_pct:g} + {100 - fit.chance_pct:g} / (1 + exp(-({fit.a:.3f} + {fit.b:.4f} ln N))), "
-                  f"residual sd {fit.residual_sd_logit:.3f} (logit)")
+                  f"residual sd {fit.residual_sd_logit:.3f} (logit, {fit.df} degree(s) of freedom)")
+    console.print(f"N̂ and ρ intervals (95%): {density.INTERVAL_METHOD}")
     table = Table(title="knowledge density", title_justify="left")
     for name in ("configuration", "active", "total", "accuracy", "setting", "%/active B", "N̂ [95%]", "ρ [95%]",
                  "released"):
@@ -57,10 +58,10 @@ def _render_trend(report: density.DensityReport, console) -> None:
         console.print(f"trend: {report.trend_note}")
         return
     if t.doubling_months is None:
-        console.print(f"trend ({t.n_points} points): ρ does not grow with release date here "
+        console.print(f"trend ({t.n_points} models, one point each): ρ does not grow with release date here "
                       f"(slope {t.slope_per_month:.3f}/month); {report.trend_note}")
     else:
-        console.print(f"trend ({t.n_points} points): ρ doubles every {t.doubling_months:.1f} months"
+        console.print(f"trend ({t.n_points} models, one point each): ρ doubles every {t.doubling_months:.1f} months"
                       f"{fmt_interval(t.doubling_ci95_months, lambda v: f'{v:.1f}')} (95%); {report.trend_note}")
     for line in t.comparisons:
         console.print(f"  {line}")

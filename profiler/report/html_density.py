@@ -48,7 +48,8 @@ def render(report: dict) -> str:
         f"{_e(setting['n_shot'])}-shot, {_e(setting['variant'] or 'variant unstated')}; sizes "
         + ", ".join(f"{fmt_params(p['n_params_active'])} {p['accuracy_pct']:g}%" for p in fam["points"])
         + f". Fit: A = {fit['chance_pct']:g} + {100 - fit['chance_pct']:g} / (1 + exp(-({fit['a']:.3f} + "
-          f"{fit['b']:.4f} ln N))). ρ = N̂ / active parameters.</p>",
+          f"{fit['b']:.4f} ln N))), residual sd {fit['residual_sd_logit']:.3f} (logit). ρ = N̂ / active parameters; "
+          f"N̂ and ρ intervals (95%): {_e(fit.get('n_hat_interval') or 'the accuracy interval mapped through the curve')}.</p>",
         _table(report["configurations"]),
         _figure(report),
         f"<p>{_e(_trend_text(report))}</p>",
@@ -96,9 +97,11 @@ def _trend_text(report: dict) -> str:
     if not t:
         return f"Trend: {report.get('trend_note')}"
     if t["doubling_months"] is None:
-        return f"Trend over {t['n_points']} points: ρ does not grow with release date here. {report.get('trend_note')}"
+        return (f"Trend over {t['n_points']} models (one point each): ρ does not grow with release date here. "
+                f"{report.get('trend_note')}")
     ci = fmt_interval(t.get("doubling_ci95_months"), lambda v: f"{v:.1f}").replace(">", "unbounded")
-    return f"Trend over {t['n_points']} points: ρ doubles every {t['doubling_months']:.1f} months{ci} (95%)."
+    return (f"Trend over {t['n_points']} models (one point each): ρ doubles every {t['doubling_months']:.1f} "
+            f"months{ci} (95%); {report.get('trend_note')}.")
 
 
 # --------------------------------------------------------------------------- the plot
@@ -115,7 +118,7 @@ def plot_trend(report: dict) -> str:
     if len(dates) < 2:
         return plots.sentence(_nothing_to_compare(points, dates))
     marks = _marks(points)
-    ya = plots.log_axis([m.rho for m in marks] + [v for m in marks for v in m.ci if v])
+    ya = plots.log_axis([m.rho for m in marks] + [v for m in marks for v in (m.ci or []) if v])
     xa = date_axis(min(m.day for m in marks), max(m.day for m in marks))
     trend = report.get("trend")
     entries = ([("fitted trend, 95% band", TREND_COLOUR, "")] if trend else []) + [
@@ -167,7 +170,7 @@ def _marks(points: list[dict]) -> list[_Mark]:
     for r in points:
         where = (r["released"], f"{r['rho']:.6g}")
         if where not in marks:
-            marks[where] = _Mark(r["released"], r["rho"], list(r.get("rho_ci95") or [None, None]), [])
+            marks[where] = _Mark(r["released"], r["rho"], r.get("rho_ci95"), [])
         marks[where].keys.append(r["key"])
     return list(marks.values())
 
@@ -217,8 +220,8 @@ def date_axis(first_day: int, last_day: int, most: int = 6) -> plots.Axis:
 
 
 def _whisker(m: _Mark, x: float, frame: plots.Frame, ya: plots.Axis) -> str:
-    """ρ's 95% interval; an open end (None: unbounded) runs to the edge of the plot."""
-    if m.ci == [None, None]:
+    """ρ's 95% interval; an open end (None: unbounded) runs to the edge of the plot; no interval, no line."""
+    if m.ci is None:
         return ""
     low, high = m.ci
     y0 = frame.bottom if low is None else frame.y(ya, low)

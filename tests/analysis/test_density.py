@@ -64,7 +64,7 @@ def test_effective_size_inside_and_outside_the_range():
     fit = density.fit_family(_family([135e6, 360e6, 1.7e9]))
     inside = density.effective_size(fit, _true_accuracy(500e6), None)
     assert not inside.extrapolated and inside.n_hat == pytest.approx(500e6, rel=1e-6)
-    assert "no interval" in inside.note
+    assert "interval from the family's scatter alone" in inside.note
     outside = density.effective_size(fit, _true_accuracy(5e9), None)
     assert outside.extrapolated and "extrapolated" in outside.note
     below = density.effective_size(fit, 24.0, [20.0, 28.0])
