@@ -17,6 +17,7 @@ import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def student_t_two_sided_p(t: float, df: float) -> float:
     return betainc(df / 2, 0.5, df / (df + t * t))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)
 def t_critical(df: float, alpha: float = ALPHA) -> float:
     """Two-sided critical value of Student's t: P(|T| >= t) = alpha, the 1 - alpha/2 quantile
     (t_critical(df) is the 97.5% quantile). Bisection on the tail, which falls as t grows; inf
@@ -322,78 +323,55 @@ def mean_response_half_width(t: float, resid_sd: float, n: int, x_mean: float, s
 
 # --------------------------------------------------------------------------- inverse prediction
 
-DF_KNOWN = 1e4  # degrees of freedom from which Student's t is taken as the normal (t(1e4) = 1.9604)
-
-
-def satterthwaite_df(parts: Sequence[tuple[float, float]]) -> float:
-    """Welch-Satterthwaite degrees of freedom of a sum of variance estimates, each given as
-    (variance, its degrees of freedom); a known variance has df = inf. DF_KNOWN when all are known."""
-    total = math.fsum(v for v, _ in parts)
-    if any(v > 0 and df <= 0 for v, df in parts):  # a variance estimated from nothing: no t at all
-        return 0.0
-    denom = math.fsum(v * v / df for v, df in parts if math.isfinite(df) and v > 0)
-    if denom == 0:
-        return DF_KNOWN
-    return min(total * total / denom, DF_KNOWN)
-
-
-def t_for_df(df: float, alpha: float = ALPHA) -> float:
-    """Student's t for a possibly fractional df, floored to 0.1 (a slightly wider interval, and few
-    distinct values for t_critical's cache); the normal quantile from DF_KNOWN on; inf below 1."""
-    if df >= DF_KNOWN and alpha == ALPHA:
-        return Z_95
-    return t_critical(math.floor(df * 10 + 1e-9) / 10, alpha)
-
-
 @dataclass(frozen=True)
 class InversePrediction:
     """The x at which a new observation y0 lies on a fitted line, with its interval.
 
     ``low`` / ``high`` None: unbounded on that side (the line's slope is not distinguishable from
-    flat at this level, or y0's own interval is open on that side). ``df_low``/``df_high`` and
-    ``t_low``/``t_high``: the Satterthwaite degrees of freedom and the t each end used."""
+    flat at this level, or y0's own interval is open on that side). ``t``: Student's t of the
+    line's scatter (n - 2 degrees of freedom)."""
 
     x: float
     low: float | None
     high: float | None
-    df_low: float
-    df_high: float
-    t_low: float
-    t_high: float
+    df: int
+    t: float
 
 
 def inverse_prediction(line: LineFit, y0: float, var_low: float = 0.0, var_high: float = 0.0,
                        alpha: float = ALPHA) -> InversePrediction:
     """Calibration (Fieller) interval of x0 where y0 = a + b x0 + e, e a new draw of the line's
-    scatter plus y0's own error (variance ``var_low`` below y0 and ``var_high`` above it; inf: that
-    side is open, 0: none known). The set of x0 with
+    scatter plus y0's own error, of known variance ``var_low`` below y0 and ``var_high`` above it
+    (inf: that side is open; 0: none known). The set of x0 with
 
-        |y0 - a - b x0| <= t sqrt(s^2 (1 + 1/n + (x0 - xbar)^2 / Sxx) + var)
+        |y0 - a - b x0| <= sqrt(t^2 s^2 (1 + 1/n + (x0 - xbar)^2 / Sxx) + z^2 var)
 
-    where s^2 (the residual variance, n - 2 df) and var (known) are combined with Satterthwaite's
-    degrees of freedom at the point estimate; the low end uses var_low, the high end var_high (a
-    slope b > 0 is assumed: a lower x0 means a lower line value, below y0)."""
+    s^2 the residual variance (t on n - 2 degrees of freedom), z the normal quantile for the known
+    part. Adding the two parts' half-widths in quadrature is exact when either dominates and
+    conservative in between; Satterthwaite's degrees of freedom instead covered as little as 88%
+    at n = 3 in simulation (one degree of freedom: the plug-in s^2 is often near 0). The low end uses
+    var_low, the high end var_high (slope b > 0: a lower x0 is a lower line value, below y0)."""
     x_hat = (y0 - line.intercept) / line.slope
     d = y0 - (line.intercept + line.slope * line.x_mean)  # y0 against the line at mean x
-    sides = [_fieller_end(line, d, x_hat, var, sign, alpha) for var, sign in ((var_low, -1), (var_high, 1))]
-    (low, df_low, t_low), (high, df_high, t_high) = sides
+    t = t_critical(line.n - 2, alpha)
+    z = Z_95 if alpha == ALPHA else NormalDist().inv_cdf(1 - alpha / 2)
+    low = _fieller_end(line, d, t, z * z * var_low, -1)
+    high = _fieller_end(line, d, t, z * z * var_high, 1)
     low = None if low is None else min(low, x_hat)  # a zero-width interval must still hold x_hat after rounding
     high = None if high is None else max(high, x_hat)
-    return InversePrediction(x_hat, low, high, df_low, df_high, t_low, t_high)
+    return InversePrediction(x_hat, low, high, line.n - 2, t)
 
 
-def _fieller_end(line: LineFit, d: float, x_hat: float, var: float, sign: int,
-                 alpha: float) -> tuple[float | None, float, float]:
-    """One end of the calibration set (sign -1: low, +1: high), its df and t; None: unbounded."""
-    if not math.isfinite(var):
-        return None, math.nan, math.inf
-    b, s2, n = line.slope, line.resid_sd ** 2, line.n
-    scatter = s2 * (1 + 1 / n + (x_hat - line.x_mean) ** 2 / line.sxx)
-    df = satterthwaite_df([(scatter, n - 2), (var, math.inf)])
-    t = t_for_df(df, alpha)
-    quad = b * b - t * t * s2 / line.sxx
+def _fieller_end(line: LineFit, d: float, t: float, known_sq: float, sign: int) -> float | None:
+    """One end of the calibration set (sign -1: low, +1: high); None: unbounded. ``known_sq``: the
+    squared half-width of y0's own error (z^2 var)."""
+    if not math.isfinite(known_sq):
+        return None
+    b, n = line.slope, line.n
+    scatter_sq = t * t * line.resid_sd ** 2 if line.resid_sd else 0.0  # t^2 s^2 (0 for no scatter, even at t = inf)
+    quad = b * b - scatter_sq / line.sxx
     if quad <= 0:  # the slope is not distinguishable from 0 at this level: the set is unbounded
-        return None, df, t
-    const = d * d - t * t * (s2 * (1 + 1 / n) + var)
+        return None
+    const = d * d - scatter_sq * (1 + 1 / n) - known_sq
     root = math.sqrt(max(d * d * b * b - quad * const, 0.0))
-    return line.x_mean + (d * b + sign * root) / quad, df, t
+    return line.x_mean + (d * b + sign * root) / quad

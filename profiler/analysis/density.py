@@ -166,8 +166,8 @@ class EffectiveSize:
 
 
 INTERVAL_METHOD = ("inverse prediction (calibration, Fieller): the family's residual scatter on the logit scale "
-                   "(Student's t, sizes - 2 degrees of freedom) combined with the accuracy's own 95% interval "
-                   "(Satterthwaite's degrees of freedom)")
+                   "(Student's t, sizes - 2 degrees of freedom) and the accuracy's own 95% interval, added in "
+                   "quadrature")
 
 
 def effective_size(fit: LogisticFit, accuracy_pct: float, ci95_pct: list[float] | None) -> EffectiveSize:
@@ -182,17 +182,23 @@ def effective_size(fit: LogisticFit, accuracy_pct: float, ci95_pct: list[float] 
                                                  f"({fit.chance_pct:g}% chance)")
     var_low, var_high = _logit_variances(fit.chance_pct, accuracy_pct, ci95_pct)
     pred = inverse_prediction(fit.line(), _logit(accuracy_pct, fit.chance_pct), var_low, var_high)
-    ci = [None if pred.low is None else math.exp(pred.low), None if pred.high is None else math.exp(pred.high)]
+    ci = [_size(pred.low), _size(pred.high)]
     notes = [_range_note(fit, n_hat, ci)]
     if None in ci and math.isfinite(var_low) and math.isfinite(var_high):
         notes.append(f"N̂'s interval is unbounded: the family's scatter (residual sd {fit.residual_sd_logit:.3f} "
-                     f"logit, {fit.df} degree(s) of freedom, t = {max(pred.t_low, pred.t_high):.1f}) cannot tell its "
+                     f"logit, {fit.df} degree(s) of freedom, t = {pred.t:.1f}) cannot tell its "
                      "curve's slope from flat at 95%")
     if not ci95_pct:
         notes.append("interval from the family's scatter alone: the accuracy has none of its own (no task count or "
                      "CI in its source)")
     extrapolated = bool(notes[0])
     return EffectiveSize(n_hat, ci, extrapolated, "; ".join(filter(None, notes)))
+
+
+def _size(ln_n: float | None) -> float | None:
+    """exp(ln N) for an interval end; None (unbounded) beyond what a float holds, where a nearly flat
+    slope puts an end."""
+    return None if ln_n is None or abs(ln_n) > 700 else math.exp(ln_n)
 
 
 def _logit_variances(chance_pct: float, accuracy_pct: float, ci95_pct: list[float] | None) -> tuple[float, float]:

@@ -71,20 +71,66 @@ def test_effective_size_inside_and_outside_the_range():
     assert below.n_hat is None and "at or below chance" in below.note
 
 
-def test_interval_propagation_matches_a_direct_simulation():
-    """N̂'s interval is the accuracy interval mapped through the inverse; a Monte Carlo of the
-    accuracy (normal, its 95% half-width / 1.96 as sd) pushed through the same inverse must give
-    the same 2.5% and 97.5% quantiles."""
-    fit = density.fit_family(_family([135e6, 360e6, 1.7e9]))
-    acc, half = 48.0, 2.5
-    size = density.effective_size(fit, acc, [acc - half, acc + half])
-    rng = np.random.default_rng(7)
-    draws = rng.normal(acc, half / 1.959964, 400_000)
-    n_draws = np.exp((np.log((draws - CHANCE) / (100 - draws)) - fit.a) / fit.b)
-    lo, hi = np.quantile(n_draws, [0.025, 0.975])
-    assert size.n_hat_ci95[0] == pytest.approx(lo, rel=0.01)
-    assert size.n_hat_ci95[1] == pytest.approx(hi, rel=0.01)
-    assert size.n_hat_ci95[0] < size.n_hat < size.n_hat_ci95[1]
+def test_interval_carries_the_familys_own_scatter():
+    """Issue #19.1: the same accuracy and accuracy interval on a family that sits exactly on its curve
+    and on one whose sizes scatter about it: the scattered family's N̂ interval is wider, by what the
+    inverse-prediction interval says (Student's t on sizes - 2 df times the residual sd), not
+    equal (the accuracy interval mapped through the curve alone, as before)."""
+    sizes = [100e6, 200e6, 400e6, 800e6, 1.6e9, 3.2e9]
+    exact = density.fit_family(_family(sizes))
+    wobble = [0.15, -0.15, 0.15, -0.15, 0.15, -0.15]  # on the logit scale
+    scattered = density.fit_family(_family(sizes, [
+        CHANCE + (100 - CHANCE) / (1 + math.exp(-(A_TRUE + B_TRUE * math.log(n) + w))) for n, w in zip(sizes, wobble, strict=True)]))
+    acc, ci = 48.0, [45.0, 51.0]
+    narrow = density.effective_size(exact, acc, ci).n_hat_ci95
+    wide = density.effective_size(scattered, acc, ci).n_hat_ci95
+    assert wide[0] < narrow[0] and wide[1] > narrow[1]
+    # at the upper end, the line misses the observed logit by the combined half-width, exactly
+    fit = scattered
+    x, y0 = math.log(wide[1]), math.log((acc - CHANCE) / (100 - acc))
+    y_hi = math.log((ci[1] - CHANCE) / (100 - ci[1]))
+    from profiler.stats import t_critical
+
+    scatter = t_critical(4) * fit.residual_sd_logit * math.sqrt(1 + 1 / 6 + (x - fit.ln_n_mean) ** 2 / fit.sxx)
+    assert abs(fit.a + fit.b * x - y0) == pytest.approx(math.hypot(scatter, y_hi - y0), rel=1e-9)
+
+
+def test_shipped_family_members_hold_their_own_density_of_one():
+    """Issue #19.1: each SmolLM2 size placed on its own family's fit (ρ 0.89, 1.22, 0.93 at the point)
+    gets an interval that holds 1, though the card numbers have no interval of their own; before,
+    they got no interval at all."""
+    fam = density.load_families()["smollm2-hellaswag"]
+    fit = density.fit_family(fam)
+    for p in fam.points:
+        score = AccuracyScore(metric="hellaswag", value_pct=p.accuracy_pct, provenance="published", n_shot=0,
+                              source="card", variant="lighteval")
+        row = density.place(fit, fam, density.ConfigDensity(p.model, p.model, p.n_params_active, p.n_params_active,
+                                                            None, score, None))
+        lo, hi = row.rho_ci95
+        assert (lo is None or lo <= 1) and (hi is None or hi >= 1), (p.model, row.rho_ci95)
+        assert row.extrapolated  # an unbounded interval reaches outside the family's sizes
+        assert any("family's scatter alone" in n for n in row.notes)
+
+
+def test_extrapolated_is_decided_from_the_interval():
+    """N̂ inside the family's sizes but its interval reaching past them is extrapolated (said so)."""
+    sizes = [100e6, 200e6, 400e6, 800e6, 1.6e9, 3.2e9]
+    fit = density.fit_family(_family(sizes))
+    near_top = density.effective_size(fit, _true_accuracy(3.0e9), [_true_accuracy(2.0e9), _true_accuracy(4.5e9)])
+    assert fit.in_range(near_top.n_hat) and near_top.extrapolated
+    assert "interval reaches outside the reference family's sizes" in near_top.note
+    middle = density.effective_size(fit, _true_accuracy(500e6), [_true_accuracy(400e6), _true_accuracy(600e6)])
+    assert not middle.extrapolated and middle.note == ""
+
+
+def test_a_three_size_family_says_how_wide_one_degree_of_freedom_makes_the_interval():
+    fam = density.load_families()["smollm2-hellaswag"]
+    report = density.build_report([], fam)
+    note = next(n for n in report.notes if "degree(s) of freedom" in n)
+    assert "3 sizes: 1 degree(s) of freedom" in note and "t is 12.7" in note and "6.5x as wide" in note
+    assert "cannot tell the curve's slope from flat" in note
+    eight = _family([100e6 * 1.5**i for i in range(8)])
+    assert not any("degree(s) of freedom" in n for n in density.build_report([], eight).notes)
 
 
 def test_rho_and_interval_for_a_configuration():

@@ -50,15 +50,15 @@ def _catalog(dated: bool = True) -> str:
     return "\n".join(out)
 
 
-def _write_run(reports):
+def _write_run(reports, run_id="20261129-000000-aaaa", threads=(2,)):
     rows = []
-    for i in range(len(DATES)):
+    for i, t in ((i, t) for i in range(len(DATES)) for t in threads):
         common = dict(model_name=f"m{i}", model_filename=f"/nonexistent/m{i}.gguf", model_n_params=4 * ACTIVE,
-                      model_n_params_active=ACTIVE, peak_rss_bytes=(i + 1) * 10**8)
+                      model_n_params_active=ACTIVE, peak_rss_bytes=(i + 1) * 10**8, n_threads=t)
         rows.append(make_row(test="pp64", **common))
         rows.append(make_row(test="tg32", n_prompt=0, n_gen=32, decode_ts=50.0, prefill_ts=None,
                              j_per_decode_token=0.01 * (i + 1), energy_measured=True, **common))
-    run = RunResult(run_id="20261129-000000-aaaa", created="2026-11-29T00:00:00Z", command="profiler run", device={},
+    run = RunResult(run_id=run_id, created="2026-11-29T00:00:00Z", command="profiler run", device={},
                     rows=rows)
     folder = reports / run.run_id
     folder.mkdir(parents=True)
@@ -103,6 +103,23 @@ def test_density_json_recovers_rho_and_the_doubling_time(workspace):
     store = Store(workspace / "reports" / "profiler.db")
     assert store.density("20261129-000000-aaaa")["family"]["name"] == "syn"
     store.close()
+
+
+def test_the_trend_counts_each_model_once_over_thread_counts_and_repeated_runs(workspace):
+    """Issue #19.2: a second run of the same four models at two thread counts adds 8 configurations
+    (12 in all) but no model: the trend fits 4 points (2 degrees of freedom), and says so."""
+    _write_run(workspace / "reports", "20261130-000000-bbbb", threads=(1, 4))
+    done = profiler("density", "--families", "fam.toml", "--family", "syn", "--run", "20261129-000000-aaaa",
+                    "--run", "20261130-000000-bbbb", "--json", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert len([r for r in data["configurations"] if r["rho"]]) == 12
+    assert data["trend"]["n_points"] == 4
+    assert data["trend_note"].startswith("fitted over 4 independent points, one per model (2 degree(s) of freedom); "
+                                         "12 configurations")
+    done = profiler("density", "--families", "fam.toml", "--family", "syn", "--run", "20261129-000000-aaaa",
+                    "--run", "20261130-000000-bbbb", cwd=workspace)
+    assert "trend (4 models, one point each): ρ doubles every 6.0 months" in done.stdout
 
 
 def test_density_table_and_cost_side(workspace):
