@@ -272,6 +272,9 @@ class Trend:
     x_mean_months: float = 0.0
     sxx: float = 0.0
     t975: float = 0.0
+    n_configurations: int = 0  # configurations behind the n_points models (0: fitted on points directly)
+    method: str = ("least squares of ln ρ on months since date0, one point per model (its configurations share "
+                   "its accuracy and count once); 95% intervals from Student's t on points - 2 degrees of freedom")
 
     def band_ln_rho(self, months: float) -> tuple[float, float]:
         """95% confidence band of the fitted mean ln ρ, ``months`` after date0."""
@@ -468,7 +471,7 @@ def trend_for(rows: list[ConfigDensity]) -> tuple[Trend | None, str]:
             why += f"; release date missing for {', '.join(missing)} (add released = YYYY-MM-DD to its catalogue entry)"
         return None, why
     trend = fit_trend([(d, rho) for d, rho, _ in points])
-    n_configs = sum(len(keys) for _, _, keys in points)
+    n_configs = trend.n_configurations = sum(len(keys) for _, _, keys in points)
     note = (f"fitted over {len(points)} independent points, one per model ({trend.n_points - 2} degree(s) of "
             f"freedom)")
     if n_configs > len(points):

@@ -114,7 +114,8 @@ def test_the_trend_counts_each_model_once_over_thread_counts_and_repeated_runs(w
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert len([r for r in data["configurations"] if r["rho"]]) == 12
-    assert data["trend"]["n_points"] == 4
+    assert (data["trend"]["n_points"], data["trend"]["n_configurations"]) == (4, 12)
+    assert "one point per model" in data["trend"]["method"]
     assert data["trend_note"].startswith("fitted over 4 independent points, one per model (2 degree(s) of freedom); "
                                          "12 configurations")
     done = profiler("density", "--families", "fam.toml", "--family", "syn", "--run", "20261129-000000-aaaa",
