@@ -76,6 +76,9 @@ class Backend(ABC):
     """
 
     name: str = "?"
+    # What one timed ``decode_one`` covers on this runtime, in its own calls; recorded in each
+    # row's session_options so a reader can see that every backend times the same step.
+    decode_step: str = "decode_one (not described by this backend)"
 
     @abstractmethod
     def load(self, path: str, params: LoadParams) -> ModelFacts: ...
@@ -97,7 +100,13 @@ class Backend(ABC):
 
     @abstractmethod
     def decode_one(self, token: int) -> None:
-        """Append one token and compute its logits."""
+        """Append one token and compute its logits: the timed decode step.
+
+        On every backend it is what llama-bench times per generated token (llama_decode of one
+        token + llama_synchronize): the runtime runs the model on ``token`` and returns when that
+        position's logits sit in memory the runtime fills. Nothing else: reading the logits out
+        and choosing the next token are the caller's, outside the timer.
+        """
 
     @abstractmethod
     def logits(self) -> np.ndarray:
@@ -144,8 +153,9 @@ class Backend(ABC):
 
     @property
     def session_options(self) -> dict:
-        """Runtime session settings that shape the numbers (ONNX Runtime's); recorded in each row."""
-        return {}
+        """Runtime settings that shape the numbers (ONNX Runtime's session options) and what the
+        timed decode step covers; recorded in each row."""
+        return {"decode_step": self.decode_step}
 
     @abstractmethod
     def close(self) -> None: ...

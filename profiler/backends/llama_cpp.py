@@ -90,6 +90,7 @@ def system_info() -> dict:
 
 class LlamaCppBackend(Backend):
     name = "llama.cpp"
+    decode_step = "llama_decode of one token + llama_synchronize (logits into llama.cpp's buffer), as llama-bench's tg"
     _batcher = None  # LlamaBatchDecoder, made on the first logits_batch
 
     def __init__(self, verbose: bool = False) -> None:

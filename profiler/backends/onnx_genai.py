@@ -2,8 +2,10 @@
 
 A Generator holds the KV cache (one full-context buffer when the config shares past and
 present). ``append_tokens`` runs the model on the tokens given: a prompt chunk for prefill,
-one token for a decode step. Choosing the next token stays with the shared runner, exactly as
-for llama.cpp.
+one token for a decode step. That call is the whole timed decode step, as llama_decode +
+llama_synchronize is llama.cpp's: genai's own greedy step (``generate_next_token``) is not used,
+because it chooses the next token inside the same call, and copying the logits out
+(``get_logits``) and choosing the next token stay with the shared runner, outside the timer.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def _first_line(exc: Exception) -> str:
 
 class OnnxGenaiBackend(Backend):
     name = "onnxruntime-genai"
+    decode_step = "Generator.append_tokens of one token (logits kept in the generator)"
 
     def __init__(self, verbose: bool = False, execution_provider: str = "cpu", graph_optimization: str = "all") -> None:
         self._og = _og()
@@ -57,7 +60,6 @@ class OnnxGenaiBackend(Backend):
         self._one = np.zeros(1, dtype=np.int32)
         self._bos_added: bool | None = None
         self._logits: np.ndarray | None = None  # the last position's logits, once read
-        self._eos: set[int] = set()
 
     # ----------------------------------------------------------------- model
     def load(self, path: str, params: LoadParams) -> ModelFacts:
@@ -76,8 +78,6 @@ class OnnxGenaiBackend(Backend):
         ids = special_ids(self._info.layout)
         add_bos, bos = bos_facts(self.tokenize, ids["bos"]) if self._tokenizer else (False, ids["bos"])
         self._n_vocab = int(n_vocab)
-        eos = ids["eos"]
-        self._eos = set(eos) if isinstance(eos, list) else {eos} if isinstance(eos, int) else set()  # EOS ends a search
         return make_facts(self._info, self.name, self._n_vocab, add_bos, bos)
 
     def _new_model(self, threads: int):
@@ -103,8 +103,8 @@ class OnnxGenaiBackend(Backend):
     def _new_generator(self) -> None:
         self._generator = None  # free the old KV cache before allocating the new one
         gp = self._og.GeneratorParams(self._model)
-        # Plain greedy: a model's own search defaults (repetition penalty, min length) would make
-        # generate_next_token's choice differ from the argmax of the logits we hand out.
+        # Plain greedy, so a model's own search defaults (repetition penalty, min length) touch
+        # nothing; only max_length matters, as we never ask genai to choose a token.
         gp.set_search_options(max_length=self._ctx.n_ctx, do_sample=False, min_length=0, repetition_penalty=1.0)
         self._generator = self._og.Generator(self._model, gp)
         self._n_past = 0
@@ -146,27 +146,14 @@ class OnnxGenaiBackend(Backend):
             self._append(ids[start : start + step])
 
     def decode_one(self, token: int) -> None:
-        # generate_next_token is onnxruntime-genai's own greedy step and ~2% faster per token than
-        # append_tokens on CPU. When the token asked for is the one greedy search picks (the
-        # runner's real-text generation) take that path, as a genai application would.
-        if self._logits is not None and token not in self._eos and token == int(np.argmax(self._logits)):
-            if self._n_past + 1 > self._ctx.n_ctx:
-                raise UserError(f"sequence of {self._n_past + 1} tokens exceeds the context size {self._ctx.n_ctx}")
-            self._generator.generate_next_token()
-            if int(self._generator.get_next_tokens()[0]) != token:
-                raise RuntimeError(f"onnxruntime-genai's greedy step chose another token than {token}")
-            self._n_past += 1
-            self._logits = self._read_logits()  # generate_next_token only selects: this runs the model
-            return
+        # append_tokens alone: the model run. Not generate_next_token: it chooses a token in the
+        # same call, and the model run on that token happens only in the get_logits copy after it.
         self._one[0] = token
         self._append(self._one)
 
-    def _read_logits(self) -> np.ndarray:
-        return self._generator.get_logits().reshape(-1, self._n_vocab)[-1]
-
     def logits(self) -> np.ndarray:
-        if self._logits is None:
-            self._logits = self._read_logits()
+        if self._logits is None:  # get_logits copies genai's buffer out: once per position
+            self._logits = self._generator.get_logits().reshape(-1, self._n_vocab)[-1]
         return self._logits
 
     def logits_all(self, tokens: Sequence[int], first_output: int = 0) -> np.ndarray:
@@ -216,7 +203,8 @@ class OnnxGenaiBackend(Backend):
 
     @property
     def session_options(self) -> dict:
-        return {**self.settings.describe(self._threads), "kv_cache": "genai generator (past/present shared buffer)"}
+        return {**super().session_options, **self.settings.describe(self._threads),
+                "kv_cache": "genai generator (past/present shared buffer)"}
 
     # ----------------------------------------------------------------- teardown
     def close(self) -> None:

@@ -49,6 +49,7 @@ def _ort():
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    decode_step = "binding one token's inputs + run_with_iobinding (logits into a buffer we bound)"
 
     def __init__(self, verbose: bool = False, execution_provider: str = "cpu", graph_optimization: str = "all") -> None:
         self._ort = _ort()
@@ -232,7 +233,7 @@ class OnnxRuntimeBackend(Backend):
     @property
     def session_options(self) -> dict:
         kv = "shared full-context buffer (GroupQueryAttention)" if self._info and self._info.shared_kv_buffer else "concatenated per step"
-        return {**self.settings.describe(self._threads), "io_binding": True, "kv_cache": kv}
+        return {**super().session_options, **self.settings.describe(self._threads), "io_binding": True, "kv_cache": kv}
 
     # ----------------------------------------------------------------- teardown
     def close(self) -> None:

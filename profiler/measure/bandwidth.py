@@ -7,16 +7,19 @@ from profiler.models.modelinfo import ModelInfo
 from profiler.platform import device as device_mod
 
 
-def row_fields(info: ModelInfo, test: TestConfig, decode_ts: float | None, device: device_mod.Device) -> dict:
+def row_fields(info: ModelInfo, test: TestConfig, decode_step_ts: float | None, device: device_mod.Device) -> dict:
     """Bytes one decode step reads (weights + the KV cache it attends to, averaged over the
     test's decode positions), what that makes per second, and its fraction of the read
-    bandwidth measured at the test's own thread count; ``warnings`` lists what the row should say."""
+    bandwidth measured at the test's own thread count; ``warnings`` lists what the row should say.
+
+    ``decode_step_ts`` is the rate of the timed decode steps alone (``TestTimings.decode_step_ts``),
+    not ``decode_ts``: choosing a token reads no weights, so its time has no place in a roofline."""
     fields = {"bytes_per_token": None, "achieved_gbps": None, "bw_fraction": None, "warnings": []}
-    if decode_ts is None:
+    if decode_step_ts is None:
         return {**fields, "bw_note": "no decode in this test"}
     first = test.n_depth + test.n_prompt
     per_token = int(info.weight_bytes_per_token + info.kv_bytes_read(first, test.n_gen, test.type_k, test.type_v))
-    achieved = per_token * decode_ts / 1e9
+    achieved = per_token * decode_step_ts / 1e9
     fields.update(bytes_per_token=per_token, achieved_gbps=achieved)
     rate, why_not = device_mod.bandwidth_at(device.memory_bandwidth, test.n_threads)
     if rate is None:

@@ -4,6 +4,9 @@ It follows llama-bench: one warm-up pass (the whole prompt, one generated token)
 ``repetitions`` timed passes, each on an emptied KV cache that is first filled to the test's
 depth outside the timer. The sample timer covers prompt processing and token decodes only,
 as llama-bench's: tokenisation, choosing the next token and the depth fill are outside it.
+A timed decode is ``Backend.decode_one`` alone, the same step on every backend (llama-bench's
+llama_decode + llama_synchronize; each backend's ``decode_step`` says which calls); reading
+the logits out for the choice is part of choosing.
 
 Latency follows MLPerf Client: the first generated token is chosen from the prompt's logits,
 so TTFT = prompt processing + choosing that token (no decode). Inter-token latency is the time
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from profiler import stats
 from profiler.backends.base import Backend, ModelFacts
 from profiler.measure import adaptive
 from profiler.measure.adaptive import AutoReps
@@ -124,6 +128,13 @@ class TestTimings:
     @property
     def all_token_ns(self) -> list[int]:
         return [t for rep in self.token_ns for t in rep]
+
+    @property
+    def decode_step_ts(self) -> float | None:
+        """Decode steps per second without token choice: each repetition's decodes over their
+        summed time, averaged (the roofline's rate; None without decodes)."""
+        reps = [len(rep) * 1e9 / sum(rep) for rep in self.token_ns if rep]
+        return stats.mean(reps) if reps else None
 
     @property
     def all_itl_ns(self) -> list[int]:

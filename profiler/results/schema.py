@@ -143,8 +143,9 @@ class TestResult:
     energy_detail: dict = field(default_factory=dict)
     thermal_detail: dict = field(default_factory=dict)
     sustained_detail: dict = field(default_factory=dict)
-    # ONNX Runtime session options (execution_provider, intra_op_num_threads, graph_optimization_level,
-    # ...); empty for llama.cpp, whose settings are the llama-bench fields above
+    # decode_step: what one timed decode covers on this backend (the same step everywhere, llama-bench's);
+    # ONNX Runtime's session options (execution_provider, intra_op_num_threads, graph_optimization_level,
+    # ...); llama.cpp's settings are the llama-bench fields above
     session_options: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     # --- fleet (profiler fleet run, docs/fleet.md): which device measured this row; None elsewhere ---

@@ -62,7 +62,7 @@ def build_row(job: Job, model: LoadedModel, test: TestConfig, n_ctx: int, measur
     label = f"{spec.name} {test.name}"
     samples_ts = [(test.n_prompt + test.n_gen) * 1e9 / ns for ns in timings.samples_ns]
     speed = _speed_fields(test, timings, samples_ts)
-    bw = bandwidth.row_fields(info, test, speed["decode_ts"], job.device)
+    bw = bandwidth.row_fields(info, test, timings.decode_step_ts, job.device)
     reps = adaptive.row_fields(timings, samples_ts, repetition_rule(job.sweep), label)
     energy = dict(measured.energy)
     warnings = (stability.stability_warnings([s / 1e9 for s in timings.samples_ns], label) + reps.pop("warnings")

@@ -125,3 +125,32 @@ def test_no_mmap_reaches_llama_cpp(tiny_gguf, monkeypatch, use_mmap, expected):
     b.load(str(tiny_gguf), LoadParams(use_mmap=use_mmap))
     b.close()
     assert seen["load_mode"] == expected  # LLAMA_LOAD_MODE_MMAP / _NONE
+
+
+def test_timed_decode_step_is_llama_decode_and_synchronize_alone(backend, monkeypatch):
+    """llama-bench's tg step: llama_decode of one token + llama_synchronize. Reading the logits
+    (and the argmax over them) is the runner's token choice, outside the timer."""
+    import llama_cpp
+
+    from profiler.measure import runner
+    from profiler.measure.plan import TestConfig
+
+    clock = {"now": 0}
+    monkeypatch.setattr(runner, "now_ns", lambda: clock["now"])
+    real_decode, real_logits = llama_cpp.llama_decode, llama_cpp.llama_get_logits_ith
+
+    def decode(ctx, batch):
+        clock["now"] += 1_000 * batch.n_tokens
+        return real_decode(ctx, batch)
+
+    def logits(ctx, i):
+        clock["now"] += 70_000
+        return real_logits(ctx, i)
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", decode)
+    monkeypatch.setattr(llama_cpp, "llama_get_logits_ith", logits)
+    test = TestConfig(6, 5, 0, 1, 64, 32, "f16", "f16", "auto")
+    timings = runner.run_test(backend, test, runner.TokenSource(backend, backend.facts, False), repetitions=2)
+    assert timings.all_token_ns == [1_000] * 10
+    assert timings.all_itl_ns == [71_000] * 10
+    assert "llama_decode" in backend.session_options["decode_step"]

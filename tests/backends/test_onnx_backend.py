@@ -14,6 +14,7 @@ from profiler import api  # noqa: E402
 from profiler.backends import backend_name_for, create_backend  # noqa: E402
 from profiler.backends.base import ContextParams, LoadParams, SeqBatch  # noqa: E402
 from profiler.errors import UserError  # noqa: E402
+from profiler.measure import runner  # noqa: E402
 from profiler.measure.plan import Sweep, TestConfig  # noqa: E402
 from profiler.measure.runner import TokenSource, run_test  # noqa: E402
 from profiler.measure.session import EnergyOptions  # noqa: E402
@@ -191,6 +192,9 @@ def test_profile_gives_the_same_rows_for_onnx_models(folders, tmp_path):
         assert row.weight_bytes_per_token > 0 and row.bytes_per_token > row.weight_bytes_per_token
         assert row.build_commit.startswith("onnxruntime")
     assert rows[("genai", "pp8")].ttft_ms > 0 and rows[("genai", "pp8")].prefill_ts > 0
+    # each row says what its timed decode step covers
+    assert genai.session_options["decode_step"].startswith("Generator.append_tokens of one token")
+    assert "run_with_iobinding" in plain.session_options["decode_step"]
     saved = json.loads((tmp_path / run.run_id / "results.json").read_text())
     assert saved["rows"][0]["session_options"]["execution_provider"] == "CPUExecutionProvider"
 
@@ -212,21 +216,73 @@ def test_catalogue_entries_may_be_onnx_folders(folders, tmp_path):
     assert run.rows[0].quant_type == "fp32"
 
 
-def test_genai_greedy_fast_path_and_forced_tokens_mix(folders):
+def test_genai_greedy_and_forced_tokens_mix(folders):
     b = _open("onnxruntime-genai", folders["genai"])
     try:
         b.reset()
         b.prefill(TOKENS[:4])
         seq = list(TOKENS[:4])
         for step in range(6):
-            # greedy steps take generate_next_token; every third step forces another token (append_tokens)
+            # greedy tokens, and every third step another token than greedy search would pick
             token = int(np.argmax(b.logits())) if step % 3 else (int(np.argmax(b.logits())) + 1) % b.facts.n_vocab
             b.decode_one(token)
             seq.append(token)
             _close(b.logits(), reference_logits(CFG, seq)[-1])
         assert b.n_past() == len(seq)
-        b.reset()  # rewinding after greedy steps starts clean
+        b.reset()  # a fresh generator starts clean
         b.prefill(seq[:2])
         _close(b.logits(), reference_logits(CFG, seq[:2])[-1])
+    finally:
+        b.close()
+
+
+# What each onnxruntime-genai call stands for on the fake clock below: running the model on a
+# token, copying the logits out to numpy, and genai's own token choice (greedy search in C++).
+RUN_NS, READ_NS, CHOOSE_NS = 1_000, 70_000, 300_000
+
+
+def test_genai_timed_decode_step_is_the_model_run_alone(folders, monkeypatch):
+    """As llama-bench's llama_decode + llama_synchronize: the timed step runs the model on the
+    token it is given; reading the logits out and choosing the next token are the runner's
+    (untimed, in the inter-token latency), whatever they cost."""
+    og = pytest.importorskip("onnxruntime_genai")
+    clock = {"now": 0}
+    monkeypatch.setattr(runner, "now_ns", lambda: clock["now"])
+    real_generator = og.Generator
+
+    class Instrumented:
+        """The real generator; each call advances the fake clock by what it stands for."""
+
+        def __init__(self, model, params):
+            self.inner = real_generator(model, params)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def append_tokens(self, ids):
+            self.inner.append_tokens(ids)
+            clock["now"] += RUN_NS * len(ids)
+
+        def generate_next_token(self):
+            self.inner.generate_next_token()
+            clock["now"] += CHOOSE_NS
+
+        def get_next_tokens(self):
+            clock["now"] += CHOOSE_NS
+            return self.inner.get_next_tokens()
+
+        def get_logits(self):
+            clock["now"] += READ_NS
+            return self.inner.get_logits()
+
+    monkeypatch.setattr(og, "Generator", Instrumented)
+    b = _open("onnxruntime-genai", folders["genai"], n_ctx=64, n_batch=64)
+    try:
+        test = TestConfig(6, 5, 0, 1, 64, 64, "f16", "f16", "auto")
+        timings = run_test(b, test, TokenSource(b, b.facts, random_tokens=False), repetitions=2)
+        assert timings.all_token_ns == [RUN_NS] * 10
+        assert timings.samples_ns == [6 * RUN_NS + 5 * RUN_NS] * 2
+        assert timings.all_itl_ns == [RUN_NS + READ_NS] * 10  # the next token is chosen from copied-out logits
+        assert "append_tokens" in b.session_options["decode_step"]
     finally:
         b.close()

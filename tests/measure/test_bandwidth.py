@@ -3,13 +3,14 @@ buffer size, and a warning above 1.0 (#10 item 8)."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from profiler import api
-from profiler.measure import bandwidth
+from profiler.measure import bandwidth, runner
 from profiler.measure.plan import Sweep, TestConfig
 from profiler.measure.session import EnergyOptions
 from profiler.models.ggufinfo import read_info
@@ -128,6 +129,30 @@ def test_a_run_probes_once_per_thread_count(tiny_gguf, tmp_path):
         assert row.bw_probe_threads == row.n_threads
         assert row.bw_read_gbps == by_threads[str(row.n_threads)]["read_gbps"]
         assert row.bw_fraction == pytest.approx(row.achieved_gbps / row.bw_read_gbps)
+
+
+def test_the_roofline_uses_the_decode_steps_without_token_choice(tiny_gguf, tmp_path, monkeypatch):
+    """bw_fraction is bytes a decode step reads over the time of the decode steps alone: a slow
+    token choice (here 5 ms added to the clock each time) shows in decode_ts and the ITL, never in it."""
+    offset = {"ns": 0}
+    monkeypatch.setattr(runner, "now_ns", lambda: time.perf_counter_ns() + offset["ns"])
+    real_next = runner.TokenSource.next_token
+
+    def slow_next(self, position):
+        offset["ns"] += 5_000_000
+        return real_next(self, position)
+
+    monkeypatch.setattr(runner.TokenSource, "next_token", slow_next)
+    probe = {"by_threads": {"1": {"read_gbps": 10.0, "buffer_bytes": 256 * MiB}}, "read_gbps": 10.0, "threads": 1,
+             "buffer_bytes": 256 * MiB, "note": None}
+    monkeypatch.setattr(device, "probe_bandwidth", lambda *a, **k: probe)
+    options = RunOptions(reports_dir=tmp_path, save=False, isolate=False, energy=EnergyOptions(idle_s=0))
+    run = api.profile([str(tiny_gguf)], Sweep(n_prompt=[0], n_gen=[8], n_threads=[1], repetitions=2), options)
+    (row,) = run.rows
+    assert row.decode_ts < row.avg_ts / 10, "the slow choice is in the inter-token time"
+    # a tg test's avg_ts is n_gen over the summed decode steps (llama-bench's tg t/s)
+    assert row.achieved_gbps == pytest.approx(row.bytes_per_token * row.avg_ts / 1e9, rel=1e-9)
+    assert row.bw_fraction == pytest.approx(row.achieved_gbps / 10.0, rel=1e-9)
 
 
 def test_profiler_device_says_why_bandwidth_is_unavailable():

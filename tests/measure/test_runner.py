@@ -82,3 +82,27 @@ def test_timer_covers_backend_work_only(monkeypatch):
     assert timings.ttft_ns == [10_000] * 3  # choosing a token costs nothing on this clock
     assert timings.all_token_ns == [50] * 12
     assert timings.all_itl_ns == [50] * 12
+
+
+def test_decode_step_rate_leaves_token_choice_out(monkeypatch):
+    """decode_step_ts (what bw_fraction uses) counts the decode steps alone; the inter-token
+    latency adds the choice of the next token."""
+    clock = {"now": 0}
+    monkeypatch.setattr(runner, "now_ns", lambda: clock["now"])
+    real_next = runner.TokenSource.next_token
+
+    def slow_next(self, position):
+        clock["now"] += 1000
+        return real_next(self, position)
+
+    monkeypatch.setattr(runner.TokenSource, "next_token", slow_next)
+
+    class Timed(FakeBackend):
+        def decode_one(self, token):
+            super().decode_one(token)
+            clock["now"] += 250
+
+    fake = Timed()
+    timings = run_test(fake, make_config(n=4), tokens_for(fake), repetitions=2)
+    assert timings.all_itl_ns == [1250] * 8
+    assert timings.decode_step_ts == 1e9 / 250
