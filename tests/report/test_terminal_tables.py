@@ -280,3 +280,16 @@ def test_run_prints_fitted_tables_and_wide_shows_every_column(tiny_gguf, tmp_pat
     assert wide.returncode == 0, wide.stderr
     assert len(table_lines(wide.stdout)) == 2 and "PSS" in wide.stdout and "load" in wide.stdout
     assert "more column(s)" not in wide.stdout
+
+
+def test_the_scoreboard_states_its_reference_test():
+    """Issue #19.8: the printed scoreboard and the HTML report say which test decode t/s and J/token are from."""
+    from profiler.analysis import scoring, scoring_io
+    from profiler.report.html import render_html
+
+    run = sweep_run()
+    board = scoring_io.board(scoring.configurations(run.rows, run.run_id), "hellaswag")
+    assert board.reference_test == "tg128"
+    text = render(lambda c: print_scoreboard(board, c), 200)
+    assert "reference test tg128: decode t/s and J/token come from this test alone" in " ".join(text.split())
+    assert "reference test tg128: decode t/s and J/token come from this test alone" in render_html(run, board)
