@@ -420,6 +420,8 @@ class TestTracker:
                 self._collect(self.monitor.stop())
             except MonitorError as exc:
                 self._monitor_failed(exc)
+        # the clock of the CPUs this process ran on, not a mean with idle ones (issue #19.11)
+        self.thermal_readings = thermal.on_busy_cpus(self.thermal_readings, thermal.affinity())
 
     def _monitor_failed(self, exc: MonitorError) -> None:
         """The monitor died mid-run: this test's sampled figures are unavailable (with the reason,
