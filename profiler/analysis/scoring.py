@@ -1,9 +1,11 @@
 """Client-side cost-effectiveness: speed, memory and energy merged with accuracy.
 
 A *configuration* is one model file run under one runtime (threads, batch, KV-cache types,
-flash attention); its numbers come from the rows of a ``profiler run`` (decode t/s from the tg
-tests, peak RSS over all its tests, J per generated token from the energy fields when the run
-has them). Accuracy comes from ``profiler.analysis.accuracy``.
+flash attention); its numbers come from the rows of a ``profiler run``: peak RSS over all its
+tests; decode t/s and J per generated token from one *reference test* shared by the configurations
+compared (``reference_shape``: the decode shape most of them ran, tg at depth 0 first on a tie),
+never an average over depths or lengths, and J/token averaged only within one attribution.
+Accuracy comes from ``profiler.analysis.accuracy``.
 
 Everything here is arithmetic on what it is given: it reads no file and changes no argument.
 ``scoring_io`` gathers the inputs (runs, catalogue, measurement index, lm-eval files, hashes).
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import ranking
@@ -69,6 +71,31 @@ class Configuration:
     energy_note: str = "energy unavailable"
     run_id: str = ""
     model_sha256: str | None = None
+    energy_attribution: str | None = None  # process-share / system-wide / as-given, of the J/token above
+    # Each decode test shape's own figures; decode_tps and j_per_decode_token are the reference
+    # test's (``at_reference``), never an average over unlike shapes.
+    decode_tests: list[DecodeTest] = field(default_factory=list)
+    reference_test: str | None = None  # the shape decode_tps and J/token come from
+    decode_note: str = ""  # which test they come from, or why they are unavailable
+
+
+@dataclass
+class DecodeTest:
+    """One decode test shape of a configuration (tg at a depth, or pp+tg) and its own figures."""
+
+    test: str  # "tg128", "pp512+tg128", "tg128 @ d512"
+    n_prompt: int
+    n_gen: int
+    n_depth: int
+    decode_tps: float | None
+    j_per_decode_token: float | None = None
+    energy_measured: bool | None = None
+    energy_attribution: str | None = None
+    energy_note: str = "energy unavailable"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.n_prompt, self.n_gen, self.n_depth)
 
 
 @dataclass
@@ -101,13 +128,23 @@ class Scoreboard:
     objectives_used: list[str]
     notes: list[str] = field(default_factory=list)
     quality_order: ranking.QualityOrder | None = None  # pairwise significance-aware quality verdicts
+    reference_test: str | None = None  # the decode test shape every decode t/s and J/token is from
+    reference_note: str = ""  # that, in a sentence, with the configurations that lack it
 
 
 # --------------------------------------------------------------------------- configurations
 
 
-def _energy(rows) -> tuple[float | None, bool | None, str]:
-    """J per decode token from the tg rows that have it; the note says measured or estimated."""
+def _attribution(row) -> str:
+    """The row's energy attribution; rows stored before the label existed say only whether they were split."""
+    if row.energy_attribution:
+        return row.energy_attribution
+    return "process-share" if row.energy_attributed else "not recorded"
+
+
+def _energy(rows) -> tuple[float | None, bool | None, str, str | None]:
+    """(J per decode token, measured, note, attribution) over rows of one test shape. Figures are
+    averaged only within one attribution: a process's share and a whole machine's are not alike."""
     # A J/token of 0 (or less) is physically impossible: rows stored before issue #10 could hold a
     # silent 0.0 from a counter that never advanced. It is unavailable, never the best energy.
     with_energy = [r for r in rows if (r.j_per_decode_token or 0) > 0]
@@ -115,16 +152,113 @@ def _energy(rows) -> tuple[float | None, bool | None, str]:
         reasons = {r.energy_unavailable for r in rows} - {None}
         if any(r.j_per_decode_token is not None for r in rows):
             reasons.add("a stored J/token of 0, which no real measurement gives")
-        return None, None, "energy unavailable" + (f" ({'; '.join(sorted(reasons))})" if reasons else "")
+        return None, None, "energy unavailable" + (f" ({'; '.join(sorted(reasons))})" if reasons else ""), None
+    attributions = sorted({_attribution(r) for r in with_energy})
+    if len(attributions) > 1:
+        return None, None, (f"energy unavailable, because its rows mix attributions ({', '.join(attributions)}), "
+                            "which are not averaged"), None
     value = mean_of_known([r.j_per_decode_token for r in with_energy])
     measured = all(bool(r.energy_measured) for r in with_energy)
     source = with_energy[0].energy_source or "?"
     method = with_energy[0].energy_method or "?"
-    return value, measured, f"{'measured' if measured else 'ESTIMATED'}: {source} ({method})"
+    return value, measured, f"{'measured' if measured else 'ESTIMATED'}: {source} ({method}), {attributions[0]}", attributions[0]
+
+
+def decode_shape(row) -> tuple[int, int, int] | None:
+    """(n_prompt, n_gen, n_depth) of a decode test; None for a prompt-only or sustained test (a
+    sustained row measures heat soak, not the same thing as its burst shape)."""
+    if not (row.n_gen or 0) > 0 or row.sustained_s is not None:
+        return None
+    return (row.n_prompt or 0, row.n_gen, row.n_depth or 0)
+
+
+def shape_name(shape: tuple[int, int, int]) -> str:
+    """The test's name as ``profiler run`` writes it: tg128, pp512+tg128, tg128 @ d512."""
+    n_prompt, n_gen, n_depth = shape
+    label = "+".join(([f"pp{n_prompt}"] if n_prompt else []) + [f"tg{n_gen}"])
+    return f"{label} @ d{n_depth}" if n_depth else label
+
+
+def decode_tests(rows) -> list[DecodeTest]:
+    """Each decode shape among ``rows`` with its own t/s and J/token."""
+    shapes: dict[tuple[int, int, int], list] = {}
+    for row in rows:
+        shape = decode_shape(row)
+        if shape is not None:
+            shapes.setdefault(shape, []).append(row)
+    tests = []
+    for shape, mine in sorted(shapes.items()):
+        j, measured, note, attribution = _energy(mine)
+        tests.append(DecodeTest(test=shape_name(shape), n_prompt=shape[0], n_gen=shape[1], n_depth=shape[2],
+                                decode_tps=mean_of_known([r.decode_ts for r in mine]), j_per_decode_token=j,
+                                energy_measured=measured, energy_attribution=attribution, energy_note=note))
+    return tests
+
+
+def reference_shape(configs: list[Configuration]) -> tuple[int, int, int] | None:
+    """The decode test the scoreboard compares: the shape the most configurations ran; on a tie,
+    tg at depth 0 (a plain decode on an empty cache, llama-bench's tg) first, then the longer n_gen
+    (longer windows resolve energy better), then the shorter prompt and depth."""
+    count: dict[tuple[int, int, int], int] = {}
+    for c in configs:
+        for shape in {t.shape for t in c.decode_tests if t.decode_tps is not None}:
+            count[shape] = count.get(shape, 0) + 1
+    if not count:
+        return None
+    return max(count, key=lambda s: (count[s], s[0] == 0 and s[2] == 0, s[1], -s[0], -s[2]))
+
+
+def at_reference(configs: list[Configuration]) -> tuple[list[Configuration], str | None, str]:
+    """Copies of ``configs`` whose decode t/s and J/token are the reference test's; (copies, its
+    name, a sentence saying which test and which configurations lack it). Configurations built
+    without their decode tests (by hand, from a catalogue) are left as they are."""
+    measured = [c for c in configs if c.decode_tests]
+    shape = reference_shape(measured)
+    if shape is None:
+        return list(configs), None, ""
+    name = shape_name(shape)
+    out, lacking = [], []
+    for c in configs:
+        if not c.decode_tests:
+            out.append(c)
+            continue
+        found = next((t for t in c.decode_tests if t.shape == shape and t.decode_tps is not None), None)
+        if found is None:
+            lacking.append(c.key)
+            ran = ", ".join(t.test for t in c.decode_tests)
+            why = f"unavailable, because this configuration has no {name} test (it ran {ran})"
+            out.append(replace(c, decode_tps=None, j_per_decode_token=None, energy_measured=None,
+                               energy_attribution=None, energy_note=f"energy {why}", reference_test=name,
+                               decode_note=f"decode t/s and J/token {why}"))
+        else:
+            out.append(replace(c, decode_tps=found.decode_tps, j_per_decode_token=found.j_per_decode_token,
+                               energy_measured=found.energy_measured, energy_attribution=found.energy_attribution,
+                               energy_note=found.energy_note, reference_test=name,
+                               decode_note=f"decode t/s and J/token from {name}"))
+    note = (f"reference test {name}: decode t/s and J/token come from this test alone, the decode shape the most "
+            f"configurations ran ({len(measured) - len(lacking)} of {len(measured)}); other shapes (depths, prompts, "
+            "lengths) are not averaged in")
+    if lacking:
+        note += f"; unavailable for {', '.join(lacking)}, which did not run it"
+    return out, name, note + _attribution_note(out)
+
+
+def _attribution_note(configs: list[Configuration]) -> str:
+    """Says so when the J/token figures compared are of different attributions."""
+    kinds: dict[str, list[str]] = {}
+    for c in configs:
+        if c.j_per_decode_token is not None and c.energy_attribution:
+            kinds.setdefault(c.energy_attribution, []).append(c.key)
+    if len(kinds) < 2:
+        return f"; J/token attribution: {next(iter(kinds))}" if kinds else ""
+    parts = "; ".join(f"{kind} for {', '.join(keys)}" for kind, keys in sorted(kinds.items()))
+    return (f"; J/token attribution differs ({parts}): a system-wide figure is the whole machine's, a "
+            "process-share figure this process's share, so those are not like for like")
 
 
 def configurations(run_rows, run_id: str = "") -> list[Configuration]:
-    """Group a run's rows by model file and runtime."""
+    """Group a run's rows by model file and runtime; decode t/s and J/token are the run's reference
+    test's (``at_reference``)."""
     groups: dict[tuple, list] = {}
     for row in run_rows:
         key = (row.model_name, row.model_filename, row.n_threads, row.n_batch,
@@ -134,7 +268,8 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
     configs = []
     for (name, filename, threads, nb, nub, tk, tv, fa, device), rows in groups.items():
         first = rows[0]
-        j, measured, note = _energy([r for r in rows if (r.n_gen or 0) > 0] or rows)
+        tests = decode_tests(rows)
+        note = _energy(rows)[2] if not tests else "energy unavailable"  # with decode tests: the reference's, below
         peaks = [r.peak_rss_bytes for r in rows if r.peak_rss_bytes is not None]
         runtime = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
         configs.append(Configuration(
@@ -143,16 +278,14 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
             n_params=first.model_n_params, file_size_bytes=first.file_size_bytes,
             n_threads=threads, runtime=runtime,
             n_params_active=first.model_n_params_active or first.model_n_params,
-            decode_tps=mean_of_known([r.decode_ts for r in rows if (r.n_gen or 0) > 0]),
             prefill_tps=mean_of_known([r.prefill_ts for r in rows if (r.n_prompt or 0) > 0]),
-            peak_rss_bytes=max(peaks) if peaks else None,
-            j_per_decode_token=j, energy_measured=measured, energy_note=note, run_id=run_id,
+            peak_rss_bytes=max(peaks) if peaks else None, energy_note=note, run_id=run_id, decode_tests=tests,
         ))
     keys = [c.key for c in configs]
     for c in configs:  # same model at the same thread count under another runtime: name them apart
         if keys.count(c.key) > 1:
             c.key = f"{c.key} {c.runtime}"
-    return configs
+    return at_reference(configs)[0]
 
 
 # --------------------------------------------------------------------------- scores
@@ -238,6 +371,7 @@ def build(configs: list[Configuration], known: list[list[acc_mod.AccuracyScore]]
     """The scoreboard of ``configs``, given every accuracy ``known`` for each and (for KLD/PPL
     tie-breaks) each one's measurement-index lines."""
     check_price(price_per_kwh)
+    configs, reference, reference_note = at_reference(configs)  # one reference test across every run given
     chosen, setting_notes = acc_mod.comparable(known, metric)
     scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen, strict=True)]
     order = quality_order(scores, acc_mod.normalise_metric(metric), measurements or [[] for _ in configs])
@@ -248,7 +382,8 @@ def build(configs: list[Configuration], known: list[list[acc_mod.AccuracyScore]]
             notes.append(f"{s.config.key}: {s.metric} {s.accuracy.value_pct:.1f} is inherited from {s.accuracy.inherited_from}, "
                          f"not measured on this file; measure it with: profiler eval {s.config.model_name} --hellaswag hellaswag")
     return Scoreboard(metric=acc_mod.normalise_metric(metric), price_per_kwh=price_per_kwh, scores=scores,
-                      objectives_used=used, notes=notes, quality_order=order)
+                      objectives_used=used, notes=notes, quality_order=order, reference_test=reference,
+                      reference_note=reference_note)
 
 
 # --------------------------------------------------------------------------- budget recommendation
@@ -375,7 +510,7 @@ def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
     from profiler.results.schema import json_safe
 
     data = {"metric": board.metric, "price_per_kwh": board.price_per_kwh, "objectives_used": board.objectives_used,
-            "notes": board.notes, "scores": [_score_dict(s) for s in board.scores]}
+            "reference_test": board.reference_test, "reference_note": board.reference_note, "notes": board.notes, "scores": [_score_dict(s) for s in board.scores]}
     if rec is not None:
         data["recommendation"] = {"best": rec.best.config.key if rec.best else None, "why": rec.why,
                                   "runners_up": [s.config.key for s in rec.runners_up],

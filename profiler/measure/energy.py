@@ -264,7 +264,8 @@ def energy_fields(inp: EnergyInputs, label: str) -> tuple[dict, list[str]]:
         "j_per_prefill_token": pre.j_per_token if pre else None,
         "j_per_decode_token": dec.j_per_token if dec else None,
         "tokens_per_j": total_tokens / total_j if total_j > 0 else None,
-        "avg_power_w": total_j / total_s if total_s > 0 else None,
+        "process_power_w": total_j / total_s if total_s > 0 else None,
+        "device_power_w": sum(p.domain_j for p in ok.values()) / total_s if total_s > 0 else None,
         "idle_power_w": inp.idle_w, **counts,
     }
     fields["energy_detail"] = {
@@ -419,6 +420,8 @@ class TestTracker:
                 self._collect(self.monitor.stop())
             except MonitorError as exc:
                 self._monitor_failed(exc)
+        # the clock of the CPUs this process ran on, not a mean with idle ones (issue #19.11)
+        self.thermal_readings = thermal.on_busy_cpus(self.thermal_readings, thermal.affinity())
 
     def _monitor_failed(self, exc: MonitorError) -> None:
         """The monitor died mid-run: this test's sampled figures are unavailable (with the reason,

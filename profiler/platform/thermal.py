@@ -10,12 +10,14 @@ the first seconds is reported as the onset, labelled as such.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from profiler.platform import sysfs
+from profiler.platform.energy import cputime
 from profiler.platform.poller import Poller
 
 RATE_HZ = 2.0
@@ -29,11 +31,17 @@ FREQ_DROP = 0.9  # sustained mode: a clock below 90% of its early level marks th
 class ThermalReading:
     t_ns: int
     temps_c: dict[str, float]
-    freq_ratio: float | None  # mean over CPUs of current / maximum frequency
-    freq_mhz: float | None  # mean current frequency
+    # current / maximum frequency: as read, the mean over every CPU; after ``on_busy_cpus``, over the
+    # CPUs the test ran on, each weighted by its busy time in the test (``freq_basis`` says which)
+    freq_ratio: float | None
+    freq_mhz: float | None  # mean current frequency, over the same CPUs and weights
     throttle_count: int | None  # Intel core + package throttle events, all CPUs
     pi_throttled: int | None  # raw vcgencmd get_throttled bits
     read_errors: int = 0  # sensors found at discovery that gave no valid value in this reading
+    cpu_freq_ratio: dict[str, float] = field(default_factory=dict)  # per CPU ("0", "1", ...)
+    cpu_freq_mhz: dict[str, float] = field(default_factory=dict)
+    cpu_busy_s: dict[str, float] = field(default_factory=dict)  # /proc/stat busy seconds since boot
+    freq_basis: str | None = None  # which CPUs freq_ratio is over, and how they are weighted
 
     @property
     def temp_max_c(self) -> float | None:
@@ -65,6 +73,7 @@ def _valid(value_mc: int | None) -> float | None:
 class ThermalSensors:
     temp_files: dict[str, str] = field(default_factory=dict)  # name -> absolute path
     freq_files: list[tuple[str, str]] = field(default_factory=list)  # (current, max)
+    freq_cpus: list[str] = field(default_factory=list)  # the CPU number of each freq_files entry
     throttle_files: list[str] = field(default_factory=list)
     pi_throttle: bool = False
     # sensors found but not used, with why (unreadable, or outside -40..150 °C): shown, not hidden
@@ -89,6 +98,7 @@ class ThermalSensors:
             cur, top = f"{base}/cpufreq/scaling_cur_freq", f"{base}/cpufreq/cpuinfo_max_freq"
             if sysfs.read_int(cur) and sysfs.read_int(top):
                 found.freq_files.append((cur, top))
+                found.freq_cpus.append(cpu.name[3:])
             for kind in ("core", "package"):
                 counter = f"{base}/thermal_throttle/{kind}_throttle_count"
                 if sysfs.read_int(counter) is not None:
@@ -119,12 +129,13 @@ class ThermalSensors:
 
     def read(self, t_ns: int) -> ThermalReading:
         temps = {name: _valid(sysfs.read_int(path)) for name, path in self.temp_files.items()}
-        ratios, mhz = [], []
-        for cur_path, max_path in self.freq_files:
+        ratios, mhz = {}, {}
+        for cpu, (cur_path, max_path) in zip(self.freq_cpus or map(str, range(len(self.freq_files))),
+                                             self.freq_files, strict=True):
             cur, top = sysfs.read_int(cur_path), sysfs.read_int(max_path)
             if cur and top:
-                ratios.append(cur / top)
-                mhz.append(cur / 1000)
+                ratios[cpu] = cur / top
+                mhz[cpu] = cur / 1000
         counts = [sysfs.read_int(f) for f in self.throttle_files]
         pi = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) if self.pi_throttle else None
         failed = (sum(v is None for v in temps.values()) + len(self.freq_files) - len(ratios)
@@ -132,11 +143,13 @@ class ThermalSensors:
         return ThermalReading(
             t_ns=t_ns,
             temps_c={k: v for k, v in temps.items() if v is not None},
-            freq_ratio=sum(ratios) / len(ratios) if ratios else None,
-            freq_mhz=sum(mhz) / len(mhz) if mhz else None,
+            freq_ratio=sum(ratios.values()) / len(ratios) if ratios else None,
+            freq_mhz=sum(mhz.values()) / len(mhz) if mhz else None,
             throttle_count=sum(c for c in counts if c is not None) if self.throttle_files else None,
             pi_throttled=pi,
             read_errors=int(failed),
+            cpu_freq_ratio=ratios, cpu_freq_mhz=mhz,
+            cpu_busy_s=cputime.per_cpu_busy_s() if ratios else {},
         )
 
     def hottest_c(self) -> float | None:
@@ -175,9 +188,74 @@ class ThermalSummary:
     onset_ns: int | None  # first reading that showed throttling
     onset_basis: str | None
     unavailable: list[str]
+    freq_basis: str | None = None  # the CPUs freq_ratio is over and their weights (on_busy_cpus)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _cpu_list(cpus) -> str:
+    """``0-3,6`` for CPUs 0, 1, 2, 3 and 6."""
+    nums, parts = sorted(int(c) for c in cpus), []
+    for n in nums:
+        if parts and n == parts[-1][1] + 1:
+            parts[-1][1] = n
+        else:
+            parts.append([n, n])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in parts)
+
+
+def busy_weights(readings: list[ThermalReading], allowed: set[int] | None) -> dict[str, float]:
+    """Each allowed CPU's busy seconds between the test's first and last reading (CPUs with a clock only)."""
+    first = next((r for r in readings if r.cpu_busy_s), None)
+    last = next((r for r in reversed(readings) if r.cpu_busy_s), None)
+    if first is None or last is first:
+        return {}
+    cpus = {c for r in readings for c in r.cpu_freq_ratio}
+    cpus = {c for c in cpus if allowed is None or int(c) in allowed}
+    return {c: max(last.cpu_busy_s[c] - first.cpu_busy_s[c], 0.0) for c in cpus
+            if c in first.cpu_busy_s and c in last.cpu_busy_s}
+
+
+def affinity(pid: int = 0) -> set[int] | None:
+    """The CPUs ``pid`` (0: this process) may run on; None where the OS does not say (macOS)."""
+    try:
+        return set(os.sched_getaffinity(pid))
+    except (AttributeError, OSError):
+        return None
+
+
+def on_busy_cpus(readings: list[ThermalReading], allowed: set[int] | None = None) -> list[ThermalReading]:
+    """The readings with freq_ratio and freq_mhz over the CPUs the test ran on: those in ``allowed``
+    (the measured process's affinity), each weighted by its busy time in the test. A mean over every
+    CPU would count idle ones, which DVFS parks at a low clock: one busy thread of eight reads
+    about 0.4 without any throttling. Busy time is the machine's (/proc/stat per CPU), as no cheaper
+    per-process per-CPU figure exists; the weights are over the whole test so that every sample is
+    over the same CPUs. Without per-CPU busy time, the mean over the allowed CPUs, and the basis says so."""
+    if not any(r.cpu_freq_ratio for r in readings):
+        return readings
+    weights = busy_weights(readings, allowed)
+    total = sum(weights.values())
+    cpus = {c for r in readings for c in r.cpu_freq_ratio if allowed is None or int(c) in allowed}
+    where = "every CPU" if allowed is None else f"CPUs {_cpu_list(cpus) or 'none'} (the process's affinity)"
+    if total > 0:
+        used = {c: w for c, w in weights.items() if w > 0}
+        basis = (f"weighted by each CPU's busy time in the test, over {where}; "
+                 f"busiest: {', '.join(f'cpu{c} {w:.2f} s' for c, w in sorted(used.items(), key=lambda x: -x[1])[:4])}")
+    else:
+        used = {c: 1.0 for c in cpus}
+        basis = f"mean over {where}: no per-CPU busy time (/proc/stat) over the test to weight by"
+    return [_weighted(r, used, basis) for r in readings]
+
+
+def _weighted(reading: ThermalReading, weights: dict[str, float], basis: str) -> ThermalReading:
+    present = {c: w for c, w in weights.items() if c in reading.cpu_freq_ratio}
+    total = sum(present.values())
+    if total <= 0:
+        return replace(reading, freq_ratio=None, freq_mhz=None, freq_basis=basis)
+    ratio = sum(reading.cpu_freq_ratio[c] * w for c, w in present.items()) / total
+    mhz = sum(reading.cpu_freq_mhz.get(c, 0.0) * w for c, w in present.items()) / total
+    return replace(reading, freq_ratio=ratio, freq_mhz=mhz, freq_basis=basis)
 
 
 def _pi_reasons(reading: ThermalReading, first: ThermalReading) -> list[str]:
@@ -246,6 +324,7 @@ def summarize(readings: list[ThermalReading], has_indicator: bool, use_freq_drop
         onset_ns=onset,
         onset_basis=basis,
         unavailable=unavailable,
+        freq_basis=next((r.freq_basis for r in readings if r.freq_basis), None),
     )
 
 

@@ -92,7 +92,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
               _est(s, _fmt(s.tokens_per_j, ".1f")), _fmt(s.config.decode_tps, ".1f"), f"{(s.config.peak_rss_bytes or 0) / 2**20:.0f}",
               {True: "yes", False: "dominated", None: "not compared"}[s.on_frontier]] for s in board.scores],
         ))
-        parts += [f"<p>{_e(n)}</p>" for n in board.notes]
+        parts += [f"<p>{_e(n)}</p>" for n in ([board.reference_note] if board.reference_note else []) + board.notes]
     parts += list(sections)
     parts += ["<h2>Plots</h2>", _plots(run, board)]
     if run.failures:

@@ -83,6 +83,8 @@ def print_scoreboard(board: Scoreboard, console: Console, title: str | None = No
     if dominated:
         console.print(dominated)
     console.print(f"Pareto objectives: {', '.join(board.objectives_used) or 'none'}")
+    if board.reference_note:  # what decode t/s and J/token are: one stated test, never a mix of shapes
+        console.print(board.reference_note)
     for note in dict.fromkeys(board.notes):
         console.print(f"[dim]note:[/dim] {note}")
 

@@ -170,12 +170,18 @@ def scoreboard_columns(board) -> list[Column]:
     names = short_model_names([(c.model_name, c.quant) for c in configs])
     key_names = {c.key: _config_label(c, names) for c in configs}
     with_energy = [s for s in board.scores if s.config.j_per_decode_token is not None]
-    estimated = any(not s.config.energy_measured for s in with_energy)
     all_estimated = bool(with_energy) and not any(s.config.energy_measured for s in with_energy)
+    header_mark = EST if all_estimated else ""
+
+    def marked(s, value, unit=""):
+        """A figure computed from the energy: "(est.)" in the cell when the column mixes measured and
+        estimated figures (the header carries it when all are estimated)."""
+        if value is None:
+            return None
+        return f"{sig3(value)}{unit}{EST if not s.config.energy_measured and not all_estimated else ''}"
 
     def energy(s):
-        mark = EST if not s.config.energy_measured and not all_estimated else ""
-        return None if s.j_per_1k_tokens is None else f"{sig3(s.j_per_1k_tokens)} J{mark}"
+        return marked(s, s.j_per_1k_tokens, " J")
 
     def pareto(s):
         return None if s.on_frontier is None else "frontier" if s.on_frontier else "dominated"
@@ -187,15 +193,14 @@ def scoreboard_columns(board) -> list[Column]:
         Column("configuration", lambda s: key_names[s.config.key], "left", core=True, shrink=True),
         Column("decode t/s", lambda s: rate(s.config.decode_tps, ""), core=True, why_na=lambda ss: "no generation test"),
         Column("peak mem", lambda s: size(s.config.peak_rss_bytes), core=True),
-        Column("J/1k tok" + (EST if all_estimated else ""), energy, core=True, why_na=lambda ss: "energy unavailable"),
+        Column("J/1k tok" + header_mark, energy, core=True, why_na=lambda ss: "energy unavailable"),
         Column(f"{board.metric} %", lambda s: fmt(s.accuracy_pct, ".1f"), core=True, why_na=lambda ss: f"no {board.metric} score"),
         Column("provenance", lambda s: s.accuracy.label() if s.accuracy else None, "left", shrink=True,
                why_na=lambda ss: "no accuracy source"),
         Column("Pareto", pareto, "left", core=True, why_na=lambda ss: "nothing to compare"),
-        Column("acc/J·1k" + (EST if estimated else ""), lambda s: None if s.accuracy_pct_per_j_per_1k_tokens is None
-               else sig3(s.accuracy_pct_per_j_per_1k_tokens), why_na=lambda ss: "needs accuracy and energy"),
-        Column("cost/1M tok" + (EST if estimated else ""), lambda s: None if s.cost_per_1m_tokens is None else sig3(s.cost_per_1m_tokens),
-               why_na=lambda ss: "energy unavailable"),
+        Column("acc/J·1k" + header_mark, lambda s: marked(s, s.accuracy_pct_per_j_per_1k_tokens),
+               why_na=lambda ss: "needs accuracy and energy"),
+        Column("cost/1M tok" + header_mark, lambda s: marked(s, s.cost_per_1m_tokens), why_na=lambda ss: "energy unavailable"),
         Column("params", lambda s: params_text(s.config.n_params, s.config.n_params_active) if s.config.n_params else None),
         Column("acc/GB", lambda s: fmt(s.accuracy_pct_per_gb_peak, ".1f"), why_na=lambda ss: "needs accuracy and memory"),
         Column("density %/B", lambda s: fmt(s.knowledge_density_pct_per_b_params, ".0f"), why_na=lambda ss: "needs accuracy"),

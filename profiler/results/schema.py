@@ -118,7 +118,10 @@ class TestResult:
     j_per_prefill_token: float | None = None
     j_per_decode_token: float | None = None
     tokens_per_j: float | None = None
-    avg_power_w: float | None = None
+    # attributed energy / time over the timed windows: this process's share of the power, not the
+    # device's (stored as avg_power_w before issue #19.11; row_from_dict reads that name)
+    process_power_w: float | None = None
+    device_power_w: float | None = None  # what the source saw (the domain's energy) / time, same windows
     idle_power_w: float | None = None
     # --- thermal and frequency during the test ---
     temp_max_c: float | None = None
@@ -205,7 +208,28 @@ def json_safe(value):
     return value
 
 
+# Row fields renamed since rows were first stored: old name -> new name (the store keeps each row's
+# JSON as written, so every reader goes through row_from_dict).
+RENAMED_FIELDS = {"avg_power_w": "process_power_w"}
+
+
+def _device_power_w(detail: dict) -> float | None:
+    """The device's power over the timed windows from a row's own per-phase breakdown (rows stored
+    before device_power_w existed): sum of domain_j / sum of duration_s over the phases that have one."""
+    phases = [p for p in (detail or {}).get("phases", {}).values()
+              if isinstance(p, dict) and p.get("domain_j") is not None and p.get("duration_s")]
+    seconds = sum(p["duration_s"] for p in phases)
+    return sum(p["domain_j"] for p in phases) / seconds if seconds > 0 else None
+
+
 def row_from_dict(data: dict) -> TestResult:
+    data = dict(data)
+    for old, new in RENAMED_FIELDS.items():
+        if old in data:
+            value = data.pop(old)
+            data.setdefault(new, value)
+    if "device_power_w" not in data and data.get("energy_detail"):
+        data["device_power_w"] = _device_power_w(data["energy_detail"])
     names = {f.name for f in fields(TestResult)}
     known = {k: v for k, v in data.items() if k in names}
     extra = {k: v for k, v in data.items() if k not in names}

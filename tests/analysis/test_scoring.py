@@ -353,3 +353,72 @@ def test_the_run_scoreboard_measures_every_file_on_the_same_task_count(isolated_
     assert not has_hellaswag("a" * 64, 200)  # 400 tasks are another subset than the 200 asked
     assert not has_hellaswag("a" * 64, 800)
     assert has_hellaswag("a" * 64, 400)
+
+
+# --------------------------------------------------------------------------- issue #19.8: like with like
+
+
+def _shape_row(name, n_gen, decode, j=None, depth=0, n_prompt=0, attribution="process-share", **extra):
+    return _row(name, n_gen=n_gen, n_prompt=n_prompt, decode=decode, j=j, n_depth=depth,
+                **({"energy_attribution": attribution} if j is not None else {}), **extra)
+
+
+def test_decode_figures_come_from_one_reference_test_not_an_average_over_depths():
+    """A depth test decodes slower: averaging it in would make the score depend on the sweep's shape."""
+    flat = [_shape_row("a", 128, 50.0, j=0.02)]
+    deep = flat + [_shape_row("a", 128, 30.0, j=0.04, depth=4096), _shape_row("a", 128, 40.0, j=0.03, n_prompt=512)]
+    for rows in (flat, deep):
+        c = scoring.configurations(rows)[0]
+        assert (c.decode_tps, c.j_per_decode_token, c.reference_test) == (50.0, 0.02, "tg128")
+    c = scoring.configurations(deep)[0]
+    assert {t.test: t.decode_tps for t in c.decode_tests} == {"tg128": 50.0, "pp512+tg128": 40.0,
+                                                              "tg128 @ d4096": 30.0}
+
+
+def test_the_reference_is_the_shape_most_configurations_ran_and_the_others_say_why_not():
+    rows = [_shape_row("a", 128, 50.0, j=0.02), _shape_row("a", 64, 55.0, j=0.021), _shape_row("b", 64, 45.0, j=0.02),
+            _shape_row("c", 64, 60.0, j=0.01), _shape_row("d", 128, 40.0, j=0.03)]
+    by_key = {c.key: c for c in scoring.configurations(rows)}
+    assert {c.reference_test for c in by_key.values()} == {"tg64"}  # 3 configurations ran tg64, 2 tg128
+    assert by_key["a t4"].decode_tps == 55.0 and by_key["c t4"].j_per_decode_token == 0.01
+    d = by_key["d t4"]
+    assert d.decode_tps is None and d.j_per_decode_token is None
+    assert d.decode_note == "decode t/s and J/token unavailable, because this configuration has no tg64 test (it ran tg128)"
+    assert d.energy_note.startswith("energy unavailable, because")
+
+
+def test_a_tie_goes_to_tg_at_depth_zero_then_the_longer_n_gen():
+    rows = [_shape_row("a", 128, 50.0), _shape_row("a", 128, 30.0, depth=512), _shape_row("a", 256, 45.0)]
+    assert scoring.configurations(rows)[0].reference_test == "tg256"
+    sustained = [_shape_row("a", 128, 50.0), _shape_row("a", 256, 20.0, sustained_s=120.0)]
+    assert scoring.configurations(sustained)[0].reference_test == "tg128"
+
+
+def test_the_scoreboard_states_its_reference_across_runs(tmp_path):
+    run_a = scoring.configurations([_shape_row("a", 128, 50.0, j=0.02), _shape_row("a", 64, 52.0, j=0.02)], "r1")
+    run_b = scoring.configurations([_shape_row("b", 64, 40.0, j=0.03)], "r2")
+    board = scoring_io.board(run_a + run_b, "hellaswag")
+    assert board.reference_test == "tg64"  # run a alone would have picked tg128 (the longer one)
+    assert [s.config.decode_tps for s in board.scores] == [52.0, 40.0]
+    assert board.reference_note.startswith("reference test tg64: ") and "(2 of 2)" in board.reference_note
+    data = scoring.to_dict(board)
+    assert data["reference_test"] == "tg64" and data["scores"][0]["configuration"]["reference_test"] == "tg64"
+    assert run_a[0].decode_tps == 50.0  # build() changes no argument
+
+
+def test_energy_is_not_averaged_across_attributions():
+    rows = [_shape_row("a", 128, 50.0, j=0.02, attribution="process-share"),
+            _shape_row("a", 128, 50.0, j=0.20, attribution="system-wide")]
+    c = scoring.configurations(rows)[0]
+    assert c.j_per_decode_token is None and "mix attributions (process-share, system-wide)" in c.energy_note
+    one = scoring.configurations(rows[:1])[0]
+    assert one.energy_attribution == "process-share" and one.energy_note.endswith(", process-share")
+
+
+def test_the_scoreboard_says_when_attributions_differ_between_configurations():
+    rows = [_shape_row("a", 128, 50.0, j=0.02, attribution="process-share"),
+            _shape_row("b", 128, 50.0, j=0.20, attribution="system-wide")]
+    board = scoring_io.board(scoring.configurations(rows), "hellaswag")
+    assert "J/token attribution differs (process-share for a t4; system-wide for b t4)" in board.reference_note
+    same = scoring_io.board(scoring.configurations(rows[:1]), "hellaswag")
+    assert same.reference_note.endswith("; J/token attribution: process-share")

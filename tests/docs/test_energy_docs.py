@@ -40,3 +40,15 @@ def test_readme_and_thermal_section_agree_with_the_code():
     stated = re.findall(r"`pmic_read_adc` rails are sampled at ([0-9.]+) Hz", README)
     assert stated == [f"{pi_pmic.RATE_HZ:g}"]
     assert f"Sampled at {thermal.RATE_HZ:g} Hz during every test" in DOC
+
+
+def test_the_net_energy_formula_is_the_codes():
+    """Issue #19.11: docs/energy.md once wrote E_net = E - P_idle * t while the code computes
+    (E_domain - P_idle * t) * share (tests/platform/test_energy_integrate.py checks it by hand)."""
+    net = next(line for line in DOC.splitlines() if line.startswith("* **Net**"))
+    assert "`E_net = (E_domain − P_idle · t_phase) · share`" in net
+    assert "E_net = E − P_idle" not in DOC
+
+
+def test_power_fields_are_named_for_what_they_hold():
+    assert "`process_power_w`" in DOC and "`device_power_w`" in DOC and "avg_power_w" in DOC  # the old name, explained

@@ -195,3 +195,17 @@ def test_process_below_one_tick_is_not_attributed_instead_of_a_zero_share():
     fields, _ = energy_fields(EnergyInputs(readings, prov(), True, [("prefill", 0, S // 1000)], 64, 0, None,
                                            "skipped", 0.1), "m pp64")
     assert fields["energy_prefill_j"] > 0 and fields["energy_attributed"] is False
+
+
+def test_net_energy_and_power_by_hand_with_a_half_share():
+    """Issue #19.11: net = (E_domain - P_idle * t) * share, as docs/energy.md states; process power is
+    the attributed energy over the windows' time, device power the domain's (10 W here)."""
+    windows = [("prefill", S, 2 * S), ("decode", 2 * S, 4 * S)]  # 1 s and 2 s of a 10 W counter
+    fields, _ = energy_fields(EnergyInputs(cpu_readings(), prov(), True, windows, n_prompt=64, n_gen=16, idle_w=4.0,
+                                           idle_reason=None, interval_s=None), "m pp64+tg16")
+    assert fields["energy_detail"]["attribution"]["share"] == pytest.approx(0.5)  # 0.3 of 0.6 busy CPU-s
+    assert (fields["energy_prefill_j"], fields["energy_decode_j"]) == (pytest.approx(5.0), pytest.approx(10.0))
+    # (10 J - 4 W x 1 s) x 0.5 and (20 J - 4 W x 2 s) x 0.5; E_proc - P_idle * t would give 1 and 2
+    assert (fields["energy_prefill_net_j"], fields["energy_decode_net_j"]) == (pytest.approx(3.0), pytest.approx(6.0))
+    assert fields["process_power_w"] == pytest.approx(15.0 / 3) and fields["device_power_w"] == pytest.approx(30.0 / 3)
+    assert "avg_power_w" not in fields

@@ -140,3 +140,46 @@ def test_delay_only_between_tests_and_cooldown_before_each(root):
     assert first["reached"] and later["start_c"] == 40.0
     assert pause(session, EnergyOptions(delay_s=2.0), first=False, sleep=slept.append) is None
     assert slept == [3.0, 2.0]
+
+
+def eight_cores(root, busy_ticks: dict[int, int], cur_khz: dict[int, int]) -> None:
+    """An 8-CPU tree: each CPU's clock and its /proc/stat busy ticks (user column)."""
+    lines = ["cpu  0 0 0 0 0 0 0 0 0 0"] + [f"cpu{i} {busy_ticks.get(i, 0)} 0 0 1000 0 0 0 0 0 0" for i in range(8)]
+    write_tree(root, {"/proc/stat": "\n".join(lines) + "\n",
+                      **{f"{CPU}/cpu{i}/cpufreq/scaling_cur_freq": cur_khz.get(i, 800_000) for i in range(8)},
+                      **{f"{CPU}/cpu{i}/cpufreq/cpuinfo_max_freq": 4_000_000 for i in range(8)}})
+
+
+def test_the_clock_is_the_busy_cpus_not_a_mean_with_idle_ones(root):
+    """Issue #19.11: one busy thread at full clock on 8 cores read 0.3 (7 idle cores parked at 0.2)."""
+    eight_cores(root, {}, {3: 4_000_000})
+    sensors = ThermalSensors.discover()
+    first = sensors.read(1)
+    assert first.freq_ratio == pytest.approx((1.0 + 7 * 0.2) / 8)  # the mean as read, idle CPUs included
+    eight_cores(root, {3: 200, 5: 0}, {3: 4_000_000})
+    readings = thermal.on_busy_cpus([first, sensors.read(2)], allowed=set(range(8)))
+    assert [r.freq_ratio for r in readings] == [pytest.approx(1.0)] * 2
+    assert readings[1].freq_mhz == pytest.approx(4000.0)
+    summary = thermal.summarize(readings, sensors.has_throttle_indicator)
+    assert summary.freq_ratio == pytest.approx(1.0) and summary.freq_ratio_min == pytest.approx(1.0)
+    assert summary.freq_basis.startswith("weighted by each CPU's busy time in the test, over CPUs 0-7")
+    assert "cpu3 2.00 s" in summary.freq_basis
+
+
+def test_busy_time_weights_the_clocks_within_the_affinity(root):
+    eight_cores(root, {}, {0: 4_000_000, 1: 2_000_000, 6: 4_000_000})
+    sensors = ThermalSensors.discover()
+    first = sensors.read(1)
+    # cpu0 busy 3 s at 1.0, cpu1 busy 1 s at 0.5; cpu6 is busy too but outside the process's affinity
+    eight_cores(root, {0: 300, 1: 100, 6: 500}, {0: 4_000_000, 1: 2_000_000, 6: 4_000_000})
+    readings = thermal.on_busy_cpus([first, sensors.read(2)], allowed={0, 1, 2, 3})
+    assert readings[1].freq_ratio == pytest.approx((3 * 1.0 + 1 * 0.5) / 4)
+    assert "CPUs 0-3 (the process's affinity)" in readings[1].freq_basis
+
+
+def test_without_per_cpu_busy_time_the_mean_is_over_the_affinity(root):
+    eight_cores(root, {}, {0: 4_000_000, 1: 2_000_000})
+    sensors = ThermalSensors.discover()
+    readings = thermal.on_busy_cpus([sensors.read(1)], allowed={0, 1})  # one reading: no busy time over the test
+    assert readings[0].freq_ratio == pytest.approx(0.75)
+    assert readings[0].freq_basis.startswith("mean over CPUs 0-1 (the process's affinity): no per-CPU busy time")

@@ -280,3 +280,30 @@ def test_run_prints_fitted_tables_and_wide_shows_every_column(tiny_gguf, tmp_pat
     assert wide.returncode == 0, wide.stderr
     assert len(table_lines(wide.stdout)) == 2 and "PSS" in wide.stdout and "load" in wide.stdout
     assert "more column(s)" not in wide.stdout
+
+
+def test_the_scoreboard_states_its_reference_test():
+    """Issue #19.8: the printed scoreboard and the HTML report say which test decode t/s and J/token are from."""
+    from profiler.analysis import scoring, scoring_io
+    from profiler.report.html import render_html
+
+    run = sweep_run()
+    board = scoring_io.board(scoring.configurations(run.rows, run.run_id), "hellaswag")
+    assert board.reference_test == "tg128"
+    text = render(lambda c: print_scoreboard(board, c), 200)
+    assert "reference test tg128: decode t/s and J/token come from this test alone" in " ".join(text.split())
+    assert "reference test tg128: decode t/s and J/token come from this test alone" in render_html(run, board)
+
+
+def test_per_joule_columns_mark_each_estimated_cell_when_the_board_mixes():
+    """Issue #19.11: a scoreboard with measured and estimated energy marks each estimated per-joule
+    figure (acc/J·1k, cost/1M tok) with (est.), as J/1k tok does, and leaves the measured one bare."""
+    board = three_config_scoreboard()
+    board.scores[0].config.energy_measured = True  # the Q4_1 measured, the other two estimated
+    header, body = table_body(render(lambda c: print_scoreboard(board, c, wide=True), 250), "configuration")
+    assert "(est.)" not in " ".join(header)
+    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[1:-1]] for line in body}
+    titles = [c.strip() for c in header[0].split("│")[1:-1]]
+    acc, cost = titles.index("acc/J·1k"), titles.index("cost/1M tok")
+    assert cells["smollm2-135m Q4_1 t2"][acc] == "0.407" and cells["smollm2-135m Q4_1 t2"][cost] == "0.00792"
+    assert cells["smollm2-135m Q8_0 t2"][acc] == "0.323 (est.)" and cells["gemma-3-270m Q4_K_M t2"][cost] == "0.0158 (est.)"

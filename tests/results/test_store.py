@@ -63,3 +63,29 @@ def test_test_key_distinguishes_every_sweep_dimension():
     variants = [TestConfig(64, 0, d, t, 2048, 512, k, "f16", fa) for d in (0, 8) for t in (1, 2) for k in ("f16", "q8_0") for fa in ("auto", "on")]
     assert len({row_key("m", v) for v in variants}) == len(variants)
     assert row_key("m", base) != row_key("n", base)
+
+
+def _old_row_dict() -> dict:
+    """A row as stored before issue #19.11: the process's power under the name avg_power_w."""
+    data = make_row(n_gen=16, n_prompt=0).to_dict()
+    data.pop("process_power_w"), data.pop("device_power_w")
+    phases = {"decode": {"domain_j": 8.0, "duration_s": 2.0, "energy_j": 2.0}}
+    return {**data, "avg_power_w": 1.0, "energy_detail": {"phases": phases}}
+
+
+def test_old_rows_with_avg_power_w_load_under_the_new_names(tmp_path):
+    import json
+
+    from profiler.results.schema import load_run, row_from_dict
+
+    row = row_from_dict(_old_row_dict())
+    assert (row.process_power_w, row.device_power_w) == (1.0, 4.0) and "avg_power_w" not in row.extra
+    store = Store(tmp_path / "p.db")
+    store.begin_run(_run("old"), {})
+    store.db.execute("INSERT INTO rows (run_id, test_key, model_name, test, n_threads, avg_ts, data_json) "
+                     "VALUES ('old', 'k', 'tiny', 'tg16', 2, 1.0, ?)", (json.dumps(_old_row_dict()),))
+    stored = store.load_run("old").rows[0]
+    assert (stored.process_power_w, stored.device_power_w) == (1.0, 4.0)
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps({**_run("old").to_dict(), "rows": [_old_row_dict()]}))
+    assert load_run(saved).rows[0].process_power_w == 1.0

@@ -43,6 +43,23 @@ def parse_proc_stat(text: str | None) -> tuple[int, int] | None:
     return busy, max(n_cpus, 1)
 
 
+def parse_per_cpu_busy(text: str | None) -> dict[str, int]:
+    """Busy ticks of each CPU (``"0"``, ``"1"``, ...) from /proc/stat's cpuN lines, busy as above."""
+    busy = {}
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[0].startswith("cpu") and parts[0][3:].isdigit():
+            user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in parts[1:8])
+            busy[parts[0][3:]] = user + nice + system + irq + softirq
+    return busy
+
+
+def per_cpu_busy_s() -> dict[str, float]:
+    """Busy CPU-seconds of each CPU since boot (empty when /proc/stat cannot be read)."""
+    ticks = clock_ticks()
+    return {cpu: n / ticks for cpu, n in parse_per_cpu_busy(sysfs.read_text("/proc/stat")).items()}
+
+
 def parse_self_stat(text: str | None) -> int | None:
     """utime + stime ticks of the process from /proc/self/stat (all its threads)."""
     if not text or ")" not in text:
