@@ -222,14 +222,19 @@ def j_per_token_interval(per_window: Sequence[float], window_s: float, gap_s: fl
 
 
 def _resolved(windows: Sequence[Window], resolution_s: float, update_s: float = 0.0) -> bool:
-    """Windows long enough on their own, or back to back (as in sustained mode) over a long enough span.
+    """Windows long enough for the meter's update period, and for the source's resolution on their
+    own or back to back (as in sustained mode) over a long enough span.
 
-    Long enough: MIN_PERIODS_PER_WINDOW x the source's resolution and MIN_UPDATES_PER_WINDOW x the
-    meter's measured update period. Interpolation error sits at window edges; edges between
-    adjacent windows cancel, so a run of contiguous windows is resolved when its whole span is.
+    Each window must hold MIN_UPDATES_PER_WINDOW of the meter's measured update periods: a
+    shorter one integrates one or two stale values, whatever its neighbours. Against the source's
+    resolution (its read interval), MIN_PERIODS_PER_WINDOW periods; that interpolation error sits
+    at window edges, and edges between adjacent windows cancel, so a run of contiguous windows
+    is resolved when its whole span is.
     """
-    need = max(MIN_PERIODS_PER_WINDOW * resolution_s, MIN_UPDATES_PER_WINDOW * update_s)
     busy = sum(b - a for _, a, b in windows)
+    if busy / len(windows) < MIN_UPDATES_PER_WINDOW * update_s * 1e9:
+        return False
+    need = MIN_PERIODS_PER_WINDOW * resolution_s
     if busy / len(windows) >= need * 1e9:
         return True
     span = max(b for _, _, b in windows) - min(a for _, a, _ in windows)
@@ -385,6 +390,24 @@ def energy_fields(inp: EnergyInputs, label: str) -> tuple[dict, list[str]]:
         "samples": samples_dict(inp.readings, inp.cumulative),
     }
     return fields, warnings + _energy_warnings(phases, label, inp, share, basis, found)
+
+
+def interval_check(inp: EnergyInputs) -> tuple[float | None, str | None]:
+    """The widest J/token 95% interval (over its mean) of the phases, or (None, why) when one can
+    never have one (estimated, or windows the meter does not resolve); (None, None): not yet."""
+    if not inp.provenance.measured:
+        return None, "the energy is estimated: no interval"
+    if _series_problem(inp):
+        return None, None
+    share = attribution_share(inp.readings, inp.windows)[0] if inp.provenance.system_wide else None
+    phases = _phases(inp, share, test_meter(inp)).values()
+    unresolved = [p.phase for p in phases if not p.resolved]
+    if unresolved:
+        return None, f"{', '.join(unresolved)} windows shorter than the meter resolves"
+    rels = [p.j_per_token_ci95_rel for p in phases]
+    if not rels or None in rels:
+        return None, None
+    return max(rels), None
 
 
 def _sampling_warnings(kind: str, sampling: dict, label: str) -> list[str]:
@@ -562,21 +585,56 @@ class TestTracker:
                                                          self.thermal_sampling)
         return {**fields, **more}, warnings + thermal_warnings, summary
 
-    def _energy(self, windows: list[Window], n_prompt: int, n_gen: int, label: str) -> tuple[dict, list[str]]:
-        session = self.session
-        if self.sampler is None:
-            return unavailable_fields(session.choice.unavailable_reason or "no energy source"), []
-        idle = session.idle
+    def _inputs(self, readings: list[Reading], windows: list[Window], n_prompt: int, n_gen: int) -> EnergyInputs:
+        idle = self.session.idle
         source = self.sampler.source
-        inputs = EnergyInputs(
-            readings=self.energy_readings, provenance=source.provenance, cumulative=source.cumulative,
+        return EnergyInputs(
+            readings=readings, provenance=source.provenance, cumulative=source.cumulative,
             windows=windows, n_prompt=n_prompt, n_gen=n_gen,
             idle_w=idle.power_w if idle else None, idle_reason=idle.reason if idle else "not measured",
             interval_s=None if self.edges else self.sampler.interval_s, stats=self.energy_stats,
             sampling=self.energy_sampling, max_gap_s=2 * source.max_interval_s if source.max_interval_s else None,
             meter=idle.meter if idle else meter_mod.UNKNOWN, declared_update_s=source.declared_update_s,
         )
-        return energy_fields(inputs, label)
+
+    def _energy(self, windows: list[Window], n_prompt: int, n_gen: int, label: str) -> tuple[dict, list[str]]:
+        if self.sampler is None:
+            return unavailable_fields(self.session.choice.unavailable_reason or "no energy source"), []
+        return energy_fields(self._inputs(self.energy_readings, windows, n_prompt, n_gen), label)
+
+    def readings_so_far(self) -> list[Reading]:
+        """The energy readings of this test up to now (the monitor's too), mid-test."""
+        if self.energy_in_monitor and self.monitor is not None:
+            try:
+                return [Reading(*r) for r in self.monitor.peek()]
+            except MonitorError:
+                return []  # __exit__ finds the monitor dead too, and says so in the row
+        return self.sampler.readings if self.sampler is not None else []
+
+    def interval_now(self, windows: list[Window], n_prompt: int, n_gen: int) -> tuple[float | None, str | None]:
+        """For --energy-target: the widest J/token interval over the phases (half-width over the mean),
+        from the windows the readings already bracket; or None and, when it can never come, why."""
+        if self.sampler is None:
+            return None, "no energy source"
+        readings = self.readings_so_far()
+        if len(readings) < 2:
+            return None, None
+        done = [w for w in windows if w[2] <= readings[-1].t_ns]
+        return interval_check(self._inputs(readings, done, n_prompt, n_gen))
+
+
+def idle_readings(sampler: Sampler, seconds: float, clock: Callable[[], int],
+                  sleep: Callable[[float], None]) -> list[Reading]:
+    """Read every ``sampler.interval_s`` for ``seconds``, and once more at the end."""
+    end = clock() + seconds * 1e9
+    sampler.take()
+    for _ in range(math.ceil(seconds / sampler.interval_s) + 1):  # bounded, whatever the clock does
+        now = clock()
+        if now >= end:
+            break
+        sleep(min(sampler.interval_s, (end - now) / 1e9))
+        sampler.take()
+    return sampler.readings
 
 
 class EnergySession:
@@ -652,10 +710,10 @@ class EnergySession:
             return IdleBaseline(None, 0.0, self.choice.unavailable_reason)
         if source.provenance.method == "constant":
             return IdleBaseline(None, 0.0, "a constant --watts has no idle level; net energy is unavailable")
-        # Nothing is measured during the idle window, so sampling it in a thread here costs nothing.
-        sampler = Sampler(source, self.clock).start()
-        sleep(seconds)
-        readings = sampler.stop()
+        # Nothing is measured during the idle window, so it is read right here, on the sampler's
+        # schedule: every read is also a chance to see the meter's value change (meter.py).
+        sampler = Sampler(source, self.clock).open()
+        readings = idle_readings(sampler, seconds, self.clock, sleep)
         power = integ.mean_power_w(readings, source.cumulative) if len(readings) >= 2 else None
         duration = (readings[-1].t_ns - readings[0].t_ns) / 1e9 if readings else 0.0
         if power is not None and power <= 0:
