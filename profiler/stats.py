@@ -162,7 +162,7 @@ def mean_ci_half_width(values: Sequence[float]) -> float | None:
 def combined_mean_ci_half_width(values: Sequence[float], type_b_sds: Sequence[float] = (),
                                  spread_scale: float = 1.0) -> float | None:
     """Half-width of the 95% interval of the mean of ``values`` with systematic terms added (GUM):
-    u_A = spread_scale x s / sqrt(n) from the spread, each type-B standard uncertainty added in
+    u_A = spread_scale x s / sqrt(n) from the spread (a scale > 1 for samples known to be smoothed), each type-B standard uncertainty added in
     quadrature, the coverage factor Student's t at the Welch-Satterthwaite degrees of freedom
     (n - 1) (u_c / u_A)^4 (type-B terms count as exactly known), rounded down (a slightly wider
     interval, and a cacheable t). None below 2 values."""

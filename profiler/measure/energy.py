@@ -186,13 +186,15 @@ def j_per_token_interval(per_window: Sequence[float], window_s: float, gap_s: fl
                          resolved: bool, per_token: float) -> dict:
     """The 95% interval of the mean J/token over the windows (one per repetition), or why there is none.
 
-    From the repetitions' spread (Student's t), widened for what the meter adds (GUM, in quadrature):
+    From the repetitions' spread (Student's t), widened for what the meter adds (GUM, in quadrature).
+    The spread already holds the meter's noise and the random phase of its refreshes against each
+    window. What it understates or cannot show:
 
-    * a window edge is blurred over ``smear`` = the meter's stale period (or the read interval):
-      each window's figure then mixes in about f = smear / 2T of the window before it, which
-      shrinks the spread between windows by sqrt((1-f)^2 + f^2) while the mean's error is not
-      shrunk; the spread is scaled back up by that factor;
-    * the time between windows (``gap_s``: KV reset, choosing a token) cannot be told apart from
+    * a stale meter (update period U) shows the window before for the first 0..U s of each window,
+      so each figure mixes in about f = U / 2T of its neighbour: the spread between windows shrinks
+      by sqrt((1-f)^2 + f^2) while the mean's error does not; the spread is scaled back up by that;
+    * a window edge is blurred over ``smear`` = the meter's stale period (or the read interval),
+      so the time between windows (``gap_s``: KV reset, choosing a token) cannot be told apart from
       the window after it when it is shorter than the smear: up to min(smear, gap) x the mean
       power leaks in or out, a rectangular error of that half-width;
     * the meter's value step: up to half a step x the window, rectangular.
@@ -205,20 +207,21 @@ def j_per_token_interval(per_window: Sequence[float], window_s: float, gap_s: fl
     if not meter.measured:
         return {"unavailable": "estimated, not measured: the model's own error is unknown, and a spread of "
                                "repetitions would pretend to measure it"}
+    kept = {"per_window_j_per_token": list(per_window)}
     if not resolved:
-        return {"unavailable": "windows shorter than the meter resolves (see resolved); use larger -n/-p"}
+        return {**kept, "unavailable": "windows shorter than the meter resolves (see resolved); use larger -n/-p"}
     if n < 2:
-        return {"unavailable": "one repetition: no spread to estimate an interval from"}
+        return {**kept, "unavailable": "one repetition: no spread to estimate an interval from"}
     centre = mean(per_window)
-    f = min(meter.smear_s / (2 * window_s), 0.5) if window_s > 0 else 0.0
+    f = min(meter.update_s / (2 * window_s), 0.5) if window_s > 0 else 0.0
     scale = 1 / math.sqrt((1 - f) ** 2 + f**2)
     per_second = centre / window_s if window_s > 0 else 0.0  # the mean power, in J/token per second
     u_gap = min(meter.smear_s, gap_s) * per_second / math.sqrt(3)
     u_step = (meter.quantum_w or 0.0) / 2 * window_s * per_token / math.sqrt(3)
     half = combined_mean_ci_half_width(per_window, (u_gap, u_step), spread_scale=scale)
     return {"half_width_j": half, "rel": half / centre if half is not None and centre > 0 else None, "n": n,
-            "spread_scale": scale, "u_gap_j": u_gap, "u_step_j": u_step, "smear_s": meter.smear_s,
-            "gap_s": gap_s, "unavailable": None}
+            "spread_scale": scale, "u_gap_j": u_gap, "u_step_j": u_step, "smear_s": meter.smear_s, "gap_s": gap_s, "unavailable": None,
+            **kept}
 
 
 def _resolved(windows: Sequence[Window], resolution_s: float, update_s: float = 0.0) -> bool:
