@@ -129,7 +129,7 @@ def energy_target_record(fields: dict, target: float, stop: str, label: str) -> 
                                              "met": met, "stop_reason": stop}
     if met:
         return []
-    now = "no interval" if widest is None else f"±{widest:.1%}"
+    now = "n/a" if widest is None else f"±{widest:.1%}"
     why = {"energy-unresolved": "its windows are shorter than the meter resolves; use larger -n/-p",
            "time-cap": "raise --max-time", "rep-cap": "use larger -n/-p so each repetition is longer",
            "trend": "t/s drifted (see the trend warning)"}.get(stop, stop)
