@@ -65,6 +65,12 @@ class IdleBaseline:
         data["samples"] = samples_dict(self.readings, None)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> IdleBaseline:
+        """The baseline a child process gets from its parent (``to_dict``; the samples stay behind)."""
+        return cls(data.get("power_w"), data.get("duration_s", 0.0), data.get("reason"),
+                   meter=MeterUpdate.from_dict(data["meter"]) if data.get("meter") else meter_mod.UNKNOWN)
+
 
 @dataclass
 class PhaseEnergy:

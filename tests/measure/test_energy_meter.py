@@ -108,3 +108,11 @@ def test_hwmon_power_average_interval_is_read_and_holds_the_windows(tmp_path):
     ts = [i * S // 10 for i in range(50)]
     found = observe(ts, [48.0 + 0.01 * i for i in range(50)], 0.1, declared_s=source.declared_update_s)
     assert (found.bound, found.stale_s) == ("declared", 2.0)
+
+
+def test_the_measured_period_reaches_the_measuring_child(tmp_path):
+    """Each model runs in a child process that gets the parent's idle baseline as a dict."""
+    from profiler.measure.energy import IdleBaseline
+
+    idle, *_ = gauge_run(tmp_path, period_s=5.0, window_s=3.0)
+    assert IdleBaseline.from_dict(idle.to_dict()).meter == idle.meter and idle.meter.stale_s > 4

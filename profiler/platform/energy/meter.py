@@ -44,6 +44,10 @@ class MeterUpdate:
     def to_dict(self) -> dict:
         return {**asdict(self), "stale_s": self.stale_s}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> MeterUpdate:
+        return cls(data.get("update_s"), data.get("bound", "unknown"), data.get("basis", ""), data.get("quantum_w"))
+
 
 UNKNOWN = MeterUpdate(None, "unknown", "not measured (no idle baseline)")
 
