@@ -17,16 +17,23 @@ the windows, decides whether they are resolved and prints the J/token with its i
 counts as covered when the printed interval holds the true J/token. Windows shorter than 3 updates
 are marked unresolved and get no interval; for those cases the row shows, as a limit, how a plain
 Student's t interval over the per-window figures (what would be printed without the check) covers.
+
+One more row runs ``--energy-target 2%`` on the 1 s meter with 5 s windows: after every repetition
+the readings so far go through the tracker's own check (``interval_check``) and the rule
+(``adaptive.stop_reason``), and the interval printed when it stops is checked against the truth
+(a sequential rule: stopping when the interval looks narrow could bias it).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 import numpy as np
 
 from coverage_sections import CoverageRow
-from profiler.measure.energy import EnergyInputs, energy_fields
+from profiler.measure import adaptive
+from profiler.measure.energy import EnergyInputs, energy_fields, interval_check
 from profiler.platform.energy.base import Provenance
 from profiler.platform.energy.meter import observe
 from profiler.platform.energy.sampler import Reading
@@ -47,15 +54,17 @@ STEP_W = 0.05
 READ_S = 0.5
 REPS = 10
 TOKENS_PER_S = 32
+TARGET_MAX_REPS = 60
 UPDATES = (0.1, 1.0, 5.0)
 WINDOWS = (2.0, 5.0, 10.0)
 S = 1_000_000_000
 PROV = Provenance("battery:SIM", "sampled", "battery-system", True, 1 / READ_S, False, READ_S)
 
 
-def timeline(rng: np.random.Generator, window_s: float, gap_s: float) -> tuple[list[tuple[float, float, float]], list]:
+def timeline(rng: np.random.Generator, window_s: float, gap_s: float,
+             reps: int = REPS) -> tuple[list[tuple[float, float, float]], list]:
     """Segments (start s, end s, watts) of the whole test, and the decode windows (start, end)."""
-    powers = P_DECODE_W * (1 + REP_CV * rng.standard_normal(REPS + 1))  # the warm-up pass, then the repetitions
+    powers = P_DECODE_W * (1 + REP_CV * rng.standard_normal(reps + 1))  # the warm-up pass, then the repetitions
     segments = [(0.0, IDLE_S, P_IDLE_W)]
     t, windows = IDLE_S, []
     for i, watts in enumerate(powers):
@@ -80,15 +89,20 @@ def meter_readings(rng: np.random.Generator, segments, update_s: float) -> tuple
     return reads, shown[np.searchsorted(refresh, reads, side="right") - 1]
 
 
-def one_run(rng: np.random.Generator, update_s: float, window_s: float, gap_s: float) -> dict:
-    segments, windows = timeline(rng, window_s, gap_s)
+def simulated_test(rng: np.random.Generator, update_s: float, window_s: float, gap_s: float, reps: int = REPS):
+    """The meter's idle period as the product measures it, the test's readings, and its windows."""
+    segments, windows = timeline(rng, window_s, gap_s, reps)
     reads, shown = meter_readings(rng, segments, update_s)
     t_ns = [round(t * S) for t in reads]
     idle = [i for i, t in enumerate(reads) if t < IDLE_S]
     found = observe([t_ns[i] for i in idle], [float(shown[i]) for i in idle], READ_S)
     test = [i for i, t in enumerate(reads) if t >= IDLE_S - READ_S]
     readings = [Reading(t_ns[i], float(shown[i]), None, None) for i in test]
-    spans = [("decode", round(a * S), round(b * S)) for a, b in windows]
+    return found, readings, [("decode", round(a * S), round(b * S)) for a, b in windows]
+
+
+def one_run(rng: np.random.Generator, update_s: float, window_s: float, gap_s: float) -> dict:
+    found, readings, spans = simulated_test(rng, update_s, window_s, gap_s)
     tokens = round(TOKENS_PER_S * window_s)
     inputs = EnergyInputs(readings, PROV, False, spans, 0, tokens, None, "simulated", READ_S, meter=found)
     fields, _ = energy_fields(inputs, "sim")
@@ -116,6 +130,44 @@ def simulate(update_s: float, window_s: float, runs: int, seed: int, gap_s: floa
     }
 
 
+def targeted_run(rng: np.random.Generator, update_s: float, window_s: float, target: float) -> tuple[int, dict]:
+    """--energy-target: after each repetition, the readings taken so far go through the tracker's
+    own check (``interval_check``) and ``adaptive.stop_reason``, as the runner does; then the row."""
+    found, readings, spans = simulated_test(rng, update_s, window_s, GAP_S, TARGET_MAX_REPS)
+    tokens = round(TOKENS_PER_S * window_s)
+    rule = adaptive.AutoReps(ci_target=None, max_time_s=math.inf, max_reps=TARGET_MAX_REPS, energy_target=target)
+    ends = [r.t_ns for r in readings]
+
+    def inputs(n: int) -> EnergyInputs:
+        seen = readings[:bisect_right(ends, spans[n - 1][2]) + 1]  # up to the first read after the window
+        return EnergyInputs(seen, PROV, False, spans[:n], 0, tokens, None, "simulated", READ_S, meter=found)
+
+    for n in range(rule.min_reps, TARGET_MAX_REPS + 1):
+        if rule.min_reps < n < rule.target_min_reps and n != TARGET_MAX_REPS:
+            continue  # nothing but the repetition cap can stop here
+        rel, why = interval_check(inputs(n))
+        reason, _ = adaptive.stop_reason([float(TOKENS_PER_S)] * n, 0.0, 0.0, rule, rel, why)
+        if reason is not None:
+            break
+    fields, _ = energy_fields(inputs(n), "sim")
+    return n, fields["energy_detail"]["phases"]["decode"] | {"jpt": fields["j_per_decode_token"]}
+
+
+def target_row(runs: int, seed: int, update_s: float, window_s: float, target: float) -> CoverageRow:
+    rng = np.random.default_rng(seed)
+    truth = P_DECODE_W * window_s / round(TOKENS_PER_S * window_s)
+    done = [targeted_run(rng, update_s, window_s, target) for _ in range(runs)]
+    covered = sum(abs(d["jpt"] - truth) <= d["j_per_token_ci95_j"] for _, d in done)
+    hw = mean([d["j_per_token_ci95_rel"] for _, d in done])
+    reps = mean([n for n, _ in done])
+    at_min = sum(n == adaptive.TARGET_MIN_REPS for n, _ in done) / runs
+    detail = (f"--energy-target {target:.0%}: update {update_s:g} s, windows {window_s:g} s: coverage "
+              f"{covered / runs:.1%}, mean half-width {hw:.2%}, mean repetitions {reps:.1f} "
+              f"({at_min:.0%} stopped at the minimum of {adaptive.TARGET_MIN_REPS})")
+    return CoverageRow(f"--energy-target {target:.0%} J/token CI", f"update {update_s:g} s, windows {window_s:g} s",
+                       runs, covered, 100 * hw, "% of J/token, half-width", detail=[detail])
+
+
 def rows(runs: int, seed: int) -> list[CoverageRow]:
     cases = [(u, w, GAP_S) for u in UPDATES for w in WINDOWS] + [(0.1, 2.0, LONG_GAP_S)]
     out = []
@@ -133,6 +185,7 @@ def rows(runs: int, seed: int) -> list[CoverageRow]:
             out.append(CoverageRow("J/token, t over windows (not printed)", f"{case}, unresolved", runs,
                                    r["naive_covered"], 100 * r["naive_hw_rel"], "% of J/token, half-width",
                                    goal=False, detail=[detail]))
+    out.append(target_row(runs, seed + 777, 1.0, 5.0, 0.02))
     return out
 
 

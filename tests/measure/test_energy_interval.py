@@ -100,6 +100,13 @@ def test_the_printed_interval_covers_the_true_j_per_token_on_a_slow_meter():
     assert short["unresolved"] == 1.0 and short["n_interval"] == 0
 
 
+def test_the_interval_printed_when_the_energy_target_stops_covers_the_truth():
+    """--energy-target 2% on the simulated 1 s meter: the rule stops on the interval it computes after each
+    repetition; stopping when it looks narrow must not make it hold the truth less often than 95%."""
+    row = coverage_section().target_row(200, 19, 1.0, 5.0, 0.02)
+    assert 0.91 <= row.coverage <= 0.99 and row.mean_width <= 2.0
+
+
 # ----------------------------------------------------------------------------- --energy-target
 
 
