@@ -161,6 +161,24 @@ def mean_ci_half_width(values: Sequence[float]) -> float | None:
     return t_critical(n - 1) * stdev(values) / math.sqrt(n)
 
 
+def combined_mean_ci_half_width(values: Sequence[float], type_b_sds: Sequence[float] = (),
+                                 spread_scale: float = 1.0) -> float | None:
+    """Half-width of the 95% interval of the mean of ``values`` with systematic terms added (GUM):
+    u_A = spread_scale x s / sqrt(n) from the spread (a scale > 1 for samples known to be smoothed), each type-B standard uncertainty added in
+    quadrature, the coverage factor Student's t at the Welch-Satterthwaite degrees of freedom
+    (n - 1) (u_c / u_A)^4 (type-B terms count as exactly known), rounded down (a slightly wider
+    interval, and a cacheable t). None below 2 values."""
+    n = len(values)
+    if n < 2:
+        return None
+    u_a = spread_scale * stdev(values) / math.sqrt(n)
+    u_c = math.sqrt(u_a**2 + math.fsum(u * u for u in type_b_sds))
+    if u_c == 0:
+        return 0.0
+    dof = (n - 1) * (u_c / u_a) ** 4 if u_a > 0 else math.inf
+    return t_critical(float(min(math.floor(dof), 10_000))) * u_c
+
+
 def expected_mean_ci_half_width(n: int, sd: float) -> float:
     """Expected half-width of the 95% interval of the mean of n normal samples of standard deviation
     sd: t(n-1) x c4(n) x sd / sqrt(n), where c4(n) = E[s] / sd (the sample sd is biased low)."""

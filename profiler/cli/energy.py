@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from profiler.cli.reps import parse_fraction
 from profiler.errors import UserError
 from profiler.measure.session import EnergyOptions
 from profiler.platform import thermal
@@ -27,6 +28,9 @@ OPTIONS = [
                  help="Before each test wait until the hottest thermal zone is below this many °C."),
     click.option("--no-energy", "no_energy", is_flag=True, default=False,
                  help="Read no energy or thermal sensor during the tests (rows say energy is not tracked)."),
+    click.option("--energy-target", "energy_target_text", default=None, metavar="PCT",
+                 help="Repeat each test until the 95% interval of its J/token is within PCT of the mean "
+                      "(e.g. 5%), within --max-time; needs a measured energy source."),
 ]
 
 
@@ -34,12 +38,14 @@ def energy_options(fn):
     """Add the energy options to a click command and hand them over as one ``energy`` argument."""
 
     @functools.wraps(fn)
-    def wrapper(*args, idle_s, watts, sustained_s, delay_s, cooldown_to_c, no_energy, **kwargs):
+    def wrapper(*args, idle_s, watts, sustained_s, delay_s, cooldown_to_c, no_energy, energy_target_text, **kwargs):
         if sustained_s is not None:
             if kwargs.get("n_prompt") or kwargs.get("prompt_gen"):
                 raise UserError("--sustained decodes only; drop -p/-pg (use -n for the chunk length)")
             kwargs["n_prompt"] = ("0",)  # no prompt tests: -p 0 is llama-bench's way to skip them
-        energy = EnergyOptions(idle_s, watts, sustained_s, delay_s, cooldown_to_c, track=not no_energy)
+        target = parse_fraction(energy_target_text, "--energy-target") if energy_target_text is not None else None
+        energy = EnergyOptions(idle_s, watts, sustained_s, delay_s, cooldown_to_c, track=not no_energy,
+                               energy_target=target)
         return fn(*args, energy=energy, **kwargs)
 
     for option in reversed(OPTIONS):

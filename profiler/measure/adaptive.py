@@ -18,6 +18,11 @@ The rule is checked after every repetition, in this order:
   marked as a missed target even when its interval looks narrow enough;
 - **rep-cap**: ``max_reps`` repetitions, so rows of very short tests stay small.
 
+With ``--energy-target`` (``energy_target``) the target also needs the 95% interval of every
+phase's J/token (``measure/energy.py``) within that share of its mean; ``ci_target`` is then None
+unless ``-r auto`` asked for a t/s target too. A test whose J/token can get no interval (its
+windows are shorter than the meter resolves) stops at ``min_reps`` as **energy-unresolved**.
+
 Warm-up is calibrated as pyperf does: full passes are repeated until two consecutive passes
 agree within ``WARMUP_AGREE``, up to ``MAX_WARMUP_PASSES`` or ``WARMUP_TIME_SHARE`` of the
 time cap; passes before that are dropped.
@@ -46,18 +51,23 @@ MAX_WARMUP_PASSES = 3  # full passes dropped at most, after llama-bench's short 
 # and dropping them all would spend the time the samples need.
 WARMUP_TIME_SHARE = 0.25
 
-STOP_REASONS = ("target", "trend", "time-cap", "rep-cap", "fixed")
+STOP_REASONS = ("target", "trend", "time-cap", "rep-cap", "energy-unresolved", "fixed")
 
 
 @dataclass(frozen=True)
 class AutoReps:
     """The ``-r auto`` policy of one run."""
 
-    ci_target: float = DEFAULT_CI_TARGET
+    ci_target: float | None = DEFAULT_CI_TARGET  # None: no t/s target (--energy-target alone)
     max_time_s: float = DEFAULT_MAX_TIME_S
     min_reps: int = MIN_REPS
     target_min_reps: int = TARGET_MIN_REPS
     max_reps: int = MAX_REPS
+    energy_target: float | None = None  # --energy-target: J/token 95% half-width over the mean
+
+    @property
+    def trend_threshold(self) -> float:
+        return self.ci_target if self.ci_target is not None else DEFAULT_CI_TARGET
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,13 @@ class Trend:
 
 
 def policy(repetitions: int | str, ci_target: float = DEFAULT_CI_TARGET,
-           max_time_s: float = DEFAULT_MAX_TIME_S) -> int | AutoReps:
-    """A fixed repetition count, or the adaptive policy for ``"auto"``."""
+           max_time_s: float = DEFAULT_MAX_TIME_S, energy_target: float | None = None) -> int | AutoReps:
+    """A fixed repetition count, or the adaptive policy for ``"auto"`` or an energy target
+    (with a count and an energy target, the energy target alone decides when to stop)."""
     if repetitions == "auto":
-        return AutoReps(ci_target=ci_target, max_time_s=max_time_s)
+        return AutoReps(ci_target=ci_target, max_time_s=max_time_s, energy_target=energy_target)
+    if energy_target is not None:
+        return AutoReps(ci_target=None, max_time_s=max_time_s, energy_target=energy_target)
     return int(repetitions)
 
 
@@ -106,15 +119,28 @@ def find_trend(values: Sequence[float], ci_target: float) -> Trend | None:
     return Trend(z, drift) if abs(drift) > ci_target else None
 
 
+def targets_met(samples_ts: Sequence[float], rule: AutoReps, energy_ci_rel: float | None) -> bool:
+    """The t/s target (if any) and the energy target (if any) are both met."""
+    ci = ci95_rel(samples_ts)
+    ts_met = rule.ci_target is None or (ci is not None and ci <= rule.ci_target)
+    energy_met = rule.energy_target is None or (energy_ci_rel is not None and energy_ci_rel <= rule.energy_target)
+    return ts_met and energy_met
+
+
 def stop_reason(samples_ts: Sequence[float], elapsed_s: float, next_rep_s: float, rule: AutoReps,
+                energy_ci_rel: float | None = None, energy_unavailable: str | None = None,
                 ) -> tuple[str | None, Trend | None]:
-    """Why to stop after these samples (None: go on), and the trend when that is the reason."""
+    """Why to stop after these samples (None: go on), and the trend when that is the reason.
+
+    ``energy_ci_rel``: the J/token interval now (--energy-target), or ``energy_unavailable`` why
+    there is none (a test whose windows the meter does not resolve never gets one)."""
     n = len(samples_ts)
     if n >= rule.min_reps:
-        ci = ci95_rel(samples_ts)
-        if n >= rule.target_min_reps and ci is not None and ci <= rule.ci_target:
+        if n >= rule.target_min_reps and targets_met(samples_ts, rule, energy_ci_rel):
             return "target", None
-        trend = find_trend(samples_ts, rule.ci_target)
+        if rule.energy_target is not None and energy_ci_rel is None and energy_unavailable:
+            return "energy-unresolved", None
+        trend = find_trend(samples_ts, rule.trend_threshold)
         if trend is not None:
             return "trend", trend
         if elapsed_s + next_rep_s > rule.max_time_s:
@@ -150,7 +176,8 @@ MARK_LEGEND = ("* 95% CI wider than --ci-target, or fewer repetitions than the t
 
 def row_warnings(label: str, stop: str, ci: float | None, target: float | None, n: int,
                  trend: Trend | None, max_time_s: float | None, warmup_settled: bool) -> list[str]:
-    """The warnings an adaptive test leaves in its row, each naming what to do."""
+    """The warnings an adaptive test leaves in its row, each naming what to do (t/s only: with
+    --energy-target alone, ``target`` is None and the energy fields warn about the J/token)."""
     notes = []
     ci_text = "n/a" if ci is None else f"±{ci:.1%}"
     if stop == "trend" and trend is not None:
@@ -162,10 +189,10 @@ def row_warnings(label: str, stop: str, ci: float | None, target: float | None, 
     elif stop == "time-cap" and ci is not None and target is not None and ci <= target:
         notes.append(f"{label}: stopped by --max-time {max_time_s:g} s after {n} repetitions, fewer than the "
                      f"{TARGET_MIN_REPS} the target needs; its 95% CI {ci_text} may be too narrow: raise --max-time")
-    elif stop == "time-cap":
+    elif stop == "time-cap" and target is not None:
         notes.append(f"{label}: 95% CI {ci_text} of the mean after {n} repetitions missed the {target:.1%} target "
                      f"within --max-time {max_time_s:g} s; the machine is noisy, close other programs or raise --max-time")
-    elif stop == "rep-cap":
+    elif stop == "rep-cap" and target is not None:
         notes.append(f"{label}: 95% CI {ci_text} of the mean missed the {target:.1%} target after {n} repetitions "
                      "(the repetition cap); use larger -p/-n so each sample is longer")
     if not warmup_settled:

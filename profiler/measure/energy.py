@@ -16,6 +16,7 @@ net = (E_domain - idle_power * t) * share. J per token uses E_proc (gross).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import weakref
@@ -26,13 +27,19 @@ from profiler.measure.runner import window_edge
 from profiler.platform import sysfs, thermal
 from profiler.platform.energy import Choice, Reading, Sampler, choose
 from profiler.platform.energy import integrate as integ
+from profiler.platform.energy import meter as meter_mod
 from profiler.platform.energy.base import Provenance
+from profiler.platform.energy.meter import MeterUpdate
 from profiler.platform.monitor import Monitor, MonitorError
 from profiler.platform.poller import PollStats
+from profiler.stats import combined_mean_ci_half_width, mean
 
 IDLE_DEFAULT_S = 5.0
-# A window is resolved when it spans at least this many of the source's sampling periods.
+# A window is resolved when it spans at least this many of the source's sampling periods,
 MIN_PERIODS_PER_WINDOW = 2
+# ... and this many of the meter's measured update periods (meter.py): a shorter window
+# integrates one or two stale values.
+MIN_UPDATES_PER_WINDOW = 3
 # ...or when back-to-back windows cover this much of a span that is long enough.
 MIN_COVERAGE = 0.9
 # /proc CPU times tick every 10 ms; below this much busy time the share is too coarse.
@@ -50,11 +57,19 @@ class IdleBaseline:
     duration_s: float
     reason: str | None = None  # why power_w is None
     readings: list[Reading] = field(default_factory=list)
+    meter: MeterUpdate = meter_mod.UNKNOWN  # the meter's update period, seen while idle
 
     def to_dict(self) -> dict:
-        data = {"power_w": self.power_w, "duration_s": self.duration_s, "reason": self.reason}
+        data = {"power_w": self.power_w, "duration_s": self.duration_s, "reason": self.reason,
+                "meter": self.meter.to_dict()}
         data["samples"] = samples_dict(self.readings, None)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> IdleBaseline:
+        """The baseline a child process gets from its parent (``to_dict``; the samples stay behind)."""
+        return cls(data.get("power_w"), data.get("duration_s", 0.0), data.get("reason"),
+                   meter=MeterUpdate.from_dict(data["meter"]) if data.get("meter") else meter_mod.UNKNOWN)
 
 
 @dataclass
@@ -68,9 +83,14 @@ class PhaseEnergy:
     share: float | None  # this process's share of busy CPU time (system-wide sources)
     energy_j: float | None  # attributed: domain_j x share (or domain_j when not attributed)
     net_j: float | None
-    resolved: bool  # windows long enough for the source's resolution
+    resolved: bool  # windows long enough for the source's resolution and the meter's update period
     covered: bool  # every window lies between two readings
     unavailable: str | None = None  # why there is no figure (then every J above is None)
+    # 95% interval of the mean J/token over the repetitions (half-width, J; and over the mean);
+    # None with ``interval["unavailable"]`` saying why (estimates, unresolved windows, one window)
+    j_per_token_ci95_j: float | None = None
+    j_per_token_ci95_rel: float | None = None
+    interval: dict = field(default_factory=dict)
 
     @property
     def j_per_token(self) -> float | None:
@@ -120,37 +140,110 @@ def _why_no_energy(n_readings: int, covered: bool, cumulative: bool, domain: flo
     return None
 
 
+@dataclass(frozen=True)
+class MeterView:
+    """What the resolution check and the J/token interval need to know of the meter."""
+
+    measured: bool = True  # False for models and constants: their error is not a meter's
+    update_s: float = 0.0  # the meter's stale period (meter.MeterUpdate.stale_s); 0 when it is fresh
+    read_interval_s: float = 0.0  # how often a sampled source is read (0: counters read at window edges)
+    quantum_w: float | None = None  # the smallest step between its power values
+
+    @property
+    def smear_s(self) -> float:
+        """How far a window edge is blurred: by a stale value, or by interpolating between reads."""
+        return max(self.update_s, self.read_interval_s)
+
+
 def phase_energy(
     readings: Sequence[Reading], cumulative: bool, windows: Sequence[Window], tokens_per_window: int,
-    idle_w: float | None, share: float | None, resolution_s: float,
+    idle_w: float | None, share: float | None, resolution_s: float, meter: MeterView | None = None,
+    gap_s: float = 0.0,
 ) -> PhaseEnergy | None:
+    """One phase's energy over its windows; ``gap_s`` is the mean time between a window and the one before it."""
     if not windows:
         return None
+    meter = meter or MeterView()
     duration = sum(b - a for _, a, b in windows) / 1e9
-    domain = sum(integ.window_energy_j(readings, cumulative, a, b) or 0.0 for _, a, b in windows) if readings else 0.0
+    per_window = [integ.window_energy_j(readings, cumulative, a, b) or 0.0 for _, a, b in windows] if readings else []
+    domain = sum(per_window)
     covered = all(_brackets(readings, a, b) for _, a, b in windows)
     unavailable = _why_no_energy(len(readings), covered, cumulative, domain)
+    resolved = _resolved(windows, resolution_s, meter.update_s)
     phase = PhaseEnergy(
         phase=windows[0][0], windows=len(windows), tokens=tokens_per_window * len(windows), duration_s=duration,
         domain_j=None, domain_net_j=None, share=share, energy_j=None, net_j=None,
-        resolved=_resolved(windows, resolution_s), covered=covered, unavailable=unavailable,
+        resolved=resolved, covered=covered, unavailable=unavailable,
     )
     if unavailable is None:
         factor = share if share is not None else 1.0
         net = domain - idle_w * duration if idle_w is not None else None
         phase.domain_j, phase.domain_net_j = domain, net
         phase.energy_j, phase.net_j = domain * factor, net * factor if net is not None else None
+        per_token = factor / tokens_per_window if tokens_per_window else 0.0
+        phase.interval = j_per_token_interval([e * per_token for e in per_window], duration / len(windows),
+                                              gap_s, meter, resolved, per_token)
+        phase.j_per_token_ci95_j = phase.interval.get("half_width_j")
+        phase.j_per_token_ci95_rel = phase.interval.get("rel")
     return phase
 
 
-def _resolved(windows: Sequence[Window], resolution_s: float) -> bool:
-    """Windows long enough on their own, or back to back (as in sustained mode) over a long enough span.
+def j_per_token_interval(per_window: Sequence[float], window_s: float, gap_s: float, meter: MeterView,
+                         resolved: bool, per_token: float) -> dict:
+    """The 95% interval of the mean J/token over the windows (one per repetition), or why there is none.
 
-    Interpolation error sits at window edges; edges between adjacent windows cancel, so a run
-    of contiguous windows is resolved when its whole span is.
+    From the repetitions' spread (Student's t), widened for what the meter adds (GUM, in quadrature).
+    The spread already holds the meter's noise and the random phase of its refreshes against each
+    window. What it understates or cannot show:
+
+    * a stale meter (update period U) shows the window before for the first 0..U s of each window,
+      so each figure mixes in about f = U / 2T of its neighbour: the spread between windows shrinks
+      by sqrt((1-f)^2 + f^2) while the mean's error does not; the spread is scaled back up by that;
+    * a window edge is blurred over ``smear`` = the meter's stale period (or the read interval),
+      so the time between windows (``gap_s``: KV reset, choosing a token) cannot be told apart from
+      the window after it when it is shorter than the smear: up to min(smear, gap) x the mean
+      power leaks in or out, a rectangular error of that half-width;
+    * the meter's value step: up to half a step x the window, rectangular.
+
+    ``per_window`` holds each window's J/token, ``per_token`` the factor from a window's joules to
+    its J/token (the attribution share over the tokens of one window).
+
+    Estimates get none: their error is the model's, which no spread of repetitions shows."""
+    n = len(per_window)
+    if not meter.measured:
+        return {"unavailable": "estimated, not measured: the model's own error is unknown, and a spread of "
+                               "repetitions would pretend to measure it"}
+    kept = {"per_window_j_per_token": list(per_window)}
+    if not resolved:
+        return {**kept, "unavailable": "windows shorter than the meter resolves (see resolved); use larger -n/-p"}
+    if n < 2:
+        return {**kept, "unavailable": "one repetition: no spread to estimate an interval from"}
+    centre = mean(per_window)
+    f = min(meter.update_s / (2 * window_s), 0.5) if window_s > 0 else 0.0
+    scale = 1 / math.sqrt((1 - f) ** 2 + f**2)
+    per_second = centre / window_s if window_s > 0 else 0.0  # the mean power, in J/token per second
+    u_gap = min(meter.smear_s, gap_s) * per_second / math.sqrt(3)
+    u_step = (meter.quantum_w or 0.0) / 2 * window_s * per_token / math.sqrt(3)
+    half = combined_mean_ci_half_width(per_window, (u_gap, u_step), spread_scale=scale)
+    return {"half_width_j": half, "rel": half / centre if half is not None and centre > 0 else None, "n": n,
+            "spread_scale": scale, "u_gap_j": u_gap, "u_step_j": u_step, "smear_s": meter.smear_s, "gap_s": gap_s, "unavailable": None,
+            **kept}
+
+
+def _resolved(windows: Sequence[Window], resolution_s: float, update_s: float = 0.0) -> bool:
+    """Windows long enough for the meter's update period, and for the source's resolution on their
+    own or back to back (as in sustained mode) over a long enough span.
+
+    Each window must hold MIN_UPDATES_PER_WINDOW of the meter's measured update periods: a
+    shorter one integrates one or two stale values, whatever its neighbours. Against the source's
+    resolution (its read interval), MIN_PERIODS_PER_WINDOW periods; that interpolation error sits
+    at window edges, and edges between adjacent windows cancel, so a run of contiguous windows
+    is resolved when its whole span is.
     """
-    need = MIN_PERIODS_PER_WINDOW * resolution_s
     busy = sum(b - a for _, a, b in windows)
+    if busy / len(windows) < MIN_UPDATES_PER_WINDOW * update_s * 1e9:
+        return False
+    need = MIN_PERIODS_PER_WINDOW * resolution_s
     if busy / len(windows) >= need * 1e9:
         return True
     span = max(b for _, _, b in windows) - min(a for _, a, _ in windows)
@@ -192,23 +285,51 @@ class EnergyInputs:
     stats: PollStats | None = None  # read errors and missed samples of this test
     sampling: str = ""  # how the readings were taken (window edges, monitor process, thread)
     max_gap_s: float | None = None  # a counter read further apart than this may have wrapped unseen
+    # the meter's update period, seen while idle (meter.py); unknown: measured on the test's own readings
+    meter: MeterUpdate = meter_mod.UNKNOWN
+    declared_update_s: float | None = None  # the source's own averaging interval, if it states one
 
 
-def _phases(inp: EnergyInputs, share: float | None) -> dict[str, PhaseEnergy]:
+def test_meter(inp: EnergyInputs) -> MeterUpdate:
+    """The meter's update period: from the idle baseline, or, without one, from a sampled source's
+    readings during the test (counters read at window edges are too irregular for that)."""
+    if inp.meter.bound != "unknown":
+        return inp.meter
+    if inp.interval_s is None:
+        declared = inp.declared_update_s
+        return MeterUpdate(declared, "declared", "declared by the source") if declared else inp.meter
+    found = meter_mod.observe([r.t_ns for r in inp.readings], [r.value for r in inp.readings], inp.interval_s,
+                              inp.cumulative, inp.declared_update_s)
+    return MeterUpdate(found.update_s, found.bound, f"during the test: {found.basis}", found.quantum_w)
+
+
+def mean_gap_s(windows: Sequence[Window]) -> float:
+    """Mean time between the end of one window and the start of the next (any phase)."""
+    ordered = sorted(windows, key=lambda w: w[1])
+    gaps = [max(b[1] - a[2], 0) for a, b in zip(ordered, ordered[1:], strict=False)]
+    return sum(gaps) / len(gaps) / 1e9 if gaps else 0.0
+
+
+def _phases(inp: EnergyInputs, share: float | None, found: MeterUpdate) -> dict[str, PhaseEnergy]:
     prov = inp.provenance
     resolution = max(prov.resolution_s, inp.interval_s or 0.0) if prov.resolution_s else 0.0
+    view = MeterView(measured=prov.measured, update_s=found.stale_s, read_interval_s=inp.interval_s or 0.0,
+                     quantum_w=found.quantum_w)
+    gap = mean_gap_s(inp.windows)
     phases = {}
     for phase, tokens in (("prefill", inp.n_prompt), ("decode", inp.n_gen)):
         windows = [w for w in inp.windows if w[0] == phase]
-        found = phase_energy(inp.readings, inp.cumulative, windows, tokens, inp.idle_w, share, resolution)
-        if found is not None:
-            phases[phase] = found
+        result = phase_energy(inp.readings, inp.cumulative, windows, tokens, inp.idle_w, share, resolution, view, gap)
+        if result is not None:
+            phases[phase] = result
     return phases
 
 
-def _sampling_dict(inp: EnergyInputs) -> dict:
+def _sampling_dict(inp: EnergyInputs, found: MeterUpdate | None = None) -> dict:
     stats = inp.stats or PollStats(taken=len(inp.readings))
-    return {"mode": inp.sampling, "interval_s": inp.interval_s, **stats.to_dict()}
+    found = found or inp.meter
+    return {"mode": inp.sampling, "interval_s": inp.interval_s, **stats.to_dict(),
+            "meter_update_s": found.update_s, "meter_update": found.to_dict()}
 
 
 def _series_problem(inp: EnergyInputs) -> str | None:
@@ -236,7 +357,8 @@ def attribution_label(system_wide: bool, share: float | None) -> str:
 def energy_fields(inp: EnergyInputs, label: str) -> tuple[dict, list[str]]:
     """Row fields and warnings for one test."""
     prov = inp.provenance
-    sampling = _sampling_dict(inp)
+    found = test_meter(inp) if len(inp.readings) >= 2 else inp.meter
+    sampling = _sampling_dict(inp, found)
     counts = {"energy_samples": sampling["taken"], "energy_samples_missed": sampling["missed"],
               "energy_read_errors": sampling["read_errors"], "energy_sampling": inp.sampling or None}
     warnings = _sampling_warnings("energy", sampling, label)
@@ -244,7 +366,7 @@ def energy_fields(inp: EnergyInputs, label: str) -> tuple[dict, list[str]]:
     if problem:
         return {**unavailable_fields(problem, sampling), **counts}, warnings + [f"{label}: energy unavailable: {problem}"]
     share, basis = attribution_share(inp.readings, inp.windows) if prov.system_wide else (None, "not system-wide")
-    phases = _phases(inp, share)
+    phases = _phases(inp, share, found)
     ok = {name: p for name, p in phases.items() if p.unavailable is None}
     if not ok:
         reason = "; ".join(f"{p.phase}: {p.unavailable}" for p in phases.values()) or "no timed window"
@@ -277,7 +399,25 @@ def energy_fields(inp: EnergyInputs, label: str) -> tuple[dict, list[str]]:
                       for ph, a, b in inp.windows],
         "samples": samples_dict(inp.readings, inp.cumulative),
     }
-    return fields, warnings + _energy_warnings(phases, label, inp, share, basis)
+    return fields, warnings + _energy_warnings(phases, label, inp, share, basis, found)
+
+
+def interval_check(inp: EnergyInputs) -> tuple[float | None, str | None]:
+    """The widest J/token 95% interval (over its mean) of the phases, or (None, why) when one can
+    never have one (estimated, or windows the meter does not resolve); (None, None): not yet."""
+    if not inp.provenance.measured:
+        return None, "the energy is estimated: no interval"
+    if _series_problem(inp):
+        return None, None
+    share = attribution_share(inp.readings, inp.windows)[0] if inp.provenance.system_wide else None
+    phases = _phases(inp, share, test_meter(inp)).values()
+    unresolved = [p.phase for p in phases if not p.resolved]
+    if unresolved:
+        return None, f"{', '.join(unresolved)} windows shorter than the meter resolves"
+    rels = [p.j_per_token_ci95_rel for p in phases]
+    if not rels or None in rels:
+        return None, None
+    return max(rels), None
 
 
 def _sampling_warnings(kind: str, sampling: dict, label: str) -> list[str]:
@@ -289,7 +429,7 @@ def _sampling_warnings(kind: str, sampling: dict, label: str) -> list[str]:
 
 
 def _energy_warnings(phases: dict[str, PhaseEnergy], label: str, inp: EnergyInputs,
-                     share: float | None, basis: str) -> list[str]:
+                     share: float | None, basis: str, found: MeterUpdate) -> list[str]:
     warnings = []
     if inp.provenance.system_wide and share is None:
         warnings.append(f"{label}: energy is the whole machine's (system-wide), not this process's: {basis}")
@@ -301,8 +441,10 @@ def _energy_warnings(phases: dict[str, PhaseEnergy], label: str, inp: EnergyInpu
         if not p.resolved:
             warnings.append(
                 f"{label}: {p.phase} windows average {p.duration_s / p.windows * 1e3:.1f} ms, shorter than "
-                f"{MIN_PERIODS_PER_WINDOW}x the energy source's resolution ({resolution * 1e3:.0f} ms); its J/token "
-                "is interpolated, not resolved; use larger -p/-n"
+                f"{MIN_PERIODS_PER_WINDOW}x the energy source's resolution ({resolution * 1e3:.0f} ms)"
+                + (f" or {MIN_UPDATES_PER_WINDOW}x the meter's update period ({found.stale_s:.2g} s, {found.bound})"
+                   if found.stale_s else "")
+                + "; its J/token is interpolated, not resolved; use larger -p/-n"
             )
         if p.resolved and p.net_j is not None and p.net_j < 0:
             warnings.append(f"{label}: {p.phase} net energy is negative: the idle baseline drew more than the "
@@ -455,20 +597,56 @@ class TestTracker:
                                                          self.thermal_sampling)
         return {**fields, **more}, warnings + thermal_warnings, summary
 
-    def _energy(self, windows: list[Window], n_prompt: int, n_gen: int, label: str) -> tuple[dict, list[str]]:
-        session = self.session
-        if self.sampler is None:
-            return unavailable_fields(session.choice.unavailable_reason or "no energy source"), []
-        idle = session.idle
+    def _inputs(self, readings: list[Reading], windows: list[Window], n_prompt: int, n_gen: int) -> EnergyInputs:
+        idle = self.session.idle
         source = self.sampler.source
-        inputs = EnergyInputs(
-            readings=self.energy_readings, provenance=source.provenance, cumulative=source.cumulative,
+        return EnergyInputs(
+            readings=readings, provenance=source.provenance, cumulative=source.cumulative,
             windows=windows, n_prompt=n_prompt, n_gen=n_gen,
             idle_w=idle.power_w if idle else None, idle_reason=idle.reason if idle else "not measured",
             interval_s=None if self.edges else self.sampler.interval_s, stats=self.energy_stats,
             sampling=self.energy_sampling, max_gap_s=2 * source.max_interval_s if source.max_interval_s else None,
+            meter=idle.meter if idle else meter_mod.UNKNOWN, declared_update_s=source.declared_update_s,
         )
-        return energy_fields(inputs, label)
+
+    def _energy(self, windows: list[Window], n_prompt: int, n_gen: int, label: str) -> tuple[dict, list[str]]:
+        if self.sampler is None:
+            return unavailable_fields(self.session.choice.unavailable_reason or "no energy source"), []
+        return energy_fields(self._inputs(self.energy_readings, windows, n_prompt, n_gen), label)
+
+    def readings_so_far(self) -> list[Reading]:
+        """The energy readings of this test up to now (the monitor's too), mid-test."""
+        if self.energy_in_monitor and self.monitor is not None:
+            try:
+                return [Reading(*r) for r in self.monitor.peek()]
+            except MonitorError:
+                return []  # __exit__ finds the monitor dead too, and says so in the row
+        return self.sampler.readings if self.sampler is not None else []
+
+    def interval_now(self, windows: list[Window], n_prompt: int, n_gen: int) -> tuple[float | None, str | None]:
+        """For --energy-target: the widest J/token interval over the phases (half-width over the mean),
+        from the windows the readings already bracket; or None and, when it can never come, why."""
+        if self.sampler is None:
+            return None, "no energy source"
+        readings = self.readings_so_far()
+        if len(readings) < 2:
+            return None, None
+        done = [w for w in windows if w[2] <= readings[-1].t_ns]
+        return interval_check(self._inputs(readings, done, n_prompt, n_gen))
+
+
+def idle_readings(sampler: Sampler, seconds: float, clock: Callable[[], int],
+                  sleep: Callable[[float], None]) -> list[Reading]:
+    """Read every ``sampler.interval_s`` for ``seconds``, and once more at the end."""
+    end = clock() + seconds * 1e9
+    sampler.take()
+    for _ in range(math.ceil(seconds / sampler.interval_s) + 1):  # bounded, whatever the clock does
+        now = clock()
+        if now >= end:
+            break
+        sleep(min(sampler.interval_s, (end - now) / 1e9))
+        sampler.take()
+    return sampler.readings
 
 
 class EnergySession:
@@ -544,17 +722,19 @@ class EnergySession:
             return IdleBaseline(None, 0.0, self.choice.unavailable_reason)
         if source.provenance.method == "constant":
             return IdleBaseline(None, 0.0, "a constant --watts has no idle level; net energy is unavailable")
-        # Nothing is measured during the idle window, so sampling it in a thread here costs nothing.
-        sampler = Sampler(source, self.clock).start()
-        sleep(seconds)
-        readings = sampler.stop()
+        # Nothing is measured during the idle window, so it is read right here, on the sampler's
+        # schedule: every read is also a chance to see the meter's value change (meter.py).
+        sampler = Sampler(source, self.clock).open()
+        readings = idle_readings(sampler, seconds, self.clock, sleep)
         power = integ.mean_power_w(readings, source.cumulative) if len(readings) >= 2 else None
         duration = (readings[-1].t_ns - readings[0].t_ns) / 1e9 if readings else 0.0
         if power is not None and power <= 0:
             power = None  # a counter that did not move while idle: unavailable, not a 0 W baseline
         reason = None if power is not None else (f"{source.provenance.source} gave {len(readings)} reading(s) "
                                                  "or no energy while idle")
-        return IdleBaseline(power, duration, reason, readings)
+        found = meter_mod.observe([r.t_ns for r in readings], [r.value for r in readings], sampler.interval_s,
+                                  source.cumulative, source.declared_update_s)
+        return IdleBaseline(power, duration, reason, readings, found)
 
     def track(self) -> TestTracker:
         return TestTracker(self)

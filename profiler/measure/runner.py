@@ -34,6 +34,10 @@ from profiler.measure.plan import TestConfig
 
 now_ns = time.perf_counter_ns
 
+# --energy-target: the J/token interval after the repetitions so far, (its half-width over the
+# mean, or None with why); measure/session.py builds it from the energy tracker.
+EnergyCheck = Callable[["TestTimings"], "tuple[float | None, str | None]"]
+
 # A tracker that reads cumulative counters only at window edges (measure/energy.py) sets this
 # for the length of a test; it is called just before each timed window starts and just after
 # it ends, so the reads are never inside a window and no sampling thread is needed.
@@ -216,8 +220,10 @@ def run_test(
     repetitions: int | AutoReps,
     warmup: bool = True,
     on_repetition: Callable[[int], None] | None = None,
+    energy_check: EnergyCheck | None = None,
 ) -> TestTimings:
-    """Warm up, then run a fixed number of repetitions or, with ``AutoReps``, as many as the rule wants."""
+    """Warm up, then run a fixed number of repetitions or, with ``AutoReps``, as many as the rule wants
+    (``energy_check`` tells the rule how the J/token interval stands, for its energy target)."""
     backend.set_threads(test.n_threads)
     timings = TestTimings()
     started = now_ns()
@@ -225,7 +231,7 @@ def run_test(
         warm_up(backend, test, tokens)
         timings.warmup_passes = 1
     if isinstance(repetitions, AutoReps):
-        _run_adaptive(backend, test, tokens, repetitions, warmup, timings, started, on_repetition)
+        _run_adaptive(backend, test, tokens, repetitions, warmup, timings, started, on_repetition, energy_check)
     else:
         for rep in range(repetitions):
             run_repetition(backend, test, tokens, timings)
@@ -236,7 +242,8 @@ def run_test(
 
 
 def _run_adaptive(backend: Backend, test: TestConfig, tokens: TokenSource, rule: AutoReps, warmup: bool,
-                  timings: TestTimings, started: int, on_repetition: Callable[[int], None] | None) -> None:
+                  timings: TestTimings, started: int, on_repetition: Callable[[int], None] | None,
+                  energy_check: EnergyCheck | None = None) -> None:
     """Repeat until ``adaptive.stop_reason`` says stop; while calibrating, a pass that does not
     agree with the next one is dropped as a warm-up pass."""
     n_tokens = test.n_prompt + test.n_gen
@@ -256,7 +263,10 @@ def _run_adaptive(backend: Backend, test: TestConfig, tokens: TokenSource, rule:
         if calibrating:
             continue
         samples_ts = [n_tokens * 1e9 / ns for ns in timings.samples_ns]
-        reason, trend = adaptive.stop_reason(samples_ts, (now_ns() - started) / 1e9, rep_s, rule)
+        energy_rel, energy_why = (None, None)
+        if rule.energy_target is not None:
+            energy_rel, energy_why = energy_check(timings) if energy_check else (None, "no energy tracker")
+        reason, trend = adaptive.stop_reason(samples_ts, (now_ns() - started) / 1e9, rep_s, rule, energy_rel, energy_why)
         if reason is not None:
             timings.stop_reason, timings.trend = reason, trend
             return

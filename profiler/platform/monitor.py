@@ -13,7 +13,9 @@ Protocol, one JSON object per line on stdin/stdout: first ``{"pid", "energy", "t
 (``energy`` names the chosen source and how it was chosen, so the monitor probes the same
 one), answered with ``{"ok": true, "interval_s": ...}`` or ``{"ok": false, "error": ...}``;
 then ``{"cmd": "start"}`` (answered once the first readings are taken) and ``{"cmd": "stop"}``
-(answered with every reading and the poll statistics). End of input ends the monitor.
+(answered with every reading and the poll statistics); ``{"cmd": "peek"}`` answers with the energy
+readings so far without stopping (``--energy-target`` looks at them between repetitions).
+End of input ends the monitor.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ def serve(inp: IO[str], out: IO[str]) -> None:
                 sampler = type(sampler)(sampler.source, cpu_reader=sampler.cpu_reader).start()
             thermal_poller = sensors.poller().start() if sensors is not None else None
             reply({"ok": True})
+        elif command == "peek":
+            readings = sampler.readings if sampler is not None else []
+            reply({"ok": True, "readings": [[r.t_ns, r.value, r.proc_cpu_s, r.busy_cpu_s] for r in readings]})
         elif command == "stop":
             data: dict = {"ok": True}
             if sampler is not None:
@@ -104,6 +109,10 @@ class Monitor(SideProcess):
 
     def stop(self) -> dict:
         return self.ask({"cmd": "stop"})
+
+    def peek(self) -> list[list]:
+        """The energy readings taken so far, as [t_ns, value, proc_cpu_s, busy_cpu_s] lists."""
+        return self.ask({"cmd": "peek"}).get("readings", [])
 
 
 if __name__ == "__main__":

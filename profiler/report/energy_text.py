@@ -1,7 +1,8 @@
 """Short text for energy and thermal figures: table cells and summary lines.
 
 Rows are ``TestResult`` objects. An estimate is always marked
-"(est.)", a phase shorter than the source resolves is prefixed "~", and a missing
+"(est.)", a phase shorter than the source resolves is prefixed "~", a measured one carries
+its 95% interval ("±3%"), and a missing
 figure reads "unavailable" or "n/a", never 0.
 """
 
@@ -26,14 +27,22 @@ def phase_resolved(row: TestResult, phase: str) -> bool:
     return bool(((detail.get("phases") or {}).get(phase) or {}).get("resolved", True))
 
 
+def phase_interval_rel(row: TestResult, phase: str) -> float | None:
+    """The 95% interval of a phase's mean J/token over that mean (measured, resolved phases only)."""
+    detail = row.energy_detail or {}
+    return ((detail.get("phases") or {}).get(phase) or {}).get("j_per_token_ci95_rel")
+
+
 def energy_cell(row: TestResult) -> str:
-    """J per token per phase, e.g. "pp 1.2 mJ | tg ~4.5 mJ (est.)"."""
+    """J per token per phase, e.g. "pp 1.2 mJ ±3% | tg ~4.5 mJ (est.)"."""
     if row.energy_method is None:
         return "unavailable"
     parts = []
     for phase, short, value in (("prefill", "pp", row.j_per_prefill_token), ("decode", "tg", row.j_per_decode_token)):
         if value is not None:
-            parts.append(f"{short} {'' if phase_resolved(row, phase) else '~'}{joules(value)}")
+            rel = phase_interval_rel(row, phase) if row.energy_measured else None
+            interval = f" ±{rel:.0%}" if rel is not None and rel >= 0.01 else (f" ±{rel:.1%}" if rel is not None else "")
+            parts.append(f"{short} {'' if phase_resolved(row, phase) else '~'}{joules(value)}{interval}")
     text = " | ".join(parts) or "n/a"
     text = text if row.energy_measured else f"{text} (est.)"
     # no CPU-time share could be computed: the figure is the whole machine's, and the cell says so

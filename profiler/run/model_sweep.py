@@ -56,7 +56,8 @@ def _measure_test(job: Job, model: LoadedModel, test: TestConfig, tokens: TokenS
                   cb: Callbacks, cooldown: dict | None, rss_before_load: int | None) -> Measured:
     options = job.options
     with memory.PeakWatch() as peak:  # this test's peak alone
-        timings, tracker = energy_run.run_tracked(session, model.backend, test, tokens, repetition_rule(job.sweep),
+        timings, tracker = energy_run.run_tracked(session, model.backend, test, tokens,
+                                                  repetition_rule(job.sweep, options.energy.energy_target),
                                                   options.warmup, options.energy, lambda _: cb.repetition_done())
     energy = energy_run.row_fields(job.spec.name, test, tracker, timings, options.energy, cooldown)
     return Measured(timings, memory.row_fields(peak, rss_before_load), energy)

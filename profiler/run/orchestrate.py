@@ -154,7 +154,8 @@ def _measure(models, tests: list[TestConfig], sweep: Sweep, device: device_mod.D
     todo = [(spec, path, info, [t for t in tests if row_key(spec.name, t) not in done]) for spec, path, info in models]
     reps = 1 if options.energy.sustained_s is not None else sweep.repetitions
     n_tests = sum(len(t) for *_, t in todo)
-    cb.tests_planned(None if reps == "auto" else n_tests * reps)  # -r auto: the count is not known ahead
+    adaptive = reps == "auto" or options.energy.energy_target is not None
+    cb.tests_planned(None if adaptive else n_tests * reps)  # -r auto, --energy-target: the count is not known ahead
     for spec, path, info, model_tests in todo:
         if model_tests:
             idle = session.idle.to_dict() if session.idle else None

@@ -41,9 +41,10 @@ class Measured:
     energy: dict  # measure/session.row_fields: energy, thermal, sustained; its ``warnings``
 
 
-def repetition_rule(sweep: Sweep) -> int | AutoReps:
-    """-r N as a count, -r auto as the adaptive policy with --ci-target and --max-time."""
-    return adaptive.policy(sweep.repetitions, sweep.ci_target, sweep.max_time_s)
+def repetition_rule(sweep: Sweep, energy_target: float | None = None) -> int | AutoReps:
+    """-r N as a count, -r auto as the adaptive policy with --ci-target and --max-time; with
+    --energy-target the policy also waits for the J/token interval."""
+    return adaptive.policy(sweep.repetitions, sweep.ci_target, sweep.max_time_s, energy_target)
 
 
 def active_params(info: ModelInfo, runtime_n_params: int) -> int:
@@ -63,7 +64,7 @@ def build_row(job: Job, model: LoadedModel, test: TestConfig, n_ctx: int, measur
     samples_ts = [(test.n_prompt + test.n_gen) * 1e9 / ns for ns in timings.samples_ns]
     speed = _speed_fields(test, timings, samples_ts)
     bw = bandwidth.row_fields(info, test, timings.decode_step_ts, job.device)
-    reps = adaptive.row_fields(timings, samples_ts, repetition_rule(job.sweep), label)
+    reps = adaptive.row_fields(timings, samples_ts, repetition_rule(job.sweep, job.options.energy.energy_target), label)
     energy = dict(measured.energy)
     warnings = (stability.stability_warnings([s / 1e9 for s in timings.samples_ns], label) + reps.pop("warnings")
                 + bw.pop("warnings") + energy.pop("warnings"))

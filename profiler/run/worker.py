@@ -39,8 +39,7 @@ def _session(job):
 
     energy, device = job.options.energy, job.device
     session = EnergySession.open(energy.watts, device.cpu_model, device.board, track=energy.track)
-    idle = job.idle or {}
-    session.idle = IdleBaseline(idle.get("power_w"), idle.get("duration_s", 0.0), idle.get("reason"))
+    session.idle = IdleBaseline.from_dict(job.idle or {})
     return session
 
 

@@ -138,3 +138,45 @@ def test_device_lists_every_source_with_its_status(tmp_path):
     assert {c["status"] for c in sources["candidates"]} == {"skipped", "chosen"}
     assert sources["chosen"]["source"] == "model:cpu-table"
     assert all(c["reason"] for c in sources["candidates"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--energy-target", "5%"], "--energy-target needs a measured energy source"),
+    (["--energy-target", "0"], "--energy-target 0 is invalid"),
+    (["--energy-target", "5%", "--no-energy"], "drop --no-energy"),
+])
+def test_energy_target_on_an_estimate_or_nonsense_is_one_line(tiny, tmp_path, monkeypatch, capsys, args, message):
+    with redirected(vm_tree(tmp_path / "root")):
+        argv = ["profiler", "run", str(tiny), "--no-bandwidth", "--idle", "0", "--reports-dir", str(tmp_path), *args]
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as exit_info:
+            cli_mod.main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_energy_target_run_stops_on_the_j_per_token_interval(tiny, tmp_path):
+    """A tiny model on a fake counter: the row stops when the J/token interval meets the target, and says so
+    (a wide 25% target: on a busy machine the tiny model's pass times wander, and this checks the plumbing)."""
+    from profiler.measure.energy import EnergySession
+    from profiler.platform.energy.base import EnergySource, Provenance
+    from profiler.platform.energy.chooser import Choice
+    from profiler.platform.thermal import ThermalSensors
+
+    class SteadyCounter(EnergySource):  # 12 W on the real clock, read at window edges
+        cumulative = True
+        provenance = Provenance("rapl:package-0", "counter", "package", True, 20.0, False, 0.001)
+
+        def read(self, t_ns: int) -> float:
+            return 12.0 * t_ns / 1e9
+
+    session = EnergySession(Choice(SteadyCounter()), ThermalSensors(), out_of_process=False)
+    options = RunOptions(save=False, bandwidth_probe=False, isolate=False, energy_session=session,
+                         energy=EnergyOptions(idle_s=0, energy_target=0.25))
+    run = api.profile([str(tiny)], Sweep(n_prompt=[0], n_gen=[256], repetitions=3, n_threads=[1], max_time_s=30),
+                      options)
+    (row,) = run.rows
+    target = row.energy_detail["target"]
+    assert row.stop_reason == "target" and target["met"] and target["j_per_token_ci95_rel"] <= 0.25
+    assert row.repetitions >= 8 and row.ci_target_rel is None  # -r 3 with a target: the energy target decides
+    assert row.energy_detail["phases"]["decode"]["j_per_token_ci95_rel"] == target["j_per_token_ci95_rel"]

@@ -39,6 +39,9 @@ class EnergySource(ABC):
     cumulative: bool  # True: read() gives joules since open(); False: watts now
     # Longest safe gap between reads (e.g. so a RAPL counter cannot wrap twice unseen).
     max_interval_s: float | None = None
+    # How long the meter averages or holds one value, when it says so (hwmon power*_average_interval);
+    # the measured update period (meter.py) is held to at least this.
+    declared_update_s: float | None = None
 
     def open(self) -> None:  # noqa: B027 - most sources keep no state between series
         """Start a new series (reset wrap offsets, model start time); called by the poller."""

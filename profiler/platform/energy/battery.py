@@ -15,7 +15,8 @@ from profiler.platform.energy.base import Candidate, EnergySource, Provenance, s
 
 SUPPLY = "/sys/class/power_supply"
 RATE_HZ = 2.0  # fuel gauges refresh about once a second: 2 Hz loses nothing and wakes less
-# Fuel gauges refresh their reading about once a second, some far less often.
+# Fuel gauges refresh their reading once a second at best, many every 5-60 s: this is only the
+# floor; the real period is measured while idle (meter.py) and windows are held to it.
 GAUGE_REFRESH_S = 1.0
 # A running system draws more than 10 mA, and a battery is above 0.1 V: a smaller
 # magnitude can only be a reading in mA (or mV) instead of µA (or µV).
@@ -69,7 +70,8 @@ class BatterySource(EnergySource):
     def __init__(self, batteries: list[Battery]):
         self.batteries = batteries
         notes = [n for b in batteries for n in b.notes]
-        notes.append(f"fuel gauges refresh about every {GAUGE_REFRESH_S:g} s or slower; shorter phases are "
+        notes.append(f"fuel gauges refresh every {GAUGE_REFRESH_S:g} s or slower; the update period is measured "
+                     "during the idle baseline (energy_detail.sampling.meter_update_s) and shorter phases are "
                      "not resolved")
         self.provenance = Provenance(
             source=f"battery:{'+'.join(b.name for b in batteries)}", method="sampled",

@@ -105,6 +105,12 @@ def _channels(chip_dir: str, kind: str, suffix: str = "input") -> list[tuple[str
     return found
 
 
+def average_interval_s(chip_dir: str, channel: str) -> float | None:
+    """``powerN_average_interval`` (ms): the span one ``powerN_average`` value averages over."""
+    interval_ms = sysfs.read_int(f"{chip_dir}/{channel.removesuffix('_average')}_average_interval")
+    return interval_ms / 1000 if interval_ms and interval_ms > 0 else None
+
+
 def _has_meter(chip_dir: str) -> bool:
     return bool(_channels(chip_dir, "power") or _channels(chip_dir, "energy") or _channels(chip_dir, "power", "average"))
 
@@ -120,7 +126,14 @@ def _known_source(chip_dir: str, chip: str, known: KnownChip) -> tuple[HwmonSour
         return None, "no Esocket* energy channel"
     if known.kind == "average":
         power = _channels(chip_dir, "power", "average")
-        return make([power[0][0]], False, f"{power[0][0]} (µW)") if power else (None, "no power*_average channel")
+        if not power:
+            return None, "no power*_average channel"
+        source, why = make([power[0][0]], False, f"{power[0][0]} (µW)")
+        source.declared_update_s = average_interval_s(chip_dir, power[0][0])
+        if source.declared_update_s:
+            source.provenance.notes.append(f"averages over {source.declared_update_s:g} s "
+                                           f"({power[0][0].removesuffix('_average')}_average_interval)")
+        return source, why
     power = _channels(chip_dir, "power")
     if known.kind == "power-all":
         wanted = [f for f, label in power if label in known.labels]
