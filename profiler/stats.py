@@ -1,6 +1,7 @@
 """Every statistic the profiler computes, each once.
 
-Summaries (mean, spread, percentiles), Student's t (its tail, quantile and Welch's test), normal
+Summaries (mean, spread, percentiles), Student's t (its tail, quantile and Welch's test), the
+interval of a mean whose samples may be autocorrelated (AR(1) effective sample size), normal
 tests on proportions (two-proportion, McNemar, the sample size that would resolve a difference),
 the Wilson interval, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals,
 including the inverse-prediction (calibration) interval of x from a new y.
@@ -177,6 +178,73 @@ def combined_mean_ci_half_width(values: Sequence[float], type_b_sds: Sequence[fl
         return 0.0
     dof = (n - 1) * (u_c / u_a) ** 4 if u_a > 0 else math.inf
     return t_critical(float(min(math.floor(dof), 10_000))) * u_c
+
+
+# Autocorrelation between repetitions (issue #19): a machine whose speed wanders between plateaus
+# makes neighbouring repetitions alike, and the mean of n such samples varies more than s^2 / n.
+AUTOCORR_MIN_N = 8  # below this the lag-1 autocorrelation is too noisy to estimate (plain Student's t)
+AUTOCORR_MAX_RHO = 0.9  # a larger estimate from a short series is noise more often than a fact
+# Independent samples give estimates centred on 0: clipped at 0 they only ever widened the interval,
+# and 97% of i.i.d. intervals held the mean at 8-20 samples (benchmarks/coverage.py); a small negative
+# floor lets them narrow a little too, which brings that to ~96% and changes nothing for correlated ones.
+AUTOCORR_MIN_RHO = -0.03
+
+
+def lag1_autocorrelation(values: Sequence[float]) -> float:
+    """The sample lag-1 autocorrelation r1 (about the sample mean, over the full sum of squares);
+    NaN below 3 values or without spread."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 3:
+        return math.nan
+    d = x - x.mean()
+    ss = float(d @ d)
+    return float(d[:-1] @ d[1:]) / ss if ss > 0 else math.nan
+
+
+def ar1_variance_factor(rho: float, n: int) -> float:
+    """n x Var(mean of n AR(1) samples) / Var(one sample): 1 + 2 sum_k (1 - k/n) rho^k, k = 1..n-1."""
+    if rho == 0:
+        return 1.0
+    return 1 + 2 * (rho / (1 - rho) - rho * (1 - rho**n) / (n * (1 - rho) ** 2))
+
+
+@dataclass(frozen=True)
+class MeanInterval:
+    """The 95% confidence interval of a mean: half-width, the t's degrees of freedom, and how.
+
+    ``method`` is "student-t" (too few samples to estimate the autocorrelation, or no spread:
+    ``rho_hat`` None) or "ar1-adjusted" (the variance of the mean and the degrees of freedom
+    corrected for the lag-1 autocorrelation ``rho_hat``)."""
+
+    half_width: float
+    df: int
+    method: str
+    rho_hat: float | None  # bias-corrected lag-1 autocorrelation, clipped to [AUTOCORR_MIN_RHO, AUTOCORR_MAX_RHO]
+    n_eff: float  # effective sample size: n / the AR(1) variance factor (n when independent)
+
+
+def mean_ci(values: Sequence[float]) -> MeanInterval | None:
+    """95% confidence interval of the mean of a series whose neighbours may be correlated; None
+    below 2 values.
+
+    From AUTOCORR_MIN_N values on, the lag-1 autocorrelation r1 is estimated and its small-sample
+    bias removed (E[r1] ~ rho - (1 + 3 rho) / n, so rho_hat = (n r1 + 1) / (n - 3)), then clipped to
+    [AUTOCORR_MIN_RHO, AUTOCORR_MAX_RHO]. With f the AR(1) variance factor at rho_hat, the mean's variance is
+    s^2 f / n, s^2 itself being low by (n - f) / (n - 1) on a correlated series, and the t has
+    n / f - 1 degrees of freedom (rounded, at most n - 1). At rho_hat 0 this is exactly
+    Student's t."""
+    n = len(values)
+    if n < 2:
+        return None
+    sd = stdev(values)
+    r1 = lag1_autocorrelation(values) if n >= AUTOCORR_MIN_N else math.nan
+    if math.isnan(r1):  # too few values, or no spread to correlate
+        return MeanInterval(t_critical(n - 1) * sd / math.sqrt(n), n - 1, "student-t", None, float(n))
+    rho = min(max((n * r1 + 1) / (n - 3), AUTOCORR_MIN_RHO), AUTOCORR_MAX_RHO)
+    f = ar1_variance_factor(rho, n)
+    variance = sd * sd * (n - 1) * f / (n * max(n - f, 1.0))
+    df = min(n - 1, max(1, round(n / f - 1)))  # whole: t_critical caches them
+    return MeanInterval(t_critical(df) * math.sqrt(variance), df, "ar1-adjusted", rho, n / f)
 
 
 def expected_mean_ci_half_width(n: int, sd: float) -> float:

@@ -137,6 +137,9 @@ class TestResult:
     throttle_onset_s: float | None = None
     # --- repetitions (-r auto: profiler/measure/adaptive.py) ---
     ci95_rel: float | None = None  # half-width of the mean t/s's 95% CI, over the mean
+    # how: "student-t", or "ar1-adjusted" for lag-1 autocorrelation between repetitions (docs/repetitions.md)
+    ci95_method: str | None = None
+    ci95_rho_hat: float | None = None  # bias-corrected lag-1 autocorrelation; None below 8 samples
     ci_target_rel: float | None = None  # -r auto's --ci-target; None with a fixed -r
     stop_reason: str = "fixed"  # target / trend / time-cap / rep-cap (-r auto), fixed (-r N)
     warmup_passes: int = 0  # llama-bench's short pass + full passes dropped until two agreed

@@ -3,8 +3,9 @@ every test type (pp, tg, pg, depth), the table's mark for a missed target, and r
 
 Targets are loose (50%) so tiny models reach them in any machine state: such a row must stop on
 its target, after at least the target's minimum of repetitions, and its ci95_rel must equal the
-interval recomputed here from its samples with a t table typed in from a textbook (not the
-product's own function). Nothing depends on how fast the machine is.
+interval recomputed here from its samples with a t table typed in from a textbook and the AR(1)
+adjustment's formulas written out (not the product's own function). Nothing depends on how fast
+the machine is.
 """
 
 from __future__ import annotations
@@ -29,13 +30,27 @@ T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
 
-def textbook_ci95_rel(samples: list[float]) -> float:
-    df = len(samples) - 1
+def t975(df: int) -> float:
     # beyond the table, the Cornish-Fisher expansion of t about z (within 1e-4 from 30 on)
     z = 1.959964
-    t = T975[df - 1] if df <= 30 else z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-    m = statistics.fmean(samples)
-    return t * statistics.stdev(samples) / math.sqrt(len(samples)) / m
+    return T975[df - 1] if df <= 30 else z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def textbook_ci95_rel(samples: list[float]) -> float:
+    """Student's t below 8 samples; from 8, the AR(1)-adjusted interval of docs/repetitions.md,
+    written out here from its formulas: lag-1 autocorrelation r1, rho = (n r1 + 1) / (n - 3) clipped
+    to [-0.03, 0.9], f = 1 + 2 sum (1 - k/n) rho^k, variance s^2 (n-1) f / (n (n-f)), df = n/f - 1."""
+    n, m, s = len(samples), statistics.fmean(samples), statistics.stdev(samples)
+    if n < 8:
+        return t975(n - 1) * s / math.sqrt(n) / m
+    d = [v - m for v in samples]
+    r1 = sum(d[t] * d[t + 1] for t in range(n - 1)) / sum(v * v for v in d)
+    rho = min(max((n * r1 + 1) / (n - 3), -0.03), 0.9)
+    f = 1 + 2 * sum((1 - k / n) * rho**k for k in range(1, n))
+    df = min(n - 1, max(1, round(n / f - 1)))
+    return t975(df) * math.sqrt(s * s * (n - 1) * f / (n * max(n - f, 1))) / m
+
+
 BASE = ["--no-bandwidth", "--idle", "0"]
 
 
@@ -51,6 +66,7 @@ def check_auto_row(row: dict, target: float) -> None:
     assert row["repetitions"] == len(row["samples_ts"]) >= 8
     assert row["ci_target_rel"] == pytest.approx(target)
     assert row["ci95_rel"] == pytest.approx(textbook_ci95_rel(row["samples_ts"]), rel=1e-3)
+    assert row["ci95_method"] == "ar1-adjusted" and -0.03 <= row["ci95_rho_hat"] <= 0.9
     assert row["ci95_rel"] <= target
     assert not any("missed" in w for w in row["warnings"])
     assert row["warmup_passes"] >= 1

@@ -312,7 +312,9 @@ def test_auto_does_not_stop_on_a_lucky_small_variance():
     new = AutoReps(ci_target=0.01, max_time_s=math.inf)
     coverage, at_three, reps = simulated_auto(0.01, 0.01, new, 600, seed=19)
     assert at_three == 0 and 0.93 <= coverage <= 0.97
-    assert reps < 9  # the fixed count that meets 1% on average is 6: the minimum costs ~2 passes
+    # the fixed count that meets 1% on average is 6, and 18 in 95% of runs (benchmarks/coverage.py): the
+    # minimum and the autocorrelation estimate (an interval widened where r1 happens to be positive) cost ~4
+    assert reps < 11
 
 
 def test_auto_covers_when_many_repetitions_are_needed():
@@ -321,7 +323,7 @@ def test_auto_covers_when_many_repetitions_are_needed():
     assert simulated_auto(0.03, 0.02, old, 600, seed=7)[0] < 0.925
     new = AutoReps(ci_target=0.02, max_time_s=math.inf)
     coverage, _, reps = simulated_auto(0.03, 0.02, new, 600, seed=7)
-    assert coverage >= 0.93 and reps <= 12
+    assert coverage >= 0.93 and reps <= 15  # the fixed count that meets 2% in 95% of runs: 26
 
 
 def test_time_cap_before_the_target_minimum_is_marked_and_said(clock):
@@ -336,3 +338,49 @@ def test_time_cap_before_the_target_minimum_is_marked_and_said(clock):
     assert fields["ci95_rel"] <= rule.ci_target
     (warning,) = fields["warnings"]
     assert "fewer than the 8 the target needs" in warning
+
+
+# ----------------------------------------------------------------------------- autocorrelated repetitions (issue 19)
+
+
+def auto_on(x: np.ndarray, rule: AutoReps) -> tuple[float, float]:
+    """-r auto's rule fed each stream of x one repetition at a time: the coverage of the printed
+    interval of true mean 100, and the mean repetitions."""
+    covered = reps = 0
+    for row in x:
+        values = row.tolist()
+        n = next(n for n in range(1, len(values) + 1) if adaptive.stop_reason(values[:n], 0, 0, rule)[0] is not None)
+        m = sum(values[:n]) / n
+        covered += abs(m - 100) <= adaptive.ci95_rel(values[:n]) * m
+        reps += n
+    return covered / len(x), reps / len(x)
+
+
+def test_fixed_n_interval_holds_the_mean_of_correlated_repetitions():
+    # a -r 40 row on AR(1) phi 0.5: Student's t held the mean in ~75% of runs
+    from support.ar1 import streams
+
+    x = streams(seed=21, runs=400, length=40, cv=0.03, phi=0.5)
+    coverage = np.mean([abs(row.mean() - 100) <= adaptive.ci95_rel(row.tolist()) * row.mean() for row in x])
+    assert 0.91 <= coverage <= 0.97
+
+
+def test_auto_on_correlated_repetitions_runs_longer_and_covers_more():
+    # AR(1) phi 0.5, CV 3%, target 2%: Student's t stopped after ~10 repetitions and covered ~74%;
+    # the adjusted interval needs ~21 and covers ~85% (below 95%: at 8-20 samples the estimate of
+    # the autocorrelation is itself noisy, and the rule stops when it happens to be low)
+    from support.ar1 import streams
+
+    x = streams(seed=22, runs=300, length=400, cv=0.03, phi=0.5)
+    coverage, reps = auto_on(x, AutoReps(ci_target=0.02, max_time_s=math.inf))
+    assert 0.80 <= coverage <= 0.92 and reps > 15
+
+
+def test_rows_say_how_their_interval_was_computed():
+    from support.ar1 import streams
+
+    wander = streams(seed=24, runs=1, length=30, cv=0.03, phi=0.7)[0].tolist()
+    fields = adaptive.row_fields(runner.TestTimings(samples_ns=[1] * 30), wander, 30, "x")
+    assert fields["ci95_method"] == "ar1-adjusted" and fields["ci95_rho_hat"] > 0.3
+    short = adaptive.row_fields(runner.TestTimings(samples_ns=[1] * 5), wander[:5], 5, "x")
+    assert short["ci95_method"] == "student-t" and short["ci95_rho_hat"] is None
