@@ -59,7 +59,7 @@ def accuracy_test(a: AccuracyScore, b: AccuracyScore) -> AccuracyTest:
     inherited from another file is not tested: it says nothing about the difference of these two."""
     if a.inherited or b.inherited:
         which = "; ".join(f"{s.value_pct:.1f}% inherited from {s.inherited_from}" for s in (a, b) if s.inherited)
-        return AccuracyTest(None, f"not measured on these files ({which})", measured=False)
+        return AccuracyTest(None, f"not measured: {which}", measured=False)
     pa, pb = a.value_pct / 100, b.value_pct / 100
     margin = EQUIVALENCE_MARGIN_PCT / 100
     if a.task_correct and b.task_correct and len(a.task_correct) == len(b.task_correct) and a.setting() == b.setting():

@@ -495,10 +495,9 @@ def _score_dict(s: Score) -> dict:
     return out
 
 
-PARETO_NOISE = {  # what "significantly better" means per objective (JSON: pareto_noise)
-    "accuracy": "significant difference (p < 0.05; else KLD/PPL on the same text)",
-    "decode t/s": f"Welch's test on the repetitions, p < {ALPHA:g}, for every decode test; without samples "
-                  f"> {SPEED_TOLERANCE_REL:.0%} apart",
+PARETO_NOISE = {  # what "better" needs per objective (JSON: pareto_noise; docs/quality.md, "Pareto frontier")
+    "accuracy": f"p < {ALPHA:g} (else KLD/PPL on the same text)",
+    "decode t/s": f"Welch p < {ALPHA:g} on the repetitions (without samples: > {SPEED_TOLERANCE_REL:.0%} apart)",
     "J/token": f"> {ENERGY_TOLERANCE_REL:.0%} apart (stated: no interval is stored)",
     "peak memory": f"> {MEMORY_TOLERANCE_REL:.0%} apart (stated)",
 }

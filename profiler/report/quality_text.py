@@ -82,9 +82,9 @@ def print_scoreboard(board: Scoreboard, console: Console, title: str | None = No
     dominated = terminal_views.dominance_note(board)
     if dominated:
         console.print(dominated)
-    console.print(f"Pareto objectives: {', '.join(board.objectives_used) or 'none'} (a difference inside an objective's "
-                  "noise does not count: " + "; ".join(f"{k} {v}" for k, v in PARETO_NOISE.items()
-                                                        if k in board.objectives_used) + ")")
+    noise = "; ".join(f"{k} {v}" for k, v in PARETO_NOISE.items() if k in board.objectives_used)
+    console.print(f"Pareto objectives: {', '.join(board.objectives_used) or 'none'}"
+                  + (f" (better only beyond the noise: {noise})" if noise else ""))
     for note in dict.fromkeys(board.notes):
         console.print(f"[dim]note:[/dim] {note}")
 
