@@ -3,7 +3,8 @@
 Summaries (mean, spread, percentiles), Student's t (its tail, quantile and Welch's test), the
 interval of a mean whose samples may be autocorrelated (AR(1) effective sample size), normal
 tests on proportions (two-proportion, McNemar, the sample size that would resolve a difference),
-the Wilson interval, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals,
+the Wilson interval, intervals of a difference of proportions (paired and unpaired) and the
+equivalence test (TOST) read from them, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals,
 including the inverse-prediction (calibration) interval of x from a new y.
 
 Pure Python plus numpy, no SciPy: SciPy is a heavy install on a Raspberry Pi, and the few special
@@ -26,6 +27,8 @@ import numpy as np
 # in the last place; the literals keep earlier figures bit-identical.
 Z_95 = 1.959963984540054  # two-sided 95%
 Z_80 = 0.8416212335729143  # one-sided 80% power
+Z_90 = 1.6448536269514722  # two-sided 90% = one-sided 95%: the interval a TOST at 5% reads
+Z_90_ONE_SIDED = 1.2815515655446004  # one-sided 90%: 80% power for both of a TOST's one-sided tests
 ALPHA = 0.05  # the significance level of every test and interval here unless told otherwise
 
 
@@ -321,6 +324,48 @@ def mean_difference_p(a: float, se_a: float, b: float, se_b: float) -> float:
     if se == 0:
         return 1.0 if a == b else 0.0
     return normal_p((a - b) / se)
+
+
+def paired_difference_interval(only_a: int, only_b: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Interval of p_a - p_b (0..1) for two proportions on the same n trials, from the discordant
+    pairs (a right where b is wrong, and back): Bonett & Price (2012)'s adjusted Wald, one added to
+    each discordant count and two to n. The plain Wald interval is too narrow when few pairs
+    disagree (two quants of one model agree on most tasks); this one stays near its level."""
+    if n <= 0:
+        return -1.0, 1.0
+    pa, pb = (only_a + 1) / (n + 2), (only_b + 1) / (n + 2)
+    d = pa - pb
+    half = z * math.sqrt(max(pa + pb - d * d, 0.0) / (n + 2))
+    return max(-1.0, d - half), min(1.0, d + half)
+
+
+def two_proportion_difference_interval(p_a: float, n_a: int, p_b: float, n_b: int, z: float = Z_95) -> tuple[float, float]:
+    """Interval of p_a - p_b (0..1) for independent proportions: Newcombe (1998)'s hybrid score
+    interval (his method 10), built from the two Wilson intervals."""
+    lo_a, hi_a = wilson_interval(p_a, n_a, z)
+    lo_b, hi_b = wilson_interval(p_b, n_b, z)
+    d = p_a - p_b
+    return d - math.hypot(p_a - lo_a, hi_b - p_b), d + math.hypot(hi_a - p_a, p_b - lo_b)
+
+
+def mean_difference_interval(a: float, se_a: float, b: float, se_b: float, z: float = Z_95) -> tuple[float, float]:
+    """Normal interval of a - b from the two standard errors (unpaired)."""
+    half = z * math.hypot(se_a, se_b)
+    return a - b - half, a - b + half
+
+
+def equivalent(interval_90: tuple[float, float], margin: float) -> bool:
+    """Two one-sided tests (TOST) at 5% each: the difference is shown to lie within +-margin exactly
+    when its 90% interval (z = Z_90) lies inside (-margin, margin)."""
+    return -margin < interval_90[0] and interval_90[1] < margin
+
+
+def tasks_to_show_equivalence(margin: float, p: float, discordant: float | None = None) -> int:
+    """Trials per side for a TOST at 5% (margin and p in 0..1) to show equivalence with 80% power
+    when the true difference is 0: paired when the fraction of discordant pairs is known (the
+    variance of the difference per trial is that fraction), else two independent proportions."""
+    var = discordant if discordant is not None and discordant > 0 else 2 * p * (1 - p)
+    return max(1, math.ceil((Z_90 + Z_90_ONE_SIDED) ** 2 * var / (margin * margin)))
 
 
 def tasks_to_resolve(p_a: float, p_b: float, discordant: float | None = None) -> int | None:

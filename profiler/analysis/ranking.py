@@ -7,46 +7,92 @@ Task accuracy is compared first, under one setting (``accuracy.comparable``):
 * otherwise a two-proportion z-test from each number's task count (a full-benchmark number counts
   its split's size, ``accuracy.FULL_SET_TASKS``), or from its stated 95% interval.
 
-A difference with p >= 0.05 is a tie, never a ranking. When the tasks cannot separate two files
-*of one model*, a measure on the same text that can decides instead: the mean KL-divergence
-against a shared reference (lower is better), else perplexity on the same text, context and
-chunks (lower is better; same parameter count, so the same tokenizer's model). Each such case is
-named in the notes, with the task count that would let the task metric resolve the observed
-difference (95% confidence, 80% power).
+A difference with p >= 0.05 never ranks, and what it is gets said: *equivalent* when an
+equivalence test (two one-sided tests at 5%, ``EQUIVALENCE_MARGIN_PCT``) shows the difference is
+within +-1 point; *not resolved* otherwise, with the 95% interval of the difference and the task
+count that would resolve it (95% confidence, 80% power). A number inherited from another file
+(``AccuracyScore.inherited``) was *not measured* on this one: no test is run on it, and it never
+ranks. When the tasks cannot separate two files *of one model*, a measure on the same text that
+can decides instead: the mean KL-divergence against a shared reference (lower is better), else
+perplexity on the same text, context and chunks (lower is better; same parameter count, so the
+same tokenizer's model). Each such case is named in the notes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from profiler.analysis.accuracy import FULL_SET_TASKS, AccuracyScore
-from profiler.stats import ALPHA, Z_95, mcnemar_p, mean_difference_p, tasks_to_resolve, two_proportion_p
+from profiler.stats import (
+    ALPHA,
+    Z_90,
+    Z_95,
+    equivalent,
+    mcnemar_p,
+    mean_difference_interval,
+    mean_difference_p,
+    paired_difference_interval,
+    tasks_to_resolve,
+    tasks_to_show_equivalence,
+    two_proportion_difference_interval,
+    two_proportion_p,
+)
+
+EQUIVALENCE_MARGIN_PCT = 1.0  # accuracy points: a difference shown to be inside +-1 point is "equivalent"
 
 
 @dataclass
 class AccuracyTest:
-    p_value: float | None  # None: no uncertainty known, the difference cannot be tested
+    p_value: float | None  # None: no test (no uncertainty known, or not measured on these files)
     method: str
-    n_needed: int | None = None
+    n_needed: int | None = None  # tasks that would resolve the observed difference (None: it is 0)
+    measured: bool = True  # False: a number is inherited from another file, so nothing was tested
+    diff_pct: float | None = None  # a - b, points
+    ci95_pct: tuple[float, float] | None = None  # 95% interval of a - b, points
+    ci90_pct: tuple[float, float] | None = None  # 90% interval of a - b: the TOST reads it
+    equivalent: bool | None = None  # TOST at 5% against +-EQUIVALENCE_MARGIN_PCT; None: not tested
+    n_equivalence: int | None = None  # tasks for the TOST to show equivalence (80% power at a true 0)
 
 
 def accuracy_test(a: AccuracyScore, b: AccuracyScore) -> AccuracyTest:
-    """Paired when both carry per-task outcomes on the same tasks; else unpaired."""
+    """Paired when both carry per-task outcomes on the same tasks; else unpaired. A number
+    inherited from another file is not tested: it says nothing about the difference of these two."""
+    if a.inherited or b.inherited:
+        which = "; ".join(f"{s.value_pct:.1f}% inherited from {s.inherited_from}" for s in (a, b) if s.inherited)
+        return AccuracyTest(None, f"not measured: {which}", measured=False)
     pa, pb = a.value_pct / 100, b.value_pct / 100
+    margin = EQUIVALENCE_MARGIN_PCT / 100
     if a.task_correct and b.task_correct and len(a.task_correct) == len(b.task_correct) and a.setting() == b.setting():
         only_a = sum(1 for x, y in zip(a.task_correct, b.task_correct, strict=True) if x == "1" and y == "0")
         only_b = sum(1 for x, y in zip(a.task_correct, b.task_correct, strict=True) if x == "0" and y == "1")
         n = len(a.task_correct)
-        return AccuracyTest(mcnemar_p(only_a, only_b), f"paired McNemar on the same {n} tasks",
-                            tasks_to_resolve(pa, pb, (only_a + only_b) / n))
+        return _with_intervals(
+            AccuracyTest(mcnemar_p(only_a, only_b), f"paired McNemar on the same {n} tasks",
+                         tasks_to_resolve(pa, pb, (only_a + only_b) / n),
+                         n_equivalence=tasks_to_show_equivalence(margin, (pa + pb) / 2, (only_a + only_b) / n)),
+            a, b, lambda z: paired_difference_interval(only_a, only_b, n, z))
     na, nb = a.tasks_behind(), b.tasks_behind()
     if na and nb:
-        return AccuracyTest(two_proportion_p(pa, na, pb, nb), f"two-proportion test ({na} and {nb} tasks)",
-                            tasks_to_resolve(pa, pb))
+        return _with_intervals(
+            AccuracyTest(two_proportion_p(pa, na, pb, nb), f"two-proportion test ({na} and {nb} tasks)",
+                         tasks_to_resolve(pa, pb), n_equivalence=tasks_to_show_equivalence(margin, (pa + pb) / 2)),
+            a, b, lambda z: two_proportion_difference_interval(pa, na, pb, nb, z))
     se_a, se_b = _se_from_interval(a), _se_from_interval(b)
     if se_a is not None and se_b is not None:
-        return AccuracyTest(mean_difference_p(a.value_pct, se_a, b.value_pct, se_b), "z-test from the stated 95% intervals")
-    return AccuracyTest(None, "no uncertainty known")
+        return _with_intervals(
+            AccuracyTest(mean_difference_p(a.value_pct, se_a, b.value_pct, se_b), "z-test from the stated 95% intervals"),
+            a, b, lambda z: tuple(v / 100 for v in mean_difference_interval(a.value_pct, se_a, b.value_pct, se_b, z)))
+    return AccuracyTest(None, "no uncertainty known", diff_pct=a.value_pct - b.value_pct)
+
+
+def _with_intervals(test: AccuracyTest, a: AccuracyScore, b: AccuracyScore, interval) -> AccuracyTest:
+    """The difference, its 95% interval, and the TOST decision from its 90% interval
+    (``interval(z)``: the interval of p_a - p_b in 0..1 at normal quantile z)."""
+    test.diff_pct = a.value_pct - b.value_pct
+    test.ci95_pct = tuple(100 * v for v in interval(Z_95))
+    test.ci90_pct = tuple(100 * v for v in interval(Z_90))
+    test.equivalent = equivalent(test.ci90_pct, EQUIVALENCE_MARGIN_PCT)
+    return test
 
 
 def _se_from_interval(score: AccuracyScore) -> float | None:
@@ -72,16 +118,37 @@ class Evidence:
 
 @dataclass
 class Verdict:
-    sign: int  # +1: a is better, -1: b is better, 0: tied
-    measure: str  # the metric, "KLD", "PPL", or "" when tied
+    sign: int  # +1: a is better, -1: b is better, 0: neither shown better (see ``case``)
+    measure: str  # the metric, "KLD", "PPL", or "" when neither is shown better
     accuracy: AccuracyTest | None
     detail: str = ""  # the fallback's numbers, for notes
+
+    @property
+    def case(self) -> str:
+        """"better" (a measure decided), else why not: "not measured" (an inherited number: nothing
+        was tested), "equivalent" (shown within the margin) or "not resolved" (neither)."""
+        if self.sign:
+            return "better"
+        if self.accuracy is not None and not self.accuracy.measured:
+            return "not measured"
+        return "equivalent" if self.accuracy is not None and self.accuracy.equivalent else "not resolved"
+
+    def flipped(self) -> Verdict:
+        """The same verdict seen from b's side."""
+        test = self.accuracy
+        if test is not None and test.diff_pct is not None:
+            test = replace(test, diff_pct=0.0 - test.diff_pct, ci95_pct=_neg(test.ci95_pct), ci90_pct=_neg(test.ci90_pct))
+        return Verdict(-self.sign, self.measure, test, self.detail)
+
+
+def _neg(interval: tuple[float, float] | None) -> tuple[float, float] | None:
+    return None if interval is None else (-interval[1], -interval[0])
 
 
 def compare(a: Evidence, b: Evidence, metric: str) -> Verdict:
     """Task accuracy when it resolves the difference; else KLD or PPL on the same text when it does."""
     test = accuracy_test(a.accuracy, b.accuracy) if a.accuracy and b.accuracy else None
-    if test is not None:
+    if test is not None and test.measured:
         if test.p_value is None:  # nothing to test with: the numbers are taken as they are
             diff = a.accuracy.value_pct - b.accuracy.value_pct
             return Verdict((diff > 0) - (diff < 0), metric if diff else "", test)
@@ -145,11 +212,12 @@ class QualityOrder:
             for b in rated[i + 1 :]:
                 v = compare(a, b, metric)
                 self._verdicts[(a.key, b.key)] = v
-                self._verdicts[(b.key, a.key)] = Verdict(-v.sign, v.measure, v.accuracy, v.detail)
+                self._verdicts[(b.key, a.key)] = v.flipped()
         self.notes = self._notes(rated)
 
     def cmp(self, a: str, b: str) -> int:
-        """+1 when ``a`` has significantly better quality than ``b``, -1 when worse, 0 when tied."""
+        """+1 when ``a`` has significantly better quality than ``b``, -1 when worse, 0 when neither
+        (``verdict(a, b).case`` says which: not measured, equivalent or not resolved)."""
         v = self._verdicts.get((a, b))
         return v.sign if v else 0
 
@@ -161,23 +229,29 @@ class QualityOrder:
         return 1 + sum(1 for other in self.keys if other != key and self.cmp(other, key) > 0)
 
     def _notes(self, rated: list[Evidence]) -> list[str]:
-        by_measure: dict[str, list[str]] = {}
+        groups: dict[str, list[str]] = {}
         untested = []
         for i, a in enumerate(rated):
             for b in rated[i + 1 :]:
                 v = self._verdicts[(a.key, b.key)]
-                if v.accuracy is not None and v.accuracy.p_value is None:
+                if v.accuracy is not None and v.accuracy.measured and v.accuracy.p_value is None:
                     untested.append(f"{a.key} / {b.key}")
                     continue
                 if v.measure == self.metric:
                     continue
-                by_measure.setdefault(v.measure or "tied", []).append(_pair_text(a, b, v))
-        notes = []
+                groups.setdefault(f"ranked by {v.measure}" if v.sign else v.case, []).append(_pair_text(a, b, v))
         n = _task_count(rated)
         at = f" at {n} tasks" if n else ""
-        for measure, pairs in by_measure.items():
-            how = "treated as tied (no KLD or PPL on the same text resolves them either)" if measure == "tied" else f"ranked by {measure}"
-            notes.append(f"{self.metric} cannot tell these apart{at}; {how}: {'; '.join(pairs)}")
+        heads = {
+            "not resolved": f"{self.metric} does not resolve these{at}, and no KLD or PPL on the same text does either; "
+                            "neither is ranked above the other",
+            "equivalent": f"{self.metric} shows these equivalent{at} (the difference is within "
+                          f"+-{EQUIVALENCE_MARGIN_PCT:g} point: two one-sided tests at 5%)",
+            "not measured": f"{self.metric} is not measured on both files of these pairs (an inherited number is "
+                            "never tested), so quality does not rank them",
+        }
+        notes = [f"{heads.get(key) or f'{self.metric} cannot tell these apart{at}; {key}'}: {'; '.join(pairs)}"
+                 for key, pairs in groups.items()]
         if untested:
             notes.append(f"{self.metric}: no task count or interval is known for {', '.join(untested)}, so their numbers "
                          "are compared as given")
@@ -190,14 +264,37 @@ def _task_count(rated: list[Evidence]) -> int | None:
 
 
 def _pair_text(a: Evidence, b: Evidence, v: Verdict) -> str:
-    x, y = a.accuracy, b.accuracy
-    text = f"{a.key} vs {b.key}: {x.value_pct:.1f}% vs {y.value_pct:.1f}% (p={v.accuracy.p_value:.2f}, {v.accuracy.method})"
+    if not v.accuracy.measured:
+        return f"{a.key} vs {b.key} ({v.accuracy.method})" + (f", {v.detail}" if v.detail else "")
+    text = f"{a.key} vs {b.key}: {a.accuracy.value_pct:.1f}% vs {b.accuracy.value_pct:.1f}%, {difference_text(v.accuracy)}"
     if v.detail:
         text += f", {v.detail}"
-    if v.accuracy.n_needed is None:
-        text += "; equal accuracy: more tasks would not separate them"
-    else:
-        limit = FULL_SET_TASKS.get(x.metric)
-        more = f"about {v.accuracy.n_needed} tasks would resolve a difference this size"
-        text += f"; {more}" if limit is None or v.accuracy.n_needed <= limit else f"; {more}, more than the benchmark has"
+    more = more_tasks_text(v.accuracy, a.accuracy.metric)
+    return f"{text}; {more}" if more else text
+
+
+def difference_text(test: AccuracyTest) -> str:
+    """``difference -4.0 points, 95% CI [-12.6, +4.6] (p=0.54, paired McNemar on the same 100 tasks)``;
+    an equivalent pair adds the 90% interval its TOST read."""
+    lo, hi = test.ci95_pct
+    text = f"difference {test.diff_pct:+.1f} points, 95% CI [{lo:+.1f}, {hi:+.1f}] (p={test.p_value:.2f}, {test.method})"
+    if test.equivalent:
+        text += (f", 90% CI [{test.ci90_pct[0]:+.1f}, {test.ci90_pct[1]:+.1f}] inside "
+                 f"+-{EQUIVALENCE_MARGIN_PCT:g} point")
     return text
+
+
+def more_tasks_text(test: AccuracyTest, metric: str) -> str:
+    """What more tasks would settle: the observed difference, or (when it is 0) equivalence; ""
+    once settled."""
+    if test.equivalent or (test.p_value is not None and test.p_value < ALPHA):
+        return ""
+    limit = FULL_SET_TASKS.get(metric)
+    if test.n_needed is not None:
+        more, n = f"about {test.n_needed} tasks would resolve a difference this size", test.n_needed
+    elif test.n_equivalence is not None:
+        more, n = (f"no difference observed; about {test.n_equivalence} tasks would show one within "
+                   f"+-{EQUIVALENCE_MARGIN_PCT:g} point"), test.n_equivalence
+    else:
+        return ""
+    return more if limit is None or n <= limit else f"{more}, more than the benchmark has"

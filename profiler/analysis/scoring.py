@@ -24,8 +24,11 @@ P is the *active* parameter count (``model_n_params_active``): a mixture-of-expe
 only the experts a token runs through; for a dense model it is the total.
 
 A configuration is on the Pareto frontier when no other one is at least as good on every
-objective (accuracy, J/token, peak memory, decode t/s) and better on one. An objective that
-is missing for some configuration (energy unavailable, say) is left out, and the output says so.
+objective (accuracy, J/token, peak memory, decode t/s) and *significantly* better on one; "at
+least as good" means not significantly worse. Each objective has its noise allowance
+(``axis_cmp``): quality a significant difference (``ranking``), decode t/s Welch's test on the
+repetitions' samples, J/token and peak memory a stated relative tolerance. An objective that is
+missing for some configuration (energy unavailable, say) is left out, and the output says so.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import ranking
 from profiler.errors import UserError
-from profiler.stats import mean_of_known
+from profiler.stats import ALPHA, mean_of_known, welch_t_test
 
 DEFAULT_PRICE_PER_KWH = 0.30
 J_PER_KWH = 3.6e6
@@ -48,6 +51,13 @@ OBJECTIVES = (  # name, attribute, +1 higher is better / -1 lower is better, lab
     ("memory", "peak_rss_bytes", -1, "peak memory"),
     ("speed", "decode_tps", +1, "decode t/s"),
 )
+# Noise allowances of the Pareto comparison (docs/quality.md, "Pareto frontier"). No interval is
+# stored for J/token (one figure per test, over all its repetitions) or for peak RSS (one maximum),
+# so a stated relative tolerance stands in; decode t/s uses its repetitions' samples when both
+# configurations have them, else the stated tolerance.
+SPEED_TOLERANCE_REL = 0.05  # without samples: t/s within 5% of the larger is not a difference
+ENERGY_TOLERANCE_REL = 0.05  # J/token within 5% of the larger is not a difference
+MEMORY_TOLERANCE_REL = 0.02  # peak RSS within 2% of the larger is not a difference
 
 
 @dataclass
@@ -67,6 +77,7 @@ class Configuration:
     prefill_tps: float | None = None
     peak_rss_bytes: int | None = None
     j_per_decode_token: float | None = None
+    decode_samples_tps: dict[str, list[float]] = field(default_factory=dict)  # the reference test's repetitions; {}: none
     energy_measured: bool | None = None
     energy_note: str = "energy unavailable"
     run_id: str = ""
@@ -92,6 +103,7 @@ class DecodeTest:
     energy_measured: bool | None = None
     energy_attribution: str | None = None
     energy_note: str = "energy unavailable"
+    samples_tps: list[float] = field(default_factory=list)  # every repetition's t/s; [] unless a pure tg test
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -191,7 +203,8 @@ def decode_tests(rows) -> list[DecodeTest]:
         j, measured, note, attribution = _energy(mine)
         tests.append(DecodeTest(test=shape_name(shape), n_prompt=shape[0], n_gen=shape[1], n_depth=shape[2],
                                 decode_tps=mean_of_known([r.decode_ts for r in mine]), j_per_decode_token=j,
-                                energy_measured=measured, energy_attribution=attribution, energy_note=note))
+                                energy_measured=measured, energy_attribution=attribution, energy_note=note,
+                                samples_tps=decode_samples(mine)))
     return tests
 
 
@@ -234,6 +247,7 @@ def at_reference(configs: list[Configuration]) -> tuple[list[Configuration], str
             out.append(replace(c, decode_tps=found.decode_tps, j_per_decode_token=found.j_per_decode_token,
                                energy_measured=found.energy_measured, energy_attribution=found.energy_attribution,
                                energy_note=found.energy_note, reference_test=name,
+                               decode_samples_tps={name: found.samples_tps} if found.samples_tps else {},
                                decode_note=f"decode t/s and J/token from {name}"))
     note = (f"reference test {name}: decode t/s and J/token come from this test alone, the decode shape the most "
             f"configurations ran ({len(measured) - len(lacking)} of {len(measured)}); other shapes (depths, prompts, "
@@ -288,6 +302,14 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
     return at_reference(configs)[0]
 
 
+def decode_samples(rows) -> list[float]:
+    """The repetition t/s samples of one decode test shape's rows; [] unless every row is a pure
+    generation test with two or more samples (a pp+tg row's samples are of both phases, not decode)."""
+    if not rows or any((r.n_prompt or 0) > 0 or len(r.samples_ts or []) < 2 for r in rows):
+        return []
+    return [x for r in rows for x in r.samples_ts]
+
+
 # --------------------------------------------------------------------------- scores
 
 
@@ -312,17 +334,49 @@ def score(config: Configuration, metric: str, acc: acc_mod.AccuracyScore | None,
     return s
 
 
+def _relative_cmp(a: float, b: float, sign: int, tolerance: float) -> int:
+    """+1 when a is better than b by more than ``tolerance`` of the larger, -1 when worse, else 0."""
+    if abs(a - b) <= tolerance * max(abs(a), abs(b)):
+        return 0
+    return 1 if sign * (a - b) > 0 else -1
+
+
+def _speed_cmp(a: Configuration, b: Configuration) -> int:
+    """Welch's test on each decode test's repetitions: faster only when every test both ran says
+    so at p < 0.05 (each test must agree, so no correction for several is needed). Without samples
+    on both sides for the same tests: the stated tolerance on the means."""
+    tests = a.decode_samples_tps.keys()
+    if not tests or tests != b.decode_samples_tps.keys():
+        return _relative_cmp(a.decode_tps, b.decode_tps, +1, SPEED_TOLERANCE_REL)
+    signs = set()
+    for test in tests:
+        xa, xb = a.decode_samples_tps[test], b.decode_samples_tps[test]
+        p = welch_t_test(xa, xb)
+        if p is None or p >= ALPHA:
+            return 0
+        signs.add(1 if mean_of_known(xa) > mean_of_known(xb) else -1)
+    return signs.pop() if len(signs) == 1 else 0
+
+
+def axis_cmp(a: Score, b: Score, attr: str, sign: int, order: ranking.QualityOrder) -> int:
+    """+1 when ``a`` is significantly better than ``b`` on one objective, -1 when worse, 0 when the
+    difference is within that objective's noise allowance."""
+    if attr == "accuracy_pct":  # only a significant difference counts
+        return order.cmp(a.config.key, b.config.key)
+    if attr == "decode_tps":
+        return _speed_cmp(a.config, b.config)
+    tolerance = ENERGY_TOLERANCE_REL if attr == "j_per_decode_token" else MEMORY_TOLERANCE_REL
+    return _relative_cmp(a.objective(attr), b.objective(attr), sign, tolerance)
+
+
 def _dominates(a: Score, b: Score, objectives, order: ranking.QualityOrder) -> bool:
+    """At least as good on every objective (never significantly worse) and significantly better on one."""
     better = False
     for _, attr, sign, _ in objectives:
-        if attr == "accuracy_pct":  # only a significant difference counts (ties otherwise)
-            va, vb, sign = order.cmp(a.config.key, b.config.key), 0, 1
-        else:
-            va, vb = a.objective(attr), b.objective(attr)
-        if sign * va < sign * vb:
+        c = axis_cmp(a, b, attr, sign, order)
+        if c < 0:
             return False
-        if sign * va > sign * vb:
-            better = True
+        better = better or c > 0
     return better
 
 
@@ -338,10 +392,32 @@ def _accuracy_only_order(scores: list[Score], metric: str) -> ranking.QualityOrd
     return ranking.QualityOrder([ranking.Evidence(s.config.key, s.accuracy) for s in scores], metric)
 
 
-def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> tuple[list[str], list[str]]:
-    """Mark frontier membership in place; returns (objectives used, notes on those left out).
+@dataclass
+class Mark:
+    """One configuration's place on the frontier."""
+
+    on_frontier: bool
+    dominated_by: list[str]
+    quality_rank: int
+
+
+@dataclass
+class Frontier:
+    objectives_used: list[str]  # labels
+    notes: list[str]  # objectives left out, configurations not compared
+    marks: dict[str, Mark]  # by configuration key; only configurations with an accuracy
+
+    def marked(self, scores: list[Score]) -> list[Score]:
+        """Copies of ``scores`` carrying their marks (the arguments are unchanged)."""
+        return [replace(s, **vars(self.marks[s.config.key])) if s.config.key in self.marks else replace(s)
+                for s in scores]
+
+
+def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> Frontier:
+    """Frontier membership of each configuration with an accuracy, and which objectives were used.
     On quality a configuration beats another only where ``order`` (default: from the scores'
-    accuracy alone) finds a significant difference."""
+    accuracy alone) finds a significant difference; on the others, beyond their noise allowance
+    (``axis_cmp``). Changes nothing: ``Frontier.marked`` gives marked copies."""
     rated = [s for s in scores if s.accuracy_pct is not None]
     order = order or _accuracy_only_order(scores, scores[0].metric if scores else "")
     used, notes = [], []
@@ -351,14 +427,26 @@ def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> tu
             notes.append(f"{label} left out of the Pareto frontier: unavailable for {', '.join(missing)}")
         else:
             used.append((name, attr, sign, label))
+    marks = {}
     for s in rated:
-        s.dominated_by = [o.config.key for o in rated if o is not s and _dominates(o, s, used, order)]
-        s.on_frontier = not s.dominated_by
-        s.quality_rank = order.rank(s.config.key)
+        by = [o.config.key for o in rated if o is not s and _dominates(o, s, used, order)]
+        marks[s.config.key] = Mark(on_frontier=not by, dominated_by=by, quality_rank=order.rank(s.config.key))
     for s in scores:
         if s.accuracy_pct is None:
             notes.append(f"{s.config.key}: no {s.metric} score, so it is not compared")
-    return [u[3] for u in used], notes
+    return Frontier([u[3] for u in used], notes, marks)
+
+
+def scoreboard(scores: list[Score], price_per_kwh: float, order: ranking.QualityOrder | None = None,
+               notes: list[str] | None = None) -> Scoreboard:
+    """The scoreboard of ``scores`` (all of one metric): marked copies, the objectives used and the
+    notes (``notes`` first, then the frontier's, then the quality order's)."""
+    metric = scores[0].metric if scores else ""
+    order = order or _accuracy_only_order(scores, metric)
+    frontier = pareto(scores, order)
+    return Scoreboard(metric=metric, price_per_kwh=price_per_kwh, scores=frontier.marked(scores),
+                      objectives_used=frontier.objectives_used, notes=(notes or []) + frontier.notes + order.notes,
+                      quality_order=order)
 
 
 def check_price(price_per_kwh: float) -> None:
@@ -375,15 +463,15 @@ def build(configs: list[Configuration], known: list[list[acc_mod.AccuracyScore]]
     chosen, setting_notes = acc_mod.comparable(known, metric)
     scores = [score(c, metric, a, price_per_kwh) for c, a in zip(configs, chosen, strict=True)]
     order = quality_order(scores, acc_mod.normalise_metric(metric), measurements or [[] for _ in configs])
-    used, notes = pareto(scores, order)
-    notes = [f"{configs[i].key}: {text}" for i, text in setting_notes] + notes + order.notes
+    board = scoreboard(scores, price_per_kwh, order, [f"{configs[i].key}: {text}" for i, text in setting_notes])
+    board.metric = acc_mod.normalise_metric(metric)
     for s in scores:
         if s.accuracy and s.accuracy.inherited:
-            notes.append(f"{s.config.key}: {s.metric} {s.accuracy.value_pct:.1f} is inherited from {s.accuracy.inherited_from}, "
-                         f"not measured on this file; measure it with: profiler eval {s.config.model_name} --hellaswag hellaswag")
-    return Scoreboard(metric=acc_mod.normalise_metric(metric), price_per_kwh=price_per_kwh, scores=scores,
-                      objectives_used=used, notes=notes, quality_order=order, reference_test=reference,
-                      reference_note=reference_note)
+            board.notes.append(f"{s.config.key}: {s.metric} {s.accuracy.value_pct:.1f} is inherited from "
+                               f"{s.accuracy.inherited_from}, not measured on this file; measure it with: "
+                               f"profiler eval {s.config.model_name} --hellaswag hellaswag")
+    board.reference_test, board.reference_note = reference, reference_note
+    return board
 
 
 # --------------------------------------------------------------------------- budget recommendation
@@ -423,9 +511,12 @@ def _quality_ranked(fits: list[Score], order: ranking.QualityOrder) -> list[Scor
 
 def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: float | None = None,
               max_j_per_token: float | None = None, n_runners_up: int = 3) -> Recommendation:
-    """The best-quality configuration inside the budget. Quality differences the data cannot resolve
-    are ties (``ranking``), and ties go to less energy, then speed, then memory: the choice is never
-    significantly worse on the quality measure in use than another configuration in the budget."""
+    """The best-quality configuration inside the budget. Quality differences the data do not show
+    (``ranking``: not measured, equivalent or not resolved; ``why`` says which, for each) rank
+    nobody, and among the configurations no other beats on quality the choice goes to less energy,
+    then speed, then memory: never significantly worse on the quality measure in use than another
+    configuration in the budget. With no measured difference at all, ``why`` says the choice is
+    on cost alone."""
     fits, excluded = [], []
     for s in board.scores:
         c = s.config
@@ -448,16 +539,21 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
     order = board.quality_order or _accuracy_only_order(board.scores, board.metric)
     ranked = _quality_ranked(fits, order)
     top = ranked[0]
-    why = f"{_why_quality(top, fits, board.metric)} among {len(fits)} configuration(s) within the budget ({budget}): " \
-          f"{top.accuracy_pct:.1f}% ({top.accuracy.label()})"
-    tied = [s.config.key for s in ranked[1:] if order.cmp(s.config.key, top.config.key) == 0
-            and order.cmp(top.config.key, s.config.key) == 0]
-    if tied:
-        why += (f"; statistically tied on quality with {', '.join(tied)}, chosen for lower J/token, then higher t/s, "
-                "then lower memory")
-    decided = {order.verdict(top.config.key, s.config.key).measure for s in ranked[1:] if order.verdict(top.config.key, s.config.key)}
-    if decided - {board.metric, ""}:
-        why += f"; ranked above others by {', '.join(sorted(decided - {board.metric, ''}))} where {board.metric} could not tell"
+    verdicts = {s.config.key: order.verdict(top.config.key, s.config.key) for s in ranked[1:]}
+    measured = [s for s in ranked[1:] if verdicts[s.config.key] and verdicts[s.config.key].case != "not measured"]
+    where = f"among {len(fits)} configuration(s) within the budget ({budget})"
+    if len(fits) == 1:
+        why = f"the only configuration within the budget ({budget}): {top.accuracy_pct:.1f}% ({top.accuracy.label()})"
+    elif not measured:
+        why = (f"on cost alone (lower J/token, then higher t/s, then lower memory) {where}: no {board.metric} "
+               f"difference between it and the others is measured on their own files; {top.accuracy_pct:.1f}% "
+               f"({top.accuracy.label()})")
+    else:
+        why = f"{_why_quality(top, ranked[1:], verdicts, board.metric)} {where}: {top.accuracy_pct:.1f}% ({top.accuracy.label()})"
+        why += _ties_text(top, ranked[1:], verdicts, board.metric)
+    decided = {v.measure for v in verdicts.values() if v} - {board.metric, ""}
+    if decided:
+        why += f"; ranked above others by {', '.join(sorted(decided))} where {board.metric} could not tell"
     if top.on_frontier:
         why += "; on the Pareto frontier"
     elif top.dominated_by:
@@ -465,10 +561,37 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
     return Recommendation(top, why, ranked[1 : 1 + n_runners_up], excluded)
 
 
-def _why_quality(top: Score, fits: list[Score], metric: str) -> str:
-    if all(top.accuracy_pct >= s.accuracy_pct for s in fits):
-        return f"highest {metric}"
-    return "best quality"
+def _ties_text(top: Score, others: list[Score], verdicts: dict, metric: str) -> str:
+    """The configurations quality did not separate from ``top``, each with why: equivalent (within
+    the margin), not resolved (the difference's interval and the tasks that would resolve it) or
+    not measured (an inherited number); then the cost order that chose among them."""
+    groups: dict[str, list[str]] = {}
+    for s in others:
+        v = verdicts[s.config.key]
+        if v is None or v.sign or (v.accuracy is not None and v.accuracy.measured and v.accuracy.p_value is None):
+            continue
+        if v.case == "not measured":
+            groups.setdefault(v.case, []).append(s.config.key)
+            continue
+        more = ranking.more_tasks_text(v.accuracy, metric)
+        groups.setdefault(v.case, []).append(f"{s.config.key} ({ranking.difference_text(v.accuracy)}"
+                                             + (f"; {more})" if more else ")"))
+    if not groups:
+        return ""
+    heads = {"equivalent": f"equivalent on {metric} to",
+             "not resolved": f"{metric} difference not resolved against",
+             "not measured": f"{metric} difference not measured against"}
+    parts = [f"{heads[case]} {', '.join(groups[case])}" for case in ("equivalent", "not resolved", "not measured")
+             if case in groups]
+    return "; " + "; ".join(parts) + "; among these, chosen for lower J/token, then higher t/s, then lower memory"
+
+
+def _why_quality(top: Score, others: list[Score], verdicts: dict, metric: str) -> str:
+    """"highest <metric>" only when it is shown better than every other one (by the metric, or by
+    KLD/PPL: "best quality"); else it is merely not shown worse than any."""
+    if all(verdicts[s.config.key] and verdicts[s.config.key].sign > 0 for s in others):
+        return f"highest {metric}" if all(top.accuracy_pct >= s.accuracy_pct for s in others) else "best quality"
+    return f"none shown better on {metric}"
 
 
 def _budget_text(max_memory_bytes, min_tps, max_j) -> str:
@@ -505,12 +628,43 @@ def _score_dict(s: Score) -> dict:
     return out
 
 
+PARETO_NOISE = {  # what "better" needs per objective (JSON: pareto_noise; docs/quality.md, "Pareto frontier")
+    "accuracy": f"p < {ALPHA:g} (else KLD/PPL on the same text)",
+    "decode t/s": f"Welch p < {ALPHA:g} on the repetitions (without samples: > {SPEED_TOLERANCE_REL:.0%} apart)",
+    "J/token": f"> {ENERGY_TOLERANCE_REL:.0%} apart (stated: no interval is stored)",
+    "peak memory": f"> {MEMORY_TOLERANCE_REL:.0%} apart (stated)",
+}
+
+
+def _pairs_dict(board: Scoreboard) -> list[dict]:
+    """Every rated pair's quality verdict: better (by which measure), or not measured, equivalent or
+    not resolved, with the difference and its 95% interval where a test was run."""
+    order = board.quality_order
+    if order is None:
+        return []
+    keys = [s.config.key for s in board.scores if s.accuracy_pct is not None]
+    out = []
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            v = order.verdict(a, b)
+            if v is None:
+                continue
+            t = v.accuracy
+            out.append({"a": a, "b": b, "case": v.case, "better": {1: a, -1: b}.get(v.sign), "measure": v.measure or None,
+                        "difference_pct": t.diff_pct if t else None, "ci95_pct": list(t.ci95_pct) if t and t.ci95_pct else None,
+                        "p_value": t.p_value if t else None, "method": t.method if t else None,
+                        "tasks_to_resolve": t.n_needed if t else None, "equivalence_margin_pct": ranking.EQUIVALENCE_MARGIN_PCT})
+    return out
+
+
 def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
     """JSON form: every score with its configuration and the accuracy's provenance."""
     from profiler.results.schema import json_safe
 
     data = {"metric": board.metric, "price_per_kwh": board.price_per_kwh, "objectives_used": board.objectives_used,
-            "reference_test": board.reference_test, "reference_note": board.reference_note, "notes": board.notes, "scores": [_score_dict(s) for s in board.scores]}
+            "reference_test": board.reference_test, "reference_note": board.reference_note,
+            "pareto_noise": PARETO_NOISE, "notes": board.notes, "scores": [_score_dict(s) for s in board.scores],
+            "quality_pairs": _pairs_dict(board)}
     if rec is not None:
         data["recommendation"] = {"best": rec.best.config.key if rec.best else None, "why": rec.why,
                                   "runners_up": [s.config.key for s in rec.runners_up],

@@ -342,11 +342,13 @@ def quality_energy_caption(board, recommended_key: str | None = None) -> str:
     frontier = [s for s in pts if s.on_frontier]
     objectives = f": {', '.join(board.objectives_used)}" if board.objectives_used else ""
     if len(frontier) > 1:
-        text = ("filled points, joined by the dashed line, form the Pareto frontier: no other configuration beats one "
-                f"of them on every objective{objectives}; open points are dominated")
+        text = ("filled points, joined by the dashed line, form the Pareto frontier: no other configuration is at least "
+                f"as good as one of them on every objective{objectives} and better beyond the noise on one; open points "
+                "are dominated")
     elif frontier:
         text = (f"the filled point, {frontier[0].config.key}, is the only point on the Pareto frontier (no other "
-                f"configuration beats it on every objective{objectives}), so no frontier line is drawn; open points "
+                f"configuration is at least as good on every objective{objectives} and better beyond the noise on one), "
+                "so no frontier line is drawn; open points "
                 "are dominated")
     else:
         text = "no configuration drawn here is on the Pareto frontier; open points are dominated"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from profiler.analysis.scoring import Recommendation, Scoreboard
+from profiler.analysis.scoring import PARETO_NOISE, Recommendation, Scoreboard
 from profiler.quality.evaluate import EvalResult
 
 
@@ -82,7 +82,9 @@ def print_scoreboard(board: Scoreboard, console: Console, title: str | None = No
     dominated = terminal_views.dominance_note(board)
     if dominated:
         console.print(dominated)
-    console.print(f"Pareto objectives: {', '.join(board.objectives_used) or 'none'}")
+    noise = "; ".join(f"{k} {v}" for k, v in PARETO_NOISE.items() if k in board.objectives_used)
+    console.print(f"Pareto objectives: {', '.join(board.objectives_used) or 'none'}"
+                  + (f" (better only beyond the noise: {noise})" if noise else ""))
     if board.reference_note:  # what decode t/s and J/token are: one stated test, never a mix of shapes
         console.print(board.reference_note)
     for note in dict.fromkeys(board.notes):

@@ -25,8 +25,7 @@ def board_of(configs) -> scoring.Scoreboard:
         score = AccuracyScore(metric="hellaswag", value_pct=acc, provenance="measured", n_shot=0, source="test",
                               n_tasks=10042)
         scores.append(scoring.score(config, "hellaswag", score, 0.30))
-    used, notes = scoring.pareto(scores)
-    return scoring.Scoreboard("hellaswag", 0.30, scores, used, notes)
+    return scoring.scoreboard(scores, 0.30)
 
 
 # a trade-off: the more accurate model costs more energy, so both are on the frontier

@@ -20,7 +20,9 @@ def _row(name, n_gen=0, n_prompt=0, decode=None, prefill=None, peak=None, j=None
     row = {"model_name": name, "model_filename": f"/m/{name}.gguf", "n_threads": threads, "n_batch": 2048,
            "n_ubatch": 512, "type_k": "f16", "type_v": "f16", "flash_attn": -1, "quant_type": "Q4_0",
            "model_n_params": 500_000_000, "file_size_bytes": 300_000_000, "n_gen": n_gen, "n_prompt": n_prompt,
-           "decode_ts": decode, "prefill_ts": prefill, "peak_rss_bytes": peak}
+           "decode_ts": decode, "prefill_ts": prefill, "peak_rss_bytes": peak,
+           "test": f"tg{n_gen}" if n_gen else f"pp{n_prompt}",
+           "samples_ts": [v * f for v in (decode or prefill or 1.0,) for f in (0.99, 1.0, 1.01)]}
     if j is not None:
         row.update(j_per_decode_token=j, energy_measured=measured, energy_source="rapl", energy_method="counter")
     row.update(extra)
@@ -73,8 +75,7 @@ def test_no_energy_means_no_energy_scores_not_zero():
 
 def _board(configs_and_acc, price=0.30):
     scores = [scoring.score(c, "hellaswag", a, price) for c, a in configs_and_acc]
-    used, notes = scoring.pareto(scores)
-    return scoring.Scoreboard("hellaswag", price, scores, used, notes)
+    return scoring.scoreboard(scores, price)
 
 
 def test_pareto_marks_dominated_configurations():
@@ -274,9 +275,10 @@ def test_lm_eval_is_exact_only_when_its_model_args_name_the_file(tmp_path):
                         (f"pretrained=x,revision={'ab' * 32}", True)]:
         path.write_text(json.dumps({**LM_EVAL, "config": {"model_args": args}}))
         scores = acc.from_lm_eval(path, ("smol-q4.gguf", "ab" * 32))
-        assert all(s.inherited is not exact for s in scores), args
+        assert len(scores) == 2 and all(s.inherited is not exact for s in scores), args
     path.write_text(json.dumps({**LM_EVAL, "config": {"model_args": "pretrained=a/smol-q4.gguf"}}))
-    assert all(s.inherited for s in acc.from_lm_eval(path, ("q4.gguf",)))  # a substring is not a name
+    scores = acc.from_lm_eval(path, ("q4.gguf",))
+    assert len(scores) == 2 and all(s.inherited for s in scores)  # a substring is not a name
 
 
 # --------------------------------------------------------------------------- uncertainty-aware ranking
@@ -342,10 +344,16 @@ def test_perplexity_decides_when_there_is_no_kld(isolated_env):
 def test_unresolved_differences_are_ties_decided_by_cost(isolated_env):
     board = _ladder(kld=False, ppl=False)
     assert board.quality_order.cmp("q4_1 t4", "q2_k t4") == 0
-    assert any("treated as tied" in n for n in board.notes)
     rec = scoring.recommend(board)
-    assert rec.best.config.model_name == "q2_k"  # tied on quality: the least energy wins
-    assert "statistically tied on quality with" in rec.why
+    assert rec.best.config.model_name == "q2_k"  # not separated on quality: the least energy wins
+    assert "statistically tied" not in rec.why and "treated as tied" not in " ".join(board.notes)
+    assert board.quality_order.verdict("q2_k t4", "q4_1 t4").case == "not resolved"
+    assert rec.why.startswith("none shown better on hellaswag among 3")
+    # the difference, its 95% interval from the paired counts, and the tasks that would resolve it
+    assert ("hellaswag difference not resolved against q4_1 t4 (difference +4.0 points, 95% CI [-5.8, +13.7] "
+            "(p=0.54, paired McNemar on the same 100 tasks); about 1175 tasks would resolve a difference this size)") in rec.why
+    note = next(n for n in board.notes if "does not resolve" in n)
+    assert note.startswith("hellaswag does not resolve these at 100 tasks") and "95% CI [-13.7, +5.8]" in note
 
 
 def test_the_run_scoreboard_measures_every_file_on_the_same_task_count(isolated_env):
@@ -422,3 +430,111 @@ def test_the_scoreboard_says_when_attributions_differ_between_configurations():
     assert "J/token attribution differs (process-share for a t4; system-wide for b t4)" in board.reference_note
     same = scoring_io.board(scoring.configurations(rows[:1]), "hellaswag")
     assert same.reference_note.endswith("; J/token attribution: process-share")
+
+
+# --------------------------------------------------------------------------- not measured, not resolved, equivalent (#19.6)
+
+
+def _measured(value_pct, bits=None, n_tasks=200):
+    return acc.AccuracyScore(metric="hellaswag", value_pct=value_pct, provenance="measured", n_shot=0, source="profiler eval",
+                             n_tasks=n_tasks, subset=f"{n_tasks} of 10042", task_correct=bits)
+
+
+def test_inherited_numbers_are_not_measured_and_never_rank():
+    q4 = _config("q4", decode=40.0, peak=300_000_000, j=0.02)
+    q2 = _config("q2", decode=50.0, peak=200_000_000, j=0.01)
+    same = _published("hellaswag", 42.99, on="HF instruct (unquantized)")
+    board = _board([(q4, same), (q2, same)])
+    v = board.quality_order.verdict("q4 t4", "q2 t4")
+    assert v.case == "not measured" and v.accuracy.p_value is None and not v.accuracy.measured
+    rec = scoring.recommend(board)
+    assert rec.best.config.model_name == "q2"
+    assert rec.why.startswith("on cost alone (lower J/token, then higher t/s, then lower memory) among 2 configuration(s)")
+    assert "statistically tied" not in rec.why and "highest" not in rec.why
+    assert any(n.startswith("hellaswag is not measured on both files") and "inherited from HF instruct" in n
+               for n in board.notes)
+    # different inherited numbers are no measured evidence either: they never rank the files
+    lower = _published("hellaswag", 30.0, on="another base")
+    board = _board([(q4, same), (q2, lower)])
+    assert board.quality_order.cmp("q4 t4", "q2 t4") == 0 and scoring.recommend(board).why.startswith("on cost alone")
+
+
+def test_an_equivalence_shown_by_tost_is_said_so():
+    n = 4000  # two files that disagree on 1% of the tasks, equally often each way: within +-1 point
+    bits_a = "1" * 1980 + "10" * 20 + "0" * 1980
+    bits_b = "1" * 1980 + "01" * 20 + "0" * 1980
+    a, b = _config("a", decode=40.0, peak=300_000_000, j=0.02), _config("b", decode=50.0, peak=200_000_000, j=0.01)
+    board = _board([(a, _measured(50.0, bits_a, n)), (b, _measured(50.0, bits_b, n))])
+    v = board.quality_order.verdict("a t4", "b t4")
+    assert v.case == "equivalent" and v.accuracy.p_value == 1.0
+    lo, hi = v.accuracy.ci90_pct
+    assert -1 < lo < 0 < hi < 1
+    rec = scoring.recommend(board)
+    assert rec.best.config.model_name == "b", rec.why
+    assert "equivalent on hellaswag to a t4 (difference +0.0 points" in rec.why, rec.why
+    assert "inside +-1 point" in rec.why
+    # the same 50% vs 50% on 200 tasks and 20% disagreement is not resolved, and says what would resolve it
+    short_a, short_b = "1" * 80 + "10" * 20 + "0" * 80, "1" * 80 + "01" * 20 + "0" * 80
+    board = _board([(a, _measured(50.0, short_a)), (b, _measured(50.0, short_b))])
+    v = board.quality_order.verdict("a t4", "b t4")
+    assert v.case == "not resolved" and v.accuracy.n_needed is None
+    assert "no difference observed; about 17128 tasks would show one within +-1 point, more than the benchmark has" \
+        in scoring.recommend(board).why
+
+
+# --------------------------------------------------------------------------- Pareto noise allowances (#19.4)
+
+
+def _sampled(name, samples, peak=300_000_000, j=0.02):
+    rows = [_row(name, n_gen=128, decode=sum(samples) / len(samples), peak=peak, j=j, samples_ts=samples, test="tg128")]
+    return scoring.configurations(rows)[0]
+
+
+def test_a_difference_inside_the_noise_dominates_nothing():
+    acc_same = _published("hellaswag", 40.0)
+    # 0.1% faster, 1% less energy, 1% less memory: all inside the noise, so both stay on the frontier
+    slow = _sampled("slow", [49.0, 50.0, 51.0, 50.5, 49.5], peak=300_000_000, j=0.0200)
+    fast = _sampled("fast", [49.05, 50.05, 51.05, 50.55, 49.55], peak=297_000_000, j=0.0198)
+    board = _board([(slow, acc_same), (fast, acc_same)])
+    assert [s.on_frontier for s in board.scores] == [True, True]
+    # a significant speed difference (Welch on the repetitions) with the rest equal does dominate
+    faster = _sampled("faster", [54.0, 55.0, 56.0, 55.5, 54.5], peak=300_000_000, j=0.0200)
+    board = _board([(slow, acc_same), (faster, acc_same)])
+    assert [(s.on_frontier, s.dominated_by) for s in board.scores] == [(False, ["faster t4"]), (True, [])]
+    # ... unless the other is significantly better elsewhere (6% less energy)
+    frugal = _sampled("frugal", [49.0, 50.0, 51.0, 50.5, 49.5], peak=300_000_000, j=0.0188)
+    board = _board([(frugal, acc_same), (faster, acc_same)])
+    assert [s.on_frontier for s in board.scores] == [True, True]
+
+
+def test_speed_noise_comes_from_the_samples_when_there_are_some():
+    a = _sampled("a", [40.0, 60.0, 45.0, 55.0])  # noisy: a 4% faster mean is not significant
+    b = _sampled("b", [42.0, 62.0, 47.0, 57.0])
+    assert a.decode_samples_tps == {"tg128": [40.0, 60.0, 45.0, 55.0]}  # the reference test's repetitions
+    sa, sb = (scoring.score(c, "hellaswag", _published("hellaswag", 40.0), 0.3) for c in (a, b))
+    order = scoring.quality_order([sa, sb], "hellaswag", [[], []])
+    assert scoring.axis_cmp(sb, sa, "decode_tps", +1, order) == 0
+    a.decode_samples_tps, b.decode_samples_tps = {}, {}  # no samples: the stated 5% tolerance decides
+    assert scoring.axis_cmp(sb, sa, "decode_tps", +1, order) == 0
+    b.decode_tps = a.decode_tps * 1.06
+    assert scoring.axis_cmp(sb, sa, "decode_tps", +1, order) == 1 and scoring.axis_cmp(sa, sb, "decode_tps", +1, order) == -1
+
+
+def test_pareto_changes_nothing_it_is_given():
+    big = _config("big", decode=20.0, peak=900_000_000, j=0.05)
+    worse = _config("worse", decode=10.0, peak=950_000_000, j=0.06)
+    scores = [scoring.score(c, "hellaswag", _published("hellaswag", 40.0), 0.3) for c in (big, worse)]
+    frontier = scoring.pareto(scores)
+    assert [(s.on_frontier, s.dominated_by, s.quality_rank) for s in scores] == [(None, [], None)] * 2
+    assert frontier.marks["worse t4"].dominated_by == ["big t4"]
+    board = scoring.scoreboard(scores, 0.3)
+    assert [s.on_frontier for s in board.scores] == [True, False] and scores[1].on_frontier is None
+
+
+def test_the_json_says_each_pairs_case_and_the_pareto_allowances(isolated_env):
+    data = scoring.to_dict(_ladder(kld=False, ppl=False))
+    pair = next(p for p in data["quality_pairs"] if {p["a"], p["b"]} == {"q4_1 t4", "q2_k t4"})
+    assert pair["case"] == "not resolved" and pair["better"] is None and pair["tasks_to_resolve"] == 1175
+    lo, hi = pair["ci95_pct"]
+    assert lo < pair["difference_pct"] < hi and lo < 0 < hi
+    assert set(data["pareto_noise"]) == {"accuracy", "decode t/s", "J/token", "peak memory"}

@@ -179,8 +179,7 @@ def test_a_stored_zero_joules_is_never_the_best_energy():
     real = scoring.configurations(stored_energy_rows("real", 0.02))[0]
     assert zero.j_per_decode_token is None and "0" in zero.energy_note
     published = acc.AccuracyScore(metric="hellaswag", value_pct=40.0, provenance="published", n_shot=0, source="card")
-    board = scoring.Scoreboard("hellaswag", 0.3, [scoring.score(c, "hellaswag", published, 0.3) for c in (zero, real)], [])
-    board.objectives_used, _ = scoring.pareto(board.scores)
+    board = scoring.scoreboard([scoring.score(c, "hellaswag", published, 0.3) for c in (zero, real)], 0.3)
     assert "J/token" not in board.objectives_used
     assert [s.on_frontier for s in board.scores] == [True, True]  # neither dominates on a missing energy
     rec = scoring.recommend(board, max_j_per_token=1.0)

@@ -158,6 +158,8 @@ def test_normal_p():
 def test_z_constants_are_the_normal_quantiles():
     assert math.isclose(stats.Z_95, statistics.NormalDist().inv_cdf(0.975), rel_tol=1e-15)
     assert math.isclose(stats.Z_80, statistics.NormalDist().inv_cdf(0.80), rel_tol=1e-15)
+    assert math.isclose(stats.Z_90, statistics.NormalDist().inv_cdf(0.95), rel_tol=1e-15)
+    assert math.isclose(stats.Z_90_ONE_SIDED, statistics.NormalDist().inv_cdf(0.90), rel_tol=1e-15)
 
 
 @pytest.mark.parametrize(
@@ -182,6 +184,36 @@ def test_wilson_interval_at_another_level():
     low, high = stats.wilson_interval(0.5, 100, z=statistics.NormalDist().inv_cdf(0.95))  # 90%
     # by hand: centre 0.5, half z sqrt(p(1-p)/n + z^2/(4 n^2)) / (1 + z^2/n) = 0.0812 with z = 1.6449
     assert (round(low, 4), round(high, 4)) == (0.4188, 0.5812)
+
+
+@pytest.mark.parametrize(
+    "a, n_a, b, n_b, low, high",
+    # Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10 (hybrid score, no correction)
+    [(56, 70, 48, 80, 0.0524, 0.3339), (9, 10, 3, 10, 0.1705, 0.8090)],
+)
+def test_difference_of_independent_proportions_against_newcombe(a, n_a, b, n_b, low, high):
+    lo, hi = stats.two_proportion_difference_interval(a / n_a, n_a, b / n_b, n_b)
+    assert (round(lo, 4), round(hi, 4)) == (low, high)
+
+
+def test_paired_difference_interval_is_bonett_price():
+    # Bonett & Price (2012): p12 = (f12 + 1) / (n + 2), p21 = (f21 + 1) / (n + 2), by hand for 5, 2 of 20:
+    # 6/22 - 3/22 = 0.13636 -+ 1.95996 sqrt((9/22 - 0.13636^2) / 22) = 0.13636 -+ 0.26112
+    lo, hi = stats.paired_difference_interval(5, 2, 20)
+    assert (round(lo, 4), round(hi, 4)) == (-0.1248, 0.3975)
+    lo, hi = stats.paired_difference_interval(0, 0, 1000)  # no discordant pair: a narrow interval around 0
+    assert -0.003 < lo < 0 < hi < 0.003 and math.isclose(lo, -hi)
+    lo, hi = stats.paired_difference_interval(3, 0, 3)  # every pair discordant one way: clipped at 1
+    assert hi == 1.0 and round(lo, 4) == -0.1012
+
+
+def test_equivalence_reads_the_90_percent_interval():
+    assert stats.equivalent((-0.009, 0.009), 0.01) and not stats.equivalent((-0.011, 0.002), 0.01)
+    assert not stats.equivalent((-0.01, 0.0), 0.01)  # on the margin is not inside it
+    # at a true difference of 0, Var(d) per paired trial is the discordant fraction:
+    # n = (1.6449 + 1.2816)^2 x 0.05 / 0.01^2 = 4282
+    assert stats.tasks_to_show_equivalence(0.01, 0.5, discordant=0.05) == 4282
+    assert stats.tasks_to_show_equivalence(0.01, 0.5) == 42820  # unpaired: 2 p (1 - p) = 0.5 per side
 
 
 def test_mcnemar_exact():

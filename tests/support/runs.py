@@ -55,8 +55,7 @@ def three_config_scoreboard() -> scoring.Scoreboard:
                                      source="a long published leaderboard name")
                 for c, v in zip(configs, (38.7, 39.1, 41.2), strict=True)}
     scores = [scoring.score(c, "hellaswag", accuracy[c.key], 0.30) for c in configs]
-    frontier, objectives = scoring.pareto(scores)
-    return scoring.Scoreboard("hellaswag", 0.30, scores, objectives)
+    return scoring.scoreboard(scores, 0.30)
 
 
 def stored_energy_rows(name: str, j: float, **overrides) -> list[TestResult]:
