@@ -13,13 +13,16 @@ within +-1 point; *not resolved* otherwise, with the 95% interval of the differe
 count that would resolve it (95% confidence, 80% power). A number inherited from another file
 (``AccuracyScore.inherited``) was *not measured* on this one: no test is run on it, and it never
 ranks. When the tasks cannot separate two files *of one model*, a measure on the same text that
-can decides instead: the mean KL-divergence against a shared reference (lower is better), else
+can decides instead: the mean KL-divergence against the same reference file on the same text,
+context and chunks, each with a known standard error (lower is better; any other pair is not
+compared, and the notes say why), else
 perplexity on the same text, context and chunks (lower is better; same parameter count, so the
 same tokenizer's model). Each such case is named in the notes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from profiler.analysis.accuracy import FULL_SET_TASKS, AccuracyScore
@@ -111,7 +114,7 @@ class Evidence:
 
     key: str
     accuracy: AccuracyScore | None
-    kld: list[dict] = field(default_factory=list)  # store lines (value, uncertainty, reference_sha256)
+    kld: list[dict] = field(default_factory=list)  # store lines (value, uncertainty, reference, text, n_ctx, n_chunks)
     ppl: list[dict] = field(default_factory=list)  # store lines (value, uncertainty, data_sha256, n_ctx, n_chunks)
     n_params: int | None = None
 
@@ -159,9 +162,9 @@ def compare(a: Evidence, b: Evidence, metric: str) -> Verdict:
             continue
         x, y = pair
         if mean_difference_p(x["value"], x["uncertainty"], y["value"], y["uncertainty"]) < ALPHA:
-            detail = f"{measure} {_g(x['value'])} vs {_g(y['value'])}"
+            detail = "; ".join(t for t in (f"{measure} {_g(x['value'])} vs {_g(y['value'])}", _kld_unmatched(a, b)) if t)
             return Verdict(1 if x["value"] < y["value"] else -1, measure, test, detail)
-    return Verdict(0, "", test)
+    return Verdict(0, "", test, _kld_unmatched(a, b))
 
 
 def _g(value: float) -> str:
@@ -169,16 +172,57 @@ def _g(value: float) -> str:
 
 
 def _testable(line: dict) -> bool:
-    return isinstance(line.get("value"), (int, float)) and isinstance(line.get("uncertainty"), (int, float))
+    """A value with a known, positive SE: llama-perplexity prints 0 for the SE of fewer than 11
+    tokens (not known, not exact), and a z-test on it would rank on noise."""
+    value, se = line.get("value"), line.get("uncertainty")
+    return (isinstance(value, (int, float)) and isinstance(se, (int, float)) and math.isfinite(value)
+            and math.isfinite(se) and se > 0)
+
+
+# what two KLD lines must share to be compared: the reference model and the reference file saved
+# from it, the text, the context and the chunks scored (a --chunks subset is another sample)
+KLD_SAME = {"reference_sha256": "reference model", "reference_file_sha256": "reference file",
+            "data_sha256": "text", "n_ctx": "n_ctx", "n_chunks": "chunks"}
+KLD_SAME_TOP_K = {"top_k": "top-k", "tail_samples": "tail samples"}  # for a top-k (not full-vocabulary) reference
+
+
+def _kld_mismatch(x: dict, y: dict) -> str | None:
+    """Why two KLD lines cannot be compared; None when they can."""
+    missing = [label for key, label in KLD_SAME.items() if not x.get(key) or not y.get(key)]
+    if missing:
+        return (f"a KLD line lacks its {', '.join(missing)} (recorded by an older profiler, or not known), so the "
+                "two KLDs may be against different references or texts; re-run profiler eval --kld to compare them")
+    same = dict(KLD_SAME)
+    if any(_top_k_reference(line) for line in (x, y)):
+        same.update(KLD_SAME_TOP_K)
+    differ = [label for key, label in same.items() if x.get(key) != y.get(key)]
+    if differ:
+        return f"the KLDs differ in {', '.join(differ)}"
+    if not (_testable(x) and _testable(y)):
+        return "a KLD has no standard error (llama-perplexity gives none below 11 tokens): not testable"
+    return None
+
+
+def _top_k_reference(line: dict) -> bool:
+    top_k, n_vocab = line.get("top_k"), line.get("n_vocab")
+    return not (isinstance(top_k, int) and isinstance(n_vocab, int) and top_k >= n_vocab)
 
 
 def _kld_pair(a: Evidence, b: Evidence) -> tuple[dict, dict] | None:
-    """The newest KLD of each against one shared reference."""
+    """The newest KLD of each against one shared reference, on the same text, context and chunks."""
     for x in reversed(a.kld):
         for y in reversed(b.kld):
-            if x.get("reference_sha256") and x.get("reference_sha256") == y.get("reference_sha256") and _testable(x) and _testable(y):
+            if _kld_mismatch(x, y) is None:
                 return x, y
     return None
+
+
+def _kld_unmatched(a: Evidence, b: Evidence) -> str:
+    """Why no KLD pair of ``a`` and ``b`` was compared (their newest lines), for the notes; "" when
+    either has no KLD or a pair exists."""
+    if not a.kld or not b.kld or _kld_pair(a, b) is not None:
+        return ""
+    return f"KLD not compared: {_kld_mismatch(a.kld[-1], b.kld[-1])}"
 
 
 def _ppl_pair(a: Evidence, b: Evidence) -> tuple[dict, dict] | None:

@@ -271,6 +271,7 @@ def _reference_summary(ref: kld_mod.Reference) -> dict:
         "reconstructed_from": model.get("reconstructed_from"), "top_k": ref.meta.get("top_k"),
         "tail_samples": ref.meta.get("tail_samples"),
         "n_ctx": ref.n_ctx, "n_chunks": ref.n_chunks, "text": ref.meta.get("text"),
+        "file_sha256": ref.file_sha256, "n_vocab": ref.meta.get("n_vocab"),
     }
 
 
@@ -299,9 +300,15 @@ def store_entries(result: EvalResult) -> list[dict]:
         out.append({**base, "metric": "ppl", "value": p.ppl, "uncertainty": p.ppl_uncertainty, "n_ctx": p.n_ctx,
                     "n_chunks": p.n_chunks, "data_sha256": (result.text or {}).get("sha256")})
     if result.kld is not None:
-        out.append({**base, "metric": "kld", "value": result.kld.mean_kld, "uncertainty": result.kld.mean_kld_uncertainty,
-                    "reference_sha256": result.kld.reference.get("sha256"),
-                    "reference_reconstructed_from": result.kld.reference.get("reconstructed_from")})
+        k, ref = result.kld, result.kld.reference
+        # what makes two KLDs comparable (analysis.ranking): the same reference file, text, context
+        # and chunks scored (--chunks may score a subset of the reference's)
+        out.append({**base, "metric": "kld", "value": k.mean_kld, "uncertainty": k.mean_kld_uncertainty,
+                    "uncertainty_chunks": k.mean_kld_chunk_uncertainty, "n_tokens": k.n_tokens,
+                    "reference_sha256": ref.get("sha256"), "reference_file_sha256": ref.get("file_sha256"),
+                    "data_sha256": (ref.get("text") or {}).get("sha256"), "n_ctx": ref.get("n_ctx"),
+                    "n_chunks": k.n_chunks, "top_k": ref.get("top_k"), "tail_samples": ref.get("tail_samples"),
+                    "n_vocab": ref.get("n_vocab"), "reference_reconstructed_from": ref.get("reconstructed_from")})
     return [json_safe(e) for e in out]
 
 

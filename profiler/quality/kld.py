@@ -47,8 +47,15 @@ import numpy as np
 
 from profiler import atomic
 from profiler.errors import UserError
+from profiler.models.catalog import sha256_file
 from profiler.quality.perplexity import ChunkLogits, ChunkPlan
-from profiler.stats import proportion_stderr, sorted_percentile
+from profiler.stats import (
+    cluster_mean_stderr,
+    mean_and_stderr,
+    mean_covariance,
+    proportion_stderr,
+    sorted_percentile,
+)
 
 FORMAT = "profiler-kld-reference"
 FORMAT_VERSION = 2
@@ -150,6 +157,7 @@ class Reference:
     tail_logp: np.ndarray
     tok_logp: np.ndarray
     path: Path | None = None
+    file_sha256: str | None = None  # of the .npz: two KLDs are comparable only against the same file
 
     @property
     def n_ctx(self) -> int:
@@ -172,6 +180,7 @@ def load_reference(path: str | Path) -> Reference:
                 raise UserError(f"{path}: unsupported KLD reference format {meta.get('format')} v{meta.get('version')} "
                                 f"(this profiler reads {FORMAT} v{FORMAT_VERSION}); save it again with --save-reference")
             ref = Reference(meta=meta, path=path, **{name: data[name] for name in ARRAYS})
+        ref.file_sha256 = sha256_file(path)
     except FileNotFoundError:
         raise UserError(f"KLD reference not found: {path}") from None
     except (OSError, ValueError, KeyError) as exc:
@@ -225,18 +234,8 @@ class KldAccumulator:
     def result(self) -> KldResult:
         return summarise(
             np.concatenate(self.kld), np.concatenate(self.p_diff), np.concatenate(self.nll),
-            np.concatenate(self.nll_base), np.concatenate(self.same_top),
+            np.concatenate(self.nll_base), np.concatenate(self.same_top), [float(c.mean()) for c in self.kld],
         )
-
-
-def mean_and_uncertainty(values: np.ndarray) -> tuple[float, float]:
-    """Mean and standard error from sums, as llama-perplexity (0 below 11 values)."""
-    n = len(values)
-    if n < 1:
-        return math.nan, math.nan
-    mean = float(values.sum() / n)
-    var = float(np.square(values).sum() / n) - mean * mean
-    return mean, math.sqrt(var / (n - 1)) if var > 0 and n > 10 else 0.0
 
 
 def _percentile_table(sorted_values: np.ndarray, levels: tuple[float, ...], scale: float) -> dict[str, float]:
@@ -273,34 +272,32 @@ class KldResult:
     ppl_diff: float
     ppl_diff_uncertainty: float
     ln_ppl_correlation_pct: float  # Cor(ln PPL(Q), ln PPL(base))
+    # the SE of the mean KLD from the spread of the chunks' means: it counts what the tokens of one
+    # chunk share (hard text), which llama-perplexity's per-token SE above takes as independent
+    n_chunks: int = 0
+    mean_kld_chunk_uncertainty: float = math.nan
     reference: dict = field(default_factory=dict)
     method: str = (
         "reference top-k + rest mass + importance sample of the rest (control variate); statistics as llama-perplexity"
     )
 
 
-def _covariance(a: np.ndarray, b: np.ndarray) -> float:
-    n = len(a)
-    if n < 10:
-        return 0.0
-    return (float((a * b).sum()) / n - float(a.sum()) / n * float(b.sum()) / n) / (n - 1)
-
-
-def summarise(kld, p_diff, nll, nll_base, same_top) -> KldResult:
-    """llama-perplexity's KLD report from per-token arrays."""
+def summarise(kld, p_diff, nll, nll_base, same_top, chunk_kld_means: list[float] | None = None) -> KldResult:
+    """llama-perplexity's KLD report from per-token arrays, plus the chunk-level SE of the mean KLD
+    from ``chunk_kld_means`` (one per chunk of equal size)."""
     n = len(kld)
     if n < 2:
         raise UserError(f"only {n} token(s) compared; KL statistics need more - raise --chunks")
     k_sorted, d_sorted = np.sort(kld), np.sort(p_diff)
-    log_ppl, log_ppl_unc = mean_and_uncertainty(nll)
-    log_base, log_base_unc = mean_and_uncertainty(nll_base)
-    cov = _covariance(nll, nll_base)
+    log_ppl, log_ppl_unc = mean_and_stderr(nll)
+    log_base, log_base_unc = mean_and_stderr(nll_base)
+    cov = mean_covariance(nll, nll_base)
     ratio_unc = math.sqrt(max(log_ppl_unc**2 + log_base_unc**2 - 2 * cov, 0.0))
     ppl, ppl_base = math.exp(log_ppl), math.exp(log_base)
     ppl_unc, base_unc = ppl * log_ppl_unc, ppl_base * log_base_unc
-    kl_mean, kl_unc = mean_and_uncertainty(kld)
-    dp_mean, dp_unc = mean_and_uncertainty(p_diff)
-    mse, mse_unc = mean_and_uncertainty(np.square(p_diff))
+    kl_mean, kl_unc = mean_and_stderr(kld)
+    dp_mean, dp_unc = mean_and_stderr(p_diff)
+    mse, mse_unc = mean_and_stderr(np.square(p_diff))
     rms = math.sqrt(mse)
     top = float(same_top.sum()) / n
     k_pct = _percentile_table(k_sorted, PERCENTILES, 1.0)
@@ -329,4 +326,6 @@ def summarise(kld, p_diff, nll, nll_base, same_top) -> KldResult:
         ppl_diff=ppl - ppl_base,
         ppl_diff_uncertainty=math.sqrt(max(ppl_unc**2 + base_unc**2 - 2 * ppl * ppl_base * cov, 0.0)),
         ln_ppl_correlation_pct=100 * cov / denominator if denominator > 0 else math.nan,
+        n_chunks=len(chunk_kld_means or []),
+        mean_kld_chunk_uncertainty=cluster_mean_stderr(chunk_kld_means or [])[1],
     )

@@ -22,6 +22,7 @@ import numpy as np
 from profiler.backends.base import Backend, ContextParams, ModelFacts, SeqBatch
 from profiler.errors import UserError
 from profiler.quality.logits import RowStats, row_stats
+from profiler.stats import perplexity_and_stderr
 
 
 @dataclass(frozen=True)
@@ -156,11 +157,7 @@ class NllAccumulator:
 
     def ppl(self) -> tuple[float, float, float]:
         """(PPL, its uncertainty, mean NLL)."""
-        mean = self.nll / self.count
-        var = self.nll2 / self.count - mean * mean
-        ppl = math.exp(mean)
-        unc = ppl * math.sqrt(var / (self.count - 1)) if var > 0 and self.count > 1 else math.nan
-        return ppl, unc, mean
+        return perplexity_and_stderr(self.nll, self.nll2, self.count)
 
 
 def perplexity(

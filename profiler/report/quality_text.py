@@ -3,6 +3,8 @@ read "n/a" or "unavailable", never 0)."""
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.table import Table
 
@@ -59,6 +61,9 @@ def _print_kld(result: EvalResult, console: Console) -> None:
         ("Mean PPL(Q)/PPL(base)", _pm(k.ppl_ratio, k.ppl_ratio_uncertainty, ".6f")),
         ("Mean PPL(Q)-PPL(base)", _pm(k.ppl_diff, k.ppl_diff_uncertainty, ".6f")),
         ("Mean KLD", _pm(k.mean_kld, k.mean_kld_uncertainty, ".6f")),
+        # llama-perplexity's ± above takes every token as independent; the chunks' spread does not
+        (f"  ± from the {k.n_chunks} chunks' means", f"± {k.mean_kld_chunk_uncertainty:.6f}"
+         if math.isfinite(k.mean_kld_chunk_uncertainty) else "unavailable: needs 2 chunks or more"),
     ]
     rows += [(f"{name} KLD" if name in ("max", "median", "min") else f"{name}% KLD", f"{v:.6f}") for name, v in k.kld_percentiles.items()]
     rows.append(("Mean Δp", f"{_pm(k.mean_dp_pct, k.mean_dp_pct_uncertainty, '.3f')} %"))

@@ -16,6 +16,7 @@ from profiler.quality import tasks
 from profiler.quality.logits import log_softmax, row_stats
 from profiler.quality.perplexity import perplexity, plan_chunks
 from profiler.quality.rng import MT19937, scaled_index, uniform_below
+from profiler.stats import mean_and_stderr
 from support.tinymodel import WORDS
 
 N_CTX = 64
@@ -219,9 +220,9 @@ def test_reference_rejects_other_files(tmp_path, model_a):
 
 
 def test_llama_perplexity_stats():
-    mean, unc = kld_mod.mean_and_uncertainty(np.arange(20, dtype=np.float64))
+    mean, unc = mean_and_stderr(np.arange(20, dtype=np.float64))
     assert mean == 9.5 and unc == pytest.approx(math.sqrt(np.var(np.arange(20)) / 19))
-    assert kld_mod.mean_and_uncertainty(np.ones(5))[1] == 0.0  # llama-perplexity: no error below 11 values
+    assert mean_and_stderr(np.ones(5))[1] == 0.0  # llama-perplexity: no error below 11 values
 
 
 def test_row_stats_threads_agree():

@@ -297,6 +297,11 @@ LADDER = {  # name: (decode t/s, peak bytes, J/token, tasks right as runs of 1/0
 }
 
 
+# what a KLD line records of its setting (profiler eval --kld): reference model and file, text, context, chunks
+KLD_SETTING = {"reference_sha256": "f" * 64, "reference_file_sha256": "e" * 64, "data_sha256": "w" * 64,
+               "n_ctx": 512, "n_chunks": 10, "top_k": 128, "tail_samples": 64, "n_vocab": 49152}
+
+
 def _ladder(kld=True, ppl=True):
     configs = []
     for name, (tps, peak, j, bits, k, p) in LADDER.items():
@@ -305,7 +310,7 @@ def _ladder(kld=True, ppl=True):
         store.record([{**base, "metric": "hellaswag", "value_pct": 100 * bits.count("1") / len(bits), "n_tasks": 100,
                        "n_shot": 0, "selection": "100 of 10042", "data_sha256": "d" * 64, "task_correct": bits}])
         if kld:
-            store.record([{**base, "metric": "kld", "value": k[0], "uncertainty": k[1], "reference_sha256": "f" * 64}])
+            store.record([{**base, "metric": "kld", "value": k[0], "uncertainty": k[1], **KLD_SETTING}])
         if ppl:
             store.record([{**base, "metric": "ppl", "value": p[0], "uncertainty": p[1], "data_sha256": "w" * 64,
                            "n_ctx": 512, "n_chunks": 10}])

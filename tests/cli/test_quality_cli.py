@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -50,6 +51,15 @@ def test_eval_reference_kld_and_hellaswag(workdir, tiny_gguf, tiny_gguf_tied):
     assert second["kld"]["n_tokens"] == 4 * 31 and second["kld"]["mean_kld"] > 0
     assert second["kld"]["reference"]["sha256"] == first["model"]["sha256"]
     assert second["perplexity"]["ppl"] == pytest.approx(second["kld"]["ppl_q"], rel=1e-6)
+    # the KLD line says what it is comparable with (issue #19.7): reference file, text, context, chunks
+    done = _profiler(workdir, "eval", tiny_gguf_tied, "--kld", ref, "--chunks", 2, "--json")
+    assert json.loads(done.stdout)["kld"]["n_chunks"] == 2
+    stored = [json.loads(x) for x in (workdir / "cache" / "quality" / "measurements.jsonl").read_text().splitlines()]
+    kld_lines = [x for x in stored if x["metric"] == "kld"]
+    assert kld_lines[-2]["reference_file_sha256"] == hashlib.sha256(ref.read_bytes()).hexdigest()
+    assert kld_lines[-2]["data_sha256"] == first["text"]["sha256"] and kld_lines[-2]["n_ctx"] == 64
+    assert [x["n_chunks"] for x in kld_lines[-2:]] == [4, 2] and kld_lines[-1]["n_tokens"] == 2 * 31
+    assert kld_lines[-2]["uncertainty_chunks"] > 0 and kld_lines[-2]["top_k"] == 128
 
     done = _profiler(workdir, "eval", tiny_gguf, "--hellaswag", workdir / "hs.txt", "--tasks", 5)
     assert "hellaswag:" in done.stdout and "/5 tasks" in done.stdout and "PPL" not in done.stdout

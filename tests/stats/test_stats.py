@@ -373,3 +373,40 @@ def test_mean_ci_covers_the_mean_of_ar1_samples():
     assert 0.91 <= np.mean(held) <= 0.97
     iid = streams(seed=6, runs=500, length=40, cv=0.03)
     assert 0.93 <= np.mean([abs(row.mean() - TRUE_MEAN) <= stats.mean_ci(row.tolist()).half_width for row in iid]) <= 0.97
+
+
+# --------------------------------------------------------------------------- llama-perplexity's mean +- SE
+
+
+def test_mean_stderr_from_sums_is_llama_perplexitys():
+    x = np.arange(20, dtype=np.float64)
+    mean, se = stats.mean_stderr_from_sums(float(x.sum()), float((x * x).sum()), 20)
+    assert mean == 9.5 and se == pytest.approx(math.sqrt(np.var(x) / 19))  # population variance / (n - 1)
+    assert math.isnan(stats.mean_stderr_from_sums(5.0, 25.0, 1)[1])
+    assert math.isnan(stats.mean_stderr_from_sums(0.0, 0.0, 0)[0])
+
+
+def test_mean_and_stderr_gives_zero_below_eleven_values():
+    assert stats.mean_and_stderr(np.arange(11.0))[1] > 0
+    assert stats.mean_and_stderr(np.arange(10.0)) == (4.5, 0.0)
+    assert stats.mean_and_stderr(np.ones(50)) == (1.0, 0.0)
+    assert all(math.isnan(v) for v in stats.mean_and_stderr(np.array([])))
+
+
+def test_perplexity_and_stderr_by_the_delta_method():
+    nll = np.array([1.0, 2.0, 3.0, 4.0])
+    ppl, se, mean = stats.perplexity_and_stderr(float(nll.sum()), float((nll * nll).sum()), 4)
+    assert mean == 2.5 and ppl == math.exp(2.5)
+    assert se == pytest.approx(math.exp(2.5) * math.sqrt(1.25 / 3))
+
+
+def test_cluster_mean_stderr():
+    mean, se = stats.cluster_mean_stderr([1.0, 2.0, 3.0, 6.0])
+    assert mean == 3.0 and se == pytest.approx(statistics.stdev([1, 2, 3, 6]) / 2)
+    assert math.isnan(stats.cluster_mean_stderr([2.0])[1])
+
+
+def test_mean_covariance():
+    a, b = np.arange(12.0), np.arange(12.0) * 2
+    assert stats.mean_covariance(a, b) == pytest.approx(np.cov(a, b, ddof=0)[0, 1] / 11)
+    assert stats.mean_covariance(a[:9], b[:9]) == 0.0
