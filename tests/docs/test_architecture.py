@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "profiler"
-TOP_LEVEL_MODULES = {"__init__", "__main__", "api", "atomic", "errors", "paths", "stats"}
+TOP_LEVEL_MODULES = {"__init__", "__main__", "api", "atomic", "errors", "paths"}
 
 
 def test_import_linter_contract_holds():

@@ -1,0 +1,205 @@
+"""Student's t (its tail and quantile), the confidence interval of a mean (plain, with
+systematic terms, and allowing for AR(1) autocorrelation), and Welch's test."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from profiler.stats.constants import ALPHA
+from profiler.stats.summary import (
+    mean,
+    stdev,
+)
+
+# --------------------------------------------------------------------------- Student's t
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-14:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta function I_x(a, b) (Numerical Recipes' continued fraction)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):  # the fraction converges fast on this side; use the symmetry on the other
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1 - x) / b
+
+
+def student_t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
+    if math.isinf(t):
+        return 0.0
+    return betainc(df / 2, 0.5, df / (df + t * t))
+
+
+@functools.lru_cache(maxsize=256)
+def t_critical(df: float, alpha: float = ALPHA) -> float:
+    """Two-sided critical value of Student's t: P(|T| >= t) = alpha, the 1 - alpha/2 quantile
+    (t_critical(df) is the 97.5% quantile). Bisection on the tail, which falls as t grows; inf
+    below one degree of freedom."""
+    if df < 1:
+        return math.inf
+    lo, hi = 0.0, 1000.0
+    while (mid := (lo + hi) / 2) not in (lo, hi):  # until the ends are neighbouring floats (~60 steps)
+        if student_t_two_sided_p(mid, df) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return mid
+
+
+def mean_ci_half_width(values: Sequence[float]) -> float | None:
+    """Half-width of the 95% confidence interval of the mean (Student's t); None below 2 values."""
+    n = len(values)
+    if n < 2:
+        return None
+    return t_critical(n - 1) * stdev(values) / math.sqrt(n)
+
+
+def combined_mean_ci_half_width(values: Sequence[float], type_b_sds: Sequence[float] = (),
+                                 spread_scale: float = 1.0) -> float | None:
+    """Half-width of the 95% interval of the mean of ``values`` with systematic terms added (GUM):
+    u_A = spread_scale x s / sqrt(n) from the spread (a scale > 1 for samples known to be smoothed), each type-B standard uncertainty added in
+    quadrature, the coverage factor Student's t at the Welch-Satterthwaite degrees of freedom
+    (n - 1) (u_c / u_A)^4 (type-B terms count as exactly known), rounded down (a slightly wider
+    interval, and a cacheable t). None below 2 values."""
+    n = len(values)
+    if n < 2:
+        return None
+    u_a = spread_scale * stdev(values) / math.sqrt(n)
+    u_c = math.sqrt(u_a**2 + math.fsum(u * u for u in type_b_sds))
+    if u_c == 0:
+        return 0.0
+    dof = (n - 1) * (u_c / u_a) ** 4 if u_a > 0 else math.inf
+    return t_critical(float(min(math.floor(dof), 10_000))) * u_c
+
+
+# Autocorrelation between repetitions (issue #19): a machine whose speed wanders between plateaus
+# makes neighbouring repetitions alike, and the mean of n such samples varies more than s^2 / n.
+AUTOCORR_MIN_N = 8  # below this the lag-1 autocorrelation is too noisy to estimate (plain Student's t)
+AUTOCORR_MAX_RHO = 0.9  # a larger estimate from a short series is noise more often than a fact
+# Independent samples give estimates centred on 0: clipped at 0 they only ever widened the interval,
+# and 97% of i.i.d. intervals held the mean at 8-20 samples (benchmarks/coverage.py); a small negative
+# floor lets them narrow a little too, which brings that to ~96% and changes nothing for correlated ones.
+AUTOCORR_MIN_RHO = -0.03
+
+
+def lag1_autocorrelation(values: Sequence[float]) -> float:
+    """The sample lag-1 autocorrelation r1 (about the sample mean, over the full sum of squares);
+    NaN below 3 values or without spread."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 3:
+        return math.nan
+    d = x - x.mean()
+    ss = float(d @ d)
+    return float(d[:-1] @ d[1:]) / ss if ss > 0 else math.nan
+
+
+def ar1_variance_factor(rho: float, n: int) -> float:
+    """n x Var(mean of n AR(1) samples) / Var(one sample): 1 + 2 sum_k (1 - k/n) rho^k, k = 1..n-1."""
+    if rho == 0:
+        return 1.0
+    return 1 + 2 * (rho / (1 - rho) - rho * (1 - rho**n) / (n * (1 - rho) ** 2))
+
+
+@dataclass(frozen=True)
+class MeanInterval:
+    """The 95% confidence interval of a mean: half-width, the t's degrees of freedom, and how.
+
+    ``method`` is "student-t" (too few samples to estimate the autocorrelation, or no spread:
+    ``rho_hat`` None) or "ar1-adjusted" (the variance of the mean and the degrees of freedom
+    corrected for the lag-1 autocorrelation ``rho_hat``)."""
+
+    half_width: float
+    df: int
+    method: str
+    rho_hat: float | None  # bias-corrected lag-1 autocorrelation, clipped to [AUTOCORR_MIN_RHO, AUTOCORR_MAX_RHO]
+    n_eff: float  # effective sample size: n / the AR(1) variance factor (n when independent)
+
+
+def mean_ci(values: Sequence[float]) -> MeanInterval | None:
+    """95% confidence interval of the mean of a series whose neighbours may be correlated; None
+    below 2 values.
+
+    From AUTOCORR_MIN_N values on, the lag-1 autocorrelation r1 is estimated and its small-sample
+    bias removed (E[r1] ~ rho - (1 + 3 rho) / n, so rho_hat = (n r1 + 1) / (n - 3)), then clipped to
+    [AUTOCORR_MIN_RHO, AUTOCORR_MAX_RHO]. With f the AR(1) variance factor at rho_hat, the mean's variance is
+    s^2 f / n, s^2 itself being low by (n - f) / (n - 1) on a correlated series, and the t has
+    n / f - 1 degrees of freedom (rounded, at most n - 1). At rho_hat 0 this is exactly
+    Student's t."""
+    n = len(values)
+    if n < 2:
+        return None
+    sd = stdev(values)
+    r1 = lag1_autocorrelation(values) if n >= AUTOCORR_MIN_N else math.nan
+    if math.isnan(r1):  # too few values, or no spread to correlate
+        return MeanInterval(t_critical(n - 1) * sd / math.sqrt(n), n - 1, "student-t", None, float(n))
+    rho = min(max((n * r1 + 1) / (n - 3), AUTOCORR_MIN_RHO), AUTOCORR_MAX_RHO)
+    f = ar1_variance_factor(rho, n)
+    variance = sd * sd * (n - 1) * f / (n * max(n - f, 1.0))
+    df = min(n - 1, max(1, round(n / f - 1)))  # whole: t_critical caches them
+    return MeanInterval(t_critical(df) * math.sqrt(variance), df, "ar1-adjusted", rho, n / f)
+
+
+def expected_mean_ci_half_width(n: int, sd: float) -> float:
+    """Expected half-width of the 95% interval of the mean of n normal samples of standard deviation
+    sd: t(n-1) x c4(n) x sd / sqrt(n), where c4(n) = E[s] / sd (the sample sd is biased low)."""
+    if n < 2:
+        return math.inf
+    c4 = math.sqrt(2 / (n - 1)) * math.exp(math.lgamma(n / 2) - math.lgamma((n - 1) / 2))
+    return t_critical(n - 1) * c4 * sd / math.sqrt(n)
+
+
+def fixed_count_for_half_width(cv: float, target_rel: float, cap: int = 100_000) -> int:
+    """The smallest fixed number of samples whose expected 95% half-width over the mean is within
+    target_rel, for samples of coefficient of variation cv (the fixed-N plan -r auto is judged by)."""
+    n = 2
+    while n < cap and expected_mean_ci_half_width(n, cv) > target_rel:
+        n += 1
+    return n
+
+
+def welch_t_test(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided p-value of Welch's unequal-variance t-test; None when either side has < 2 samples."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    va, vb = stdev(a) ** 2 / len(a), stdev(b) ** 2 / len(b)
+    diff = mean(b) - mean(a)
+    if va + vb == 0:
+        return 1.0 if diff == 0 else 0.0
+    t = diff / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch-Satterthwaite
+    return student_t_two_sided_p(t, df)
+
+
