@@ -27,8 +27,11 @@ A configuration is on the Pareto frontier when no other one is at least as good 
 objective (accuracy, J/token, peak memory, decode t/s) and *significantly* better on one; "at
 least as good" means not significantly worse. Each objective has its noise allowance
 (``axis_cmp``): quality a significant difference (``ranking``), decode t/s Welch's test on the
-repetitions' samples, J/token and peak memory a stated relative tolerance. An objective that is
-missing for some configuration (energy unavailable, say) is left out, and the output says so.
+repetitions' samples, J/token the 95% interval of the difference (from each reference test's
+interval over its repetitions; without one on both sides a stated relative tolerance), peak
+memory a stated relative tolerance. J/token figures of different attributions (a process's share,
+the whole machine's) decide nothing between each other. An objective that is missing for some
+configuration (energy unavailable, say) is left out, and the output says so.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ from dataclasses import dataclass, field, replace
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import ranking
 from profiler.errors import UserError
-from profiler.stats import ALPHA, mean_of_known, welch_t_test
+from profiler.stats import (
+    ALPHA,
+    difference_half_width,
+    mean_of_independent_half_width,
+    mean_of_known,
+    welch_t_test,
+)
 
 DEFAULT_PRICE_PER_KWH = 0.30
 J_PER_KWH = 3.6e6
@@ -51,12 +60,12 @@ OBJECTIVES = (  # name, attribute, +1 higher is better / -1 lower is better, lab
     ("memory", "peak_rss_bytes", -1, "peak memory"),
     ("speed", "decode_tps", +1, "decode t/s"),
 )
-# Noise allowances of the Pareto comparison (docs/quality.md, "Pareto frontier"). No interval is
-# stored for J/token (one figure per test, over all its repetitions) or for peak RSS (one maximum),
-# so a stated relative tolerance stands in; decode t/s uses its repetitions' samples when both
-# configurations have them, else the stated tolerance.
+# Noise allowances of the Pareto comparison (docs/quality.md, "Pareto frontier"). Decode t/s uses
+# its repetitions' samples and J/token its measured 95% interval when both configurations have
+# them; estimated or unresolved J/token and older rows have none, and peak RSS is one maximum, so
+# there a stated relative tolerance stands in.
 SPEED_TOLERANCE_REL = 0.05  # without samples: t/s within 5% of the larger is not a difference
-ENERGY_TOLERANCE_REL = 0.05  # J/token within 5% of the larger is not a difference
+ENERGY_TOLERANCE_REL = 0.05  # without intervals: J/token within 5% of the larger is not a difference
 MEMORY_TOLERANCE_REL = 0.02  # peak RSS within 2% of the larger is not a difference
 
 
@@ -77,6 +86,8 @@ class Configuration:
     prefill_tps: float | None = None
     peak_rss_bytes: int | None = None
     j_per_decode_token: float | None = None
+    j_per_decode_token_ci95_j: float | None = None  # the reference test's 95% half-width; None: see energy_interval_note
+    energy_interval_note: str = ""  # why J/token has no interval ("" when it has one or no J/token)
     decode_samples_tps: dict[str, list[float]] = field(default_factory=dict)  # the reference test's repetitions; {}: none
     energy_measured: bool | None = None
     energy_note: str = "energy unavailable"
@@ -104,6 +115,8 @@ class DecodeTest:
     energy_attribution: str | None = None
     energy_note: str = "energy unavailable"
     samples_tps: list[float] = field(default_factory=list)  # every repetition's t/s; [] unless a pure tg test
+    j_per_decode_token_ci95_j: float | None = None  # 95% half-width of the J/token above (``energy_interval``)
+    energy_interval_note: str = ""  # why there is none ("" when there is one or no J/token)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -176,6 +189,32 @@ def _energy(rows) -> tuple[float | None, bool | None, str, str | None]:
     return value, measured, f"{'measured' if measured else 'ESTIMATED'}: {source} ({method}), {attributions[0]}", attributions[0]
 
 
+def decode_interval_j(row) -> tuple[float | None, str]:
+    """(95% half-width of the row's decode J/token in J, "") from its decode phase's interval over
+    the repetitions, or (None, why): estimated, windows the meter does not resolve, one repetition,
+    or a row stored before intervals were."""
+    decode = ((row.energy_detail or {}).get("phases") or {}).get("decode") or {}
+    half = decode.get("j_per_token_ci95_j")
+    if half is not None and row.energy_measured:
+        return half, ""
+    if not row.energy_measured:
+        return None, "estimated, not measured"
+    return None, (decode.get("interval") or {}).get("unavailable") or "no interval stored (a row from before J/token intervals)"
+
+
+def energy_interval(rows) -> tuple[float | None, str]:
+    """(95% half-width of the J/token ``_energy`` gives for rows of one test shape, "") or (None,
+    why); only for rows that have a J/token of one attribution. That figure is the plain mean of the rows' figures (repeated runs), so its half-width is
+    that of a mean of independent estimates (``stats.mean_of_independent_half_width``); one row
+    without an interval leaves the mean without one."""
+    with_energy = [r for r in rows if (r.j_per_decode_token or 0) > 0]
+    found = [decode_interval_j(r) for r in with_energy]
+    half = mean_of_independent_half_width([h for h, _ in found])
+    if half is not None:
+        return half, ""
+    return None, "J/token interval unavailable: " + "; ".join(sorted({why for h, why in found if h is None}))
+
+
 def decode_shape(row) -> tuple[int, int, int] | None:
     """(n_prompt, n_gen, n_depth) of a decode test; None for a prompt-only or sustained test (a
     sustained row measures heat soak, not the same thing as its burst shape)."""
@@ -201,10 +240,12 @@ def decode_tests(rows) -> list[DecodeTest]:
     tests = []
     for shape, mine in sorted(shapes.items()):
         j, measured, note, attribution = _energy(mine)
+        half, why = energy_interval(mine) if j is not None else (None, "")
         tests.append(DecodeTest(test=shape_name(shape), n_prompt=shape[0], n_gen=shape[1], n_depth=shape[2],
                                 decode_tps=mean_of_known([r.decode_ts for r in mine]), j_per_decode_token=j,
                                 energy_measured=measured, energy_attribution=attribution, energy_note=note,
-                                samples_tps=decode_samples(mine)))
+                                samples_tps=decode_samples(mine), j_per_decode_token_ci95_j=half,
+                                energy_interval_note=why))
     return tests
 
 
@@ -241,10 +282,13 @@ def at_reference(configs: list[Configuration]) -> tuple[list[Configuration], str
             ran = ", ".join(t.test for t in c.decode_tests)
             why = f"unavailable, because this configuration has no {name} test (it ran {ran})"
             out.append(replace(c, decode_tps=None, j_per_decode_token=None, energy_measured=None,
+                               j_per_decode_token_ci95_j=None, energy_interval_note="",
                                energy_attribution=None, energy_note=f"energy {why}", reference_test=name,
                                decode_note=f"decode t/s and J/token {why}"))
         else:
             out.append(replace(c, decode_tps=found.decode_tps, j_per_decode_token=found.j_per_decode_token,
+                               j_per_decode_token_ci95_j=found.j_per_decode_token_ci95_j,
+                               energy_interval_note=found.energy_interval_note,
                                energy_measured=found.energy_measured, energy_attribution=found.energy_attribution,
                                energy_note=found.energy_note, reference_test=name,
                                decode_samples_tps={name: found.samples_tps} if found.samples_tps else {},
@@ -358,6 +402,26 @@ def _speed_cmp(a: Configuration, b: Configuration) -> int:
     return signs.pop() if len(signs) == 1 else 0
 
 
+def unlike_attribution(a: Configuration, b: Configuration) -> bool:
+    """Whether the two J/token figures are of different attributions (a process's share against
+    the whole machine's, say): not like for like, so neither is better on energy."""
+    return bool(a.energy_attribution and b.energy_attribution and a.energy_attribution != b.energy_attribution)
+
+
+def _energy_cmp(a: Configuration, b: Configuration) -> int:
+    """Less energy only when the 95% interval of the difference excludes 0 (the two reference
+    tests' intervals, independent, in quadrature); without an interval on both sides (estimates,
+    unresolved windows, older rows) the stated tolerance. Unlike attributions: never."""
+    if unlike_attribution(a, b):
+        return 0
+    ea, eb = a.j_per_decode_token, b.j_per_decode_token
+    if a.j_per_decode_token_ci95_j is None or b.j_per_decode_token_ci95_j is None:
+        return _relative_cmp(ea, eb, -1, ENERGY_TOLERANCE_REL)
+    if abs(ea - eb) <= difference_half_width(a.j_per_decode_token_ci95_j, b.j_per_decode_token_ci95_j):
+        return 0
+    return 1 if ea < eb else -1
+
+
 def axis_cmp(a: Score, b: Score, attr: str, sign: int, order: ranking.QualityOrder) -> int:
     """+1 when ``a`` is significantly better than ``b`` on one objective, -1 when worse, 0 when the
     difference is within that objective's noise allowance."""
@@ -365,8 +429,9 @@ def axis_cmp(a: Score, b: Score, attr: str, sign: int, order: ranking.QualityOrd
         return order.cmp(a.config.key, b.config.key)
     if attr == "decode_tps":
         return _speed_cmp(a.config, b.config)
-    tolerance = ENERGY_TOLERANCE_REL if attr == "j_per_decode_token" else MEMORY_TOLERANCE_REL
-    return _relative_cmp(a.objective(attr), b.objective(attr), sign, tolerance)
+    if attr == "j_per_decode_token":
+        return _energy_cmp(a.config, b.config)
+    return _relative_cmp(a.objective(attr), b.objective(attr), sign, MEMORY_TOLERANCE_REL)
 
 
 def _dominates(a: Score, b: Score, objectives, order: ranking.QualityOrder) -> bool:
@@ -427,6 +492,8 @@ def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> Fr
             notes.append(f"{label} left out of the Pareto frontier: unavailable for {', '.join(missing)}")
         else:
             used.append((name, attr, sign, label))
+    if any(u[0] == "energy" for u in used):
+        notes += _unlike_energy_notes(rated)
     marks = {}
     for s in rated:
         by = [o.config.key for o in rated if o is not s and _dominates(o, s, used, order)]
@@ -435,6 +502,16 @@ def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> Fr
         if s.accuracy_pct is None:
             notes.append(f"{s.config.key}: no {s.metric} score, so it is not compared")
     return Frontier([u[3] for u in used], notes, marks)
+
+
+def _unlike_energy_notes(rated: list[Score]) -> list[str]:
+    """One note naming the pairs whose J/token figures are of different attributions."""
+    pairs = [f"{a.config.key} ({a.config.energy_attribution}) and {b.config.key} ({b.config.energy_attribution})"
+             for i, a in enumerate(rated) for b in rated[i + 1 :] if unlike_attribution(a.config, b.config)]
+    if not pairs:
+        return []
+    return [f"J/token not compared in the Pareto frontier between {'; '.join(pairs)}: their attributions differ "
+            "(a process's share against the whole machine's), so energy decides no dominance between them"]
 
 
 def scoreboard(scores: list[Score], price_per_kwh: float, order: ranking.QualityOrder | None = None,
@@ -528,7 +605,8 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
         elif min_tps is not None and (c.decode_tps is None or c.decode_tps < min_tps):
             reason = "no decode test" if c.decode_tps is None else f"decode {c.decode_tps:.1f} t/s < {min_tps:g}"
         elif max_j_per_token is not None and (c.j_per_decode_token is None or c.j_per_decode_token > max_j_per_token):
-            reason = "energy unavailable" if c.j_per_decode_token is None else f"{c.j_per_decode_token:.3g} J/token > {max_j_per_token:g}"
+            reason = ("energy unavailable" if c.j_per_decode_token is None else
+                      f"{c.j_per_decode_token:.3g} J/token{'' if c.energy_measured else ' (est.)'} > {max_j_per_token:g}")
         if reason:
             excluded.append((c.key, reason))
         else:
@@ -631,7 +709,9 @@ def _score_dict(s: Score) -> dict:
 PARETO_NOISE = {  # what "better" needs per objective (JSON: pareto_noise; docs/quality.md, "Pareto frontier")
     "accuracy": f"p < {ALPHA:g} (else KLD/PPL on the same text)",
     "decode t/s": f"Welch p < {ALPHA:g} on the repetitions (without samples: > {SPEED_TOLERANCE_REL:.0%} apart)",
-    "J/token": f"> {ENERGY_TOLERANCE_REL:.0%} apart (stated: no interval is stored)",
+    "J/token": (f"the 95% interval of the difference excludes 0 (each reference test's interval over its repetitions, "
+                f"in quadrature; without a measured interval on both sides: > {ENERGY_TOLERANCE_REL:.0%} apart, stated); "
+                "never across attributions (process-share against system-wide)"),
     "peak memory": f"> {MEMORY_TOLERANCE_REL:.0%} apart (stated)",
 }
 

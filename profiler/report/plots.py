@@ -278,7 +278,7 @@ def plot_quality_energy(board, recommended_key: str | None = None) -> str:
                             "this run has none with both.")
         s = pts[0]
         return sentence(f"No quality plot: only {s.config.key} has both an accuracy score ({s.accuracy_pct:.1f}%) and "
-                        f"J/token ({s.config.j_per_decode_token * 1e3:.3g} mJ): nothing to compare it with.")
+                        f"J/token ({s.config.j_per_decode_token * 1e3:.3g} mJ{_est(s)}): nothing to compare it with.")
     names = short_model_names([(s.config.model_name, s.config.quant) for s in pts])
     factor, unit = unit_for_joules([s.config.j_per_decode_token for s in pts])
     xs = [s.config.j_per_decode_token / factor for s in pts]
@@ -319,12 +319,17 @@ def plot_quality_energy(board, recommended_key: str | None = None) -> str:
         x, y = where[s.config.key]
         fill = FRONTIER if s.on_frontier else "white"
         body.append(f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{fill}" stroke="{FRONTIER}" stroke-width="2">'
-                    f'<title>{_e(s.config.key)}: {s.accuracy_pct:.1f}% at {s.config.j_per_decode_token / factor:.3g} {unit}/token'
+                    f'<title>{_e(s.config.key)}: {s.accuracy_pct:.1f}% at {s.config.j_per_decode_token / factor:.3g} {unit}/token{_est(s)}'
                     f'{"" if s.on_frontier else " (dominated)"}</title></circle>')
     for s in pts:
         if s.config.key != recommended_key:
             marks.append(labels.place(*where[s.config.key], _label_of(s.config.key, pts, names), gap=9))
     return svg("".join(body + marks), height, "quality against energy", "quality")
+
+
+def _est(score) -> str:
+    """Marks an estimated J/token "(est.)": each point's own figure says so, not only the axis."""
+    return "" if score.config.energy_measured else " (est.)"
 
 
 def _quality_points(board) -> list:

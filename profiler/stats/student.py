@@ -203,3 +203,18 @@ def welch_t_test(a: Sequence[float], b: Sequence[float]) -> float | None:
     return student_t_two_sided_p(t, df)
 
 
+def mean_of_independent_half_width(half_widths: Sequence[float | None]) -> float | None:
+    """Half-width of the equal-weight mean of k independent estimates from each one's half-width at
+    the same level: sqrt(sum h_i^2) / k. Each h_i carries its own coverage factor (Student's t at
+    its own degrees of freedom), which is at least the pooled one, so this errs wide. None when
+    none is given or any is unknown (no interval is better than one that leaves an estimate out)."""
+    if not half_widths or any(h is None for h in half_widths):
+        return None
+    return math.sqrt(math.fsum(h * h for h in half_widths)) / len(half_widths)
+
+
+def difference_half_width(half_a: float, half_b: float) -> float:
+    """Half-width of the interval of a - b for independent a and b from their own half-widths at
+    the same level (in quadrature). With Student's t factors this errs slightly wide, as the
+    difference's Welch-Satterthwaite degrees of freedom are at least the smaller of the two."""
+    return math.hypot(half_a, half_b)

@@ -543,3 +543,103 @@ def test_the_json_says_each_pairs_case_and_the_pareto_allowances(isolated_env):
     lo, hi = pair["ci95_pct"]
     assert lo < pair["difference_pct"] < hi and lo < 0 < hi
     assert set(data["pareto_noise"]) == {"accuracy", "decode t/s", "J/token", "peak memory"}
+
+
+# --------------------------------------------------------------------------- J/token's own interval (#19.4)
+
+S = 1_000_000_000
+
+
+def _phase(window_j: list[float], tokens: int = 128):
+    """The decode phase the product computes from a counter that gains ``window_j`` over one-second
+    windows (0.5 J in each half-second gap between them)."""
+    from profiler.measure.energy import phase_energy
+    from profiler.platform.energy import Reading
+
+    readings, windows, total = [Reading(0, 0.0, None, None)], [], 0.0
+    for i, j in enumerate(window_j):
+        start = (3 * i + 1) * S // 2
+        total += 0.5
+        readings.append(Reading(start, total, None, None))
+        total += j
+        readings.append(Reading(start + S, total, None, None))
+        windows.append(("decode", start, start + S))
+    return phase_energy(readings, True, windows, tokens, None, None, resolution_s=0.01)
+
+
+def _energy_row(name, window_j, decode=50.0, attribution="process-share", measured=True, **extra):
+    phase = _phase(window_j)
+    return _row(name, n_gen=128, decode=decode, peak=300_000_000, j=phase.j_per_token, measured=measured,
+                energy_attribution=attribution, energy_detail={"phases": {"decode": phase.to_dict()}},
+                samples_ts=[decode] * 3, **extra)
+
+
+def test_the_reference_test_carries_its_rows_j_per_token_interval():
+    one = _energy_row("a", [2.56, 2.60, 2.58, 2.62])
+    phase = _phase([2.56, 2.60, 2.58, 2.62])
+    c = scoring.configurations([one])[0]
+    assert c.decode_tests[0].j_per_decode_token_ci95_j == pytest.approx(phase.j_per_token_ci95_j)
+    assert c.j_per_decode_token_ci95_j == pytest.approx(phase.j_per_token_ci95_j) and c.energy_interval_note == ""
+    # two runs of the same shape: the mean's half-width, sqrt(h1^2 + h2^2) / 2
+    other = _phase([2.50, 2.70, 2.40, 2.65])
+    c = scoring.configurations([one, _energy_row("a", [2.50, 2.70, 2.40, 2.65])])[0]
+    assert c.j_per_decode_token == pytest.approx((phase.j_per_token + other.j_per_token) / 2)
+    assert c.j_per_decode_token_ci95_j == pytest.approx(math.hypot(phase.j_per_token_ci95_j, other.j_per_token_ci95_j) / 2)
+    # an estimate, or a row from before intervals, has none, and says why
+    est = scoring.configurations([_energy_row("a", [2.56, 2.60, 2.58], measured=False)])[0]
+    assert est.j_per_decode_token_ci95_j is None and est.energy_interval_note.endswith("estimated, not measured")
+    old = scoring.configurations([_row("a", n_gen=128, decode=50.0, j=0.02)])[0]
+    assert old.j_per_decode_token_ci95_j is None and "no interval stored" in old.energy_interval_note
+
+
+def _scored(*configs):
+    scores = [scoring.score(c, "hellaswag", _published("hellaswag", 40.0), 0.3) for c in configs]
+    return scores, scoring.quality_order(scores, "hellaswag", [[] for _ in configs])
+
+
+def test_energy_is_better_only_when_the_interval_of_the_difference_excludes_zero():
+    tight = [2.56, 2.561, 2.559, 2.56]  # 0.02 J/token, +-0.1%
+    a = scoring.configurations([_energy_row("a", tight)])[0]
+    b = scoring.configurations([_energy_row("b", [x * 1.03 for x in tight])])[0]  # 3% more: inside the old 5%
+    (sa, sb), order = _scored(a, b)
+    assert scoring.axis_cmp(sa, sb, "j_per_decode_token", -1, order) == 1
+    assert scoring.axis_cmp(sb, sa, "j_per_decode_token", -1, order) == -1
+    board = scoring.scoreboard([sa, sb], 0.3, order)
+    assert [(s.on_frontier, s.dominated_by) for s in board.scores] == [(True, []), (False, ["a t4"])]
+    # 8% apart (outside the old 5%) but noisy repetitions: the difference's interval holds 0
+    noisy = scoring.configurations([_energy_row("n", [2.2, 3.4, 2.4, 3.1])])[0]
+    c = scoring.configurations([_energy_row("c", [x * 1.08 for x in [2.2, 3.4, 2.4, 3.1]])])[0]
+    (sn, sc), order = _scored(noisy, c)
+    assert scoring.axis_cmp(sn, sc, "j_per_decode_token", -1, order) == 0
+    # without an interval on one side the stated 5% decides, as before
+    b.j_per_decode_token_ci95_j = None
+    (sa, sb), order = _scored(a, b)
+    assert scoring.axis_cmp(sa, sb, "j_per_decode_token", -1, order) == 0
+
+
+def test_energy_of_different_attributions_decides_no_dominance_and_the_frontier_says_so():
+    share = scoring.configurations([_energy_row("a", [2.56, 2.56, 2.57, 2.55])])[0]
+    whole = scoring.configurations([_energy_row("b", [12.8, 12.9, 12.7, 12.8], attribution="system-wide")])[0]
+    third = scoring.configurations([_energy_row("c", [12.8, 12.9, 12.7, 12.8], attribution="system-wide")])[0]
+    (sa, sb, sc), order = _scored(share, whole, third)
+    assert scoring.axis_cmp(sa, sb, "j_per_decode_token", -1, order) == 0
+    board = scoring.scoreboard([sa, sb, sc], 0.3, order)
+    assert [s.on_frontier for s in board.scores] == [True, True, True]
+    notes = [n for n in board.notes if "not compared in the Pareto frontier" in n]
+    assert notes == ["J/token not compared in the Pareto frontier between a t4 (process-share) and b t4 (system-wide); "
+                     "a t4 (process-share) and c t4 (system-wide): their attributions differ (a process's share against "
+                     "the whole machine's), so energy decides no dominance between them"]
+
+
+def test_the_json_states_the_energy_allowance_from_its_interval():
+    text = scoring.PARETO_NOISE["J/token"]
+    assert text.startswith("the 95% interval of the difference excludes 0") and "never across attributions" in text
+    assert "no interval is stored" not in text
+
+
+def test_a_budget_exclusion_marks_an_estimated_j_per_token():
+    est = _config("est", decode=50.0, peak=300_000_000, j=0.121, measured=False)
+    meas = _config("meas", decode=50.0, peak=300_000_000, j=0.131)
+    board = _board([(est, _published("hellaswag", 40.0)), (meas, _published("hellaswag", 40.0))])
+    reasons = dict(scoring.recommend(board, max_j_per_token=0.1).excluded)
+    assert reasons == {"est t4": "0.121 J/token (est.) > 0.1", "meas t4": "0.131 J/token > 0.1"}

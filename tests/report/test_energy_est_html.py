@@ -24,3 +24,18 @@ def test_every_figure_derived_from_an_estimate_says_est_in_the_html_scores():
     est_row, meas_row = cells["est t2"], cells["meas t2"]
     assert est_row.count("(est.)") == 2  # J/token and tokens/J
     assert "(est.)" not in meas_row
+
+
+def test_the_quality_plot_tooltip_marks_an_estimated_j_per_token():
+    from profiler.report.plots import plot_quality_energy
+
+    estimated = scoring.configurations(stored_energy_rows("est", 0.02, energy_measured=False))[0]
+    measured = scoring.configurations(stored_energy_rows("meas", 0.03))[0]
+    published = acc.AccuracyScore(metric="hellaswag", value_pct=40.0, provenance="published", n_shot=0, source="card")
+    board = scoring.scoreboard([scoring.score(c, "hellaswag", published, 0.3) for c in (estimated, measured)], 0.3)
+    titles = dict(t.split(": ", 1) for t in re.findall(r'class="point"[^>]*><title>([^<]*)</title>', plot_quality_energy(board)))
+    assert titles["est t2"].startswith("40.0% at 20 mJ/token (est.)"), titles
+    assert titles["meas t2"].startswith("40.0% at 30 mJ/token") and "(est.)" not in titles["meas t2"]
+    # one configuration alone: the sentence standing in for the plot marks it too
+    alone = scoring.scoreboard(board.scores[:1], 0.3)
+    assert "(20 mJ (est.))" in plot_quality_energy(alone)

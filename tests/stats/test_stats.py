@@ -410,3 +410,20 @@ def test_mean_covariance():
     a, b = np.arange(12.0), np.arange(12.0) * 2
     assert stats.mean_covariance(a, b) == pytest.approx(np.cov(a, b, ddof=0)[0, 1] / 11)
     assert stats.mean_covariance(a[:9], b[:9]) == 0.0
+
+
+def test_half_width_of_a_mean_of_independent_estimates_and_of_a_difference():
+    # mean of two: sqrt(0.3^2 + 0.4^2) / 2; of one: itself; any unknown leaves the mean without one
+    assert stats.mean_of_independent_half_width([0.3, 0.4]) == pytest.approx(0.25)
+    assert stats.mean_of_independent_half_width([0.3]) == pytest.approx(0.3)
+    assert stats.mean_of_independent_half_width([0.3, None]) is None
+    assert stats.mean_of_independent_half_width([]) is None
+    assert stats.difference_half_width(3.0, 4.0) == pytest.approx(5.0)
+
+
+def test_the_difference_half_width_from_two_student_intervals_never_undercovers_welch():
+    # h_a, h_b are t(df_a) u_a and t(df_b) u_b; in quadrature they are at least Welch-Satterthwaite's t u_c
+    for df_a, df_b, u_b in ((1, 99, 0.1), (2, 2, 1.0), (4, 19, 3.0), (9, 1, 10.0)):
+        u_c = math.hypot(1.0, u_b)
+        welch = stats.t_critical(u_c**4 / (1 / df_a + u_b**4 / df_b)) * u_c
+        assert stats.difference_half_width(stats.t_critical(df_a), stats.t_critical(df_b) * u_b) >= welch * (1 - 1e-9)
