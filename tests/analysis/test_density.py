@@ -12,6 +12,7 @@ from profiler import paths
 from profiler.analysis import density
 from profiler.analysis.accuracy import AccuracyScore, Setting
 from profiler.errors import UserError
+from profiler.stats import Z_95
 
 CHANCE = 25.0
 A_TRUE, B_TRUE = -13.0, 0.62  # a curve that goes from ~30% at 100M to ~75% at 10B
@@ -85,14 +86,21 @@ def test_interval_carries_the_familys_own_scatter():
     narrow = density.effective_size(exact, acc, ci).n_hat_ci95
     wide = density.effective_size(scattered, acc, ci).n_hat_ci95
     assert wide[0] < narrow[0] and wide[1] > narrow[1]
-    # at the upper end, the line misses the observed logit by the combined half-width, exactly
+    # at the upper end, the line misses the observed logit by the combined half-width, exactly: the
+    # scatter's variance plus the accuracy's own (its 95% end / 1.96, squared) under one Student's t at
+    # their Satterthwaite degrees of freedom (the scatter's 4, evaluated at N̂)
     fit = scattered
     x, y0 = math.log(wide[1]), math.log((acc - CHANCE) / (100 - acc))
-    y_hi = math.log((ci[1] - CHANCE) / (100 - ci[1]))
+    var_acc = ((math.log((ci[1] - CHANCE) / (100 - ci[1])) - y0) / Z_95) ** 2
     from profiler.stats import t_critical
 
-    scatter = t_critical(4) * fit.residual_sd_logit * math.sqrt(1 + 1 / 6 + (x - fit.ln_n_mean) ** 2 / fit.sxx)
-    assert abs(fit.a + fit.b * x - y0) == pytest.approx(math.hypot(scatter, y_hi - y0), rel=1e-9)
+    def scatter_var(at):
+        return fit.residual_sd_logit ** 2 * (1 + 1 / 6 + (at - fit.ln_n_mean) ** 2 / fit.sxx)
+
+    at_hat = math.log(density.effective_size(scattered, acc, ci).n_hat)
+    t_eff = t_critical((scatter_var(at_hat) + var_acc) ** 2 / (scatter_var(at_hat) ** 2 / 4))
+    assert 2.2 < t_eff < t_critical(4)  # the accuracy's known part lends the scatter's 4 df some
+    assert abs(fit.a + fit.b * x - y0) == pytest.approx(t_eff * math.sqrt(scatter_var(x) + var_acc), rel=1e-9)
 
 
 def test_shipped_family_members_hold_their_own_density_of_one():

@@ -11,14 +11,32 @@ from profiler import stats
 
 
 def test_ends_sit_where_the_line_misses_y0_by_the_combined_half_width():
+    """From 2 degrees of freedom: one Student's t at the Satterthwaite df of scatter + y0's variance
+    (at x_hat), times the square root of their sum, at each end."""
     line = stats.least_squares([0.0, 1.0, 2.0, 3.0, 4.0], [0.1, 1.1, 1.9, 3.2, 3.9])
     y0, var = 2.5, 0.04
     pred = stats.inverse_prediction(line, y0, var, var)
-    t = stats.t_critical(3)
+
+    def scatter(x):
+        return line.resid_sd ** 2 * (1 + 1 / 5 + (x - line.x_mean) ** 2 / line.sxx)
+
+    df_eff = (scatter(pred.x) + var) ** 2 / (scatter(pred.x) ** 2 / 3)
+    t_eff = stats.t_critical(df_eff)
+    assert df_eff > 3 and t_eff < stats.t_critical(3)
     for x in (pred.low, pred.high):
-        scatter = t * line.resid_sd * math.sqrt(1 + 1 / 5 + (x - line.x_mean) ** 2 / line.sxx)
-        assert abs(y0 - line.intercept - line.slope * x) == pytest.approx(math.hypot(scatter, stats.Z_95 * 0.2))
-    assert pred.low < pred.x < pred.high and pred.df == 3 and pred.t == t
+        assert abs(y0 - line.intercept - line.slope * x) == pytest.approx(t_eff * math.sqrt(scatter(x) + var))
+    assert pred.low < pred.x < pred.high and pred.df == 3 and pred.t == stats.t_critical(3)
+
+
+def test_at_one_degree_of_freedom_the_two_half_widths_add_in_quadrature():
+    """Satterthwaite covered 89% at one df in simulation: there t(1) x scatter and z x y0's sd add in quadrature."""
+    line = stats.least_squares([0.0, 1.0, 2.0], [0.0, 1.05, 1.98])
+    y0, var = 1.0, 0.0004
+    pred = stats.inverse_prediction(line, y0, var, var)
+    t = stats.t_critical(1)
+    for x in (pred.low, pred.high):
+        sc = t * line.resid_sd * math.sqrt(1 + 1 / 3 + (x - line.x_mean) ** 2 / line.sxx)
+        assert abs(y0 - line.intercept - line.slope * x) == pytest.approx(math.hypot(sc, stats.Z_95 * 0.02))
 
 
 def test_without_scatter_it_is_y0s_own_interval_through_the_line():
