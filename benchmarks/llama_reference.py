@@ -44,7 +44,7 @@ FIXTURE = ROOT / "tests" / "quality" / "fixtures" / "llama_perplexity_reference.
 RECORD_COMMAND = ".venv/bin/python benchmarks/llama_reference.py"
 DATASETS = ROOT.parent / "shared" / "datasets"
 MODEL = "smollm2-135m-instruct-q4_1"
-# Small enough for CI (about 2 minutes of evaluation on an idle 2-core machine, ours and theirs
+# Small enough for CI (about 2 minutes of evaluation on a quiet 2-core machine, ours and theirs
 # alike), large enough to mean something: 4 x 255 scored tokens, 100 HellaSwag tasks.
 SETTINGS = {"ctx": 512, "batch": 2048, "ppl_chunks": 4, "kld_chunks": 4, "hellaswag_tasks": 100, "threads": 2}
 
