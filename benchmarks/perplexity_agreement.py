@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+from llama_reference import parse_hellaswag, parse_kld, parse_ppl  # noqa: E402
 from llamacpp_tools import build_tool  # noqa: E402
 
 from profiler.models import catalog  # noqa: E402
@@ -69,13 +69,6 @@ def _ours(model: Path, threads: int, *args) -> tuple[float, dict]:
     return seconds, json.loads(out)
 
 
-def _float(pattern: str, text: str) -> float:
-    match = re.search(pattern, text)
-    if not match:
-        raise RuntimeError(f"llama-perplexity output has no match for {pattern!r}:\n{text[-1500:]}")
-    return float(match.group(1))
-
-
 def perplexity_case(tool, model, wiki, args) -> dict:
     common = ["-c", args.ctx, "-b", args.batch, "--chunks", args.chunks]
     theirs, ours, ppl_l, ppl_o, unc_l, unc_o, tps = [], [], None, None, None, None, []
@@ -85,8 +78,8 @@ def perplexity_case(tool, model, wiki, args) -> dict:
             if side == "llama":
                 seconds, text = _llama(tool, model, args.threads, "-f", wiki, *common)
                 theirs.append(seconds)
-                ppl_l = _float(r"Final estimate: PPL = ([0-9.]+)", text)
-                unc_l = _float(r"Final estimate: PPL = [0-9.]+ \+/- ([0-9.]+)", text)
+                parsed = parse_ppl(text)
+                ppl_l, unc_l = parsed["ppl"], parsed["ppl_uncertainty"]
             else:
                 seconds, data = _ours(model, args.threads, "-f", wiki, *common)
                 ours.append(seconds)
@@ -108,14 +101,14 @@ def kld_case(tool, model, reference, wiki, args, work: Path) -> dict:
     ours_ref = work / "ours-ref.npz"
     _ours(reference, args.threads, "-f", wiki, *common, "--save-reference", ours_ref, "--top-k", args.top_k)
     _, data = _ours(model, args.threads, "--kld", ours_ref, "-b", args.batch)
-    k = data["kld"]
+    k, theirs = data["kld"], parse_kld(text)
     out = {
-        "llama_mean_kld": _float(r"Mean\s+KLD:\s+([0-9.]+)", text), "our_mean_kld": k["mean_kld"],
-        "llama_same_top_pct": _float(r"Same top p:\s+([0-9.]+)", text), "our_same_top_pct": k["same_top_pct"],
-        "llama_ppl_q": _float(r"Mean PPL\(Q\)\s+:\s+([0-9.]+)", text), "our_ppl_q": k["ppl_q"],
-        "llama_ppl_base": _float(r"Mean PPL\(base\)\s+:\s+([0-9.]+)", text), "our_ppl_base": k["ppl_base"],
-        "llama_median_kld": _float(r"Median\s+KLD:\s+([0-9.]+)", text), "our_median_kld": k["kld_percentiles"]["median"],
-        "llama_rms_dp_pct": _float(r"RMS Δp\s+:\s+([0-9.]+)", text), "our_rms_dp_pct": k["rms_dp_pct"],
+        "llama_mean_kld": theirs["mean_kld"], "our_mean_kld": k["mean_kld"],
+        "llama_same_top_pct": theirs["same_top_pct"], "our_same_top_pct": k["same_top_pct"],
+        "llama_ppl_q": theirs["ppl_q"], "our_ppl_q": k["ppl_q"],
+        "llama_ppl_base": theirs["ppl_base"], "our_ppl_base": k["ppl_base"],
+        "llama_median_kld": theirs["median_kld"], "our_median_kld": k["kld_percentiles"]["median"],
+        "llama_rms_dp_pct": theirs["rms_dp_pct"], "our_rms_dp_pct": k["rms_dp_pct"],
         "top_k": args.top_k, "reference_note": data["kld"]["reference"].get("reconstructed_from"),
     }
     out["kld_rel_diff"] = abs(out["our_mean_kld"] - out["llama_mean_kld"]) / out["llama_mean_kld"]
@@ -131,7 +124,7 @@ def hellaswag_case(tool, model, hs, args) -> dict:
             if side == "llama":
                 seconds, text = _llama(tool, model, args.threads, "-f", hs, "--hellaswag", "--hellaswag-tasks", args.tasks)
                 theirs.append(seconds)
-                acc_l = float(re.findall(rf"^{args.tasks}\t([0-9.]+)%", text, re.M)[-1])
+                acc_l = parse_hellaswag(text, args.tasks)["accuracy_pct"]
             else:
                 seconds, data = _ours(model, args.threads, "--hellaswag", hs, "--tasks", args.tasks)
                 ours.append(seconds)
