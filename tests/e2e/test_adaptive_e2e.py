@@ -59,16 +59,30 @@ def profiler_run(args: list[str], cwd) -> subprocess.CompletedProcess:
                           text=True, timeout=300, env={**__import__("os").environ, "PROFILER_REPORTS": str(cwd / "r")})
 
 
+def check_auto_rows(rows: list[dict], target: float) -> None:
+    """A tiny model's t/s varies far less than 50%, so rows reach the target, and not before the
+    target's minimum of repetitions (at n = 8 a 50% target needs only a CV below ~60%). On a
+    machine kept busy (CI under load) a row's passes can slow down steadily, and the trend check
+    then stops it first, as designed: such a row must say so, and most rows must still stop on
+    the target."""
+    on_target = [r for r in rows if r["stop_reason"] == "target"]
+    assert len(on_target) * 2 > len(rows), [(r["test"], r["stop_reason"], r["warnings"]) for r in rows]
+    for row in rows:
+        assert row["stop_reason"] in ("target", "trend"), (row["stop_reason"], row["warnings"])
+        check_auto_row(row, target)
+
+
 def check_auto_row(row: dict, target: float) -> None:
-    # a tiny model's t/s varies far less than 50%: every row reaches the target, and not before
-    # the target's minimum of repetitions (at n = 8 a 50% target needs only a CV below ~60%)
-    assert row["stop_reason"] == "target", (row["stop_reason"], row["warnings"])
-    assert row["repetitions"] == len(row["samples_ts"]) >= 8
     assert row["ci_target_rel"] == pytest.approx(target)
     assert row["ci95_rel"] == pytest.approx(textbook_ci95_rel(row["samples_ts"]), rel=1e-3)
-    assert row["ci95_method"] == "ar1-adjusted" and -0.03 <= row["ci95_rho_hat"] <= 0.9
-    assert row["ci95_rel"] <= target
-    assert not any("missed" in w for w in row["warnings"])
+    if row["stop_reason"] == "trend":  # stopped before the target by a drift it names
+        assert row["repetitions"] == len(row["samples_ts"]) >= 3
+        assert any("Mann-Kendall" in w for w in row["warnings"]), row["warnings"]
+    else:
+        assert row["repetitions"] == len(row["samples_ts"]) >= 8
+        assert row["ci95_method"] == "ar1-adjusted" and -0.03 <= row["ci95_rho_hat"] <= 0.9
+        assert row["ci95_rel"] <= target
+        assert not any("missed" in w for w in row["warnings"])
     assert row["warmup_passes"] >= 1
     if row["n_prompt"]:
         assert row["ttft_ms"] > 0 and len(row["ttft_ms_samples"]) == row["repetitions"]
@@ -84,8 +98,7 @@ def test_llama_cpp_every_test_type_in_a_child(tiny_gguf, tmp_path):
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [r["test"] for r in rows] == ["pp16", "pp16 @ d16", "tg8", "tg8 @ d16", "pp16+tg8", "pp16+tg8 @ d16"]
-    for row in rows:
-        check_auto_row(row, 0.5)
+    check_auto_rows(rows, 0.5)
 
 
 def test_table_marks_a_missed_target(tiny_gguf, tmp_path):
@@ -124,8 +137,7 @@ def test_onnx_backends_every_test_type(tmp_path):
     assert not run.failures
     assert {r.backend for r in run.rows} == {"onnxruntime-genai", "onnxruntime"}
     assert len(run.rows) == 2 * 6
-    for row in run.rows:
-        check_auto_row(row.to_dict(), 0.5)
+    check_auto_rows([row.to_dict() for row in run.rows], 0.5)
 
 
 def test_resume_keeps_the_auto_policy(tiny_gguf, tmp_path):
@@ -138,5 +150,4 @@ def test_resume_keeps_the_auto_policy(tiny_gguf, tmp_path):
         db.execute("UPDATE runs SET status = 'interrupted'")
     resumed = api.profile([], Sweep(), options, resume=run.run_id)
     assert [r.test for r in resumed.rows] == ["pp16", "tg8"]
-    for row in resumed.rows:
-        check_auto_row(row.to_dict(), 0.5)
+    check_auto_rows([row.to_dict() for row in resumed.rows], 0.5)
