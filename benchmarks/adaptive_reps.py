@@ -193,6 +193,14 @@ def one_round(test: str, order: list[str], ctx: dict, estimates: dict) -> Round:
     return rnd
 
 
+def median_ratio(pairs) -> float:
+    """Median of a / b over the pairs whose b is positive; NaN when none is. llama-bench's test time
+    is its wall minus its start-up, measured apart, and under load the start-up measured can exceed
+    a short run's whole wall (clamped to 0): such a round has no time ratio, not a division by 0."""
+    ratios = [a / b for a, b in pairs if b > 0]
+    return statistics.median(ratios) if ratios else math.nan
+
+
 def orders(index: int) -> list[str]:
     """Round 1: auto and r5 first (rN needs both); after that the three sides rotate."""
     if index == 0:
@@ -248,8 +256,8 @@ def summarize(rounds: list[Round]) -> dict:
 
         n_tokens = sum(TESTS[test])
         searched = [searched_time_s(r.runs["lbN"], n_tokens, r.runs["auto"].ci95_rel) for r in mine]
-        time_ratio = statistics.median(r.runs["auto"].test_s / r.runs["lbN"].test_s for r in mine)
-        process_ratio = statistics.median(r.runs["auto"].process_s / r.runs["lbN"].process_s for r in mine)
+        time_ratio = median_ratio((r.runs["auto"].test_s, r.runs["lbN"].test_s) for r in mine)
+        process_ratio = median_ratio((r.runs["auto"].process_s, r.runs["lbN"].process_s) for r in mine)
         ci_ok = sum((r.runs["auto"].ci95_rel or math.inf) <= (r.runs["lbN"].ci95_rel or math.inf) for r in mine)
         same_ci = med("auto", "ci95_rel") <= (1 + SAME_CI_TOLERANCE) * med("lbN", "ci95_rel")
         out[test] = {
