@@ -62,7 +62,7 @@ def test_pmic_and_thermal_are_sampled_by_the_monitor_process_not_the_measured_on
             time.sleep(0.6)
             end = time.perf_counter_ns()
         row = tracked_row(tracker, [("decode", start, end)], "m tg32", n_prompt=0, n_gen=32)
-        monitor_pid = session._monitor.proc.pid
+        monitor_pid = tracker.monitor.proc.pid
     finally:
         session.close()
     during = callers(pi5)[before:]
@@ -99,10 +99,9 @@ def test_a_counter_needs_no_monitor_and_no_thread(tmp_path):
     try:
         session = EnergySession.open(cpu_model="AMD EPYC", board=None)
         with session.track() as tracker:
-            assert tracker.monitor is None and tracker.thermal is None and tracker.edges
+            assert tracker.monitor is None and tracker.thermal is None and tracker.edges  # no monitor started
     finally:
         sysfs.set_root(None)
-    assert session._monitor is None
 
 
 def test_a_monitor_that_dies_mid_test_gives_unavailable_with_the_reason_then_threads(pi5):
@@ -110,7 +109,7 @@ def test_a_monitor_that_dies_mid_test_gives_unavailable_with_the_reason_then_thr
     try:
         with session.track() as tracker:
             start = time.perf_counter_ns()
-            session._monitor.proc.kill()  # the monitor dies during the test
+            tracker.monitor.proc.kill()  # the monitor dies during the test
             end = time.perf_counter_ns()
         row = tracked_row(tracker, [("decode", start, end)], "m tg8", n_prompt=0, n_gen=8)
         assert getattr(row, "energy_decode_j", None) is None and "monitor process stopped answering" in row.energy_unavailable
