@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from profiler.platform import sysfs
+from profiler.platform.cores import CoreClusters, detect
 
 # /proc/cpuinfo flag names (x86 "flags", ARM "Features") -> the ISA names we report.
 ISA_FLAGS = {
@@ -51,14 +52,26 @@ class Device:
     python: str
     runtime: dict = field(default_factory=dict)
     memory_bandwidth: dict | None = None
+    # None: a device stored before core clusters were read
+    core_clusters: CoreClusters | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["core_clusters"] = self.core_clusters.to_dict() if self.core_clusters else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Device:
         """From ``to_dict``'s output; keys that are not fields (a run's ``energy``) are left out."""
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if isinstance(fields.get("core_clusters"), dict):
+            fields["core_clusters"] = CoreClusters.from_dict(fields["core_clusters"])
+        return cls(**fields)
+
+    def core_clusters_text(self) -> str:
+        if self.core_clusters is None:
+            return "unknown (recorded before core clusters were read)"
+        return self.core_clusters.describe()
 
     def summary(self) -> str:
         ram = f"{self.ram_total_bytes / 2**30:.1f} GiB RAM" if self.ram_total_bytes else "RAM unknown"
@@ -167,6 +180,7 @@ def fingerprint(runtime: dict | None = None, bandwidth: dict | None = None) -> D
         python=platform.python_version(),
         runtime=runtime or {},
         memory_bandwidth=bandwidth,
+        core_clusters=detect(blocks),
     )
 
 

@@ -144,6 +144,7 @@ def print_device(fp: Device, console: Console = out_console) -> None:
         ("CPU", fp.cpu_model),
         ("arch", fp.arch),
         ("cores", f"{fp.physical_cores} physical, {fp.logical_cores} logical"),
+        ("core clusters", fp.core_clusters_text()),
         ("ISA", " ".join(fp.isa) or "none found"),
         ("caches", caches),
         ("RAM", f"{_mib(fp.ram_total_bytes)} total, {_mib(fp.ram_available_bytes)} available"),
