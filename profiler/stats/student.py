@@ -161,10 +161,10 @@ def mean_ci(values: Sequence[float]) -> MeanInterval | None:
     n = len(values)
     if n < 2:
         return None
-    sd = stdev(values)
     r1 = lag1_autocorrelation(values) if n >= AUTOCORR_MIN_N else math.nan
     if math.isnan(r1):  # too few values, or no spread to correlate
-        return MeanInterval(t_critical(n - 1) * sd / math.sqrt(n), n - 1, "student-t", None, float(n))
+        return MeanInterval(mean_ci_half_width(values), n - 1, "student-t", None, float(n))
+    sd = stdev(values)
     rho = min(max((n * r1 + 1) / (n - 3), AUTOCORR_MIN_RHO), AUTOCORR_MAX_RHO)
     f = ar1_variance_factor(rho, n)
     variance = sd * sd * (n - 1) * f / (n * max(n - f, 1.0))
