@@ -34,13 +34,18 @@ def parse_proc_stat(text: str | None) -> tuple[int, int] | None:
         if not parts:
             continue
         if parts[0] == "cpu" and len(parts) >= 8:
-            user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in parts[1:8])
-            busy = user + nice + system + irq + softirq
+            busy = _busy_ticks(parts)
         elif parts[0].startswith("cpu") and parts[0][3:].isdigit():
             n_cpus += 1
     if busy is None:
         return None
     return busy, max(n_cpus, 1)
+
+
+def _busy_ticks(parts: list[str]) -> int:
+    """Busy ticks of one /proc/stat cpu line split into fields: user + nice + system + irq + softirq."""
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in parts[1:8])
+    return user + nice + system + irq + softirq
 
 
 def parse_per_cpu_busy(text: str | None) -> dict[str, int]:
@@ -49,8 +54,7 @@ def parse_per_cpu_busy(text: str | None) -> dict[str, int]:
     for line in (text or "").splitlines():
         parts = line.split()
         if len(parts) >= 8 and parts[0].startswith("cpu") and parts[0][3:].isdigit():
-            user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in parts[1:8])
-            busy[parts[0][3:]] = user + nice + system + irq + softirq
+            busy[parts[0][3:]] = _busy_ticks(parts)
     return busy
 
 
