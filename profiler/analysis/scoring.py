@@ -262,6 +262,11 @@ def reference_shape(configs: list[Configuration]) -> tuple[int, int, int] | None
     return max(count, key=lambda s: (count[s], s[0] == 0 and s[2] == 0, s[1], -s[0], -s[2]))
 
 
+# The figures a configuration takes from its reference test (fields of both DecodeTest and Configuration).
+REFERENCE_FIELDS = ("decode_tps", "j_per_decode_token", "j_per_decode_token_ci95_j", "energy_interval_note",
+                    "energy_measured", "energy_attribution", "energy_note")
+
+
 def at_reference(configs: list[Configuration]) -> tuple[list[Configuration], str | None, str]:
     """Copies of ``configs`` whose decode t/s and J/token are the reference test's; (copies, its
     name, a sentence saying which test and which configurations lack it). Configurations built
@@ -281,16 +286,11 @@ def at_reference(configs: list[Configuration]) -> tuple[list[Configuration], str
             lacking.append(c.key)
             ran = ", ".join(t.test for t in c.decode_tests)
             why = f"unavailable, because this configuration has no {name} test (it ran {ran})"
-            out.append(replace(c, decode_tps=None, j_per_decode_token=None, energy_measured=None,
-                               j_per_decode_token_ci95_j=None, energy_interval_note="",
-                               energy_attribution=None, energy_note=f"energy {why}", reference_test=name,
+            unavailable = {**dict.fromkeys(REFERENCE_FIELDS), "energy_interval_note": "", "energy_note": f"energy {why}"}
+            out.append(replace(c, **unavailable, reference_test=name, decode_samples_tps={},
                                decode_note=f"decode t/s and J/token {why}"))
         else:
-            out.append(replace(c, decode_tps=found.decode_tps, j_per_decode_token=found.j_per_decode_token,
-                               j_per_decode_token_ci95_j=found.j_per_decode_token_ci95_j,
-                               energy_interval_note=found.energy_interval_note,
-                               energy_measured=found.energy_measured, energy_attribution=found.energy_attribution,
-                               energy_note=found.energy_note, reference_test=name,
+            out.append(replace(c, **{f: getattr(found, f) for f in REFERENCE_FIELDS}, reference_test=name,
                                decode_samples_tps={name: found.samples_tps} if found.samples_tps else {},
                                decode_note=f"decode t/s and J/token from {name}"))
     note = (f"reference test {name}: decode t/s and J/token come from this test alone, the decode shape the most "
