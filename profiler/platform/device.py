@@ -34,6 +34,12 @@ ISA_FLAGS = {
     "fphp": "FP16",
     "asimdhp": "FP16",
 }
+# Which instruction-set family each reported name belongs to: /proc/cpuinfo under qemu-user (or a
+# container that bind-mounts the host's /proc) lists the host's flags, e.g. x86 AVX on aarch64.
+ISA_FAMILY = {name: ("arm" if name in {"NEON", "DOTPROD", "I8MM", "SVE", "SVE2", "FP16"} else "x86")
+              for name in ISA_FLAGS.values()}
+ARCH_FAMILY = {"x86_64": "x86", "amd64": "x86", "i386": "x86", "i686": "x86",
+               "aarch64": "arm", "arm64": "arm", "armv7l": "arm", "armv8l": "arm", "armv6l": "arm"}
 
 
 @dataclass
@@ -54,6 +60,8 @@ class Device:
     memory_bandwidth: dict | None = None
     # None: a device stored before core clusters were read
     core_clusters: CoreClusters | None = None
+    # What the fingerprint could not trust, e.g. /proc/cpuinfo describing another architecture
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -78,7 +86,7 @@ class Device:
         parts = [self.board or self.cpu_model, f"{self.physical_cores}C/{self.logical_cores}T", ram]
         if self.memory_bandwidth and self.memory_bandwidth.get("read_gbps"):
             parts.append(f"{self.memory_bandwidth['read_gbps']:.1f} GB/s read")
-        parts.append(" ".join(self.isa) or "no SIMD flags found")
+        parts.append(" ".join(self.isa) or ("ISA unknown" if self.notes else "no SIMD flags found"))
         return " | ".join(parts)
 
 
@@ -112,6 +120,22 @@ def _isa(blocks: list[dict[str, str]]) -> list[str]:
         if blocks and key in blocks[0]:
             flags.update(blocks[0][key].split())
     return sorted({ISA_FLAGS[f] for f in flags if f in ISA_FLAGS})
+
+
+def foreign_isa(arch: str, isa: list[str]) -> tuple[list[str], list[str]]:
+    """The ISA names that fit ``arch``, and a note when /proc/cpuinfo names another architecture's.
+
+    Flags of the wrong family are dropped rather than printed as the device's: they describe the
+    host that emulates it (qemu-user) or whose /proc a container sees.
+    """
+    family = ARCH_FAMILY.get(arch.lower())
+    foreign = [name for name in isa if family and ISA_FAMILY[name] != family]
+    if not foreign:
+        return isa, []
+    note = (f"/proc/cpuinfo lists {ISA_FAMILY[foreign[0]]} features ({' '.join(foreign)}) on an {arch} "
+            "machine: this is emulation (qemu-user) or a container showing the host's /proc, so the CPU "
+            "model, ISA and core clusters shown are the host's, not this device's")
+    return [name for name in isa if name not in foreign], [note]
 
 
 def _core_counts() -> tuple[int, int]:
@@ -165,12 +189,14 @@ def fingerprint(runtime: dict | None = None, bandwidth: dict | None = None) -> D
     blocks = _cpuinfo_blocks()
     physical, logical = _core_counts()
     total, available = _meminfo()
+    arch = platform.machine()
+    isa, notes = foreign_isa(arch, _isa(blocks))
     return Device(
         cpu_model=_cpu_model(blocks),
-        arch=platform.machine(),
+        arch=arch,
         physical_cores=physical,
         logical_cores=logical,
-        isa=_isa(blocks),
+        isa=isa,
         caches=_caches(),
         ram_total_bytes=total,
         ram_available_bytes=available,
@@ -181,6 +207,7 @@ def fingerprint(runtime: dict | None = None, bandwidth: dict | None = None) -> D
         runtime=runtime or {},
         memory_bandwidth=bandwidth,
         core_clusters=detect(blocks),
+        notes=notes,
     )
 
 

@@ -128,7 +128,7 @@ def print_results(run: RunResult, console: Console = out_console, wide: bool = F
     console.print(energy_text.provenance_line(device.get("energy")))
     for line in filter(None, (energy_text.sustained_line(r) for r in run.rows)):
         console.print(line)
-    warnings = list(run.warnings) + [w for r in run.rows for w in r.warnings]
+    warnings = list(run.warnings) + list(device.get("notes") or []) + [w for r in run.rows for w in r.warnings]
     for w in dict.fromkeys(warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")
     for line in terminal_views.closing_lines(run.rows, device):
@@ -145,13 +145,14 @@ def print_device(fp: Device, console: Console = out_console) -> None:
         ("arch", fp.arch),
         ("cores", f"{fp.physical_cores} physical, {fp.logical_cores} logical"),
         ("core clusters", fp.core_clusters_text()),
-        ("ISA", " ".join(fp.isa) or "none found"),
+        ("ISA", " ".join(fp.isa) or ("unknown (see the note below)" if fp.notes else "none found")),
         ("caches", caches),
         ("RAM", f"{_mib(fp.ram_total_bytes)} total, {_mib(fp.ram_available_bytes)} available"),
         ("OS", f"{fp.os}, kernel {fp.kernel}"),
         ("board", fp.board or "n/a (not an ARM board with a device tree)"),
         ("Python", fp.python),
     ]
+    rows += [("note", note) for note in fp.notes]
     for name, info in fp.runtime.items():
         for key, value in info.items():
             rows.append((f"{name} {key}", str(value)))
