@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import sys
 from pathlib import Path
 
@@ -59,7 +60,8 @@ def test_x86_laptop_fingerprint(sysroot):
     assert fp.board is None
 
 
-def test_raspberry_pi_5_fingerprint(sysroot):
+def test_raspberry_pi_5_fingerprint(sysroot, monkeypatch):
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")  # the fixture is an aarch64 board's
     sysroot("/proc/cpuinfo", PI5_CPUINFO)
     for cpu in range(4):
         _topology(sysroot, cpu, cpu)
