@@ -2,7 +2,8 @@
 
 Sources (all through ``sysfs``): thermal zones and hwmon ``temp*_input`` (m°C), cpufreq
 ``scaling_cur_freq`` against ``cpuinfo_max_freq`` (kHz), Intel ``thermal_throttle``
-event counters, and on a Raspberry Pi ``vcgencmd get_throttled``. A test counts as
+event counters, and on a Raspberry Pi the firmware's ``get_throttled`` (through the mailbox,
+else ``vcgencmd``; see ``sysfs.gencmd``). A test counts as
 throttled when a throttle indicator says so; a lower clock alone is not throttling
 (DVFS lowers it whenever a core waits) except in sustained mode, where a drop against
 the first seconds is reported as the onset, labelled as such.
@@ -76,6 +77,7 @@ class ThermalSensors:
     freq_cpus: list[str] = field(default_factory=list)  # the CPU number of each freq_files entry
     throttle_files: list[str] = field(default_factory=list)
     pi_throttle: bool = False
+    pi_transport: str | None = None  # how get_throttled is read: "mailbox" (no process) or "vcgencmd"
     # sensors found but not used, with why (unreadable, or outside -40..150 °C): shown, not hidden
     rejected: dict[str, str] = field(default_factory=dict)
 
@@ -103,7 +105,9 @@ class ThermalSensors:
                 counter = f"{base}/thermal_throttle/{kind}_throttle_count"
                 if sysfs.read_int(counter) is not None:
                     found.throttle_files.append(counter)
-        found.pi_throttle = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) is not None
+        reply = sysfs.gencmd("get_throttled")
+        found.pi_throttle = parse_get_throttled(reply.text) is not None
+        found.pi_transport = reply.transport if found.pi_throttle else None
         return found
 
     def _accept(self, name: str, path: str) -> bool:
@@ -137,7 +141,7 @@ class ThermalSensors:
                 ratios[cpu] = cur / top
                 mhz[cpu] = cur / 1000
         counts = [sysfs.read_int(f) for f in self.throttle_files]
-        pi = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) if self.pi_throttle else None
+        pi = parse_get_throttled(sysfs.gencmd("get_throttled").text) if self.pi_throttle else None
         failed = (sum(v is None for v in temps.values()) + len(self.freq_files) - len(ratios)
                   + sum(c is None for c in counts) + (self.pi_throttle and pi is None))
         return ThermalReading(
@@ -162,12 +166,13 @@ class ThermalSensors:
         if not self.freq_files:
             missing.append("no cpufreq (a VM, or the driver is not loaded)")
         if not self.has_throttle_indicator:
-            missing.append("no thermal_throttle counters and no vcgencmd get_throttled")
+            missing.append("no thermal_throttle counters and no Pi get_throttled (firmware mailbox or vcgencmd)")
         return {
             "temperatures": sorted(self.temp_files),
             "cpufreq_cpus": len(self.freq_files),
             "throttle_counters": len(self.throttle_files),
             "pi_get_throttled": self.pi_throttle,
+            "pi_get_throttled_via": self.pi_transport,
             "rejected": dict(self.rejected),
             "missing": missing,
         }
@@ -256,6 +261,22 @@ def _weighted(reading: ThermalReading, weights: dict[str, float], basis: str) ->
     ratio = sum(reading.cpu_freq_ratio[c] * w for c, w in present.items()) / total
     mhz = sum(reading.cpu_freq_mhz.get(c, 0.0) * w for c, w in present.items()) / total
     return replace(reading, freq_ratio=ratio, freq_mhz=mhz, freq_basis=basis)
+
+
+UNDER_VOLTAGE_ADVICE = ("the supply dropped below about 4.63 V (under-voltage), so the firmware capped the "
+                        "clocks: use a stronger power supply (a Pi 5 wants the 27 W 5 V / 5 A USB-C supply) and a "
+                        "short cable, and power USB disks separately; cooling will not help")
+THERMAL_ADVICE = "add --delay or --cooldown-to, or improve cooling"
+
+
+def throttle_advice(reasons: list[str]) -> str:
+    """What to do about the throttling seen: power for under-voltage, cooling for heat. "throttled" and
+    "frequency capped" follow either cause, so they alone point at neither and get the cooling advice."""
+    power = any(r.startswith("under-voltage") for r in reasons)
+    heat = any(not r.startswith(("under-voltage", "throttled", "frequency capped")) for r in reasons)
+    if power:
+        return f"{UNDER_VOLTAGE_ADVICE}; and {THERMAL_ADVICE}" if heat else UNDER_VOLTAGE_ADVICE
+    return THERMAL_ADVICE
 
 
 def _pi_reasons(reading: ThermalReading, first: ThermalReading) -> list[str]:
