@@ -474,6 +474,7 @@ def thermal_fields(readings: list[thermal.ThermalReading], sensors: thermal.Ther
             "t0_ns": t0,
             "t_s": [(r.t_ns - t0) / 1e9 for r in readings],
             "temp_max_c": [r.temp_max_c for r in readings],
+            "skin_temp_c": [r.skin_temp_c for r in readings],
             "freq_ratio": [r.freq_ratio for r in readings],
             "freq_mhz": [r.freq_mhz for r in readings],
             "throttle_count": [r.throttle_count for r in readings],

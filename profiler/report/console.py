@@ -123,8 +123,8 @@ def print_results(run: RunResult, console: Console = out_console, wide: bool = F
             f"read bandwidth {_fmt(bw.get('read_gbps'), '.1f')} GB/s (measured) | {' '.join(device.get('isa', []))}"
         )
     llama = (device.get("runtime") or {}).get("llama.cpp", {})
-    if llama:
-        console.print(f"runtime: llama-cpp-python {llama.get('llama_cpp_python')}")
+    if llama.get("llama_cpp_python"):
+        console.print(f"runtime: llama-cpp-python {llama['llama_cpp_python']}")
     console.print(energy_text.provenance_line(device.get("energy")))
     for line in filter(None, (energy_text.sustained_line(r) for r in run.rows)):
         console.print(line)
@@ -168,5 +168,5 @@ def print_device(fp: Device, console: Console = out_console) -> None:
                 f"{bw['threads']} threads{note})",
             ))
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(value))  # as text: "pip install 'profiler[onnx]'" is not markup
     console.print(table)

@@ -49,10 +49,18 @@ def energy_cell(row: TestResult) -> str:
     return f"{text} system-wide" if row.energy_attribution == "system-wide" else text
 
 
+def skin_temp_max_c(row: TestResult) -> float | None:
+    """A phone's skin temperature over the test (thermal_detail's summary), where a zone is named as one."""
+    return ((row.thermal_detail or {}).get("summary") or {}).get("skin_temp_max_c")
+
+
 def thermal_cell(row: TestResult) -> str:
-    """Hottest zone and mean clock ratio, e.g. "61 °C, 92% clk, THROTTLED"."""
+    """Hottest CPU zone, a phone's skin, mean clock ratio, e.g. "61 °C, skin 38 °C, 92% clk, THROTTLED"."""
     temp, ratio = row.temp_max_c, row.freq_ratio
     parts = [f"{temp:.0f} °C" if temp is not None else "n/a °C", f"{ratio:.0%} clk" if ratio is not None else "n/a clk"]
+    skin = skin_temp_max_c(row)
+    if skin is not None:
+        parts.insert(1, f"skin {skin:.0f} °C")
     if row.throttled:
         parts.append("THROTTLED")
     return ", ".join(parts)
