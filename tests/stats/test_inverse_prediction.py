@@ -44,12 +44,12 @@ def _coverage_with_known_error(xs, slope, sd, known_sd, runs, seed):
 
 def test_two_degrees_of_freedom_with_a_smaller_known_error_covers_95():
     """4 points (2 df), the scatter ~3x the known error: one t at the Welch-Satterthwaite df (the
-    rule before) covered ~92% here, since a small s claims many degrees of freedom."""
-    assert 0.94 <= _coverage_with_known_error([0.0, 1.0, 2.0, 3.0], 2.0, 0.3, 0.1, 3000, seed=2) <= 0.965
+    rule before) covered 91.5% at this seed, since a small s claims many degrees of freedom; now 94.3%."""
+    assert 0.935 <= _coverage_with_known_error([0.0, 1.0, 2.0, 3.0], 2.0, 0.3, 0.1, 3000, seed=2) <= 0.965
 
 
 def test_one_degree_of_freedom_with_alike_parts_is_not_as_conservative_as_quadrature():
-    """3 points (1 df), the two parts alike: their quadrature sum (the rule before) covered ~98.7%."""
+    """3 points (1 df), the two parts alike: their quadrature sum (the rule before) covered 98.25% at this seed; now 97.4%."""
     assert 0.95 <= _coverage_with_known_error([0.0, 1.0, 2.0], 4.0, 0.1, 0.1, 4000, seed=1) <= 0.98
 
 
