@@ -218,3 +218,27 @@ def difference_half_width(half_a: float, half_b: float) -> float:
     the same level (in quadrature). With Student's t factors this errs slightly wide, as the
     difference's Welch-Satterthwaite degrees of freedom are at least the smaller of the two."""
     return math.hypot(half_a, half_b)
+
+
+def t_plus_known_half_width(t_half: float, known_half: float, df: float) -> float:
+    """Half-width of the 95% interval of a sum of two independent errors from each one's own
+    half-width: ``t_half`` = Student's t (on ``df`` degrees of freedom) x an estimated sd,
+    ``known_half`` = z x a known sd. Their L^p norm with p = 2 df / (df - 1): the larger of the
+    two at one degree of freedom, tending to the quadrature sum (p = 2) as df grows.
+
+    Why not the usual rules: added in quadrature they over-cover (up to 98.7% at 1 df, 96.6% at 4:
+    the t's heavy tail is counted as if the known part had it too); one t at the Welch-Satterthwaite
+    df under-covers (down to 87% at 1 df, 92% at 2), because a small estimated sd claims many
+    degrees of freedom; the exact 97.5% quantile of (scaled t) + (scaled normal) at the observed
+    sds, a fiducial interval, covers like the quadrature sum (up to 98.8% at 1 df). Over every ratio
+    of the true sds this exponent keeps coverage within 95.0-97.7% at 1 df, 94.9-96.0% at 2 and
+    94.8-95.5% from 3 (tests/stats/test_t_plus_known.py computes the coverage exactly): it is the
+    minimax exponent to within its flat optimum (6.3 at 2 df, 3.19 at 3, 2.49 at 5, 2.20 at 10)."""
+    a, b = abs(t_half), abs(known_half)
+    if a == 0 or b == 0 or math.isinf(a) or math.isinf(b):
+        return a + b  # one part alone (an infinite part makes the sum infinite)
+    if df <= 1:
+        return max(a, b)
+    p = 2 * df / (df - 1)
+    big = max(a, b)  # scaled so that neither power overflows
+    return big * ((a / big) ** p + (b / big) ** p) ** (1 / p)
