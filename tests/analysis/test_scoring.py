@@ -662,3 +662,17 @@ def test_placement_is_a_configuration_and_the_recommendation_names_threads_and_c
     assert scoring.setting_text(rec.best.config) == "Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76)"
     assert scoring.to_dict(board, rec)["recommendation"]["setting"] == "Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76)"
     assert scoring.setting_text(configs["q t4"]) == "Q4_K_M, 4 threads"
+
+
+def test_the_printed_recommendation_names_quant_threads_and_cores():
+    from rich.console import Console
+
+    from profiler.report.quality_text import print_recommendation
+
+    rows = [_row("q", n_gen=128, decode=25.0, peak=10**8, j=0.01, quant_type="Q4_K_M", cpu_mask="0xf0",
+                 cpu_affinity=[4, 5, 6, 7], cpu_cores="4× Cortex-A76")]
+    board = _board([(c, _published("hellaswag", 40.0)) for c in scoring.configurations(rows)])
+    console = Console(record=True, width=300)
+    print_recommendation(scoring.recommend(board), console)
+    assert ("recommended: q t4 on CPUs 4-7 (4× Cortex-A76) (Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76))"
+            in console.export_text())
