@@ -27,6 +27,11 @@ MAX_MASK_DIGITS = 128  # llama.cpp reads at most 128 hex digits (GGML_MAX_N_THRE
 CORE_NAMES = ("big", "little", "all")
 
 
+def is_placed(mask: str | None) -> bool:
+    """Whether a row's or test's mask is a placement (None: a row stored before placements)."""
+    return mask not in (None, NO_MASK)
+
+
 def parse_cpu_mask(text: str) -> list[int]:
     """The CPU ids a llama-bench mask selects, ascending; ``0x0`` selects none (no placement)."""
     raw = text.strip()

@@ -83,7 +83,7 @@ def _ci(row: TestResult) -> str | None:
 
 def placed(rows: Sequence[TestResult]) -> bool:
     """Whether some row ran under a placement (a mask other than llama-bench's 0x0)."""
-    return any(r.cpu_mask not in (None, placement.NO_MASK) for r in rows)
+    return any(placement.is_placed(r.cpu_mask) for r in rows)
 
 
 def _cores(row: TestResult) -> str | None:
