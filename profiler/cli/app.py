@@ -85,9 +85,10 @@ def cli() -> None:
 @click.option("-n", "--n-gen", multiple=True, help="Generation lengths, comma list (default 128).")
 @click.option("-pg", "prompt_gen", multiple=True, help="Combined prompt,gen tests, e.g. -pg 512,128.")
 @click.option("-d", "--n-depth", multiple=True, help="KV-cache depth before each test (default 0).")
-@click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores).")
+@click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores; with a placement, one per CPU of it).")
 @click.option("-C", "--cpu-mask", multiple=True, help="CPU masks in hex, as llama-bench (0x3: CPUs 0-1; default 0x0, no placement).")
-@click.option("--cpu-strict", multiple=True, help="1: pin each thread to one CPU of the mask, as llama-bench (default 0).")
+@click.option("--cpu-strict", multiple=True, help="As llama-bench (default 0); 1, one thread pinned per CPU, is refused with the reason "
+              "where it cannot be honoured (docs/measurement.md).")
 @click.option("--cores", multiple=True, help="big, little, all or CPUs like 4-7 (a mask by core cluster); "
               "repeat for several CPU lists. Default on big/little devices without -t: big.")
 @click.option("-b", "--batch-size", multiple=True, help="Logical batch sizes (default 2048).")
