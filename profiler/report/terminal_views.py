@@ -103,8 +103,9 @@ def run_columns(rows: Sequence[TestResult]) -> list[Column]:
     return [
         Column("model", model, "left", core=True, shrink=True),
         Column("threads", lambda r: str(r.n_threads), core=varies(rows, "n_threads") or placed(rows)),
-        # as llama-bench's cpu_mask column: only when some test was placed (-C, --cores, the big-cluster default)
-        Column("cores", _cores, "left", core=placed(rows), shrink=True, why_na=lambda rs: "no test was placed"),
+        # as llama-bench's cpu_mask column: in view when some test was placed (-C, --cores, the big-cluster
+        # default), else with --wide; rows stored before placements have no such column at all
+        *([Column("cores", _cores, "left", core=placed(rows), shrink=True)] if any(r.cpu_affinity for r in rows) else []),
         Column("test", lambda r: r.test, "left", core=True),
         Column("t/s", lambda r: rate_pm(r.avg_ts, r.stddev_ts) + adaptive.target_mark(r), core=True),
         Column("TTFT", lambda r: None if r.ttft_ms is None else seconds(r.ttft_ms / 1e3), core=True),
