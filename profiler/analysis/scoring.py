@@ -1,7 +1,7 @@
 """Client-side cost-effectiveness: speed, memory and energy merged with accuracy.
 
-A *configuration* is one model file run under one runtime (threads, batch, KV-cache types,
-flash attention); its numbers come from the rows of a ``profiler run``: peak RSS over all its
+A *configuration* is one model file run under one runtime (threads and the CPUs they ran on,
+batch, KV-cache types, flash attention); its numbers come from the rows of a ``profiler run``: peak RSS over all its
 tests; decode t/s and J per generated token from one *reference test* shared by the configurations
 compared (``reference_shape``: the decode shape most of them ran, tg at depth 0 first on a tie),
 never an average over depths or lengths, and J/token averaged only within one attribution.
@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from profiler.analysis import accuracy as acc_mod
 from profiler.analysis import ranking
 from profiler.errors import UserError
+from profiler.platform.placement import NO_MASK, cpu_list_text
 from profiler.stats import (
     ALPHA,
     difference_half_width,
@@ -81,6 +82,7 @@ class Configuration:
     file_size_bytes: int
     n_threads: int
     runtime: str  # batch, KV types, flash attention
+    placement: str = ""  # the CPUs its threads ran on ("CPUs 4-7 (4× Cortex-A76)"); "": no placement
     n_params_active: int | None = None  # what per-parameter scores divide by (None: rows predate it)
     decode_tps: float | None = None
     prefill_tps: float | None = None
@@ -321,20 +323,22 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
     for row in run_rows:
         key = (row.model_name, row.model_filename, row.n_threads, row.n_batch,
                row.n_ubatch, row.type_k, row.type_v, row.flash_attn,
-               row.device_name)  # a fleet run: each device's rows are its own configurations
+               row.device_name,  # a fleet run: each device's rows are its own configurations
+               row.cpu_mask or NO_MASK)  # and each placement its own (rows before placements: none)
         groups.setdefault(key, []).append(row)
     configs = []
-    for (name, filename, threads, nb, nub, tk, tv, fa, device), rows in groups.items():
+    for (name, filename, threads, nb, nub, tk, tv, fa, device, _), rows in groups.items():
         first = rows[0]
+        where = placement_text(first)
         tests = decode_tests(rows)
         note = _energy(rows)[2] if not tests else "energy unavailable"  # with decode tests: the reference's, below
         peaks = [r.peak_rss_bytes for r in rows if r.peak_rss_bytes is not None]
         runtime = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
         configs.append(Configuration(
-            key=f"{device + ': ' if device else ''}{name} t{threads}", model_name=name, model_file=filename,
-            quant=first.quant_type,
+            key=f"{device + ': ' if device else ''}{name} t{threads}" + (f" on {where}" if where else ""),
+            model_name=name, model_file=filename, quant=first.quant_type,
             n_params=first.model_n_params, file_size_bytes=first.file_size_bytes,
-            n_threads=threads, runtime=runtime,
+            n_threads=threads, runtime=runtime, placement=where,
             n_params_active=first.model_n_params_active or first.model_n_params,
             prefill_tps=mean_of_known([r.prefill_ts for r in rows if (r.n_prompt or 0) > 0]),
             peak_rss_bytes=max(peaks) if peaks else None, energy_note=note, run_id=run_id, decode_tests=tests,
@@ -344,6 +348,21 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
         if keys.count(c.key) > 1:
             c.key = f"{c.key} {c.runtime}"
     return at_reference(configs)[0]
+
+
+def setting_text(config: Configuration) -> str:
+    """What to run: "Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76)" (the quant, threads and cores)."""
+    threads = f"{config.n_threads} thread{'s' if config.n_threads != 1 else ''}"
+    return f"{config.quant}, {threads}" + (f" on {config.placement}" if config.placement else "")
+
+
+def placement_text(row) -> str:
+    """Where a placed row's threads ran, as the kernel reported it: "CPUs 4-7 (4× Cortex-A76)";
+    "" for a row without a placement."""
+    if (row.cpu_mask or NO_MASK) == NO_MASK or not row.cpu_affinity:
+        return ""
+    text = f"CPU{'s' if len(row.cpu_affinity) > 1 else ''} {cpu_list_text(row.cpu_affinity)}"
+    return f"{text} ({row.cpu_cores})" if row.cpu_cores else text
 
 
 def decode_samples(rows) -> list[float]:
@@ -746,7 +765,8 @@ def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
             "pareto_noise": PARETO_NOISE, "notes": board.notes, "scores": [_score_dict(s) for s in board.scores],
             "quality_pairs": _pairs_dict(board)}
     if rec is not None:
-        data["recommendation"] = {"best": rec.best.config.key if rec.best else None, "why": rec.why,
+        data["recommendation"] = {"best": rec.best.config.key if rec.best else None,
+                                  "setting": setting_text(rec.best.config) if rec.best else None, "why": rec.why,
                                   "runners_up": [s.config.key for s in rec.runners_up],
                                   "excluded": [{"configuration": k, "reason": r} for k, r in rec.excluded]}
     return json_safe(data)

@@ -74,6 +74,18 @@ def _findable(module: str) -> bool:
         return False
 
 
+def strict_cpu_refusal() -> str:
+    """Why ``--cpu-strict 1`` (one thread pinned to each CPU of the mask in turn) cannot be honoured."""
+    from profiler.backends.llama_cpp import openmp_build
+
+    if openmp_build():
+        return ("this llama-cpp-python build runs llama.cpp's threads through OpenMP (libgomp), which "
+                "ignores the ggml threadpool's per-thread CPU mask, so no thread would be pinned; "
+                "-C/--cores with --cpu-strict 0 confines every thread to the mask instead")
+    return ("the profiler does not attach a ggml threadpool (llama_attach_threadpool) to its contexts, "
+            "so no thread would be pinned; -C/--cores with --cpu-strict 0 confines every thread to the mask instead")
+
+
 def backend_name_for(requested: str, path, fmt: str) -> str:
     """The concrete backend for a model: ``auto``/``onnx`` look at the format and the files."""
     from pathlib import Path

@@ -19,6 +19,7 @@ from profiler.cli.sources import all_local_names, all_local_option
 from profiler.cli.store import wide_option
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
+from profiler.platform.placement import split_cores
 from profiler.report import FORMATS, render
 from profiler.run.options import RunInterrupted, RunOptions
 
@@ -84,7 +85,12 @@ def cli() -> None:
 @click.option("-n", "--n-gen", multiple=True, help="Generation lengths, comma list (default 128).")
 @click.option("-pg", "prompt_gen", multiple=True, help="Combined prompt,gen tests, e.g. -pg 512,128.")
 @click.option("-d", "--n-depth", multiple=True, help="KV-cache depth before each test (default 0).")
-@click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores).")
+@click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores; with a placement, one per CPU of it).")
+@click.option("-C", "--cpu-mask", multiple=True, help="CPU masks in hex, as llama-bench (0x3: CPUs 0-1; default 0x0, no placement).")
+@click.option("--cpu-strict", multiple=True, help="As llama-bench (default 0); 1, one thread pinned per CPU, is refused with the reason "
+              "where it cannot be honoured (docs/measurement.md).")
+@click.option("--cores", multiple=True, help="big, little, all or CPUs like 4-7 (a mask by core cluster); "
+              "repeat for several CPU lists. Default on big/little devices without -t: big.")
 @click.option("-b", "--batch-size", multiple=True, help="Logical batch sizes (default 2048).")
 @click.option("-ub", "--ubatch-size", multiple=True, help="Physical batch sizes (default 512).")
 @click.option("-fa", "--flash-attn", multiple=True, help="on, off or auto (default auto); comma list.")
@@ -109,7 +115,8 @@ def cli() -> None:
 @energy_options
 @scoreboard_options
 @runtime_options
-def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch_size, ubatch_size, flash_attn,
+def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_mask, cpu_strict, cores, batch_size,
+        ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
         reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, wide, all_local, energy, scoreboard,
         runtime) -> None:
@@ -120,6 +127,9 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         prompt_gen=_pairs(prompt_gen),
         n_depth=_ints(n_depth, "-d", [0]),
         n_threads=_ints(threads, "-t", []),
+        cpu_mask=_strs(cpu_mask, []),
+        cores=[v for text in cores for v in split_cores(text)],
+        cpu_strict=_ints(cpu_strict, "--cpu-strict", [0]),
         n_batch=_ints(batch_size, "-b", [2048]),
         n_ubatch=_ints(ubatch_size, "-ub", [512]),
         type_k=_strs(cache_type_k, ["f16"]),

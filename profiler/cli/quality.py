@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from profiler.errors import UserError
+from profiler.platform.placement import split_cores
 
 
 def _command_line() -> str:
@@ -147,6 +148,8 @@ def quantize_command(base, types, out_dir, catalog_out, threads, models_file, ve
 @click.option("-n", "--n-gen", type=int, default=32, show_default=True)
 @click.option("-r", "--repetitions", type=int, default=3, show_default=True)
 @click.option("-t", "--threads", type=int)
+@click.option("-C", "--cpu-mask", multiple=True, help="CPU masks in hex, as profiler run (each a configuration).")
+@click.option("--cores", multiple=True, help="big, little, all or CPUs like 4-7, as profiler run (each a configuration).")
 @click.option("--out-dir", type=click.Path(path_type=Path))
 @click.option("--price-kwh", type=float, default=0.30, show_default=True)
 @click.option("--models-file", type=click.Path(path_type=Path))
@@ -157,13 +160,15 @@ def quantize_command(base, types, out_dir, catalog_out, threads, models_file, ve
               help="BASE is a model found on disk (ollama:NAME, hf-cache:ORG/REPO, lmstudio:PUB/MODEL): compare the "
                    "quants already there, without quantizing; the highest-precision file is the KLD reference.")
 def compare_quants_command(base, types, text, n_ctx, n_chunks, hellaswag, n_tasks, n_prompt, n_gen, repetitions, threads,
-                           out_dir, price_kwh, models_file, reports_dir, as_json, verbose, existing) -> None:
+                           cpu_mask, cores, out_dir, price_kwh, models_file, reports_dir, as_json, verbose, existing) -> None:
     """For each quant of BASE: size, t/s, J/token, PPL, KLD against the reference, HellaSwag and score."""
     from profiler.ladder import compare_quants, quantize
 
     options = compare_quants.CompareOptions(
         types=quantize.parse_types(types), text=text, n_ctx=n_ctx, n_chunks=n_chunks, hellaswag=hellaswag, n_tasks=n_tasks,
         n_prompt=n_prompt, n_gen=n_gen, repetitions=repetitions, threads=threads, out_dir=out_dir,
+        cpu_mask=[m.strip() for text in cpu_mask for m in text.split(",") if m.strip()],
+        cores=[v for text in cores for v in split_cores(text)],
         catalog_path=models_file, price_per_kwh=price_kwh, verbose=verbose, command=_command_line(),
     )
     if reports_dir is not None:

@@ -118,6 +118,15 @@ def exists(absolute: str) -> bool:
     return path(absolute).exists()
 
 
+def own_thread_ids() -> list[int]:
+    """This process's thread ids (the real /proc/self/task, never the fixture root: a process's own
+    threads are not part of the device being described)."""
+    try:
+        return sorted(int(name) for name in os.listdir("/proc/self/task") if name.isdigit())
+    except OSError:
+        return []
+
+
 def _default_runner(argv: Sequence[str]) -> str | None:
     if shutil.which(argv[0]) is None:
         return None

@@ -92,7 +92,8 @@ class RunDisplay:
             message=redrawn(lambda text: progress.console.print(f"[dim]{text}[/dim]")),
             tests_planned=redrawn(lambda total: progress.update(task, total=total)),
             test_started=redrawn(
-                lambda model, test: progress.update(task, description=f"{model} {test.name} t={test.n_threads}")),
+                lambda model, test: progress.update(task, description=f"{model} {test.name} t={test.n_threads}"
+                                                                      + ("" if test.cpu_mask == "0x0" else f" C={test.cpu_mask}"))),
             repetition_done=redrawn(lambda: progress.advance(task)),
             row_done=lambda row: None,
         )

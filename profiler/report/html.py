@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from profiler.platform import placement
 from profiler.report import plots
 from profiler.report.terminal import joules
 from profiler.results.schema import RunResult
@@ -63,8 +64,10 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         ["OS", f"{d.get('os')} (kernel {d.get('kernel')})"], ["board", d.get("board") or "n/a"],
         ["read bandwidth", f"{bw:.1f} GB/s (measured)" if bw else "not measured"],
     ]
+    placed = any(placement.is_placed(r.cpu_mask) for r in run.rows)  # a cores column only then, as in the console
     result_rows = [
-        [r.model_name, r.quant_type, r.test, str(r.n_threads), f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", _fmt(r.ttft_ms, ".1f"),
+        [r.model_name, r.quant_type, r.test, str(r.n_threads) + (f" on {_cores(r)}" if placed else ""),
+         f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", _fmt(r.ttft_ms, ".1f"),
          _fmt(r.itl_ms_p50), _fmt(r.model_peak_rss_bytes and r.model_peak_rss_bytes / 2**20, ".0f"),
          f"{(r.peak_rss_bytes or 0) / 2**20:.0f} MiB", _fmt(r.bw_fraction), _energy_cell(r)]
         for r in run.rows
@@ -80,7 +83,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         f"<h1>profiler run {_e(run.run_id)}</h1><p>{_e(run.created)} &middot; <code>{_e(run.command)}</code></p>",
         "<h2>Device</h2>", _table(["", ""], [[k, str(v)] for k, v in device_rows], left=2),
         "<h2>Results</h2>",
-        _table((["device"] if fleet else []) + ["model", "quant", "test", "threads", "t/s", "TTFT ms", "ITL p50 ms",
+        _table((["device"] if fleet else []) + ["model", "quant", "test", "threads on cores" if placed else "threads", "t/s", "TTFT ms", "ITL p50 ms",
                                                 "model peak MiB", "peak RSS", "bw frac", "J/token"],
                result_rows, left=4 if fleet else 3),
     ]
@@ -138,6 +141,14 @@ def _est(score, text: str) -> str:
     """A figure derived from an estimated energy says so (issue #10, item 4)."""
     estimated = score.config.j_per_decode_token is not None and not score.config.energy_measured
     return f"{text} (est.)" if estimated else text
+
+
+def _cores(row) -> str:
+    """The CPUs the kernel reported for a placed row, and their clusters; "any CPU" without a placement."""
+    if not row.cpu_affinity:
+        return "any CPU"
+    where = f"CPU{'s' if len(row.cpu_affinity) > 1 else ''} {placement.cpu_list_text(row.cpu_affinity)}"
+    return f"{where} ({row.cpu_cores})" if row.cpu_cores else where
 
 
 def _recommended_key(board) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from profiler.analysis.density import fmt_params
 from profiler.measure import adaptive
+from profiler.platform import placement
 from profiler.report import energy_text
 from profiler.report.terminal import (
     Column,
@@ -80,6 +81,19 @@ def _ci(row: TestResult) -> str | None:
     return None if ci is None else f"±{ci:.1%} n={row.repetitions}"
 
 
+def placed(rows: Sequence[TestResult]) -> bool:
+    """Whether some row ran under a placement (a mask other than llama-bench's 0x0)."""
+    return any(placement.is_placed(r.cpu_mask) for r in rows)
+
+
+def _cores(row: TestResult) -> str | None:
+    """The CPUs the test's threads were allowed (read back from the kernel) and their clusters."""
+    if not row.cpu_affinity:
+        return None
+    where = placement.cpu_list_text(row.cpu_affinity)
+    return f"{where} ({row.cpu_cores})" if row.cpu_cores else where
+
+
 def run_columns(rows: Sequence[TestResult]) -> list[Column]:
     names = short_model_names([(r.model_name, r.quant_type) for r in rows])
 
@@ -88,7 +102,10 @@ def run_columns(rows: Sequence[TestResult]) -> list[Column]:
 
     return [
         Column("model", model, "left", core=True, shrink=True),
-        Column("threads", lambda r: str(r.n_threads), core=varies(rows, "n_threads")),
+        Column("threads", lambda r: str(r.n_threads), core=varies(rows, "n_threads") or placed(rows)),
+        # as llama-bench's cpu_mask column: in view when some test was placed (-C, --cores, the big-cluster
+        # default), else with --wide; rows stored before placements have no such column at all
+        *([Column("cores", _cores, "left", core=placed(rows), shrink=True)] if any(r.cpu_affinity for r in rows) else []),
         Column("test", lambda r: r.test, "left", core=True),
         Column("t/s", lambda r: rate_pm(r.avg_ts, r.stddev_ts) + adaptive.target_mark(r), core=True),
         Column("TTFT", lambda r: None if r.ttft_ms is None else seconds(r.ttft_ms / 1e3), core=True),

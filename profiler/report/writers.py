@@ -11,6 +11,7 @@ from pathlib import Path
 
 from profiler import atomic
 from profiler.errors import UserError
+from profiler.platform import placement
 from profiler.report.energy_text import energy_cell
 from profiler.results.schema import RunResult, TestResult
 
@@ -92,12 +93,25 @@ def _csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def _md_columns(rows: list[TestResult]) -> list[tuple[str, Callable[[TestResult], str]]]:
+    """MD_COLUMNS, plus llama-bench's cpu_mask after threads when some test was placed (as llama-bench
+    prints it only when it is not the default) and the CPUs the kernel reported beside it."""
+    if not any(placement.is_placed(r.cpu_mask) for r in rows):
+        return MD_COLUMNS
+    at = [name for name, _ in MD_COLUMNS].index("threads") + 1
+    extra = [("cpu_mask", lambda r: r.cpu_mask or "n/a"),
+             ("CPUs", lambda r: placement.cpu_list_text(r.cpu_affinity) if r.cpu_affinity else "n/a")]
+    return MD_COLUMNS[:at] + extra + MD_COLUMNS[at:]
+
+
 def _markdown(run: RunResult) -> str:
     rows = run.rows
-    header = "| " + " | ".join(name for name, _ in MD_COLUMNS) + " |"
-    rule = "| " + " | ".join("---:" if name not in ("model", "backend", "test") else "---" for name, _ in MD_COLUMNS) + " |"
+    columns = _md_columns(rows)
+    header = "| " + " | ".join(name for name, _ in columns) + " |"
+    rule = "| " + " | ".join("---:" if name not in ("model", "backend", "test", "CPUs") else "---"
+                             for name, _ in columns) + " |"
     lines = [header, rule]
-    lines += ["| " + " | ".join(fn(r) for _, fn in MD_COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(fn(r) for _, fn in columns) + " |" for r in rows]
     build = rows[0].build_commit if rows else "?"
     lines.append("")
     lines.append(f"build: {build}")
