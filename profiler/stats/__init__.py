@@ -55,6 +55,7 @@ from profiler.stats.student import (  # noqa: F401
     AUTOCORR_MAX_RHO,
     AUTOCORR_MIN_N,
     AUTOCORR_MIN_RHO,
+    AUTOCORR_UPPER_Z,
     MeanInterval,
     ar1_variance_factor,
     betainc,

@@ -24,7 +24,7 @@ def mann_kendall_z(values: Sequence[float]) -> float:
     correction): rank-based, so one slow outlier does not make a trend."""
     x = np.asarray(values, dtype=float)
     n = len(x)
-    s = float(np.sign(x[None, :] - x[:, None])[np.triu_indices(n, 1)].sum())  # later minus earlier
+    s = float(np.triu(np.sign(x[None, :] - x[:, None]), 1).sum())  # later minus earlier, each pair once
     variance = n * (n - 1) * (2 * n + 5) / 18
     if s == 0 or variance <= 0:
         return 0.0
