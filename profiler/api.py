@@ -97,18 +97,19 @@ def compare(a: str, b: str, store: Store | None = None) -> list[compare_mod.Comp
 
 def fit(models: Sequence[str] = (), settings: fit_mod.FitSettings | None = None, all_local: bool = False,
         verify: bool = False, catalog_path: Path | None = None,
-        progress: Callable[[str], None] | None = None) -> tuple[list[fit_mod.FitReport], list[str]]:
+        progress: Callable[[str], None] | None = None,
+        verify_contexts: Sequence[int] = fit_mod.VERIFY_CONTEXTS) -> tuple[list[fit_mod.FitReport], list[str]]:
     """``profiler fit``: per model (catalogue names, paths, ``ollama:NAME`` and other local models, or
     every local model with ``all_local``), the predicted memory at each context, the largest context
     that fits ``settings.ram_bytes`` (default: available here) less the margin, and where the bytes go.
-    With ``verify``, each model is also run here at fit.VERIFY_CONTEXTS (only those the pre-flight
-    lets through) and its measured peak set beside the prediction. Returns the reports and the models
+    With ``verify``, each model is also run here at ``verify_contexts`` (only those that fit here) and its measured peak set beside the prediction. Returns the reports and the models
     left out, with why."""
     settings = settings or fit_mod.FitSettings()
     reports, skipped = fit_mod.fit(models, settings, all_local, catalog_path, progress)
     if verify:
         for report in reports:
-            fit_mod.verify(report, fit_mod.read_info(report.path), settings, partial(_model_peak, progress=progress))
+            fit_mod.verify(report, fit_mod.read_info(report.path), settings, partial(_model_peak, progress=progress),
+                           verify_contexts)
     return reports, skipped
 
 
