@@ -8,7 +8,7 @@ one. Cases: SmolLM2 135M (30 global layers), Gemma 3 270M (15 of its 18 layers s
 Goal: predicted / measured within 0.90 .. 1.10 at every context. RSS does not depend on CPU speed,
 so the figures hold on a loaded machine. Raw numbers go to ``benchmarks/results/fit_accuracy.json``.
 
-    .venv/bin/python benchmarks/fit_accuracy.py [--contexts 1024,4096,8192]
+    .venv/bin/python benchmarks/fit_accuracy.py [--contexts 1024,2048,4096]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ CASES = [("smollm2-135m-instruct-q4_1", "f16"), ("gemma-3-270m-q4_k_m", "f16"), 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--contexts", default="1024,4096,8192")
+    parser.add_argument("--contexts", default="1024,2048,4096")
     args = parser.parse_args(argv)
     contexts = [int(c) for c in args.contexts.split(",")]
     rows = []

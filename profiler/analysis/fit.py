@@ -31,7 +31,7 @@ CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 # Left for the OS, other programs and the page cache on top of what the model needs; --margin sets it.
 DEFAULT_MARGIN_BYTES = 256 * 2**20
 # The contexts --verify measures by default (those above the model's or this machine's limit are dropped).
-VERIFY_CONTEXTS = (1024, 4096, 8192)
+VERIFY_CONTEXTS = (1024, 2048, 4096)
 # The measured test at each verified context: a full ubatch of prompt on top of the depth,
 # the step whose attention spans the whole context.
 VERIFY_PROMPT = 512

@@ -177,3 +177,11 @@ def test_verify_on_smollm2_is_within_ten_percent():
     (report,), _ = api.fit(["smollm2-135m-instruct-q4_1"], settings, verify=True)
     ratios = [v.ratio for v in report.verify if v.ratio is not None]
     assert len(ratios) == 3 and all(0.9 <= r <= 1.1 for r in ratios), report.verify
+
+
+def test_verify_measures_a_real_run_of_what_fits(tiny_gguf):
+    (report,), skipped = api.fit([str(tiny_gguf)], fit.FitSettings(), verify=True, verify_contexts=(1024, 2048))
+    measured, refused = report.verify
+    assert measured.n_ctx == 1024 and measured.measured_bytes > 0 and measured.ratio > 0 and report.measured
+    assert refused.measured_bytes is None and "trained context" in refused.why_not  # the tiny model's is 1024
+    assert skipped == []
