@@ -24,15 +24,15 @@ ONNX_LOGITS_COPIES = 1.3
 # load: the CPU backend and its threads, plus the vocabulary's tables (each token's text, score and
 # lookup entries). Fitted to model_peak_rss_bytes of SmolLM2 (49k tokens) and Gemma 3 (262k tokens):
 # benchmarks/fit_accuracy.py, docs/fit.md.
-LLAMA_FIXED_BYTES = 14_400_000
-LLAMA_VOCAB_BYTES_PER_TOKEN = 127
+LLAMA_FIXED_BYTES = 16_300_000
+LLAMA_VOCAB_BYTES_PER_TOKEN = 135
 # Flash attention needs no n_head x n_ubatch x n_ctx score matrix; llama.cpp's "auto" turns it on
 # for the CPU backend.
 FLASH_ATTN_ON = ("on", "auto")
 # n_ubatch x n_ctx f32 matrices a step holds beside the scores (the KQ mask and llama.cpp's copies of
 # it), with and without flash attention; fitted with LLAMA_FIXED_BYTES (docs/fit.md)
-MASK_ROWS_FLASH = 2.2
-MASK_ROWS_PLAIN = 3.7
+MASK_ROWS_FLASH = 1.2
+MASK_ROWS_PLAIN = 3.0
 
 
 @dataclass
