@@ -250,8 +250,10 @@ Measure = Callable[[str, Sweep], int | None]  # (model path, sweep) -> model_pea
 
 def verify_contexts(report: FitReport, here: FitReport, wanted: Sequence[int]) -> list[int]:
     """The contexts of ``wanted`` this machine can run (``here``: the report for its own RAM) and the
-    model supports; at least a full ubatch."""
-    top = min(c for c in (report.n_ctx_train or None, here.max_ctx) if c is not None) if here.max_ctx else 0
+    model supports; each longer than the measured prompt."""
+    if here.max_ctx is None:
+        return []
+    top = min(here.max_ctx, report.n_ctx_train or here.max_ctx)
     return [c for c in wanted if VERIFY_PROMPT < c <= top]
 
 
