@@ -22,8 +22,8 @@ ONNX_LOGITS_COPIES = 1.3
 
 # llama.cpp's own resident memory beside the tensors and buffers, in the measuring child after the
 # load: the CPU backend and its threads, plus the vocabulary's tables (each token's text, score and
-# lookup entries). Fitted to model_peak_rss_bytes of SmolLM2 (49k tokens) and Gemma 3 (262k tokens):
-# benchmarks/fit_accuracy.py, docs/fit.md.
+# lookup entries). Fitted to the measured model_peak_rss_bytes of SmolLM2 (49k tokens) and Gemma 3
+# (262k tokens), checked by benchmarks/fit_accuracy.py (docs/fit.md).
 LLAMA_FIXED_BYTES = 16_300_000
 LLAMA_VOCAB_BYTES_PER_TOKEN = 135
 # Flash attention needs no n_head x n_ubatch x n_ctx score matrix; llama.cpp's "auto" turns it on
@@ -85,9 +85,8 @@ def compute_bytes(info: GGUFInfo, n_ctx: int, n_ubatch: int, flash_attn: str = "
 
     One output row of logits (a benchmark asks for the last token's only), FFN activations, the
     KQ mask and, without flash attention, the attention scores of one layer (n_head x n_ubatch x
-    n_ctx f32);
-    llama.cpp reuses these buffers across layers, so one layer's worth is the peak. Pages llama.cpp
-    allocates but never touches cost no RSS and are not counted.
+    n_ctx f32); llama.cpp reuses these buffers across layers, so one layer's worth is the peak.
+    Pages llama.cpp allocates but never touches cost no RSS and are not counted.
     """
     ffn = info.n_ff or 4 * info.n_embd  # the header's n_ff, else the usual 4 x n_embd
     attention = MASK_ROWS_FLASH * n_ctx if flash_attn in FLASH_ATTN_ON else (info.n_head + MASK_ROWS_PLAIN) * n_ctx
