@@ -221,6 +221,10 @@ from profiler.cli import density as cli_density  # noqa: E402 - profiler density
 
 cli_density.register(cli)
 
+from profiler.cli import fit as cli_fit  # noqa: E402 - profiler fit (docs/fit.md)
+
+cli_fit.register(cli)
+
 
 def main() -> None:
     try:

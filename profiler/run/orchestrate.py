@@ -115,7 +115,7 @@ def profile(
         run.warnings.append(busy)
     run.warnings.extend(w for w in options.warnings if w not in run.warnings)  # a resumed run has them already
     _placement_notes(ledger.plan.sweep, tests, device, run, cb)
-    models = _checked_models(specs, tests, device, run, options, cb)
+    models = _checked_models(specs, tests, ledger.plan.sweep.use_mmap, device, run, options, cb)
     _describe(device, tests, options)
     session = energy_run.open_session(options.energy, device.cpu_model, device.board, cb.message,
                                       options.energy_session)
@@ -144,12 +144,12 @@ def _placement_notes(sweep: Sweep, tests: list[TestConfig], device: device_mod.D
                         if w not in run.warnings)
 
 
-def _checked_models(specs: list[ModelSpec], tests: list[TestConfig], device: device_mod.Device, run: RunResult,
-                    options: RunOptions, cb: Callbacks) -> list[tuple[ModelSpec, Path, ModelInfo]]:
+def _checked_models(specs: list[ModelSpec], tests: list[TestConfig], use_mmap: bool, device: device_mod.Device,
+                    run: RunResult, options: RunOptions, cb: Callbacks) -> list[tuple[ModelSpec, Path, ModelInfo]]:
     """Resolve and check every model before measuring any, so bad input stops the run up front."""
     models = [(spec, catalog_mod.resolve(spec, progress=cb.message)) for spec in specs]
     models = [(spec, path, read_model_info(path, spec.format)) for spec, path in models]
-    run.warnings.extend(preflight.check_models(models, tests, device.ram_available_bytes, options.force))
+    run.warnings.extend(preflight.check_models(models, tests, device.ram_available_bytes, options.force, use_mmap))
     return models
 
 
