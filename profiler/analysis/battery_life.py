@@ -149,6 +149,26 @@ def _provenance(prefill: PhaseCost | None, decode: PhaseCost, used: Sequence, ca
             f"{source}; capacity {capacity.wh:.3g} Wh, {capacity.to_dict()['basis']} ({packs})")
 
 
+def fastest(rows: Sequence) -> list:
+    """The rows at the thread count of the fastest test (the closing line's)."""
+    threads = max(rows, key=lambda r: r.decode_ts or r.prefill_ts or 0.0).n_threads
+    return [r for r in rows if r.n_threads == threads]
+
+
+def run_battery_life(rows: Sequence, device: Mapping | None, answer: tuple[int, int] = DEFAULT_ANSWER) -> dict:
+    """The run's JSON ``battery_life``: per model (at its fastest thread count), or why there is none."""
+    capacity = capacity_of(device)
+    out = {"answer_tokens": {"prompt": answer[0], "answer": answer[1]}, "capacity": capacity.to_dict()}
+    if not capacity.packs:
+        return {**out, "unavailable": battery_life([], capacity, answer).unavailable, "models": []}
+    models: dict[tuple, list] = {}
+    for row in rows:
+        models.setdefault((row.model_name, row.quant_type), []).append(row)
+    found = [{"model": name, "quant": quant, "n_threads": fastest(mine)[0].n_threads,
+              **battery_life(fastest(mine), capacity, answer).to_dict()} for (name, quant), mine in models.items()]
+    return {**out, "unavailable": None, "models": found}
+
+
 def capacity_of(device: Mapping | None) -> BatteryCapacity:
     """The battery capacity stored with a run's device (``Device.battery``)."""
     return BatteryCapacity.from_dict((device or {}).get("battery"))

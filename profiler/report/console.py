@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from profiler.analysis import battery_life
 from profiler.measure import adaptive
 from profiler.platform.device import Device
 from profiler.report import energy_text, terminal, terminal_views
@@ -97,14 +98,16 @@ class RunDisplay:
             row_done=lambda row: None,
         )
 
-    def final(self, run: RunResult, reports_dir: Path, wide: bool = False) -> None:
-        print_results(run, wide=wide)
+    def final(self, run: RunResult, reports_dir: Path, wide: bool = False,
+              answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> None:
+        print_results(run, wide=wide, answer=answer)
         out_console.print(f"\nsaved to {reports_dir / run.run_id}/ (results.json, results.csv, results.md)")
 
 
-def print_results(run: RunResult, console: Console = out_console, wide: bool = False) -> None:
+def print_results(run: RunResult, console: Console = out_console, wide: bool = False,
+                  answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> None:
     """The results table fitted to the console (``wide``: every column), then device, warnings and
-    one quotable line per model."""
+    one quotable line per model (with its battery life for ``answer`` where the device has a battery)."""
     threads = {r.n_threads for r in run.rows}
     title = "profiler results (llama-bench tests" + (f", {threads.pop()} threads)" if len(threads) == 1 else ")")
     terminal.print_table(console, title, terminal_views.run_columns(run.rows), run.rows, wide)
@@ -126,12 +129,15 @@ def print_results(run: RunResult, console: Console = out_console, wide: bool = F
     if llama.get("llama_cpp_python"):
         console.print(f"runtime: llama-cpp-python {llama['llama_cpp_python']}")
     console.print(energy_text.provenance_line(device.get("energy")))
+    capacity = battery_life.capacity_of(device)
+    if capacity.packs:  # a machine without a battery prints nothing more (results.json says why)
+        console.print(energy_text.capacity_line(capacity))
     for line in filter(None, (energy_text.sustained_line(r) for r in run.rows)):
         console.print(line)
     warnings = list(run.warnings) + list(device.get("notes") or []) + [w for r in run.rows for w in r.warnings]
     for w in dict.fromkeys(warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")
-    for line in terminal_views.closing_lines(run.rows, device):
+    for line in terminal_views.closing_lines(run.rows, device, answer=answer):
         console.print(Text(line, style="bold"))
 
 

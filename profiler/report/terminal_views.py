@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from profiler.analysis import battery_life
 from profiler.analysis.density import fmt_params
 from profiler.measure import adaptive
 from profiler.report import energy_text
@@ -112,16 +113,23 @@ def _is_prompt_only(row: TestResult) -> bool:
     return (row.n_prompt or 0) > 0 and not (row.n_gen or 0)
 
 
-def closing_lines(rows: Sequence[TestResult], device: Mapping, where: str | None = None) -> list[str]:
+def closing_lines(rows: Sequence[TestResult], device: Mapping, where: str | None = None,
+                  answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> list[str]:
     """One quotable line per model at its fastest thread count, e.g.
     "smollm2-135m Q4_1 on AMD EPYC (2 threads): 300 t/s prompt, 123 t/s generation, 196 MiB, 95 mJ/token (est.)".
-    ``where`` replaces the device's short name after "on" (the fleet names the device and its CPU)."""
+    ``where`` replaces the device's short name after "on" (the fleet names the device and its CPU).
+    Where the device has a battery, its life for an ``answer`` (prompt, answer tokens) follows; a
+    device without one gets nothing more (its JSON says why)."""
     names = short_model_names([(r.model_name, r.quant_type) for r in rows])
     where = where or short_device(device)
+    capacity = battery_life.capacity_of(device)
     lines = []
     for key, label in names.items():
         mine = [r for r in rows if (r.model_name, r.quant_type) == key]
-        lines.append(f"{label} on {where} " + _closing_figures(mine))
+        line = f"{label} on {where} " + _closing_figures(mine)
+        if capacity.packs:
+            line += "; " + energy_text.battery_text(battery_life.battery_life(battery_life.fastest(mine), capacity, answer))
+        lines.append(line)
     return lines
 
 
@@ -133,11 +141,8 @@ def _generation_ts(gen: Sequence[TestResult]) -> float | None:
 
 
 def _closing_figures(rows: Sequence[TestResult]) -> str:
-    def speed(r):
-        return r.decode_ts or r.prefill_ts or 0.0
-
-    threads = max(rows, key=speed).n_threads
-    mine = [r for r in rows if r.n_threads == threads]
+    mine = battery_life.fastest(rows)
+    threads = mine[0].n_threads
     prompt = [r for r in mine if _is_prompt_only(r)] or [r for r in mine if r.prefill_ts]
     gen = [r for r in mine if (r.n_gen or 0) > 0 and r.decode_ts is not None]
     parts = []
