@@ -117,7 +117,7 @@ def scoreboard_of(run, metric: str):
 
     if not run.rows:
         return None
-    return scoring_io.board(scoring.configurations(run.rows, run.run_id), metric, catalog=merged_catalog(None))
+    return scoring_io.board(scoring.configurations(run.rows, run.run_id, run.device), metric, catalog=merged_catalog(None))
 
 
 def register(group: click.Group) -> None:

@@ -170,6 +170,16 @@ def params_text(total: int | None, active: int | None) -> str:
     return fmt_params(total) if not active or active == total else f"{fmt_params(total)} (active {fmt_params(active)})"
 
 
+def _answers_cell(s) -> str | None:
+    """Answers per full charge with its 95% interval, "(est.)" from an estimate."""
+    c = s.config
+    if c.answers_per_charge is None:
+        return None
+    ci = c.answers_per_charge_ci95
+    interval = f" ({ci[0]:,.0f}-{f'{ci[1]:,.0f}' if ci[1] is not None else 'unbounded'})" if ci else ""
+    return f"{c.answers_per_charge:,.0f}{interval}{'' if c.battery_measured else EST}"
+
+
 def scoreboard_columns(board) -> list[Column]:
     configs = [s.config for s in board.scores]
     names = short_model_names([(c.model_name, c.quant) for c in configs])
@@ -199,6 +209,8 @@ def scoreboard_columns(board) -> list[Column]:
         Column("decode t/s", lambda s: rate(s.config.decode_tps, ""), core=True, why_na=lambda ss: "no generation test"),
         Column("peak mem", lambda s: size(s.config.peak_rss_bytes), core=True),
         Column("J/1k tok" + header_mark, energy, core=True, why_na=lambda ss: "energy unavailable"),
+        # only runs on a device with a battery have it: the column is dropped when none does
+        Column("answers/charge", _answers_cell, core=True, why_na=lambda ss: "no battery"),
         Column(f"{board.metric} %", lambda s: fmt(s.accuracy_pct, ".1f"), core=True, why_na=lambda ss: f"no {board.metric} score"),
         Column("provenance", lambda s: s.accuracy.label() if s.accuracy else None, "left", shrink=True,
                why_na=lambda ss: "no accuracy source"),

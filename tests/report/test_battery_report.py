@@ -60,3 +60,11 @@ def test_the_json_has_each_models_battery_life():
     assert model["answers_per_charge"] > 1000 and model["answers_per_charge_ci95"][0] < model["answers_per_charge"]
     assert model["generation_hours"] == 10.0 and model["measured"] is True and "tg128" in model["provenance"]
     assert data["capacity"]["capacity_wh"] == 50.0
+
+
+def test_the_html_report_has_a_battery_section_only_with_a_battery():
+    from profiler.report.html import render_html
+
+    page = render_html(_run(capacity(50.0).to_dict()))
+    assert "<h2>Battery life</h2>" in page and "1,302 (1,233-1,379)" in page and "10 (9.43-10.6)" in page
+    assert "Battery life" not in render_html(_run({"packs": [], "unavailable": "no battery"}))
