@@ -58,3 +58,15 @@ def test_the_scoreboard_column_shows_the_interval_and_marks_an_estimate():
     measured = _board(device)
     assert next(c for c in scoreboard_columns(measured) if c.header == "answers/charge").cell(
         measured.scores[0]) == "1,302 (1,233-1,379)"
+
+
+def test_a_fleet_row_carries_its_own_devices_battery():
+    from profiler.fleet.device_task import FINGERPRINT_KEYS
+
+    assert "battery" in FINGERPRINT_KEYS  # each device's rows bring their capacity to the hub
+    rows = _rows("phone", 0.5)
+    for row in rows:
+        row.device_fingerprint = {"battery": capacity(15.0, measured=False).to_dict()}
+    phone = scoring.configurations(rows, "fleet")[0]
+    assert phone.answers_per_charge == pytest.approx(15 * 3600 / (512 * 0.02 + 256 * 0.5))
+    assert phone.battery_measured is False  # a typical cell voltage: an estimate
