@@ -158,6 +158,10 @@ def print_device(fp: Device, console: Console = out_console) -> None:
         ("board", fp.board or "n/a (not an ARM board with a device tree)"),
         ("Python", fp.python),
     ]
+    capacity = battery_life.capacity_of(fp.to_dict())
+    # the capacity battery life is computed from, or why there is none ("no battery" on a desktop)
+    rows.append(("battery", energy_text.capacity_line(capacity).removeprefix("battery: ") if capacity.packs
+                 else f"none ({capacity.unavailable})"))
     rows += [("note", note) for note in fp.notes]
     for name, info in fp.runtime.items():
         for key, value in info.items():

@@ -70,3 +70,20 @@ def test_the_capacity_travels_with_the_device_fingerprint(root):
     stored = device.fingerprint().to_dict()
     again = BatteryCapacity.from_dict(device.Device.from_dict(stored).battery)
     assert again.wh == pytest.approx(25.5) and again.packs[0].name == "BAT0"
+
+
+def test_profiler_device_shows_the_capacity_or_why_there_is_none(root):
+    import io
+
+    from rich.console import Console
+
+    from profiler.report.console import print_device
+
+    def shown() -> str:
+        buffer = io.StringIO()
+        print_device(device.fingerprint(), Console(file=buffer, width=300))
+        return " ".join(buffer.getvalue().split())
+
+    assert "battery │ none (no battery)" in shown()
+    write_power_supply(root, "dell-xps15-9560-discharging.tree", LAPTOP_FIXTURES)
+    assert "55.9 Wh, full (today's, worn); BAT0: charge_full (µAh) x voltage_min_design 11.4 V" in shown()
