@@ -159,9 +159,12 @@ def print_device(fp: Device, console: Console = out_console) -> None:
         ("Python", fp.python),
     ]
     capacity = battery_life.capacity_of(fp.to_dict())
-    # the capacity battery life is computed from, or why there is none ("no battery" on a desktop)
-    rows.append(("battery", energy_text.capacity_line(capacity).removeprefix("battery: ") if capacity.packs
-                 else f"none ({capacity.unavailable})"))
+    # the capacity battery life is computed from, or why a battery gives none; a machine without a
+    # battery gets no row (its JSON says "no battery")
+    if capacity.packs:
+        rows.append(("battery", energy_text.capacity_line(capacity).removeprefix("battery: ")))
+    elif capacity.unavailable != "no battery":
+        rows.append(("battery", f"capacity unavailable, because {capacity.unavailable}"))
     rows += [("note", note) for note in fp.notes]
     for name, info in fp.runtime.items():
         for key, value in info.items():

@@ -84,6 +84,8 @@ def test_profiler_device_shows_the_capacity_or_why_there_is_none(root):
         print_device(device.fingerprint(), Console(file=buffer, width=300))
         return " ".join(buffer.getvalue().split())
 
-    assert "battery │ none (no battery)" in shown()
+    assert "battery │" not in shown()  # nothing extra without a battery
+    write_power_supply(root, "pixel3a-usb-not-charging.tree")
+    assert "battery │ capacity unavailable, because battery reports no capacity" in shown()
     write_power_supply(root, "dell-xps15-9560-discharging.tree", LAPTOP_FIXTURES)
     assert "55.9 Wh, full (today's, worn); BAT0: charge_full (µAh) x voltage_min_design 11.4 V" in shown()
