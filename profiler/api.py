@@ -72,12 +72,13 @@ def evaluate(model: str, options: evaluate_mod.EvalOptions,
 
 def score(runs: Sequence[str] = (), reports_dir: Path | None = None, metric: str = "hellaswag",
           price_per_kwh: float = scoring.DEFAULT_PRICE_PER_KWH, catalogs: Sequence[Path] = (),
-          lm_eval: Sequence[str] = ()) -> scoring.Scoreboard:
+          lm_eval: Sequence[str] = (), answer: tuple[int, int] = (512, 256)) -> scoring.Scoreboard:
     """``profiler score``: the cost-effectiveness scoreboard (scores, Pareto frontier, recommendation
     inputs) over saved runs, the latest by default; ``lm_eval`` holds ``MODEL=results.json`` pairs of
-    lm-eval output to merge."""
+    lm-eval output to merge; ``answer`` the (prompt, answer) tokens of answers per battery charge."""
     return scoring_io.scoreboard_for_runs(list(runs) or None, reports_dir or paths.reports_dir(), metric,
-                                          price_per_kwh, list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)))
+                                          price_per_kwh, list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)),
+                                          answer)
 
 
 def density(runs: Sequence[str] = (), reports_dir: Path | None = None, family: str | None = None,

@@ -38,9 +38,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from profiler.analysis import accuracy as acc_mod
+from profiler.analysis import battery_life as battery_mod
 from profiler.analysis import ranking
 from profiler.errors import UserError
 from profiler.platform.placement import NO_MASK, cpu_list_text
@@ -101,6 +103,13 @@ class Configuration:
     decode_tests: list[DecodeTest] = field(default_factory=list)
     reference_test: str | None = None  # the shape decode_tps and J/token come from
     decode_note: str = ""  # which test they come from, or why they are unavailable
+    # Battery life (battery_life.py) for the board's answer shape; None: no battery capacity is
+    # known for the device (``battery_note`` says why) or the configuration was built by hand
+    answers_per_charge: float | None = None
+    answers_per_charge_ci95: tuple[float | None, float | None] | None = None
+    generation_hours: float | None = None
+    battery_measured: bool | None = None
+    battery_note: str = ""
 
 
 @dataclass
@@ -316,9 +325,25 @@ def _attribution_note(configs: list[Configuration]) -> str:
             "process-share figure this process's share, so those are not like for like")
 
 
-def configurations(run_rows, run_id: str = "") -> list[Configuration]:
+def _battery(rows, device: Mapping | None, answer: tuple[int, int]) -> dict:
+    """The configuration's battery-life fields, from the capacity stored with the device that ran
+    the rows (a fleet row carries its own device's fingerprint)."""
+    own = (rows[0].device_fingerprint or {}).get("battery")
+    capacity = battery_mod.capacity_of({"battery": own} if own else device)
+    life = battery_mod.battery_life(rows, capacity, answer)
+    if life.unavailable:
+        return {"battery_note": life.unavailable}
+    return {"answers_per_charge": life.answers_per_charge, "answers_per_charge_ci95": life.answers_per_charge_ci95,
+            "generation_hours": life.generation_hours, "battery_measured": life.measured,
+            "battery_note": f"{life.prompt_tokens}+{life.answer_tokens} tokens; {life.provenance}"
+                            + (f"; no interval: {life.interval_note}" if life.interval_note else "")}
+
+
+def configurations(run_rows, run_id: str = "", run_device: Mapping | None = None,
+                   answer: tuple[int, int] = battery_mod.DEFAULT_ANSWER) -> list[Configuration]:
     """Group a run's rows by model file and runtime; decode t/s and J/token are the run's reference
-    test's (``at_reference``)."""
+    test's (``at_reference``); answers per charge for ``answer`` where ``run_device`` (the run's) or the
+    rows' own fingerprints record a battery."""
     groups: dict[tuple, list] = {}
     for row in run_rows:
         key = (row.model_name, row.model_filename, row.n_threads, row.n_batch,
@@ -342,6 +367,7 @@ def configurations(run_rows, run_id: str = "") -> list[Configuration]:
             n_params_active=first.model_n_params_active or first.model_n_params,
             prefill_tps=mean_of_known([r.prefill_ts for r in rows if (r.n_prompt or 0) > 0]),
             peak_rss_bytes=max(peaks) if peaks else None, energy_note=note, run_id=run_id, decode_tests=tests,
+            **_battery(rows, run_device, answer),
         ))
     keys = [c.key for c in configs]
     for c in configs:  # same model at the same thread count under another runtime: name them apart
@@ -606,7 +632,8 @@ def _quality_ranked(fits: list[Score], order: ranking.QualityOrder) -> list[Scor
 
 
 def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: float | None = None,
-              max_j_per_token: float | None = None, n_runners_up: int = 3) -> Recommendation:
+              max_j_per_token: float | None = None, n_runners_up: int = 3,
+              min_answers_per_charge: float | None = None) -> Recommendation:
     """The best-quality configuration inside the budget. Quality differences the data do not show
     (``ranking``: not measured, equivalent or not resolved; ``why`` says which, for each) rank
     nobody, and among the configurations no other beats on quality the choice goes to less energy,
@@ -626,11 +653,16 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
         elif max_j_per_token is not None and (c.j_per_decode_token is None or c.j_per_decode_token > max_j_per_token):
             reason = ("energy unavailable" if c.j_per_decode_token is None else
                       f"{c.j_per_decode_token:.3g} J/token{'' if c.energy_measured else ' (est.)'} > {max_j_per_token:g}")
+        elif min_answers_per_charge is not None and (c.answers_per_charge is None
+                                                     or c.answers_per_charge < min_answers_per_charge):
+            reason = (f"battery life {c.battery_note or 'unavailable'}" if c.answers_per_charge is None else
+                      f"{c.answers_per_charge:,.0f} answers/charge{'' if c.battery_measured else ' (est.)'} "
+                      f"< {min_answers_per_charge:g}")
         if reason:
             excluded.append((c.key, reason))
         else:
             fits.append(s)
-    budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token)
+    budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token, min_answers_per_charge)
     if not fits:
         return Recommendation(None, f"no configuration meets the budget ({budget})", [], excluded)
     order = board.quality_order or _accuracy_only_order(board.scores, board.metric)
@@ -691,7 +723,7 @@ def _why_quality(top: Score, others: list[Score], verdicts: dict, metric: str) -
     return f"none shown better on {metric}"
 
 
-def _budget_text(max_memory_bytes, min_tps, max_j) -> str:
+def _budget_text(max_memory_bytes, min_tps, max_j, min_answers=None) -> str:
     parts = []
     if max_memory_bytes is not None:
         parts.append(f"peak memory <= {max_memory_bytes / 1e9:.2f} GB")
@@ -699,6 +731,8 @@ def _budget_text(max_memory_bytes, min_tps, max_j) -> str:
         parts.append(f"decode >= {min_tps:g} t/s")
     if max_j is not None:
         parts.append(f"<= {max_j:g} J/token")
+    if min_answers is not None:
+        parts.append(f">= {min_answers:g} answers per charge")
     return ", ".join(parts) or "no limits"
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import click
 
 from profiler import api
+from profiler.analysis.battery_life import parse_answer
 from profiler.backends import runtime_info
 from profiler.cli.energy import energy_options
 from profiler.cli.onnx import runtime_options
 from profiler.cli.quality import print_run_scoreboard, scoreboard_options
 from profiler.cli.reps import repetition_options
 from profiler.cli.sources import all_local_names, all_local_option
-from profiler.cli.store import wide_option
+from profiler.cli.store import answer_option, wide_option
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.platform.placement import split_cores
@@ -111,6 +112,7 @@ def cli() -> None:
 @click.option("--resume", "resume", metavar="RUN_ID", help="Continue a run: skip the tests it already finished.")
 @click.option("--in-process", is_flag=True, help="Measure in this process, without crash isolation (debugging).")
 @wide_option
+@answer_option
 @all_local_option
 @energy_options
 @scoreboard_options
@@ -118,7 +120,7 @@ def cli() -> None:
 def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_mask, cpu_strict, cores, batch_size,
         ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
-        reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, wide, all_local, energy, scoreboard,
+        reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, wide, answer, all_local, energy, scoreboard,
         runtime) -> None:
     """Measure speed, latency, memory and load time of MODELS (catalogue names or files)."""
     sweep = Sweep(
@@ -139,6 +141,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_m
         random_tokens=random_tokens,
         use_mmap=not no_mmap,
     )
+    shape = parse_answer(answer)  # checked before anything is measured
     options = RunOptions(
         catalog_path=models_file,
         warmup=not no_warmup,
@@ -165,7 +168,11 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_m
     if output:
         click.echo(render(result, output), nl=False)
     else:
-        click.get_current_context().meta.get("profiler.final", display.final)(result, options.reports_dir, wide)
+        final = click.get_current_context().meta.get("profiler.final")  # profiler fleet run's own ending
+        if final is not None:
+            final(result, options.reports_dir, wide)
+        else:
+            display.final(result, options.reports_dir, wide, answer=shape)
         print_run_scoreboard(result, scoreboard, models_file, options.reports_dir, wide)
     for failure in result.failures:
         tail = failure.get("stderr_tail") or []

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from profiler.analysis import battery_life
 from profiler.platform import placement
-from profiler.report import plots
+from profiler.report import energy_text, plots
 from profiler.report.terminal import joules
 from profiler.results.schema import RunResult
 
@@ -96,6 +97,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
               {True: "yes", False: "dominated", None: "not compared"}[s.on_frontier]] for s in board.scores],
         ))
         parts += [f"<p>{_e(n)}</p>" for n in ([board.reference_note] if board.reference_note else []) + board.notes]
+    parts += _battery_section(run)
     parts += list(sections)
     parts += ["<h2>Plots</h2>", _plots(run, board)]
     if run.failures:
@@ -107,6 +109,30 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         parts += [f"<p class='warn'>{_e(w)}</p>" for w in warnings]
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _battery_section(run: RunResult) -> list[str]:
+    """Answers per charge and hours of generation per model, where the device has a battery (a
+    page of a machine without one has no such section; results.json says why)."""
+    capacity = battery_life.capacity_of(run.device)
+    if not capacity.packs:
+        return []
+    lives = battery_life.run_battery_life(run.rows, run.device)["models"]
+
+    def cell(value, ci, fmt, measured):
+        if value is None:
+            return "unavailable"
+        interval = f" ({fmt(ci[0])}-{fmt(ci[1]) if ci[1] is not None else 'unbounded'})" if ci else ""
+        return f"{fmt(value)}{interval}{'' if measured else ' (est.)'}"
+
+    rows = [[f"{m['model']} {m['quant']}", str(m["n_threads"]),
+             m["unavailable"] or cell(m["answers_per_charge"], m["answers_per_charge_ci95"], "{:,.0f}".format, m["measured"]),
+             "" if m["unavailable"] else cell(m["generation_hours"], m["generation_hours_ci95"], "{:.3g}".format, m["measured"]),
+             m["provenance"] + (f"; no interval: {m['interval_note']}" if m["interval_note"] else "")] for m in lives]
+    shape = f"{battery_life.DEFAULT_ANSWER[0]}-token prompt, {battery_life.DEFAULT_ANSWER[1]}-token answer"
+    return ["<h2>Battery life</h2>", f"<p>{_e(energy_text.capacity_line(capacity))}; answers of a {shape}; "
+            "95% intervals from the J/token intervals (docs/energy.md, \"Battery life\", says what they leave out)</p>",
+            _table(["model", "threads", "answers per charge", "hours of generation", "provenance"], rows, left=2)]
 
 
 def _fleet_device_line(info: dict) -> str:

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from profiler import atomic
+from profiler.analysis import battery_life
 from profiler.errors import UserError
 from profiler.platform import placement
 from profiler.report.energy_text import energy_cell
-from profiler.results.schema import RunResult, TestResult
+from profiler.results.schema import RunResult, TestResult, json_safe
 
 FORMATS = ("json", "jsonl", "csv", "md")
 
@@ -127,10 +128,16 @@ def _markdown(run: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_json(run: RunResult, answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> dict:
+    """results.json: the run, and its battery life (answers per charge, hours of generation) or why
+    there is none ("unavailable, because no battery")."""
+    return {**run.to_dict(), "battery_life": json_safe(battery_life.run_battery_life(run.rows, run.device, answer))}
+
+
 def save_run(run: RunResult, reports_dir: Path) -> Path:
     """(Re)write ``reports/<run-id>/results.{json,csv,md}``; called after every finished test."""
     folder = reports_dir / run.run_id
-    atomic.write_user_file(folder / "results.json", json.dumps(run.to_dict(), indent=2) + "\n")
+    atomic.write_user_file(folder / "results.json", json.dumps(run_json(run), indent=2) + "\n")
     atomic.write_user_file(folder / "results.csv", render(run, "csv"))
     atomic.write_user_file(folder / "results.md", render(run, "md"))
     return folder

@@ -7,7 +7,8 @@ tests on proportions (two-proportion, McNemar, the sample size that would resolv
 the Wilson interval, intervals of a difference of proportions (paired and unpaired) and the
 equivalence test (TOST) read from them, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals,
 including the inverse-prediction (calibration) interval of x from a new y, and the half-width of a
-sum of an estimated (Student's t) part and a known part.
+sum of an estimated (Student's t) part and a known part; how often a cost with an interval fits in
+a budget (answers per battery charge).
 
 Pure Python plus numpy, no SciPy: SciPy is a heavy install on a Raspberry Pi, and the few special
 functions needed here (the incomplete beta function, the normal tail via ``math.erfc``) are short.
@@ -15,6 +16,11 @@ The standard library's ``statistics`` is not used for mean and stdev because our
 and 0 for too few samples (as llama-bench reports them) where it raises.
 """
 
+from profiler.stats.budget import (  # noqa: F401
+    FitsInBudget,
+    fits_in_budget,
+    weighted_sum_half_width,
+)
 from profiler.stats.constants import (  # noqa: F401
     ALPHA,
     Z_80,

@@ -8,20 +8,21 @@ import sys
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "platform" / "fixtures" / "android"
+LAPTOP_FIXTURES = FIXTURES.parent / "laptop"
 
 
-def tree_lines(name: str) -> list[tuple[str, str]]:
+def tree_lines(name: str, folder: Path = FIXTURES) -> list[tuple[str, str]]:
     """The (path, content) pairs of a ``.tree`` fixture."""
     pairs = []
-    for line in (FIXTURES / name).read_text().splitlines():
+    for line in (folder / name).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             key, _, value = line.partition(" = ")
             pairs.append((key.strip(), "" if value.strip() == '""' else value.strip()))
     return pairs
 
 
-def write_power_supply(root: Path, name: str) -> None:
-    for rel, content in tree_lines(name):
+def write_power_supply(root: Path, name: str, folder: Path = FIXTURES) -> None:
+    for rel, content in tree_lines(name, folder):
         target = root / "sys/class/power_supply" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(f"{content}\n")
