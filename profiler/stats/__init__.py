@@ -6,7 +6,8 @@ interval of a mean whose samples may be autocorrelated (AR(1) effective sample s
 tests on proportions (two-proportion, McNemar, the sample size that would resolve a difference),
 the Wilson interval, intervals of a difference of proportions (paired and unpaired) and the
 equivalence test (TOST) read from them, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals,
-including the inverse-prediction (calibration) interval of x from a new y.
+including the inverse-prediction (calibration) interval of x from a new y, and the delta-method
+interval of a score made of products, powers and geometric means of independent means (delta.py).
 
 Pure Python plus numpy, no SciPy: SciPy is a heavy install on a Raspberry Pi, and the few special
 functions needed here (the incomplete beta function, the normal tail via ``math.erfc``) are short.
@@ -20,6 +21,10 @@ from profiler.stats.constants import (  # noqa: F401
     Z_90,
     Z_90_ONE_SIDED,
     Z_95,
+)
+from profiler.stats.delta import (  # noqa: F401
+    RatioInterval,
+    log_delta_interval,
 )
 from profiler.stats.perplexity import (  # noqa: F401
     cluster_mean_stderr,
