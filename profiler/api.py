@@ -13,7 +13,9 @@ from pathlib import Path
 
 from profiler import paths
 from profiler.analysis import density_io, scoring, scoring_io
+from profiler.analysis import suites as suites_mod
 from profiler.analysis.density import DensityReport
+from profiler.measure import suites as suite_defs
 from profiler.measure.plan import Sweep
 from profiler.platform import device as device_mod
 from profiler.quality import evaluate as evaluate_mod
@@ -24,7 +26,7 @@ from profiler.results.store import Store
 from profiler.run import orchestrate
 from profiler.run.options import Callbacks, RunOptions
 
-__all__ = ["compare", "density", "describe_device", "evaluate", "profile", "score"]
+__all__ = ["compare", "density", "describe_device", "evaluate", "profile", "score", "suite_scores", "suite_sweep"]
 
 
 def profile(
@@ -91,3 +93,15 @@ def compare(a: str, b: str, store: Store | None = None) -> list[compare_mod.Comp
     """``profiler compare``: ``b`` against ``a`` test by test (speedup, Welch's test). Each side is a
     run id in ``store``, a results.json (or its folder), a llama-bench JSON/JSONL file or SQLite db."""
     return compare_mod.compare(compare_mod.load_side(a, store), compare_mod.load_side(b, store))
+
+
+def suite_sweep(sweep: Sweep, name: str) -> Sweep:
+    """``sweep`` with a known suite's test shapes (``localscore``, ``mlperf-client``; docs/suites.md)
+    in place of its -p/-n/-pg, and random token ids; threads, batch sizes, repetitions stay."""
+    return suite_defs.apply(sweep, name)
+
+
+def suite_scores(run: RunResult, names: Sequence[str] | None = None) -> list[suites_mod.GroupScore]:
+    """The suite scores (with 95% intervals) of every model and setting in ``run`` that has all of a
+    suite's shapes; ``names`` limits which suites."""
+    return suites_mod.suite_scores(run.rows, list(names) if names else None)
