@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from profiler.analysis.suites import suite_scores
 from profiler.report import plots
+from profiler.report.suites_text import suite_html
 from profiler.report.terminal import joules
 from profiler.results.schema import RunResult
 
@@ -93,6 +95,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
               {True: "yes", False: "dominated", None: "not compared"}[s.on_frontier]] for s in board.scores],
         ))
         parts += [f"<p>{_e(n)}</p>" for n in ([board.reference_note] if board.reference_note else []) + board.notes]
+    parts += [block for block in [suite_html(suite_scores(run.rows))] if block]  # profiler run --suite
     parts += list(sections)
     parts += ["<h2>Plots</h2>", _plots(run, board)]
     if run.failures:

@@ -3,6 +3,8 @@ then one line per shape. Plain lines, so the terminal, markdown and HTML pages c
 
 from __future__ import annotations
 
+import html
+
 from profiler.analysis.suites import GroupScore
 from profiler.measure.suites import SUITES, Figure
 
@@ -40,3 +42,10 @@ def suite_lines(groups: list[GroupScore]) -> list[str]:
         lines += [f"  note: {n}" for n in g.score.notes]
         lines.append(f"  shapes and formula: {suite.source}")
     return lines
+
+
+def suite_html(groups: list[GroupScore]) -> str:
+    """The HTML report's section: the same lines, preformatted; empty when no suite is complete."""
+    if not groups:
+        return ""
+    return "<h2>Suite scores</h2><pre>" + html.escape("\n".join(suite_lines(groups))) + "</pre>"

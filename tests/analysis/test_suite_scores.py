@@ -33,3 +33,12 @@ def test_rows_whose_latencies_do_not_split_into_repetitions_are_not_scored():
     rows = _rows(1)
     rows[0].itl_ms_samples = rows[0].itl_ms_samples[:-1]
     assert suite_scores(rows) == []
+
+
+def test_the_html_report_shows_the_suite_scores_before_its_plots():
+    from profiler.report.html import render_html
+    from profiler.results.schema import RunResult
+
+    page = render_html(RunResult("r1", "2026-12-03T17:00:00Z", "profiler run --suite mlperf-client", {}, _rows(1)))
+    assert "<h2>Suite scores</h2>" in page and page.index("Suite scores") < page.index("<h2>Plots</h2>")
+    assert "TTFT, geometric mean" in page
