@@ -31,7 +31,8 @@ def group_key(row: TestResult) -> tuple:
 
 
 def _setting(row: TestResult) -> str:
-    text = f"t{row.n_threads} b{row.n_batch} ub{row.n_ubatch} {row.type_k}/{row.type_v} fa{row.flash_attn}"
+    flash = {-1: "auto", 0: "off", 1: "on"}.get(row.flash_attn, str(row.flash_attn))
+    text = f"t{row.n_threads} b{row.n_batch} ub{row.n_ubatch} {row.type_k}/{row.type_v} fa {flash}"
     return text + (f" d{row.n_depth}" if row.n_depth else "")
 
 

@@ -10,7 +10,7 @@ from profiler.measure.suites import SUITES, Figure
 
 
 def _num(value: float) -> str:
-    return f"{value:,.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def figure_text(f: Figure) -> str:
