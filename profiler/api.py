@@ -14,7 +14,9 @@ from pathlib import Path
 from profiler import paths
 from profiler.analysis import density_io, scoring, scoring_io
 from profiler.analysis import fit as fit_mod
+from profiler.analysis import suites as suites_mod
 from profiler.analysis.density import DensityReport
+from profiler.measure import suites as suite_defs
 from profiler.measure.plan import Sweep
 from profiler.measure.session import EnergyOptions
 from profiler.platform import device as device_mod
@@ -26,7 +28,8 @@ from profiler.results.store import Store
 from profiler.run import orchestrate
 from profiler.run.options import Callbacks, RunOptions
 
-__all__ = ["compare", "density", "describe_device", "evaluate", "fit", "profile", "score"]
+__all__ = ["compare", "density", "describe_device", "evaluate", "fit", "profile", "score", "suite_scores",
+           "suite_sweep"]
 
 
 def profile(
@@ -123,3 +126,15 @@ def _model_peak(path: str, sweep: Sweep, progress: Callable[[str], None] | None 
     run = orchestrate.profile([path], sweep, options, callbacks)
     peaks = [r.model_peak_rss_bytes for r in run.rows if r.model_peak_rss_bytes is not None]
     return max(peaks) if peaks else None
+
+
+def suite_sweep(sweep: Sweep, name: str) -> Sweep:
+    """``sweep`` with a known suite's test shapes (``localscore``, ``mlperf-client``; docs/suites.md)
+    in place of its -p/-n/-pg, and random token ids; threads, batch sizes, repetitions stay."""
+    return suite_defs.apply(sweep, name)
+
+
+def suite_scores(run: RunResult, names: Sequence[str] | None = None) -> list[suites_mod.GroupScore]:
+    """The suite scores (with 95% intervals) of every model and setting in ``run`` that has all of a
+    suite's shapes; ``names`` limits which suites."""
+    return suites_mod.suite_scores(run.rows, list(names) if names else None)

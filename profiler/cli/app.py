@@ -85,6 +85,8 @@ def cli() -> None:
 @click.option("-p", "--n-prompt", multiple=True, help="Prompt sizes, comma list (default 512).")
 @click.option("-n", "--n-gen", multiple=True, help="Generation lengths, comma list (default 128).")
 @click.option("-pg", "prompt_gen", multiple=True, help="Combined prompt,gen tests, e.g. -pg 512,128.")
+@click.option("--suite", type=click.Choice(["localscore", "mlperf-client"]),
+              help="Run a known suite's test shapes and print its score (docs/suites.md); replaces -p/-n/-pg.")
 @click.option("-d", "--n-depth", multiple=True, help="KV-cache depth before each test (default 0).")
 @click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores; with a placement, one per CPU of it).")
 @click.option("-C", "--cpu-mask", multiple=True, help="CPU masks in hex, as llama-bench (0x3: CPUs 0-1; default 0x0, no placement).")
@@ -117,8 +119,8 @@ def cli() -> None:
 @energy_options
 @scoreboard_options
 @runtime_options
-def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_mask, cpu_strict, cores, batch_size,
-        ubatch_size, flash_attn,
+def run(models, model_opts, n_prompt, n_gen, prompt_gen, suite, n_depth, threads, cpu_mask, cpu_strict, cores,
+        batch_size, ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
         reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, wide, answer, all_local, energy, scoreboard,
         runtime) -> None:
@@ -142,6 +144,10 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_m
         use_mmap=not no_mmap,
     )
     shape = parse_answer(answer)  # checked before anything is measured
+    if suite:
+        if n_prompt or n_gen or prompt_gen:
+            raise UserError(f"--suite {suite} sets the test shapes itself; drop -p/-n/-pg")
+        sweep = api.suite_sweep(sweep, suite)
     options = RunOptions(
         catalog_path=models_file,
         warmup=not no_warmup,
@@ -174,12 +180,21 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_m
         else:
             display.final(result, options.reports_dir, wide, answer=shape)
         print_run_scoreboard(result, scoreboard, models_file, options.reports_dir, wide)
+        if suite:
+            _print_suite(result, suite)
     for failure in result.failures:
         tail = failure.get("stderr_tail") or []
         last = f" - last output: {tail[-1]}" if tail else ""
         click.echo(f"failed: {failure['model']} ({failure['test'] or 'load'}): {failure['error']}{last}", err=True)
     if result.failures:
         sys.exit(1)
+
+
+def _print_suite(result, suite: str) -> None:
+    from profiler.report.suites_text import suite_lines
+
+    lines = suite_lines(api.suite_scores(result, [suite]))
+    click.echo("\n" + "\n".join(lines) if lines else f"\n{suite}: no model finished every shape, so no score")
 
 
 @cli.command()

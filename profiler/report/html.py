@@ -11,8 +11,10 @@ import html
 from collections.abc import Sequence
 
 from profiler.analysis import battery_life
+from profiler.analysis.suites import suite_scores
 from profiler.platform import placement
 from profiler.report import energy_text, plots
+from profiler.report.suites_text import suite_html
 from profiler.report.terminal import joules
 from profiler.results.schema import RunResult
 
@@ -98,6 +100,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         ))
         parts += [f"<p>{_e(n)}</p>" for n in ([board.reference_note] if board.reference_note else []) + board.notes]
     parts += _battery_section(run)
+    parts += [block for block in [suite_html(suite_scores(run.rows))] if block]  # profiler run --suite
     parts += list(sections)
     parts += ["<h2>Plots</h2>", _plots(run, board)]
     if run.failures:

@@ -8,7 +8,8 @@ the Wilson interval, intervals of a difference of proportions (paired and unpair
 equivalence test (TOST) read from them, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals,
 including the inverse-prediction (calibration) interval of x from a new y, and the half-width of a
 sum of an estimated (Student's t) part and a known part; how often a cost with an interval fits in
-a budget (answers per battery charge).
+a budget (answers per battery charge); the delta-method interval of a score made of products,
+powers and geometric means of independent means (delta.py).
 
 Pure Python plus numpy, no SciPy: SciPy is a heavy install on a Raspberry Pi, and the few special
 functions needed here (the incomplete beta function, the normal tail via ``math.erfc``) are short.
@@ -27,6 +28,10 @@ from profiler.stats.constants import (  # noqa: F401
     Z_90,
     Z_90_ONE_SIDED,
     Z_95,
+)
+from profiler.stats.delta import (  # noqa: F401
+    RatioInterval,
+    log_delta_interval,
 )
 from profiler.stats.perplexity import (  # noqa: F401
     cluster_mean_stderr,
