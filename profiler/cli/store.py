@@ -53,6 +53,7 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
     """Print one stored run."""
     from profiler.report import render
     from profiler.report.console import print_results
+    from profiler.results.schema import failure_label
 
     run = open_store(db, reports_dir).load_run(run_id)
     if output:
@@ -61,7 +62,7 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
     print_results(run, wide=wide)
     for f in run.failures:
         where = f" on {f['device']}" if f.get("device") else ""  # a fleet run's failures name their device
-        click.echo(f"failed{where}: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
+        click.echo(f"{failure_label(f)}{where}: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
 
 
 @click.command()
