@@ -276,6 +276,8 @@ class Dispatch:
 
     def _cancel(self, refs: dict) -> None:
         """Ctrl-C: ask each task to stop (its run kills the measuring child), then force."""
+        if not refs:
+            return
         for ref in refs.values():
             self.ray.cancel(ref, force=False)
         _, left = self.ray.wait(list(refs.values()), num_returns=len(refs), timeout=CANCEL_GRACE_S)
