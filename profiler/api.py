@@ -13,8 +13,10 @@ from pathlib import Path
 
 from profiler import paths
 from profiler.analysis import density_io, scoring, scoring_io
+from profiler.analysis import fit as fit_mod
 from profiler.analysis.density import DensityReport
 from profiler.measure.plan import Sweep
+from profiler.measure.session import EnergyOptions
 from profiler.platform import device as device_mod
 from profiler.quality import evaluate as evaluate_mod
 from profiler.report import save_run
@@ -24,7 +26,7 @@ from profiler.results.store import Store
 from profiler.run import orchestrate
 from profiler.run.options import Callbacks, RunOptions
 
-__all__ = ["compare", "density", "describe_device", "evaluate", "profile", "score"]
+__all__ = ["compare", "density", "describe_device", "evaluate", "fit", "profile", "score"]
 
 
 def profile(
@@ -70,12 +72,13 @@ def evaluate(model: str, options: evaluate_mod.EvalOptions,
 
 def score(runs: Sequence[str] = (), reports_dir: Path | None = None, metric: str = "hellaswag",
           price_per_kwh: float = scoring.DEFAULT_PRICE_PER_KWH, catalogs: Sequence[Path] = (),
-          lm_eval: Sequence[str] = ()) -> scoring.Scoreboard:
+          lm_eval: Sequence[str] = (), answer: tuple[int, int] = (512, 256)) -> scoring.Scoreboard:
     """``profiler score``: the cost-effectiveness scoreboard (scores, Pareto frontier, recommendation
     inputs) over saved runs, the latest by default; ``lm_eval`` holds ``MODEL=results.json`` pairs of
-    lm-eval output to merge."""
+    lm-eval output to merge; ``answer`` the (prompt, answer) tokens of answers per battery charge."""
     return scoring_io.scoreboard_for_runs(list(runs) or None, reports_dir or paths.reports_dir(), metric,
-                                          price_per_kwh, list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)))
+                                          price_per_kwh, list(catalogs) or None, scoring.parse_lm_eval(list(lm_eval)),
+                                          answer)
 
 
 def density(runs: Sequence[str] = (), reports_dir: Path | None = None, family: str | None = None,
@@ -91,3 +94,32 @@ def compare(a: str, b: str, store: Store | None = None) -> list[compare_mod.Comp
     """``profiler compare``: ``b`` against ``a`` test by test (speedup, Welch's test). Each side is a
     run id in ``store``, a results.json (or its folder), a llama-bench JSON/JSONL file or SQLite db."""
     return compare_mod.compare(compare_mod.load_side(a, store), compare_mod.load_side(b, store))
+
+
+def fit(models: Sequence[str] = (), settings: fit_mod.FitSettings | None = None, all_local: bool = False,
+        verify: bool = False, catalog_path: Path | None = None,
+        progress: Callable[[str], None] | None = None,
+        verify_contexts: Sequence[int] = fit_mod.VERIFY_CONTEXTS) -> tuple[list[fit_mod.FitReport], list[str]]:
+    """``profiler fit``: per model (catalogue names, paths, ``ollama:NAME`` and other local models, or
+    every local model with ``all_local``), the predicted memory at each context, the largest context
+    that fits ``settings.ram_bytes`` (default: available here) less the margin, and where the bytes go.
+    With ``verify``, each model is also run here at ``verify_contexts`` (only those that fit here) and its measured peak set beside the prediction. Returns the reports and the models
+    left out, with why."""
+    settings = settings or fit_mod.FitSettings()
+    reports, skipped = fit_mod.fit(models, settings, all_local, catalog_path, progress)
+    if verify:
+        for report in reports:
+            fit_mod.verify(report, fit_mod.read_info(report.path), settings, partial(_model_peak, progress=progress),
+                           verify_contexts)
+    return reports, skipped
+
+
+def _model_peak(path: str, sweep: Sweep, progress: Callable[[str], None] | None = None) -> int | None:
+    """The largest model_peak_rss_bytes of one unsaved run of ``sweep`` (the pre-flight refuses
+    what does not fit, as for any run)."""
+    options = RunOptions(save=False, bandwidth_probe=False, warmup=False,
+                         energy=EnergyOptions(idle_s=0, track=False))
+    callbacks = Callbacks(message=progress) if progress else None
+    run = orchestrate.profile([path], sweep, options, callbacks)
+    peaks = [r.model_peak_rss_bytes for r in run.rows if r.model_peak_rss_bytes is not None]
+    return max(peaks) if peaks else None

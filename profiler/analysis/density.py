@@ -166,8 +166,8 @@ class EffectiveSize:
 
 
 INTERVAL_METHOD = ("inverse prediction (calibration, Fieller): the family's residual scatter on the logit scale "
-                   "(Student's t, sizes - 2 degrees of freedom) and the accuracy's own 95% interval, under one t at "
-                   "their Satterthwaite degrees of freedom (added in quadrature at one degree of freedom)")
+                   "(Student's t, sizes - 2 degrees of freedom) and the accuracy's own 95% interval, their half-widths "
+                   "combined in an L^p norm, p = 2 df / (df - 1) (the larger of the two at one degree of freedom)")
 
 
 def effective_size(fit: LogisticFit, accuracy_pct: float, ci95_pct: list[float] | None) -> EffectiveSize:

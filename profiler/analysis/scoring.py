@@ -1,7 +1,7 @@
 """Client-side cost-effectiveness: speed, memory and energy merged with accuracy.
 
-A *configuration* is one model file run under one runtime (threads, batch, KV-cache types,
-flash attention); its numbers come from the rows of a ``profiler run``: peak RSS over all its
+A *configuration* is one model file run under one runtime (threads and the CPUs they ran on,
+batch, KV-cache types, flash attention); its numbers come from the rows of a ``profiler run``: peak RSS over all its
 tests; decode t/s and J per generated token from one *reference test* shared by the configurations
 compared (``reference_shape``: the decode shape most of them ran, tg at depth 0 first on a tie),
 never an average over depths or lengths, and J/token averaged only within one attribution.
@@ -38,11 +38,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from profiler.analysis import accuracy as acc_mod
+from profiler.analysis import battery_life as battery_mod
 from profiler.analysis import ranking
 from profiler.errors import UserError
+from profiler.platform.placement import NO_MASK, cpu_list_text
 from profiler.stats import (
     ALPHA,
     difference_half_width,
@@ -81,6 +84,7 @@ class Configuration:
     file_size_bytes: int
     n_threads: int
     runtime: str  # batch, KV types, flash attention
+    placement: str = ""  # the CPUs its threads ran on ("CPUs 4-7 (4× Cortex-A76)"); "": no placement
     n_params_active: int | None = None  # what per-parameter scores divide by (None: rows predate it)
     decode_tps: float | None = None
     prefill_tps: float | None = None
@@ -99,6 +103,13 @@ class Configuration:
     decode_tests: list[DecodeTest] = field(default_factory=list)
     reference_test: str | None = None  # the shape decode_tps and J/token come from
     decode_note: str = ""  # which test they come from, or why they are unavailable
+    # Battery life (battery_life.py) for the board's answer shape; None: no battery capacity is
+    # known for the device (``battery_note`` says why) or the configuration was built by hand
+    answers_per_charge: float | None = None
+    answers_per_charge_ci95: tuple[float | None, float | None] | None = None
+    generation_hours: float | None = None
+    battery_measured: bool | None = None
+    battery_note: str = ""
 
 
 @dataclass
@@ -314,36 +325,70 @@ def _attribution_note(configs: list[Configuration]) -> str:
             "process-share figure this process's share, so those are not like for like")
 
 
-def configurations(run_rows, run_id: str = "") -> list[Configuration]:
+def _battery(rows, device: Mapping | None, answer: tuple[int, int]) -> dict:
+    """The configuration's battery-life fields, from the capacity stored with the device that ran
+    the rows (a fleet row carries its own device's fingerprint)."""
+    own = (rows[0].device_fingerprint or {}).get("battery")
+    capacity = battery_mod.capacity_of({"battery": own} if own else device)
+    life = battery_mod.battery_life(rows, capacity, answer)
+    if life.unavailable:
+        return {"battery_note": life.unavailable}
+    return {"answers_per_charge": life.answers_per_charge, "answers_per_charge_ci95": life.answers_per_charge_ci95,
+            "generation_hours": life.generation_hours, "battery_measured": life.measured,
+            "battery_note": f"{life.prompt_tokens}+{life.answer_tokens} tokens; {life.provenance}"
+                            + (f"; no interval: {life.interval_note}" if life.interval_note else "")}
+
+
+def configurations(run_rows, run_id: str = "", run_device: Mapping | None = None,
+                   answer: tuple[int, int] = battery_mod.DEFAULT_ANSWER) -> list[Configuration]:
     """Group a run's rows by model file and runtime; decode t/s and J/token are the run's reference
-    test's (``at_reference``)."""
+    test's (``at_reference``); answers per charge for ``answer`` where ``run_device`` (the run's) or the
+    rows' own fingerprints record a battery."""
     groups: dict[tuple, list] = {}
     for row in run_rows:
         key = (row.model_name, row.model_filename, row.n_threads, row.n_batch,
                row.n_ubatch, row.type_k, row.type_v, row.flash_attn,
-               row.device_name)  # a fleet run: each device's rows are its own configurations
+               row.device_name,  # a fleet run: each device's rows are its own configurations
+               row.cpu_mask or NO_MASK)  # and each placement its own (rows before placements: none)
         groups.setdefault(key, []).append(row)
     configs = []
-    for (name, filename, threads, nb, nub, tk, tv, fa, device), rows in groups.items():
+    for (name, filename, threads, nb, nub, tk, tv, fa, device, _), rows in groups.items():
         first = rows[0]
+        where = placement_text(first)
         tests = decode_tests(rows)
         note = _energy(rows)[2] if not tests else "energy unavailable"  # with decode tests: the reference's, below
         peaks = [r.peak_rss_bytes for r in rows if r.peak_rss_bytes is not None]
         runtime = f"b{nb}/ub{nub}, kv {tk}/{tv}, fa {({-1: 'auto', 0: 'off', 1: 'on'}).get(fa, fa)}"
         configs.append(Configuration(
-            key=f"{device + ': ' if device else ''}{name} t{threads}", model_name=name, model_file=filename,
-            quant=first.quant_type,
+            key=f"{device + ': ' if device else ''}{name} t{threads}" + (f" on {where}" if where else ""),
+            model_name=name, model_file=filename, quant=first.quant_type,
             n_params=first.model_n_params, file_size_bytes=first.file_size_bytes,
-            n_threads=threads, runtime=runtime,
+            n_threads=threads, runtime=runtime, placement=where,
             n_params_active=first.model_n_params_active or first.model_n_params,
             prefill_tps=mean_of_known([r.prefill_ts for r in rows if (r.n_prompt or 0) > 0]),
             peak_rss_bytes=max(peaks) if peaks else None, energy_note=note, run_id=run_id, decode_tests=tests,
+            **_battery(rows, run_device, answer),
         ))
     keys = [c.key for c in configs]
     for c in configs:  # same model at the same thread count under another runtime: name them apart
         if keys.count(c.key) > 1:
             c.key = f"{c.key} {c.runtime}"
     return at_reference(configs)[0]
+
+
+def setting_text(config: Configuration) -> str:
+    """What to run: "Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76)" (the quant, threads and cores)."""
+    threads = f"{config.n_threads} thread{'s' if config.n_threads != 1 else ''}"
+    return f"{config.quant}, {threads}" + (f" on {config.placement}" if config.placement else "")
+
+
+def placement_text(row) -> str:
+    """Where a placed row's threads ran, as the kernel reported it: "CPUs 4-7 (4× Cortex-A76)";
+    "" for a row without a placement."""
+    if (row.cpu_mask or NO_MASK) == NO_MASK or not row.cpu_affinity:
+        return ""
+    text = f"CPU{'s' if len(row.cpu_affinity) > 1 else ''} {cpu_list_text(row.cpu_affinity)}"
+    return f"{text} ({row.cpu_cores})" if row.cpu_cores else text
 
 
 def decode_samples(rows) -> list[float]:
@@ -602,7 +647,8 @@ def _quality_ranked(fits: list[Score], order: ranking.QualityOrder) -> list[Scor
 
 
 def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: float | None = None,
-              max_j_per_token: float | None = None, n_runners_up: int = 3) -> Recommendation:
+              max_j_per_token: float | None = None, n_runners_up: int = 3,
+              min_answers_per_charge: float | None = None) -> Recommendation:
     """The best-quality configuration inside the budget. Quality differences the data do not show
     (``ranking``: not measured, equivalent or not resolved; ``why`` says which, for each) rank
     nobody, and among the configurations no other beats on quality the choice goes to less energy,
@@ -623,11 +669,16 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
         elif max_j_per_token is not None and (c.j_per_decode_token is None or c.j_per_decode_token > max_j_per_token):
             reason = ("energy unavailable" if c.j_per_decode_token is None else
                       f"{c.j_per_decode_token:.3g} J/token{'' if c.energy_measured else ' (est.)'} > {max_j_per_token:g}")
+        elif min_answers_per_charge is not None and (c.answers_per_charge is None
+                                                     or c.answers_per_charge < min_answers_per_charge):
+            reason = (f"battery life {c.battery_note or 'unavailable'}" if c.answers_per_charge is None else
+                      f"{c.answers_per_charge:,.0f} answers/charge{'' if c.battery_measured else ' (est.)'} "
+                      f"< {min_answers_per_charge:g}")
         if reason:
             excluded.append((c.key, reason))
         else:
             fits.append(s)
-    budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token)
+    budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token, min_answers_per_charge)
     if not fits:
         return Recommendation(None, f"no configuration meets the budget ({budget})", [], excluded)
     where = (f"among {len(fits)} configuration(s) within the budget ({budget})" if budget != NO_BUDGET
@@ -693,7 +744,7 @@ def _why_quality(top: Score, others: list[Score], verdicts: dict, metric: str) -
     return f"none shown better on {metric}"
 
 
-def _budget_text(max_memory_bytes, min_tps, max_j) -> str:
+def _budget_text(max_memory_bytes, min_tps, max_j, min_answers=None) -> str:
     parts = []
     if max_memory_bytes is not None:
         parts.append(f"peak memory <= {max_memory_bytes / 1e9:.2f} GB")
@@ -701,6 +752,8 @@ def _budget_text(max_memory_bytes, min_tps, max_j) -> str:
         parts.append(f"decode >= {min_tps:g} t/s")
     if max_j is not None:
         parts.append(f"<= {max_j:g} J/token")
+    if min_answers is not None:
+        parts.append(f">= {min_answers:g} answers per charge")
     return ", ".join(parts) or NO_BUDGET
 
 
@@ -767,7 +820,8 @@ def to_dict(board: Scoreboard, rec: Recommendation | None = None) -> dict:
             "pareto_noise": PARETO_NOISE, "notes": board.notes, "scores": [_score_dict(s) for s in board.scores],
             "quality_pairs": _pairs_dict(board)}
     if rec is not None:
-        data["recommendation"] = {"best": rec.best.config.key if rec.best else None, "why": rec.why,
+        data["recommendation"] = {"best": rec.best.config.key if rec.best else None,
+                                  "setting": setting_text(rec.best.config) if rec.best else None, "why": rec.why,
                                   "runners_up": [s.config.key for s in rec.runners_up],
                                   "excluded": [{"configuration": k, "reason": r} for k, r in rec.excluded]}
     return json_safe(data)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from profiler.analysis import accuracy as acc_mod
+from profiler.analysis import battery_life as battery_mod
 from profiler.analysis import scoring
 from profiler.models.catalog import Catalog, merged_catalog, sha256_file
 from profiler.quality import store
@@ -70,10 +71,12 @@ def board(configs: list[scoring.Configuration], metric: str = "hellaswag",
 
 def scoreboard_for_runs(run_refs: list[str] | None, reports_dir: Path, metric: str = "hellaswag",
                         price_per_kwh: float = scoring.DEFAULT_PRICE_PER_KWH, catalog_paths: list[Path] | None = None,
-                        lm_eval: dict[str, list[str]] | None = None) -> scoring.Scoreboard:
-    """The scoreboard over one or more saved runs (the latest by default)."""
+                        lm_eval: dict[str, list[str]] | None = None,
+                        answer: tuple[int, int] = battery_mod.DEFAULT_ANSWER) -> scoring.Scoreboard:
+    """The scoreboard over one or more saved runs (the latest by default); answers per charge of
+    ``answer`` (prompt, answer tokens) where a run's device has a battery."""
     configs = []
     for ref in run_refs or [None]:
         run = load_run(find_run(ref, reports_dir))
-        configs += scoring.configurations(run.rows, run.run_id)
+        configs += scoring.configurations(run.rows, run.run_id, run.device, answer)
     return board(configs, metric, price_per_kwh, merged_catalog(catalog_paths), lm_eval)

@@ -30,19 +30,60 @@ def get_backend(name: str) -> type[Backend]:
     raise UserError(f"unknown backend '{name}' (available: {', '.join(CHOICES)})")
 
 
+# The pip extra that brings each optional runtime (pyproject.toml), for the "missing" line.
+RUNTIME_PACKAGES = {"onnxruntime": ("onnxruntime", "onnx"), "onnxruntime-genai": ("onnxruntime_genai", "onnx")}
+
+
 def runtime_info(verbose: bool = False) -> dict:
-    """Runtime versions. ONNX Runtime's come from package metadata: importing it runs its CPU
-    detection, which prints warnings on boards whose /sys it cannot read."""
+    """Runtime versions, and for a runtime that cannot be used, ``{"missing": why}``: under Termux
+    ONNX Runtime has no wheel and llama-cpp-python may not have built, and ``profiler device`` must
+    still say what it can. ONNX Runtime's version comes from package metadata: importing it runs its
+    CPU detection, which prints warnings on boards whose /sys it cannot read."""
     from profiler.backends.llama_cpp import system_info
+    from profiler.errors import UserError
     from profiler.platform import native_noise
 
-    with native_noise.captured(verbose):
-        info = {"llama.cpp": system_info()}
-    for package in ("onnxruntime", "onnxruntime-genai"):
+    info: dict[str, dict] = {}
+    try:
+        with native_noise.captured(verbose):
+            info["llama.cpp"] = system_info()
+    except UserError as exc:
+        info["llama.cpp"] = {"missing": str(exc)}
+    for package, (module, extra) in RUNTIME_PACKAGES.items():
         version = native_noise.package_version(package)
-        if version:
+        if version and _findable(module):
             info[package] = {"version": version}
+        else:
+            why = "not importable" if version else "not installed"
+            info[package] = {"missing": f"{why} (pip install 'profiler[{extra}]')"}
     return info
+
+
+def missing_runtimes(info: dict) -> dict[str, str]:
+    """The runtimes ``runtime_info`` found unusable, with why."""
+    return {name: entry["missing"] for name, entry in info.items() if "missing" in entry}
+
+
+def _findable(module: str) -> bool:
+    """Whether ``module`` can be imported, found without running it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def strict_cpu_refusal() -> str:
+    """Why ``--cpu-strict 1`` (one thread pinned to each CPU of the mask in turn) cannot be honoured."""
+    from profiler.backends.llama_cpp import openmp_build
+
+    if openmp_build():
+        return ("this llama-cpp-python build runs llama.cpp's threads through OpenMP (libgomp), which "
+                "ignores the ggml threadpool's per-thread CPU mask, so no thread would be pinned; "
+                "-C/--cores with --cpu-strict 0 confines every thread to the mask instead")
+    return ("the profiler does not attach a ggml threadpool (llama_attach_threadpool) to its contexts, "
+            "so no thread would be pinned; -C/--cores with --cpu-strict 0 confines every thread to the mask instead")
 
 
 def backend_name_for(requested: str, path, fmt: str) -> str:
@@ -74,4 +115,4 @@ def create_backend(name: str, verbose: bool = False, onnx_options: dict | None =
 
 
 __all__ = ["BACKENDS", "CHOICES", "Backend", "ContextParams", "LoadParams", "backend_name_for", "create_backend", "get_backend",
-           "runtime_info"]
+           "missing_runtimes", "runtime_info"]

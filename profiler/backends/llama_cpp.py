@@ -88,6 +88,20 @@ def system_info() -> dict:
     return info
 
 
+def openmp_build() -> bool:
+    """Whether llama-cpp-python's CPU backend (libggml-cpu) runs its threads through OpenMP: such a
+    build ignores ggml_threadpool_params' cpumask and strict_cpu (ggml-cpu.c keeps no per-thread
+    mask under GGML_USE_OPENMP). Read from the shared libraries' imports, without loading them."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    libs = [p for base in spec.submodule_search_locations for p in sorted((Path(base) / "lib").glob("libggml-cpu*.so*"))]
+    return any(b"GOMP_parallel" in p.read_bytes() for p in libs if p.is_file() and not p.is_symlink())
+
+
 class LlamaCppBackend(Backend):
     name = "llama.cpp"
     decode_step = "llama_decode of one token + llama_synchronize (logits into llama.cpp's buffer), as llama-bench's tg"

@@ -10,15 +10,17 @@ from pathlib import Path
 import click
 
 from profiler import api
+from profiler.analysis.battery_life import parse_answer
 from profiler.backends import runtime_info
 from profiler.cli.energy import energy_options
 from profiler.cli.onnx import runtime_options
 from profiler.cli.quality import print_run_scoreboard, scoreboard_options
 from profiler.cli.reps import repetition_options
 from profiler.cli.sources import all_local_names, all_local_option
-from profiler.cli.store import wide_option
+from profiler.cli.store import answer_option, wide_option
 from profiler.errors import UserError
 from profiler.measure.plan import Sweep
+from profiler.platform.placement import split_cores
 from profiler.report import FORMATS, render
 from profiler.run.options import RunInterrupted, RunOptions
 
@@ -84,7 +86,12 @@ def cli() -> None:
 @click.option("-n", "--n-gen", multiple=True, help="Generation lengths, comma list (default 128).")
 @click.option("-pg", "prompt_gen", multiple=True, help="Combined prompt,gen tests, e.g. -pg 512,128.")
 @click.option("-d", "--n-depth", multiple=True, help="KV-cache depth before each test (default 0).")
-@click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores).")
+@click.option("-t", "--threads", multiple=True, help="Thread counts (default: physical cores; with a placement, one per CPU of it).")
+@click.option("-C", "--cpu-mask", multiple=True, help="CPU masks in hex, as llama-bench (0x3: CPUs 0-1; default 0x0, no placement).")
+@click.option("--cpu-strict", multiple=True, help="As llama-bench (default 0); 1, one thread pinned per CPU, is refused with the reason "
+              "where it cannot be honoured (docs/measurement.md).")
+@click.option("--cores", multiple=True, help="big, little, all or CPUs like 4-7 (a mask by core cluster); "
+              "repeat for several CPU lists. Default on big/little devices without -t: big.")
 @click.option("-b", "--batch-size", multiple=True, help="Logical batch sizes (default 2048).")
 @click.option("-ub", "--ubatch-size", multiple=True, help="Physical batch sizes (default 512).")
 @click.option("-fa", "--flash-attn", multiple=True, help="on, off or auto (default auto); comma list.")
@@ -105,13 +112,15 @@ def cli() -> None:
 @click.option("--resume", "resume", metavar="RUN_ID", help="Continue a run: skip the tests it already finished.")
 @click.option("--in-process", is_flag=True, help="Measure in this process, without crash isolation (debugging).")
 @wide_option
+@answer_option
 @all_local_option
 @energy_options
 @scoreboard_options
 @runtime_options
-def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch_size, ubatch_size, flash_attn,
+def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, cpu_mask, cpu_strict, cores, batch_size,
+        ubatch_size, flash_attn,
         cache_type_k, cache_type_v, repetitions, random_tokens, no_warmup, no_mmap, output, models_file,
-        reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, wide, all_local, energy, scoreboard,
+        reports_dir, no_bandwidth, verbose, force, timeout_s, resume, in_process, wide, answer, all_local, energy, scoreboard,
         runtime) -> None:
     """Measure speed, latency, memory and load time of MODELS (catalogue names or files)."""
     sweep = Sweep(
@@ -120,6 +129,9 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         prompt_gen=_pairs(prompt_gen),
         n_depth=_ints(n_depth, "-d", [0]),
         n_threads=_ints(threads, "-t", []),
+        cpu_mask=_strs(cpu_mask, []),
+        cores=[v for text in cores for v in split_cores(text)],
+        cpu_strict=_ints(cpu_strict, "--cpu-strict", [0]),
         n_batch=_ints(batch_size, "-b", [2048]),
         n_ubatch=_ints(ubatch_size, "-ub", [512]),
         type_k=_strs(cache_type_k, ["f16"]),
@@ -129,6 +141,7 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
         random_tokens=random_tokens,
         use_mmap=not no_mmap,
     )
+    shape = parse_answer(answer)  # checked before anything is measured
     options = RunOptions(
         catalog_path=models_file,
         warmup=not no_warmup,
@@ -155,7 +168,11 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, n_depth, threads, batch
     if output:
         click.echo(render(result, output), nl=False)
     else:
-        click.get_current_context().meta.get("profiler.final", display.final)(result, options.reports_dir, wide)
+        final = click.get_current_context().meta.get("profiler.final")  # profiler fleet run's own ending
+        if final is not None:
+            final(result, options.reports_dir, wide)
+        else:
+            display.final(result, options.reports_dir, wide, answer=shape)
         print_run_scoreboard(result, scoreboard, models_file, options.reports_dir, wide)
     recovered = len(result.failures) - len(result.open_failures)
     if recovered:
@@ -220,6 +237,10 @@ cli_sources.register(cli)
 from profiler.cli import density as cli_density  # noqa: E402 - profiler density (docs/density.md)
 
 cli_density.register(cli)
+
+from profiler.cli import fit as cli_fit  # noqa: E402 - profiler fit (docs/fit.md)
+
+cli_fit.register(cli)
 
 
 def main() -> None:

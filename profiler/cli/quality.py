@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from profiler.errors import UserError
+from profiler.platform.placement import split_cores
 
 
 def _command_line() -> str:
@@ -84,22 +85,27 @@ def eval_command(model, text, n_ctx, n_batch, n_chunks, perplexity, save_referen
 @click.option("--max-memory", help="Budget: peak memory, e.g. 1GB or 800MiB.")
 @click.option("--min-tps", type=float, help="Budget: decode tokens per second.")
 @click.option("--max-j-per-token", type=float, help="Budget: joules per generated token.")
+@click.option("--min-answers-per-charge", type=float,
+              help="Budget: answers per full battery charge (of --answer's shape; only runs on a device with a battery).")
+@click.option("--answer", metavar="PROMPT,ANSWER", help="Answer shape for answers per charge, in tokens (default 512,256).")
 @click.option("--price-kwh", type=float, default=0.30, show_default=True, help="Electricity price per kWh for cost/1M tokens.")
 @click.option("--lm-eval", "lm_eval", multiple=True, help="MODEL=results.json from lm_eval --output_path (repeatable).")
 @click.option("--models-file", multiple=True, type=click.Path(path_type=Path), help="Catalogue(s) with published scores.")
 @click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are (default ./reports).")
 @click.option("--json", "as_json", is_flag=True, help="Print scores as JSON.")
 @click.option("--wide", is_flag=True, help="Every column, even past the terminal's width (default: fit it).")
-def score_command(runs, metric, max_memory, min_tps, max_j_per_token, price_kwh, lm_eval, models_file, reports_dir,
-                  as_json, wide) -> None:
+def score_command(runs, metric, max_memory, min_tps, max_j_per_token, min_answers_per_charge, answer, price_kwh, lm_eval,
+                  models_file, reports_dir, as_json, wide) -> None:
     """Cost-effectiveness scores, the Pareto frontier and a recommendation under a budget."""
     from profiler import api
     from profiler.analysis import scoring
+    from profiler.analysis.battery_life import parse_answer
     from profiler.report.quality_text import print_recommendation, print_scoreboard
 
-    board = api.score(runs, reports_dir, metric, price_kwh, models_file, lm_eval)
-    budget = any(v is not None for v in (max_memory, min_tps, max_j_per_token))
-    rec = scoring.recommend(board, scoring.parse_bytes(max_memory) if max_memory else None, min_tps, max_j_per_token) if budget else None
+    board = api.score(runs, reports_dir, metric, price_kwh, models_file, lm_eval, parse_answer(answer))
+    budget = any(v is not None for v in (max_memory, min_tps, max_j_per_token, min_answers_per_charge))
+    rec = scoring.recommend(board, scoring.parse_bytes(max_memory) if max_memory else None, min_tps, max_j_per_token,
+                            min_answers_per_charge=min_answers_per_charge) if budget else None
     if as_json:
         click.echo(json.dumps(scoring.to_dict(board, rec), indent=2))
         return
@@ -147,6 +153,8 @@ def quantize_command(base, types, out_dir, catalog_out, threads, models_file, ve
 @click.option("-n", "--n-gen", type=int, default=32, show_default=True)
 @click.option("-r", "--repetitions", type=int, default=3, show_default=True)
 @click.option("-t", "--threads", type=int)
+@click.option("-C", "--cpu-mask", multiple=True, help="CPU masks in hex, as profiler run (each a configuration).")
+@click.option("--cores", multiple=True, help="big, little, all or CPUs like 4-7, as profiler run (each a configuration).")
 @click.option("--out-dir", type=click.Path(path_type=Path))
 @click.option("--price-kwh", type=float, default=0.30, show_default=True)
 @click.option("--models-file", type=click.Path(path_type=Path))
@@ -157,13 +165,15 @@ def quantize_command(base, types, out_dir, catalog_out, threads, models_file, ve
               help="BASE is a model found on disk (ollama:NAME, hf-cache:ORG/REPO, lmstudio:PUB/MODEL): compare the "
                    "quants already there, without quantizing; the highest-precision file is the KLD reference.")
 def compare_quants_command(base, types, text, n_ctx, n_chunks, hellaswag, n_tasks, n_prompt, n_gen, repetitions, threads,
-                           out_dir, price_kwh, models_file, reports_dir, as_json, verbose, existing) -> None:
+                           cpu_mask, cores, out_dir, price_kwh, models_file, reports_dir, as_json, verbose, existing) -> None:
     """For each quant of BASE: size, t/s, J/token, PPL, KLD against the reference, HellaSwag and score."""
     from profiler.ladder import compare_quants, quantize
 
     options = compare_quants.CompareOptions(
         types=quantize.parse_types(types), text=text, n_ctx=n_ctx, n_chunks=n_chunks, hellaswag=hellaswag, n_tasks=n_tasks,
         n_prompt=n_prompt, n_gen=n_gen, repetitions=repetitions, threads=threads, out_dir=out_dir,
+        cpu_mask=[m.strip() for text in cpu_mask for m in text.split(",") if m.strip()],
+        cores=[v for text in cores for v in split_cores(text)],
         catalog_path=models_file, price_per_kwh=price_kwh, verbose=verbose, command=_command_line(),
     )
     if reports_dir is not None:
@@ -265,7 +275,7 @@ def run_scoreboard(run, catalog_path: Path | None, measure_tasks: int, reports_d
     from profiler.quality.missing import ModelFile, measure_missing
 
     catalog = merged_catalog([catalog_path] if catalog_path else None)
-    configs = scoring_io.identified(scoring.configurations(run.rows, run.run_id), catalog)
+    configs = scoring_io.identified(scoring.configurations(run.rows, run.run_id, run.device), catalog)
     notes = []
     if measure_tasks > 0:
         files = [ModelFile(c.model_name, c.model_file, c.model_sha256, c.n_threads) for c in configs]

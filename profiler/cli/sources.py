@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from profiler.backends import missing_runtimes, runtime_info
 from profiler.errors import UserError
 
 
@@ -65,8 +66,9 @@ def models_command(pattern, source, as_json, models_file, db, wide) -> None:
     from profiler.sources.listing import list_models
 
     listing = list_models(source, pattern, models_file, db)
+    missing = missing_runtimes(runtime_info())  # a listed model may need a runtime this machine lacks
     if as_json:
-        click.echo(json.dumps(listing.to_dict(), indent=2))
+        click.echo(json.dumps({**listing.to_dict(), "missing_runtimes": missing}, indent=2))
         return
     from rich.text import Text
 
@@ -77,6 +79,8 @@ def models_command(pattern, source, as_json, models_file, db, wide) -> None:
     for name, folders in listing.stores.items():
         where = ", ".join(folders) if folders else "no store on this machine"
         out_console.print(Text(f"{name}: {where}", style="dim"))
+    for name, why in missing.items():
+        out_console.print(Text(f"runtime {name} missing: {why}", style="yellow"))
 
 
 all_local_option = click.option(

@@ -27,6 +27,9 @@ def open_store(db: Path | None, reports_dir: Path | None):
 db_option = click.option("--db", type=click.Path(path_type=Path), help="Results database (default reports/profiler.db).")
 reports_option = click.option("--reports-dir", type=click.Path(path_type=Path), help="Where runs are saved (default ./reports).")
 wide_option = click.option("--wide", is_flag=True, help="Every column, even past the terminal's width (default: fit it).")
+answer_option = click.option(
+    "--answer", metavar="PROMPT,ANSWER",
+    help="Answer shape for battery life (answers per charge), in tokens (default 512,256); only where a battery exists.")
 
 
 @click.command()
@@ -49,17 +52,21 @@ def history(limit: int, db: Path | None, reports_dir: Path | None, wide: bool) -
 @db_option
 @reports_option
 @wide_option
-def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | None, wide: bool) -> None:
+@answer_option
+def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | None, wide: bool,
+         answer: str | None) -> None:
     """Print one stored run."""
+    from profiler.analysis.battery_life import parse_answer
     from profiler.report import render
     from profiler.report.console import print_results
     from profiler.results.schema import failure_label
 
+    shape = parse_answer(answer)
     run = open_store(db, reports_dir).load_run(run_id)
     if output:
         click.echo(render(run, output), nl=False)
         return
-    print_results(run, wide=wide)
+    print_results(run, wide=wide, answer=shape)
     for f in run.failures:
         where = f" on {f['device']}" if f.get("device") else ""  # a fleet run's failures name their device
         click.echo(f"{failure_label(f)}{where}: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
@@ -111,7 +118,7 @@ def scoreboard_of(run, metric: str):
 
     if not run.rows:
         return None
-    return scoring_io.board(scoring.configurations(run.rows, run.run_id), metric, catalog=merged_catalog(None))
+    return scoring_io.board(scoring.configurations(run.rows, run.run_id, run.device), metric, catalog=merged_catalog(None))
 
 
 def register(group: click.Group) -> None:

@@ -24,7 +24,9 @@ from profiler.results.store import row_key
 from profiler.run import orchestrate
 from profiler.run.options import Callbacks, RunOptions
 
-FINGERPRINT_KEYS = ("cpu_model", "board", "arch", "physical_cores", "logical_cores", "ram_total_bytes", "os", "kernel")
+# battery: its capacity, so answers per charge can be scored from the stored rows (issue #22.2)
+FINGERPRINT_KEYS = ("cpu_model", "board", "arch", "physical_cores", "logical_cores", "ram_total_bytes", "os", "kernel",
+                    "battery")
 
 
 class _Forwarder:

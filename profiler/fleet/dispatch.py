@@ -20,6 +20,7 @@ from profiler.measure import session as energy_run
 from profiler.measure.plan import Sweep, expand
 from profiler.models import catalog
 from profiler.models.catalog import ModelSpec
+from profiler.platform.cores import CoreClusters
 from profiler.report import save_run
 from profiler.results.schema import RunResult, recover_failures, row_from_dict
 from profiler.results.store import Store, row_key
@@ -53,16 +54,19 @@ def split_key(stored: str) -> tuple[str, str]:
 
 
 def planned_tests(specs, sweep: Sweep, energy: energy_run.EnergyOptions,
-                  physical_cores: int) -> list[tuple[str, str, str]]:
+                  fingerprint: dict) -> list[tuple[str, str, str]]:
     """(model, test name, key) of each test the device will run, model by model as ``profiler run``
-    runs them there (the same expansion)."""
-    tests = energy_run.select_tests(expand(sweep, default_threads=physical_cores), energy)
+    runs them there (the same expansion, with the device's core clusters: --cores and the default
+    placement name its CPUs)."""
+    clusters = CoreClusters.from_dict(fingerprint["core_clusters"]) if fingerprint.get("core_clusters") else None
+    tests = energy_run.select_tests(expand(sweep, fingerprint["physical_cores"], clusters,
+                                           fingerprint.get("logical_cores")), energy)
     return [(spec.name, t.name, row_key(spec.name, t)) for spec in specs for t in tests]
 
 
-def planned_keys(specs, sweep: Sweep, energy: energy_run.EnergyOptions, physical_cores: int) -> set[str]:
+def planned_keys(specs, sweep: Sweep, energy: energy_run.EnergyOptions, fingerprint: dict) -> set[str]:
     """The test keys the device will run: the same expansion ``profiler run`` makes there."""
-    return {key for _, _, key in planned_tests(specs, sweep, energy, physical_cores)}
+    return {key for _, _, key in planned_tests(specs, sweep, energy, fingerprint)}
 
 
 def fleet_profile(
@@ -144,7 +148,7 @@ class Dispatch:
         options = self.options.to_dict()
         for device in devices:
             finished = {split_key(k)[1] for k in done if split_key(k)[0] == device.name}
-            planned = planned_tests(specs, sweep, self.options.energy, device.info["fingerprint"]["physical_cores"])
+            planned = planned_tests(specs, sweep, self.options.energy, device.info["fingerprint"])
             self.planned[device.name] = {fleet_key(device.name, key) for _, _, key in planned}
             todo = [entry for entry in planned if entry[2] not in finished]
             if not todo:

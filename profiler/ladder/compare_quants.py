@@ -38,6 +38,8 @@ class CompareOptions:
     n_gen: int = 32
     repetitions: int = 3
     threads: int | None = None
+    cores: list[str] = field(default_factory=list)  # --cores values (big, little, all, N-M), as profiler run
+    cpu_mask: list[str] = field(default_factory=list)  # -C values (hex masks), as profiler run
     top_k: int = DEFAULT_TOP_K
     out_dir: Path | None = None
     catalog_path: Path | None = None
@@ -72,6 +74,7 @@ class QuantRow:
     reconstructed_from: str | None = None
     quality_rank: int | None = None  # 1 + members significantly better (HellaSwag, else KLD/PPL: scoring notes)
     hellaswag_setting: str | None = None  # shots, variant and task subset behind hellaswag_pct
+    setting: str | None = None  # the timed configuration: quant, threads and the cores they ran on (scoring.setting_text)
 
 
 @dataclass
@@ -163,7 +166,8 @@ def _speed(members, options: CompareOptions, say):
     from profiler.run.options import Callbacks, RunOptions
 
     sweep = Sweep(n_prompt=[options.n_prompt], n_gen=[options.n_gen], repetitions=options.repetitions,
-                  n_threads=[options.threads] if options.threads else [])
+                  n_threads=[options.threads] if options.threads else [], cores=list(options.cores),
+                  cpu_mask=list(options.cpu_mask))
     runs = []
     by_catalog: dict = {}
     for name, cat, _ in members:
@@ -178,7 +182,7 @@ def _speed(members, options: CompareOptions, say):
 
 
 def _row(name: str, role: str, ev: EvalResult, board: scoring.Scoreboard) -> QuantRow:
-    score = next((s for s in board.scores if s.config.model_name == name), None)
+    score = _fastest(board, name)
     c = score.config if score else None
     hs = next((t for t in ev.tasks if t.task == "hellaswag"), None)
     p, k = ev.perplexity, ev.kld
@@ -196,7 +200,15 @@ def _row(name: str, role: str, ev: EvalResult, board: scoring.Scoreboard) -> Qua
         on_frontier=score.on_frontier if score else None, eval_run_id=ev.run_id,
         reconstructed_from=ev.model.reconstructed_from, quality_rank=score.quality_rank if score else None,
         hellaswag_setting=score.accuracy.setting_text() if score and score.accuracy else None,
+        setting=scoring.setting_text(c) if c else None,
     )
+
+
+def _fastest(board: scoring.Scoreboard, name: str) -> scoring.Score | None:
+    """The member's configuration with the highest decode t/s: with several thread counts or
+    placements timed, the row shows the one to run (its setting names threads and cores)."""
+    mine = [s for s in board.scores if s.config.model_name == name]
+    return max(mine, key=lambda s: s.config.decode_tps if s.config.decode_tps is not None else -1.0, default=None)
 
 
 def markdown(result: CompareResult) -> str:
@@ -208,8 +220,8 @@ def markdown(result: CompareResult) -> str:
         lines += [f"**Reference:** {result.reference} - {result.reference_note}.", ""]
     else:
         lines += [f"**Reference:** {result.reference} (original float weights).", ""]
-    lines += ["| model | role | quant | size MiB | decode t/s | peak MiB | J/token | PPL | KLD | same top % | HellaSwag % | quality rank | acc/GB | Pareto |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| model | role | quant | timed as | size MiB | decode t/s | peak MiB | J/token | PPL | KLD | same top % | HellaSwag % | quality rank | acc/GB | Pareto |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result.rows:
         energy = "unavailable" if r.j_per_decode_token is None else f"{r.j_per_decode_token:.4g}" + ("" if r.energy_note.startswith("measured") else " (est.)")
         hs = "n/a" if r.hellaswag_pct is None else f"{r.hellaswag_pct:.1f} [{r.hellaswag_ci95_pct[0]:.1f}, {r.hellaswag_ci95_pct[1]:.1f}]"
@@ -217,7 +229,7 @@ def markdown(result: CompareResult) -> str:
         kld = "reference" if r.role == "reference" or (r.role == "original" and result.reference == r.name) else (
             f"{f(r.kld_mean, '.5f')} ± {f(r.kld_uncertainty, '.5f')}")
         lines.append(
-            f"| {r.name} | {r.role} | {r.quant} | {r.size_bytes / 2**20:.1f} | {f(r.decode_tps, '.1f')} | "
+            f"| {r.name} | {r.role} | {r.quant} | {r.setting or 'not timed'} | {r.size_bytes / 2**20:.1f} | {f(r.decode_tps, '.1f')} | "
             f"{f(r.peak_rss_bytes and r.peak_rss_bytes / 2**20, '.0f')} | {energy} | "
             f"{f(r.ppl, '.3f')} ± {f(r.ppl_uncertainty, '.3f')} | {kld} | "
             f"{f(r.same_top_pct, '.2f')} | {hs} | {f(r.quality_rank, 'd')} | {f(r.accuracy_pct_per_gb_peak, '.1f')} | {pareto} |"

@@ -261,6 +261,7 @@ def samples_dict(readings: Sequence[Reading], cumulative: bool | None) -> dict:
         "unit": unit,
         "proc_cpu_s": [r.proc_cpu_s for r in readings],
         "busy_cpu_s": [r.busy_cpu_s for r in readings],
+        **({"parts": [r.parts for r in readings]} if any(r.parts for r in readings) else {}),
     }
 
 
@@ -399,6 +400,11 @@ def energy_fields(inp: EnergyInputs, label: str) -> tuple[dict, list[str]]:
                       for ph, a, b in inp.windows],
         "samples": samples_dict(inp.readings, inp.cumulative),
     }
+    groups = integ.parts_mean_w(inp.readings, [(a, b) for _, a, b in inp.windows])
+    if groups:
+        # per-group device power over the timed windows (not attributed: the groups are the machine's)
+        fields["energy_detail"]["groups"] = {"power_w": groups, "basis": "mean over the test's timed windows, "
+                                             "whole device (not split by CPU-time share)"}
     return fields, warnings + _energy_warnings(phases, label, inp, share, basis, found)
 
 
@@ -468,6 +474,7 @@ def thermal_fields(readings: list[thermal.ThermalReading], sensors: thermal.Ther
             "t0_ns": t0,
             "t_s": [(r.t_ns - t0) / 1e9 for r in readings],
             "temp_max_c": [r.temp_max_c for r in readings],
+            "skin_temp_c": [r.skin_temp_c for r in readings],
             "freq_ratio": [r.freq_ratio for r in readings],
             "freq_mhz": [r.freq_mhz for r in readings],
             "throttle_count": [r.throttle_count for r in readings],
@@ -482,7 +489,7 @@ def thermal_fields(readings: list[thermal.ThermalReading], sensors: thermal.Ther
         "thermal_samples_missed": sampling["missed"], "thermal_read_errors": sampling["read_errors"] + sensor_errors,
     }
     warnings = [f"{label}: throttled during the test ({', '.join(summary.reasons)}); "
-                "add --delay or --cooldown-to, or improve cooling"] if summary.throttled else []
+                f"{thermal.throttle_advice(summary.reasons)}"] if summary.throttled else []
     warnings += _sampling_warnings("thermal", sampling, label)
     if sensor_errors:
         warnings.append(f"{label}: {sensor_errors} thermal sensor read(s) failed during the test")

@@ -2,7 +2,10 @@
 
 Like llama-bench, ``-p`` values give prompt-processing tests (ppN), ``-n`` values give
 generation tests (tgN) and ``-pg`` pairs give combined tests (ppN+tgM); every test is
-crossed with the depth, thread, batch, cache-type and flash-attention lists.
+crossed with the depth, thread, placement (``-C``/``--cores``), batch, cache-type and
+flash-attention lists. Without ``-t`` a placed test runs one thread per CPU of its placement;
+on a big/little device with neither ``-t`` nor a placement, the tests run on the big cluster
+(``default_placement``).
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass, field
 
+from profiler.backends import strict_cpu_refusal
 from profiler.backends.base import ContextParams, LoadParams
 from profiler.errors import UserError
+from profiler.platform import placement
+from profiler.platform.cores import CoreClusters
 
 CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 FLASH_ATTN_VALUES = ("auto", "on", "off")
@@ -30,6 +36,8 @@ class TestConfig:
     type_k: str
     type_v: str
     flash_attn: str
+    cpu_mask: str = placement.NO_MASK  # llama-bench's -C: the CPUs the test runs on; 0x0: no placement
+    cpu_strict: int = 0  # llama-bench's --cpu-strict (1 is refused: backends.strict_cpu_refusal)
 
     @property
     def name(self) -> str:
@@ -58,7 +66,10 @@ class Sweep:
     n_gen: list[int] = field(default_factory=lambda: [128])
     prompt_gen: list[tuple[int, int]] = field(default_factory=list)
     n_depth: list[int] = field(default_factory=lambda: [0])
-    n_threads: list[int] = field(default_factory=list)  # empty: physical cores
+    n_threads: list[int] = field(default_factory=list)  # empty: physical cores, or one per CPU of the placement
+    cpu_mask: list[str] = field(default_factory=list)  # -C/--cpu-mask values, as given (hex masks)
+    cores: list[str] = field(default_factory=list)  # --cores values, as given: big, little, all, N-M
+    cpu_strict: list[int] = field(default_factory=lambda: [0])  # --cpu-strict values
     n_batch: list[int] = field(default_factory=lambda: [2048])
     n_ubatch: list[int] = field(default_factory=lambda: [512])
     type_k: list[str] = field(default_factory=lambda: ["f16"])
@@ -99,6 +110,11 @@ def _check(sweep: Sweep) -> None:
     for v in sweep.flash_attn:
         if v not in FLASH_ATTN_VALUES:
             raise UserError(f"--flash-attn '{v}' is unknown (use on, off or auto)")
+    for v in sweep.cpu_strict:
+        if v not in (0, 1):
+            raise UserError(f"--cpu-strict {v} is invalid: give 0 or 1 (a comma list sweeps both)")
+        if v == 1:
+            raise UserError(f"--cpu-strict 1 is not available: {strict_cpu_refusal()}")
     _check_repetitions(sweep)
 
 
@@ -112,20 +128,52 @@ def _check_repetitions(sweep: Sweep) -> None:
         raise UserError(f"--max-time {sweep.max_time_s:g} is invalid: give the seconds per test, > 0")
 
 
-def expand(sweep: Sweep, default_threads: int) -> list[TestConfig]:
-    """The ordered list of tests, ordered so that contexts are reused between neighbours."""
+def default_placement(sweep: Sweep, clusters: CoreClusters | None) -> list[int] | None:
+    """The big cluster's CPUs when the device is big/little and the sweep names neither threads nor
+    a placement (the little cores would slow every thread's barrier); else None."""
+    if sweep.n_threads or sweep.cpu_mask or sweep.cores or clusters is None or not clusters.mixed:
+        return None
+    return clusters.big().cpu_ids
+
+
+def placements(sweep: Sweep, clusters: CoreClusters | None, logical_cores: int) -> list[list[int]]:
+    """Each placement the sweep runs, as CPU lists ([] = no placement), -C values first, no repeats."""
+    chosen = []
+    for text in sweep.cpu_mask:
+        cpus = placement.parse_cpu_mask(text)
+        placement.check_cpus(cpus, clusters, logical_cores, f"-C/--cpu-mask {text}")
+        chosen.append(cpus)
+    chosen += [placement.resolve_cores(spec, clusters, logical_cores) for spec in sweep.cores]
+    default = default_placement(sweep, clusters)
+    if default is not None:
+        chosen.append(default)
+    unique = []
+    for cpus in chosen or [[]]:
+        if cpus not in unique:
+            unique.append(cpus)
+    return unique
+
+
+def expand(sweep: Sweep, default_threads: int, clusters: CoreClusters | None = None,
+           logical_cores: int | None = None) -> list[TestConfig]:
+    """The ordered list of tests, ordered so that contexts are reused between neighbours.
+    ``clusters`` and ``logical_cores`` describe the device: what --cores names, what a mask may name."""
     _check(sweep)
     shapes = [(p, 0) for p in sweep.n_prompt if p > 0]
     shapes += [(0, n) for n in sweep.n_gen if n > 0]
     shapes += [(p, n) for p, n in sweep.prompt_gen if p > 0 or n > 0]
     if not shapes:
         raise UserError("nothing to run: every -p, -n and -pg value is 0")
-    threads = sweep.n_threads or [default_threads]
+    placed = []  # (mask, threads) pairs: without -t, one thread per CPU of the placement
+    for cpus in placements(sweep, clusters, logical_cores or default_threads):
+        mask = placement.format_cpu_mask(cpus)
+        placed += [(mask, nt) for nt in sweep.n_threads or [len(cpus) or default_threads]]
     tests = []
-    for fa, tk, tv, nb, nub, nt, (p, n), d in itertools.product(
-        sweep.flash_attn, sweep.type_k, sweep.type_v, sweep.n_batch, sweep.n_ubatch, threads, shapes, sweep.n_depth
+    for fa, tk, tv, nb, nub, (mask, nt), strict, (p, n), d in itertools.product(
+        sweep.flash_attn, sweep.type_k, sweep.type_v, sweep.n_batch, sweep.n_ubatch, placed, sweep.cpu_strict,
+        shapes, sweep.n_depth
     ):
-        tests.append(TestConfig(p, n, d, nt, nb, nub, tk, tv, fa))
+        tests.append(TestConfig(p, n, d, nt, nb, nub, tk, tv, fa, mask, strict))
     return tests
 
 

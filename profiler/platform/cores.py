@@ -27,6 +27,10 @@ X86_RANKS = {2: ("P-core", "E-core"), 3: ("P-core", "E-core", "LP E-core")}
 # Intel's favoured cores and AMD's preferred cores differ by a few percent, a real
 # big/little split (P 5.0 vs E 3.8 GHz, A77 prime 3.1 vs 2.4 GHz) by 20% or more.
 SAME_CLASS_TOLERANCE = 0.10
+# Arm's efficiency designs: the little cores of big.LITTLE and DynamIQ boards and phones. On a
+# phone's 1+3+4 the prime and big clusters are both performance cores (llama.cpp users run on all
+# four), so "big" means every cluster that is not one of these, not only the fastest.
+EFFICIENCY_CORES = frozenset({"Cortex-A35", "Cortex-A53", "Cortex-A55", "Cortex-A510", "Cortex-A520"})
 
 
 @dataclass
@@ -57,6 +61,24 @@ class CoreCluster:
 
 
 @dataclass
+class CoreGroup:
+    """One or more clusters taken together (a phone's prime + big cores)."""
+
+    clusters: list[CoreCluster]
+
+    @property
+    def cpu_ids(self) -> list[int]:
+        return sorted(cpu for c in self.clusters for cpu in c.cpu_ids)
+
+    @property
+    def count(self) -> int:
+        return len(self.cpu_ids)
+
+    def describe(self) -> str:
+        return " + ".join(c.describe() for c in self.clusters)
+
+
+@dataclass
 class CoreClusters:
     clusters: list[CoreCluster] = field(default_factory=list)  # fastest first
     unavailable: str | None = None  # why there are no clusters
@@ -65,6 +87,21 @@ class CoreClusters:
     def mixed(self) -> bool:
         """Big/little: the clusters differ in capacity or in max frequency."""
         return len({(c.capacity, c.max_freq_ghz) for c in self.clusters}) > 1
+
+    def big(self) -> CoreGroup | None:
+        """The performance cores of a big/little device (None when the cores are all alike): the
+        clusters that are not Arm efficiency designs, or else the fastest cluster (x86 P-cores)."""
+        if not self.mixed:
+            return None
+        fast = [c for c in self.clusters if c.core_name not in EFFICIENCY_CORES]
+        return CoreGroup(fast if 0 < len(fast) < len(self.clusters) else self.clusters[:1])
+
+    def little(self) -> CoreGroup | None:
+        """The efficiency cores: the Arm efficiency clusters, or else the slowest cluster."""
+        if not self.mixed:
+            return None
+        slow = [c for c in self.clusters if c.core_name in EFFICIENCY_CORES]
+        return CoreGroup(slow if 0 < len(slow) < len(self.clusters) else self.clusters[-1:])
 
     def describe(self) -> str:
         if not self.clusters:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from profiler.platform import sysfs
 from profiler.platform.cores import CoreClusters, detect
+from profiler.platform.energy.capacity import read_capacity
 
 # /proc/cpuinfo flag names (x86 "flags", ARM "Features") -> the ISA names we report.
 ISA_FLAGS = {
@@ -62,6 +63,9 @@ class Device:
     core_clusters: CoreClusters | None = None
     # What the fingerprint could not trust, e.g. /proc/cpuinfo describing another architecture
     notes: list[str] = field(default_factory=list)
+    # The battery's capacity (energy/capacity.py BatteryCapacity.to_dict), so a run stored on a
+    # phone can be turned into battery life elsewhere; None: a device stored before issue #22
+    battery: dict | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -208,6 +212,7 @@ def fingerprint(runtime: dict | None = None, bandwidth: dict | None = None) -> D
         memory_bandwidth=bandwidth,
         core_clusters=detect(blocks),
         notes=notes,
+        battery=read_capacity().to_dict(),
     )
 
 

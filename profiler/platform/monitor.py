@@ -72,12 +72,12 @@ def serve(inp: IO[str], out: IO[str]) -> None:
             reply({"ok": True})
         elif command == "peek":
             readings = sampler.readings if sampler is not None else []
-            reply({"ok": True, "readings": [[r.t_ns, r.value, r.proc_cpu_s, r.busy_cpu_s] for r in readings]})
+            reply({"ok": True, "readings": [[r.t_ns, r.value, r.proc_cpu_s, r.busy_cpu_s, r.parts] for r in readings]})
         elif command == "stop":
             data: dict = {"ok": True}
             if sampler is not None:
                 readings = sampler.stop()
-                data["energy"] = {"readings": [[r.t_ns, r.value, r.proc_cpu_s, r.busy_cpu_s] for r in readings],
+                data["energy"] = {"readings": [[r.t_ns, r.value, r.proc_cpu_s, r.busy_cpu_s, r.parts] for r in readings],
                                   **_series(sampler.poller)}
             if thermal_poller is not None:
                 data["thermal"] = {"readings": [asdict(r) for r in thermal_poller.stop()], **_series(thermal_poller)}
@@ -111,7 +111,7 @@ class Monitor(SideProcess):
         return self.ask({"cmd": "stop"})
 
     def peek(self) -> list[list]:
-        """The energy readings taken so far, as [t_ns, value, proc_cpu_s, busy_cpu_s] lists."""
+        """The energy readings taken so far, as [t_ns, value, proc_cpu_s, busy_cpu_s, parts] lists."""
         return self.ask({"cmd": "peek"}).get("readings", [])
 
 

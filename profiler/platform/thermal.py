@@ -2,7 +2,11 @@
 
 Sources (all through ``sysfs``): thermal zones and hwmon ``temp*_input`` (m°C), cpufreq
 ``scaling_cur_freq`` against ``cpuinfo_max_freq`` (kHz), Intel ``thermal_throttle``
-event counters, and on a Raspberry Pi ``vcgencmd get_throttled``. A test counts as
+event counters, and on a Raspberry Pi the firmware's ``get_throttled`` (through the mailbox,
+else ``vcgencmd``; see ``sysfs.gencmd``). 'max °C' is the hottest CPU
+zone where zones are named as a CPU's (a phone has dozens: PMICs, modem, battery, charger), and
+the skin temperature is reported beside it where a zone is named as the skin sensor (phones
+throttle on skin temperature, not die temperature). A test counts as
 throttled when a throttle indicator says so; a lower clock alone is not throttling
 (DVFS lowers it whenever a core waits) except in sustained mode, where a drop against
 the first seconds is reported as the onset, labelled as such.
@@ -25,6 +29,23 @@ VALID_C = (-40.0, 150.0)  # zones outside this range are broken sensors, not tem
 PI_NOW_BITS = {0: "under-voltage", 1: "frequency capped", 2: "throttled", 3: "soft temperature limit"}
 PI_OCCURRED_SHIFT = 16
 FREQ_DROP = 0.9  # sustained mode: a clock below 90% of its early level marks the onset
+# Zone types and hwmon chips that are CPU die sensors: Qualcomm TSENS ("cpu-1-7-usr", "cpuss-0-usr",
+# "cpu0-gold-usr", "apc1-cpu0-usr", each "-usr" zone with a "-step" twin), Google Tensor ("BIG", "MID",
+# "LITTLE"), MediaTek ("mtktscpu"), the Pi and other SoCs ("cpu-thermal"), Jetson Nano ("CPU-therm"),
+# x86 ("x86_pkg_temp", coretemp, k10temp). A board thermistor near the SoC is not the die: Xiaomi's
+# "cpu_therm" on the lisa board is such an NTC, so the pattern needs a digit or "thermal" after "cpu".
+CPU_ZONE = re.compile(r"^(cpu(ss)?[-_]?\d|cpu[-_]thermal|CPU-therm|apc\d+-cpu\d|mtktscpu|x86_pkg_temp|coretemp|"
+                      r"k10temp|zenpower|BIG|MID|LITTLE)([-_:]|$)")
+# The skin sensor, in order of preference: the names Qualcomm's thermal HAL reads as SKIN
+# (LineageOS android_hardware_qcom_thermal thermalConfig.cpp: quiet-therm, skin-msm-therm, xo-therm,
+# sys-therm). quiet comes first: on the lisa board "msm-skin-therm-usr" is a modem-reported value that
+# never moved while quiet_therm, the HAL's SKIN there, tracked the load.
+SKIN_ZONES = (re.compile(r"^quiet[-_]therm"), re.compile(r"^(virtual-)?skin|[-_]skin[-_]therm", re.I),
+              re.compile(r"^xo[-_]therm"), re.compile(r"^sys[-_]therm"))
+# Zones registered as thermal zones that are not temperatures: Qualcomm's battery current limiter
+# reports the battery voltage (mV, "vbat"), current (mA, "ibat") and levels ("bcl-lvl0", "socd").
+# ("socd" is the state-of-charge delta; "soc" is left alone, as other boards name a temperature so)
+NOT_TEMPERATURE = re.compile(r"(^|[-_])(vbat|ibat|bcl)([-_]|$)|^socd$|-lvl\d+$")
 
 
 @dataclass
@@ -42,9 +63,14 @@ class ThermalReading:
     cpu_freq_mhz: dict[str, float] = field(default_factory=dict)
     cpu_busy_s: dict[str, float] = field(default_factory=dict)  # /proc/stat busy seconds since boot
     freq_basis: str | None = None  # which CPUs freq_ratio is over, and how they are weighted
+    cpu_temp_c: float | None = None  # the hottest CPU zone (None: no zone is named as a CPU's)
+    skin_temp_c: float | None = None  # the skin sensor (None: no zone is named as one)
 
     @property
     def temp_max_c(self) -> float | None:
+        """The hottest CPU zone, or where none is named as a CPU's, the hottest zone of all."""
+        if self.cpu_temp_c is not None:
+            return self.cpu_temp_c
         return max(self.temps_c.values()) if self.temps_c else None
 
 
@@ -76,23 +102,31 @@ class ThermalSensors:
     freq_cpus: list[str] = field(default_factory=list)  # the CPU number of each freq_files entry
     throttle_files: list[str] = field(default_factory=list)
     pi_throttle: bool = False
+    pi_transport: str | None = None  # how get_throttled is read: "mailbox" (no process) or "vcgencmd"
     # sensors found but not used, with why (unreadable, or outside -40..150 °C): shown, not hidden
     rejected: dict[str, str] = field(default_factory=dict)
+    cpu_zones: list[str] = field(default_factory=list)  # temp_files names that are CPU die sensors
+    skin_zone: str | None = None  # the temp_files name of the skin sensor
 
     @classmethod
     def discover(cls) -> ThermalSensors:
         found = cls()
         for zone in sysfs.glob("/sys/class/thermal/thermal_zone*"):
             base = f"/sys/class/thermal/{zone.name}"
-            name = f"{zone.name}:{sysfs.read_str(f'{base}/type') or '?'}"
-            if found._accept(name, f"{base}/temp"):
+            kind = sysfs.read_str(f"{base}/type") or "?"
+            name = f"{zone.name}:{kind}"
+            if NOT_TEMPERATURE.search(kind):
+                found.rejected[name] = "not a temperature (a battery current limiter's voltage, current or level)"
+            elif found._accept(name, f"{base}/temp"):
                 found.temp_files[name] = f"{base}/temp"
+                found._classify(name, kind)
         for temp in sysfs.glob("/sys/class/hwmon/hwmon*/temp*_input"):
             base = f"/sys/class/hwmon/{temp.parent.name}"
             chip = sysfs.read_str(f"{base}/name") or temp.parent.name
             label = sysfs.read_str(f"{base}/{temp.name.replace('_input', '_label')}") or temp.name
             if found._accept(f"{chip}:{label}", f"{base}/{temp.name}"):
                 found.temp_files[f"{chip}:{label}"] = f"{base}/{temp.name}"
+                found._classify(f"{chip}:{label}", chip)
         for cpu in sysfs.glob("/sys/devices/system/cpu/cpu[0-9]*"):
             base = f"/sys/devices/system/cpu/{cpu.name}"
             cur, top = f"{base}/cpufreq/scaling_cur_freq", f"{base}/cpufreq/cpuinfo_max_freq"
@@ -103,8 +137,20 @@ class ThermalSensors:
                 counter = f"{base}/thermal_throttle/{kind}_throttle_count"
                 if sysfs.read_int(counter) is not None:
                     found.throttle_files.append(counter)
-        found.pi_throttle = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) is not None
+        reply = sysfs.gencmd("get_throttled")
+        found.pi_throttle = parse_get_throttled(reply.text) is not None
+        found.pi_transport = reply.transport if found.pi_throttle else None
         return found
+
+    def _classify(self, name: str, kind: str) -> None:
+        """Note a CPU zone, and the skin zone by preference (the first match of the best pattern)."""
+        if CPU_ZONE.match(kind):
+            self.cpu_zones.append(name)
+        rank = next((i for i, pattern in enumerate(SKIN_ZONES) if pattern.search(kind)), None)
+        if rank is not None and (self.skin_zone is None or rank < self._skin_rank):
+            self.skin_zone, self._skin_rank = name, rank
+
+    _skin_rank = len(SKIN_ZONES)  # the chosen skin zone's place in SKIN_ZONES (not a dataclass field)
 
     def _accept(self, name: str, path: str) -> bool:
         raw = sysfs.read_int(path)
@@ -137,7 +183,7 @@ class ThermalSensors:
                 ratios[cpu] = cur / top
                 mhz[cpu] = cur / 1000
         counts = [sysfs.read_int(f) for f in self.throttle_files]
-        pi = parse_get_throttled(sysfs.run_command(("vcgencmd", "get_throttled"))) if self.pi_throttle else None
+        pi = parse_get_throttled(sysfs.gencmd("get_throttled").text) if self.pi_throttle else None
         failed = (sum(v is None for v in temps.values()) + len(self.freq_files) - len(ratios)
                   + sum(c is None for c in counts) + (self.pi_throttle and pi is None))
         return ThermalReading(
@@ -150,6 +196,8 @@ class ThermalSensors:
             read_errors=int(failed),
             cpu_freq_ratio=ratios, cpu_freq_mhz=mhz,
             cpu_busy_s=cputime.per_cpu_busy_s() if ratios else {},
+            cpu_temp_c=max((temps[n] for n in self.cpu_zones if temps.get(n) is not None), default=None),
+            skin_temp_c=temps.get(self.skin_zone) if self.skin_zone else None,
         )
 
     def hottest_c(self) -> float | None:
@@ -162,15 +210,25 @@ class ThermalSensors:
         if not self.freq_files:
             missing.append("no cpufreq (a VM, or the driver is not loaded)")
         if not self.has_throttle_indicator:
-            missing.append("no thermal_throttle counters and no vcgencmd get_throttled")
+            missing.append("no thermal_throttle counters and no Pi get_throttled (firmware mailbox or vcgencmd)")
         return {
             "temperatures": sorted(self.temp_files),
             "cpufreq_cpus": len(self.freq_files),
             "throttle_counters": len(self.throttle_files),
             "pi_get_throttled": self.pi_throttle,
+            "pi_get_throttled_via": self.pi_transport,
             "rejected": dict(self.rejected),
+            "cpu_zones": list(self.cpu_zones),
+            "skin_zone": self.skin_zone,
+            "temp_basis": self.temp_basis(),
             "missing": missing,
         }
+
+    def temp_basis(self) -> str:
+        """What 'max °C' is the maximum of."""
+        if self.cpu_zones:
+            return f"the hottest of {len(self.cpu_zones)} CPU zone(s)"
+        return f"the hottest of all {len(self.temp_files)} zone(s): none is named as a CPU's"
 
     def poller(self, clock: Callable[[], int] = time.perf_counter_ns) -> Poller[ThermalReading]:
         return Poller(self.read, 1 / RATE_HZ, clock, name="thermal-sampler")
@@ -189,6 +247,7 @@ class ThermalSummary:
     onset_basis: str | None
     unavailable: list[str]
     freq_basis: str | None = None  # the CPUs freq_ratio is over and their weights (on_busy_cpus)
+    skin_temp_max_c: float | None = None  # the skin sensor's highest reading (phones throttle on it)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -258,6 +317,22 @@ def _weighted(reading: ThermalReading, weights: dict[str, float], basis: str) ->
     return replace(reading, freq_ratio=ratio, freq_mhz=mhz, freq_basis=basis)
 
 
+UNDER_VOLTAGE_ADVICE = ("the supply dropped below about 4.63 V (under-voltage), so the firmware capped the "
+                        "clocks: use a stronger power supply (a Pi 5 wants the 27 W 5 V / 5 A USB-C supply) and a "
+                        "short cable, and power USB disks separately; cooling will not help")
+THERMAL_ADVICE = "add --delay or --cooldown-to, or improve cooling"
+
+
+def throttle_advice(reasons: list[str]) -> str:
+    """What to do about the throttling seen: power for under-voltage, cooling for heat. "throttled" and
+    "frequency capped" follow either cause, so they alone point at neither and get the cooling advice."""
+    power = any(r.startswith("under-voltage") for r in reasons)
+    heat = any(not r.startswith(("under-voltage", "throttled", "frequency capped")) for r in reasons)
+    if power:
+        return f"{UNDER_VOLTAGE_ADVICE}; and {THERMAL_ADVICE}" if heat else UNDER_VOLTAGE_ADVICE
+    return THERMAL_ADVICE
+
+
 def _pi_reasons(reading: ThermalReading, first: ThermalReading) -> list[str]:
     """Pi conditions active now, plus "has occurred" bits that were not set at the start."""
     if reading.pi_throttled is None:
@@ -300,6 +375,7 @@ def freq_drop_onset(readings: list[ThermalReading], early_fraction: float = 0.1)
 
 def summarize(readings: list[ThermalReading], has_indicator: bool, use_freq_drop: bool = False) -> ThermalSummary:
     temps = [r.temp_max_c for r in readings if r.temp_max_c is not None]
+    skin = [r.skin_temp_c for r in readings if r.skin_temp_c is not None]
     ratios = [r.freq_ratio for r in readings if r.freq_ratio is not None]
     onset, reasons = _indicator_onset(readings) if readings else (None, [])
     basis = "throttle indicator" if onset is not None else None
@@ -325,6 +401,7 @@ def summarize(readings: list[ThermalReading], has_indicator: bool, use_freq_drop
         onset_basis=basis,
         unavailable=unavailable,
         freq_basis=next((r.freq_basis for r in readings if r.freq_basis), None),
+        skin_temp_max_c=max(skin) if skin else None,
     )
 
 

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from profiler.analysis import battery_life
 from profiler.measure import adaptive
 from profiler.platform.device import Device
 from profiler.report import energy_text, terminal, terminal_views
@@ -92,19 +93,22 @@ class RunDisplay:
             message=redrawn(lambda text: progress.console.print(f"[dim]{text}[/dim]")),
             tests_planned=redrawn(lambda total: progress.update(task, total=total)),
             test_started=redrawn(
-                lambda model, test: progress.update(task, description=f"{model} {test.name} t={test.n_threads}")),
+                lambda model, test: progress.update(task, description=f"{model} {test.name} t={test.n_threads}"
+                                                                      + ("" if test.cpu_mask == "0x0" else f" C={test.cpu_mask}"))),
             repetition_done=redrawn(lambda: progress.advance(task)),
             row_done=lambda row: None,
         )
 
-    def final(self, run: RunResult, reports_dir: Path, wide: bool = False) -> None:
-        print_results(run, wide=wide)
+    def final(self, run: RunResult, reports_dir: Path, wide: bool = False,
+              answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> None:
+        print_results(run, wide=wide, answer=answer)
         out_console.print(f"\nsaved to {reports_dir / run.run_id}/ (results.json, results.csv, results.md)")
 
 
-def print_results(run: RunResult, console: Console = out_console, wide: bool = False) -> None:
+def print_results(run: RunResult, console: Console = out_console, wide: bool = False,
+                  answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> None:
     """The results table fitted to the console (``wide``: every column), then device, warnings and
-    one quotable line per model."""
+    one quotable line per model (with its battery life for ``answer`` where the device has a battery)."""
     threads = {r.n_threads for r in run.rows}
     title = "profiler results (llama-bench tests" + (f", {threads.pop()} threads)" if len(threads) == 1 else ")")
     terminal.print_table(console, title, terminal_views.run_columns(run.rows), run.rows, wide)
@@ -123,15 +127,18 @@ def print_results(run: RunResult, console: Console = out_console, wide: bool = F
             f"read bandwidth {_fmt(bw.get('read_gbps'), '.1f')} GB/s (measured) | {' '.join(device.get('isa', []))}"
         )
     llama = (device.get("runtime") or {}).get("llama.cpp", {})
-    if llama:
-        console.print(f"runtime: llama-cpp-python {llama.get('llama_cpp_python')}")
+    if llama.get("llama_cpp_python"):
+        console.print(f"runtime: llama-cpp-python {llama['llama_cpp_python']}")
     console.print(energy_text.provenance_line(device.get("energy")))
+    capacity = battery_life.capacity_of(device)
+    if capacity.packs:  # a machine without a battery prints nothing more (results.json says why)
+        console.print(energy_text.capacity_line(capacity))
     for line in filter(None, (energy_text.sustained_line(r) for r in run.rows)):
         console.print(line)
     warnings = list(run.warnings) + list(device.get("notes") or []) + [w for r in run.rows for w in r.warnings]
     for w in dict.fromkeys(warnings):
         console.print(f"[yellow]warning:[/yellow] {w}")
-    for line in terminal_views.closing_lines(run.rows, device):
+    for line in terminal_views.closing_lines(run.rows, device, answer=answer):
         console.print(Text(line, style="bold"))
 
 
@@ -152,6 +159,13 @@ def print_device(fp: Device, console: Console = out_console) -> None:
         ("board", fp.board or "n/a (not an ARM board with a device tree)"),
         ("Python", fp.python),
     ]
+    capacity = battery_life.capacity_of(fp.to_dict())
+    # the capacity battery life is computed from, or why a battery gives none; a machine without a
+    # battery gets no row (its JSON says "no battery")
+    if capacity.packs:
+        rows.append(("battery", energy_text.capacity_line(capacity).removeprefix("battery: ")))
+    elif capacity.unavailable != "no battery":
+        rows.append(("battery", f"capacity unavailable, because {capacity.unavailable}"))
     rows += [("note", note) for note in fp.notes]
     for name, info in fp.runtime.items():
         for key, value in info.items():
@@ -168,5 +182,5 @@ def print_device(fp: Device, console: Console = out_console) -> None:
                 f"{bw['threads']} threads{note})",
             ))
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(value))  # as text: "pip install 'profiler[onnx]'" is not markup
     console.print(table)

@@ -49,10 +49,50 @@ def energy_cell(row: TestResult) -> str:
     return f"{text} system-wide" if row.energy_attribution == "system-wide" else text
 
 
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _range(ci, fmt) -> str:
+    if ci is None:
+        return ""
+    low, high = ci
+    return f" ({fmt(low)}-{fmt(high) if high is not None else 'unbounded'})"
+
+
+def capacity_line(capacity) -> str:
+    """The battery the battery life is of, e.g. "battery: 25.5 Wh, full (today's, worn); BAT0: energy_full
+    (µWh), design 38.9 Wh"."""
+    packs = "; ".join(f"{p.name}: {p.source}" + (f", design {p.design_wh:.3g} Wh" if p.design_wh else "")
+                      + ("" if p.measured else " (est.)") for p in capacity.packs)
+    return f"battery: {capacity.wh:.3g} Wh, {capacity.to_dict()['basis']}; {packs}"
+
+
+def battery_text(life) -> str:
+    """Answers per charge and hours of generation with their 95% intervals, e.g. "1,302 answers/charge
+    (1,233-1,379) of 512+256 tokens, 10 h generation (9.43-10.6)"; "(est.)" from an estimate."""
+    if life.unavailable:
+        return f"battery life {life.unavailable}"
+    mark = "" if life.measured else " (est.)"
+    text = (f"{_count(life.answers_per_charge)} answers/charge{_range(life.answers_per_charge_ci95, _count)} of "
+            f"{life.prompt_tokens}+{life.answer_tokens} tokens{mark}")
+    if life.generation_hours is not None:
+        text += f", {life.generation_hours:.3g} h generation{_range(life.generation_hours_ci95, lambda v: f'{v:.3g}')}{mark}"
+    return text
+
+
+def skin_temp_max_c(row: TestResult) -> float | None:
+    """A phone's skin temperature over the test (thermal_detail's summary), where a zone is named as one."""
+    return ((row.thermal_detail or {}).get("summary") or {}).get("skin_temp_max_c")
+
+
 def thermal_cell(row: TestResult) -> str:
-    """Hottest zone and mean clock ratio, e.g. "61 °C, 92% clk, THROTTLED"."""
+    """Hottest CPU zone, a phone's skin, mean clock ratio, e.g. "61 °C, skin 38 °C, 92% clk, THROTTLED"."""
     temp, ratio = row.temp_max_c, row.freq_ratio
     parts = [f"{temp:.0f} °C" if temp is not None else "n/a °C", f"{ratio:.0%} clk" if ratio is not None else "n/a clk"]
+    skin = skin_temp_max_c(row)
+    if skin is not None:
+        parts.insert(1, f"skin {skin:.0f} °C")
     if row.throttled:
         parts.append("THROTTLED")
     return ", ".join(parts)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from profiler.report import plots
+from profiler.analysis import battery_life
+from profiler.platform import placement
+from profiler.report import energy_text, plots
 from profiler.report.terminal import joules
 from profiler.results.schema import RunResult
 
@@ -63,8 +65,10 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         ["OS", f"{d.get('os')} (kernel {d.get('kernel')})"], ["board", d.get("board") or "n/a"],
         ["read bandwidth", f"{bw:.1f} GB/s (measured)" if bw else "not measured"],
     ]
+    placed = any(placement.is_placed(r.cpu_mask) for r in run.rows)  # a cores column only then, as in the console
     result_rows = [
-        [r.model_name, r.quant_type, r.test, str(r.n_threads), f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", _fmt(r.ttft_ms, ".1f"),
+        [r.model_name, r.quant_type, r.test, str(r.n_threads) + (f" on {_cores(r)}" if placed else ""),
+         f"{r.avg_ts:.2f} ± {r.stddev_ts:.2f}", _fmt(r.ttft_ms, ".1f"),
          _fmt(r.itl_ms_p50), _fmt(r.model_peak_rss_bytes and r.model_peak_rss_bytes / 2**20, ".0f"),
          f"{(r.peak_rss_bytes or 0) / 2**20:.0f} MiB", _fmt(r.bw_fraction), _energy_cell(r)]
         for r in run.rows
@@ -80,7 +84,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         f"<h1>profiler run {_e(run.run_id)}</h1><p>{_e(run.created)} &middot; <code>{_e(run.command)}</code></p>",
         "<h2>Device</h2>", _table(["", ""], [[k, str(v)] for k, v in device_rows], left=2),
         "<h2>Results</h2>",
-        _table((["device"] if fleet else []) + ["model", "quant", "test", "threads", "t/s", "TTFT ms", "ITL p50 ms",
+        _table((["device"] if fleet else []) + ["model", "quant", "test", "threads on cores" if placed else "threads", "t/s", "TTFT ms", "ITL p50 ms",
                                                 "model peak MiB", "peak RSS", "bw frac", "J/token"],
                result_rows, left=4 if fleet else 3),
     ]
@@ -93,6 +97,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
               {True: "yes", False: "dominated", None: "not compared"}[s.on_frontier]] for s in board.scores],
         ))
         parts += [f"<p>{_e(n)}</p>" for n in ([board.reference_note] if board.reference_note else []) + board.notes]
+    parts += _battery_section(run)
     parts += list(sections)
     parts += ["<h2>Plots</h2>", _plots(run, board)]
     if run.failures:
@@ -105,6 +110,30 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
         parts += [f"<p class='warn'>{_e(w)}</p>" for w in warnings]
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _battery_section(run: RunResult) -> list[str]:
+    """Answers per charge and hours of generation per model, where the device has a battery (a
+    page of a machine without one has no such section; results.json says why)."""
+    capacity = battery_life.capacity_of(run.device)
+    if not capacity.packs:
+        return []
+    lives = battery_life.run_battery_life(run.rows, run.device)["models"]
+
+    def cell(value, ci, fmt, measured):
+        if value is None:
+            return "unavailable"
+        interval = f" ({fmt(ci[0])}-{fmt(ci[1]) if ci[1] is not None else 'unbounded'})" if ci else ""
+        return f"{fmt(value)}{interval}{'' if measured else ' (est.)'}"
+
+    rows = [[f"{m['model']} {m['quant']}", str(m["n_threads"]),
+             m["unavailable"] or cell(m["answers_per_charge"], m["answers_per_charge_ci95"], "{:,.0f}".format, m["measured"]),
+             "" if m["unavailable"] else cell(m["generation_hours"], m["generation_hours_ci95"], "{:.3g}".format, m["measured"]),
+             m["provenance"] + (f"; no interval: {m['interval_note']}" if m["interval_note"] else "")] for m in lives]
+    shape = f"{battery_life.DEFAULT_ANSWER[0]}-token prompt, {battery_life.DEFAULT_ANSWER[1]}-token answer"
+    return ["<h2>Battery life</h2>", f"<p>{_e(energy_text.capacity_line(capacity))}; answers of a {shape}; "
+            "95% intervals from the J/token intervals (docs/energy.md, \"Battery life\", says what they leave out)</p>",
+            _table(["model", "threads", "answers per charge", "hours of generation", "provenance"], rows, left=2)]
 
 
 def _fleet_device_line(info: dict) -> str:
@@ -139,6 +168,14 @@ def _est(score, text: str) -> str:
     """A figure derived from an estimated energy says so (issue #10, item 4)."""
     estimated = score.config.j_per_decode_token is not None and not score.config.energy_measured
     return f"{text} (est.)" if estimated else text
+
+
+def _cores(row) -> str:
+    """The CPUs the kernel reported for a placed row, and their clusters; "any CPU" without a placement."""
+    if not row.cpu_affinity:
+        return "any CPU"
+    where = f"CPU{'s' if len(row.cpu_affinity) > 1 else ''} {placement.cpu_list_text(row.cpu_affinity)}"
+    return f"{where} ({row.cpu_cores})" if row.cpu_cores else where
 
 
 def _recommended_key(board) -> str | None:

@@ -8,6 +8,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from profiler.analysis import scoring
 from profiler.analysis.scoring import PARETO_NOISE, Recommendation, Scoreboard
 from profiler.quality.evaluate import EvalResult
 
@@ -100,7 +101,8 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
     if rec.best is None:
         console.print(f"[bold red]no recommendation:[/bold red] {rec.why}")
     else:
-        console.print(f"[bold green]recommended:[/bold green] {rec.best.config.key} - {rec.why}")
+        setting = scoring.setting_text(rec.best.config)  # quant, threads and the cores they ran on
+        console.print(f"[bold green]recommended:[/bold green] {rec.best.config.key} ({setting}) - {rec.why}")
     for i, s in enumerate(rec.runners_up, start=2):
         c = s.config
         quality = f"{s.accuracy_pct:.2f}% ({s.accuracy.label()})" if s.accuracy else f"no {s.metric} score"

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from profiler.analysis import battery_life
 from profiler.analysis.density import fmt_params
 from profiler.measure import adaptive
+from profiler.platform import placement
 from profiler.report import energy_text
 from profiler.report.terminal import (
     Column,
@@ -80,6 +82,19 @@ def _ci(row: TestResult) -> str | None:
     return None if ci is None else f"±{ci:.1%} n={row.repetitions}"
 
 
+def placed(rows: Sequence[TestResult]) -> bool:
+    """Whether some row ran under a placement (a mask other than llama-bench's 0x0)."""
+    return any(placement.is_placed(r.cpu_mask) for r in rows)
+
+
+def _cores(row: TestResult) -> str | None:
+    """The CPUs the test's threads were allowed (read back from the kernel) and their clusters."""
+    if not row.cpu_affinity:
+        return None
+    where = placement.cpu_list_text(row.cpu_affinity)
+    return f"{where} ({row.cpu_cores})" if row.cpu_cores else where
+
+
 def run_columns(rows: Sequence[TestResult]) -> list[Column]:
     names = short_model_names([(r.model_name, r.quant_type) for r in rows])
 
@@ -88,7 +103,10 @@ def run_columns(rows: Sequence[TestResult]) -> list[Column]:
 
     return [
         Column("model", model, "left", core=True, shrink=True),
-        Column("threads", lambda r: str(r.n_threads), core=varies(rows, "n_threads")),
+        Column("threads", lambda r: str(r.n_threads), core=varies(rows, "n_threads") or placed(rows)),
+        # as llama-bench's cpu_mask column: in view when some test was placed (-C, --cores, the big-cluster
+        # default), else with --wide; rows stored before placements have no such column at all
+        *([Column("cores", _cores, "left", core=placed(rows), shrink=True)] if any(r.cpu_affinity for r in rows) else []),
         Column("test", lambda r: r.test, "left", core=True),
         Column("t/s", lambda r: rate_pm(r.avg_ts, r.stddev_ts) + adaptive.target_mark(r), core=True),
         Column("TTFT", lambda r: None if r.ttft_ms is None else seconds(r.ttft_ms / 1e3), core=True),
@@ -112,16 +130,23 @@ def _is_prompt_only(row: TestResult) -> bool:
     return (row.n_prompt or 0) > 0 and not (row.n_gen or 0)
 
 
-def closing_lines(rows: Sequence[TestResult], device: Mapping, where: str | None = None) -> list[str]:
+def closing_lines(rows: Sequence[TestResult], device: Mapping, where: str | None = None,
+                  answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> list[str]:
     """One quotable line per model at its fastest thread count, e.g.
     "smollm2-135m Q4_1 on AMD EPYC (2 threads): 300 t/s prompt, 123 t/s generation, 196 MiB, 95 mJ/token (est.)".
-    ``where`` replaces the device's short name after "on" (the fleet names the device and its CPU)."""
+    ``where`` replaces the device's short name after "on" (the fleet names the device and its CPU).
+    Where the device has a battery, its life for an ``answer`` (prompt, answer tokens) follows; a
+    device without one gets nothing more (its JSON says why)."""
     names = short_model_names([(r.model_name, r.quant_type) for r in rows])
     where = where or short_device(device)
+    capacity = battery_life.capacity_of(device)
     lines = []
     for key, label in names.items():
         mine = [r for r in rows if (r.model_name, r.quant_type) == key]
-        lines.append(f"{label} on {where} " + _closing_figures(mine))
+        line = f"{label} on {where} " + _closing_figures(mine)
+        if capacity.packs:
+            line += "; " + energy_text.battery_text(battery_life.battery_life(battery_life.fastest(mine), capacity, answer))
+        lines.append(line)
     return lines
 
 
@@ -133,11 +158,8 @@ def _generation_ts(gen: Sequence[TestResult]) -> float | None:
 
 
 def _closing_figures(rows: Sequence[TestResult]) -> str:
-    def speed(r):
-        return r.decode_ts or r.prefill_ts or 0.0
-
-    threads = max(rows, key=speed).n_threads
-    mine = [r for r in rows if r.n_threads == threads]
+    mine = battery_life.fastest(rows)
+    threads = mine[0].n_threads
     prompt = [r for r in mine if _is_prompt_only(r)] or [r for r in mine if r.prefill_ts]
     gen = [r for r in mine if (r.n_gen or 0) > 0 and r.decode_ts is not None]
     parts = []
@@ -163,6 +185,16 @@ def params_text(total: int | None, active: int | None) -> str:
     if not total:
         return "n/a"
     return fmt_params(total) if not active or active == total else f"{fmt_params(total)} (active {fmt_params(active)})"
+
+
+def _answers_cell(s) -> str | None:
+    """Answers per full charge with its 95% interval, "(est.)" from an estimate."""
+    c = s.config
+    if c.answers_per_charge is None:
+        return None
+    ci = c.answers_per_charge_ci95
+    interval = f" ({ci[0]:,.0f}-{f'{ci[1]:,.0f}' if ci[1] is not None else 'unbounded'})" if ci else ""
+    return f"{c.answers_per_charge:,.0f}{interval}{'' if c.battery_measured else EST}"
 
 
 def scoreboard_columns(board) -> list[Column]:
@@ -194,6 +226,8 @@ def scoreboard_columns(board) -> list[Column]:
         Column("decode t/s", lambda s: rate(s.config.decode_tps, ""), core=True, why_na=lambda ss: "no generation test"),
         Column("peak mem", lambda s: size(s.config.peak_rss_bytes), core=True),
         Column("J/1k tok" + header_mark, energy, core=True, why_na=lambda ss: "energy unavailable"),
+        # only runs on a device with a battery have it: the column is dropped when none does
+        Column("answers/charge", _answers_cell, core=True, why_na=lambda ss: "no battery"),
         Column(f"{board.metric} %", lambda s: fmt(s.accuracy_pct, ".1f"), core=True, why_na=lambda ss: f"no {board.metric} score"),
         Column("provenance", lambda s: s.accuracy.label() if s.accuracy else None, "left", shrink=True,
                why_na=lambda ss: "no accuracy source"),

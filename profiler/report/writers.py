@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from profiler import atomic
+from profiler.analysis import battery_life
 from profiler.errors import UserError
+from profiler.platform import placement
 from profiler.report.energy_text import energy_cell
-from profiler.results.schema import RunResult, TestResult
+from profiler.results.schema import RunResult, TestResult, json_safe
 
 FORMATS = ("json", "jsonl", "csv", "md")
 
@@ -92,12 +94,25 @@ def _csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def _md_columns(rows: list[TestResult]) -> list[tuple[str, Callable[[TestResult], str]]]:
+    """MD_COLUMNS, plus llama-bench's cpu_mask after threads when some test was placed (as llama-bench
+    prints it only when it is not the default) and the CPUs the kernel reported beside it."""
+    if not any(placement.is_placed(r.cpu_mask) for r in rows):
+        return MD_COLUMNS
+    at = [name for name, _ in MD_COLUMNS].index("threads") + 1
+    extra = [("cpu_mask", lambda r: r.cpu_mask or "n/a"),
+             ("CPUs", lambda r: placement.cpu_list_text(r.cpu_affinity) if r.cpu_affinity else "n/a")]
+    return MD_COLUMNS[:at] + extra + MD_COLUMNS[at:]
+
+
 def _markdown(run: RunResult) -> str:
     rows = run.rows
-    header = "| " + " | ".join(name for name, _ in MD_COLUMNS) + " |"
-    rule = "| " + " | ".join("---:" if name not in ("model", "backend", "test") else "---" for name, _ in MD_COLUMNS) + " |"
+    columns = _md_columns(rows)
+    header = "| " + " | ".join(name for name, _ in columns) + " |"
+    rule = "| " + " | ".join("---:" if name not in ("model", "backend", "test", "CPUs") else "---"
+                             for name, _ in columns) + " |"
     lines = [header, rule]
-    lines += ["| " + " | ".join(fn(r) for _, fn in MD_COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(fn(r) for _, fn in columns) + " |" for r in rows]
     build = rows[0].build_commit if rows else "?"
     lines.append("")
     lines.append(f"build: {build}")
@@ -114,10 +129,16 @@ def _markdown(run: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_json(run: RunResult, answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> dict:
+    """results.json: the run, and its battery life (answers per charge, hours of generation) or why
+    there is none ("unavailable, because no battery")."""
+    return {**run.to_dict(), "battery_life": json_safe(battery_life.run_battery_life(run.rows, run.device, answer))}
+
+
 def save_run(run: RunResult, reports_dir: Path) -> Path:
     """(Re)write ``reports/<run-id>/results.{json,csv,md}``; called after every finished test."""
     folder = reports_dir / run.run_id
-    atomic.write_user_file(folder / "results.json", json.dumps(run.to_dict(), indent=2) + "\n")
+    atomic.write_user_file(folder / "results.json", json.dumps(run_json(run), indent=2) + "\n")
     atomic.write_user_file(folder / "results.csv", render(run, "csv"))
     atomic.write_user_file(folder / "results.md", render(run, "md"))
     return folder

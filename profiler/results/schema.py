@@ -13,7 +13,10 @@ import secrets
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+# 2: rows record their placement (cpu_mask, cpu_strict, cpu_affinity, cpu_cores); version-1 files
+# still load, their rows without a placement (None)
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FLASH_ATTN_INT = {"auto": -1, "off": 0, "on": 1}
 
 
@@ -145,6 +148,12 @@ class TestResult:
     warmup_passes: int = 0  # llama-bench's short pass + full passes dropped until two agreed
     trend_drift_rel: float | None = None  # with stop_reason "trend": fitted t/s change over the run
     test_wall_s: float | None = None  # the whole test: warm-up, every pass, untimed parts (depth fill, token choice)
+    # --- placement (-C/--cpu-mask, --cores; docs/measurement.md "Placement"); None: stored before it ---
+    cpu_mask: str | None = None  # llama-bench's: the mask asked for, 0x0 = no placement
+    cpu_strict: bool | None = None  # llama-bench's --cpu-strict
+    # the CPUs the measuring process's threads were allowed, read back with sched_getaffinity after the test
+    cpu_affinity: list[int] | None = None
+    cpu_cores: str | None = None  # the core clusters those CPUs are on: "4× Cortex-A76"
     # raw samples and provenance behind the fields above
     energy_detail: dict = field(default_factory=dict)
     thermal_detail: dict = field(default_factory=dict)
@@ -265,10 +274,11 @@ def row_from_dict(data: dict) -> TestResult:
 def load_run(path: str | Path) -> RunResult:
     data = json.loads(Path(path).read_text())
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         from profiler.errors import UserError
 
-        raise UserError(f"{path}: results schema version {version} is not supported (this profiler reads {SCHEMA_VERSION})")
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise UserError(f"{path}: results schema version {version} is not supported (this profiler reads {readable})")
     return RunResult(
         run_id=data["run_id"],
         created=data["created"],

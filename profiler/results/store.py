@@ -73,10 +73,13 @@ def m002_density_reports(db: sqlite3.Connection) -> None:
 def row_key(model_name: str, config) -> str:
     """Identity of one test within a run (what --resume skips when it is already stored)."""
     c = config
-    return (
+    key = (
         f"{model_name}|p{c.n_prompt}|n{c.n_gen}|d{c.n_depth}|t{c.n_threads}|b{c.n_batch}|ub{c.n_ubatch}"
         f"|k{c.type_k}|v{c.type_v}|fa{c.flash_attn}"
     )
+    # a placement only when there is one, so the keys of runs stored before placements still match
+    mask, strict = getattr(c, "cpu_mask", "0x0"), getattr(c, "cpu_strict", 0)
+    return key + (f"|C{mask}" if mask != "0x0" else "") + ("|strict" if strict else "")
 
 
 class Store:

@@ -32,7 +32,7 @@ def plan_all_local(sweep: Sweep, force: bool = False) -> tuple[list[str], list[s
             info = read_model_info(entry.path, entry.format)
             if getattr(info, "architecture", None) == "clip":
                 raise UserError("a vision projector (mmproj), not a language model")
-            worst = preflight.worst_estimate(info, tests)  # the estimate profile() refuses with
+            worst = preflight.worst_estimate(info, tests, sweep.use_mmap)  # the estimate profile() refuses with
             preflight.check_memory(entry.name, worst, device.ram_available_bytes, force)
         except UserError as exc:
             text = str(exc)

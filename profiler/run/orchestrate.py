@@ -28,7 +28,7 @@ from profiler.platform import device as device_mod
 from profiler.platform import sysfs
 from profiler.results.schema import RunResult, TestResult, new_run_id, recover_failures
 from profiler.results.store import Store, row_key
-from profiler.run import isolate, preflight
+from profiler.run import isolate, placement_advice, preflight
 from profiler.run.job import Job
 from profiler.run.model_sweep import measure_model
 from profiler.run.options import Callbacks, RunInterrupted, RunOptions
@@ -107,13 +107,15 @@ def profile(
     specs = ledger.specs(cb.message)
     load_before = sysfs.load_average()
     device = device_mod.fingerprint()  # /proc and /sys only: the probes wait until the input is checked
-    tests = energy_run.select_tests(expand(ledger.plan.sweep, default_threads=device.physical_cores), options.energy)
+    tests = energy_run.select_tests(expand(ledger.plan.sweep, device.physical_cores, device.core_clusters,
+                                           device.logical_cores), options.energy)
     run = ledger.run(device.to_dict())
     busy = stability.busy_warning(load_before[0] if load_before else None, device.logical_cores)
     if busy:
         run.warnings.append(busy)
     run.warnings.extend(w for w in options.warnings if w not in run.warnings)  # a resumed run has them already
-    models = _checked_models(specs, tests, device, run, options, cb)
+    _placement_notes(ledger.plan.sweep, tests, device, run, cb)
+    models = _checked_models(specs, tests, ledger.plan.sweep.use_mmap, device, run, options, cb)
     _describe(device, tests, options)
     session = energy_run.open_session(options.energy, device.cpu_model, device.board, cb.message,
                                       options.energy_session)
@@ -127,18 +129,30 @@ def profile(
     except KeyboardInterrupt:
         recorder.finish("interrupted")
         raise RunInterrupted(run.run_id) from None
+    run.warnings.extend(w for w in placement_advice.measured_comparison(run.rows, device.core_clusters)
+                        if w not in run.warnings)
     done = recorder.store.done_keys(run.run_id)
     recover_failures(earlier, lambda f: all(row_key(f["model"], t) in done for t in tests))
     recorder.finish("failed" if run.open_failures else "done")
     return run
 
 
-def _checked_models(specs: list[ModelSpec], tests: list[TestConfig], device: device_mod.Device, run: RunResult,
-                    options: RunOptions, cb: Callbacks) -> list[tuple[ModelSpec, Path, ModelInfo]]:
+def _placement_notes(sweep: Sweep, tests: list[TestConfig], device: device_mod.Device, run: RunResult,
+                     cb: Callbacks) -> None:
+    """Say where the tests run when the run chose (the big cluster), and warn of threads on little cores."""
+    note = placement_advice.default_note(sweep, device.core_clusters)
+    if note:
+        cb.message(note)
+    run.warnings.extend(w for w in placement_advice.thread_warnings(tests, device.core_clusters)
+                        if w not in run.warnings)
+
+
+def _checked_models(specs: list[ModelSpec], tests: list[TestConfig], use_mmap: bool, device: device_mod.Device,
+                    run: RunResult, options: RunOptions, cb: Callbacks) -> list[tuple[ModelSpec, Path, ModelInfo]]:
     """Resolve and check every model before measuring any, so bad input stops the run up front."""
     models = [(spec, catalog_mod.resolve(spec, progress=cb.message)) for spec in specs]
     models = [(spec, path, read_model_info(path, spec.format)) for spec, path in models]
-    run.warnings.extend(preflight.check_models(models, tests, device.ram_available_bytes, options.force))
+    run.warnings.extend(preflight.check_models(models, tests, device.ram_available_bytes, options.force, use_mmap))
     return models
 
 

@@ -9,7 +9,7 @@ the row after it is built.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from profiler import stats
 from profiler.backends.base import Backend, ModelFacts
@@ -18,6 +18,7 @@ from profiler.measure.adaptive import AutoReps
 from profiler.measure.plan import Sweep, TestConfig
 from profiler.measure.runner import TestTimings
 from profiler.models.modelinfo import ModelInfo, fixed_kv_type
+from profiler.platform import placement
 from profiler.results.schema import FLASH_ATTN_INT, TestResult
 from profiler.run.job import Job
 
@@ -39,6 +40,7 @@ class Measured:
     timings: TestTimings
     memory: dict  # measure/memory.row_fields: the peak during the test
     energy: dict  # measure/session.row_fields: energy, thermal, sustained; its ``warnings``
+    affinity: list[int] = field(default_factory=list)  # the process's CPUs after the test (sched_getaffinity)
 
 
 def repetition_rule(sweep: Sweep, energy_target: float | None = None) -> int | AutoReps:
@@ -112,9 +114,15 @@ def build_row(job: Job, model: LoadedModel, test: TestConfig, n_ctx: int, measur
         uss_bytes=mem.uss_bytes,
         weight_bytes_per_token=info.weight_bytes_per_token,
         session_options=backend.session_options,
+        **_placement_fields(job, test, measured.affinity),
     )
     # the trackers' fields last: in sustained mode the energy fields rename the test
     return TestResult(**{**fields, **speed, **bw, **reps, **measured.memory, **energy}, warnings=warnings)
+
+
+def _placement_fields(job: Job, test: TestConfig, affinity: list[int]) -> dict:
+    return dict(cpu_mask=test.cpu_mask, cpu_strict=bool(test.cpu_strict), cpu_affinity=list(affinity) or None,
+                cpu_cores=placement.describe_cpus(affinity, job.device.core_clusters) if affinity else None)
 
 
 def _speed_fields(test: TestConfig, timings: TestTimings, samples_ts: list[float]) -> dict:

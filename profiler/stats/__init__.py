@@ -6,7 +6,9 @@ interval of a mean whose samples may be autocorrelated (AR(1) effective sample s
 tests on proportions (two-proportion, McNemar, the sample size that would resolve a difference),
 the Wilson interval, intervals of a difference of proportions (paired and unpaired) and the
 equivalence test (TOST) read from them, trend tests (Mann-Kendall, Theil-Sen) and least squares with its intervals,
-including the inverse-prediction (calibration) interval of x from a new y.
+including the inverse-prediction (calibration) interval of x from a new y, and the half-width of a
+sum of an estimated (Student's t) part and a known part; how often a cost with an interval fits in
+a budget (answers per battery charge).
 
 Pure Python plus numpy, no SciPy: SciPy is a heavy install on a Raspberry Pi, and the few special
 functions needed here (the incomplete beta function, the normal tail via ``math.erfc``) are short.
@@ -14,6 +16,11 @@ The standard library's ``statistics`` is not used for mean and stdev because our
 and 0 for too few samples (as llama-bench reports them) where it raises.
 """
 
+from profiler.stats.budget import (  # noqa: F401
+    FitsInBudget,
+    fits_in_budget,
+    weighted_sum_half_width,
+)
 from profiler.stats.constants import (  # noqa: F401
     ALPHA,
     Z_80,
@@ -54,6 +61,7 @@ from profiler.stats.student import (  # noqa: F401
     AUTOCORR_MAX_RHO,
     AUTOCORR_MIN_N,
     AUTOCORR_MIN_RHO,
+    AUTOCORR_UPPER_Z,
     MeanInterval,
     ar1_variance_factor,
     betainc,
@@ -67,6 +75,7 @@ from profiler.stats.student import (  # noqa: F401
     mean_of_independent_half_width,
     student_t_two_sided_p,
     t_critical,
+    t_plus_known_half_width,
     welch_t_test,
 )
 from profiler.stats.summary import (  # noqa: F401

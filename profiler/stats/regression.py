@@ -13,6 +13,7 @@ import numpy as np
 from profiler.stats.constants import ALPHA, Z_95
 from profiler.stats.student import (
     t_critical,
+    t_plus_known_half_width,
 )
 
 # --------------------------------------------------------------------------- trends in a series
@@ -23,7 +24,7 @@ def mann_kendall_z(values: Sequence[float]) -> float:
     correction): rank-based, so one slow outlier does not make a trend."""
     x = np.asarray(values, dtype=float)
     n = len(x)
-    s = float(np.sign(x[None, :] - x[:, None])[np.triu_indices(n, 1)].sum())  # later minus earlier
+    s = float(np.triu(np.sign(x[None, :] - x[:, None]), 1).sum())  # later minus earlier, each pair once
     variance = n * (n - 1) * (2 * n + 5) / 18
     if s == 0 or variance <= 0:
         return 0.0
@@ -107,52 +108,51 @@ def inverse_prediction(line: LineFit, y0: float, var_low: float = 0.0, var_high:
     scatter plus y0's own error, of known variance ``var_low`` below y0 and ``var_high`` above it
     (inf: that side is open; 0: none known). The set of x0 with
 
-        |y0 - a - b x0| <= sqrt(t^2 s^2 (1 + 1/n + (x0 - xbar)^2 / Sxx) + z^2 var)
+        |y0 - a - b x0| <= H(x0),   H = t_plus_known_half_width(t s sqrt(c(x0)), z sqrt(var), n - 2)
 
-    s^2 the residual variance (t on n - 2 degrees of freedom), z the normal quantile for the known
-    part. From 2 degrees of freedom both parts share one Student's t at the Welch-Satterthwaite
-    degrees of freedom of their sum (evaluated at x_hat); the plain sum of the two parts'
-    half-widths in quadrature over-covered there (97.6% at 5 sizes, benchmarks/coverage.py). At one
-    degree of freedom Satterthwaite covered as little as 89% (the plug-in s^2 is often near 0), so
-    there the quadrature sum stays: conservative, never too narrow. The low end uses var_low, the
-    high end var_high (slope b > 0: a lower x0 is a lower line value, below y0)."""
+    c(x0) = 1 + 1/n + (x0 - xbar)^2 / Sxx, s the residual sd, t Student's t on n - 2 degrees of
+    freedom, z the normal quantile for the known part; the two half-widths combine in an L^p norm
+    (the larger at one df, near quadrature at many), which keeps coverage near 95% whatever the
+    ratio of the two parts (see t_plus_known_half_width for the rules that did not). Without a
+    known part this is the classical Fieller interval. The low end uses var_low, the high end
+    var_high (slope b > 0: a lower x0 is a lower line value, below y0). An end is None when
+    t s / sqrt(Sxx) >= b: the slope is not distinguishable from flat and the set is unbounded."""
     x_hat = (y0 - line.intercept) / line.slope
-    d = y0 - (line.intercept + line.slope * line.x_mean)  # y0 against the line at mean x
     t = t_critical(line.n - 2, alpha)
     z = Z_95 if alpha == ALPHA else NormalDist().inv_cdf(1 - alpha / 2)
-    low = _fieller_end(line, d, *_coverage_factors(line, x_hat, t, z, var_low, alpha), -1)
-    high = _fieller_end(line, d, *_coverage_factors(line, x_hat, t, z, var_high, alpha), 1)
+    low = _calibration_end(line, y0, x_hat, t, z * math.sqrt(var_low), -1)
+    high = _calibration_end(line, y0, x_hat, t, z * math.sqrt(var_high), 1)
     low = None if low is None else min(low, x_hat)  # a zero-width interval must still hold x_hat after rounding
     high = None if high is None else max(high, x_hat)
     return InversePrediction(x_hat, low, high, line.n - 2, t)
 
 
-SATTERTHWAITE_MIN_DF = 2  # below this the plug-in residual variance is too unstable (see inverse_prediction)
-
-
-def _coverage_factors(line: LineFit, x0: float, t: float, z: float, var: float, alpha: float) -> tuple[float, float]:
-    """(the scatter's coverage factor, the known part's squared half-width) for one end of the
-    calibration interval: t and z^2 var apart, or one t at the Satterthwaite degrees of freedom of
-    s^2 c + var (c = 1 + 1/n + (x0 - xbar)^2 / Sxx; var counts as exactly known)."""
-    df = line.n - 2
-    if df < SATTERTHWAITE_MIN_DF or not math.isfinite(var) or var <= 0 or not line.resid_sd:
-        return t, z * z * var
-    scatter = line.resid_sd ** 2 * (1 + 1 / line.n + (x0 - line.x_mean) ** 2 / line.sxx)
-    df_eff = min((scatter + var) ** 2 / (scatter * scatter / df), 10_000.0)
-    t_eff = t_critical(df_eff, alpha)
-    return t_eff, t_eff * t_eff * var
-
-
-def _fieller_end(line: LineFit, d: float, t: float, known_sq: float, sign: int) -> float | None:
-    """One end of the calibration set (sign -1: low, +1: high); None: unbounded. ``known_sq``: the
-    squared half-width of y0's own error (z^2 var)."""
-    if not math.isfinite(known_sq):
+def _calibration_end(line: LineFit, y0: float, x_hat: float, t: float, known_half: float, sign: int) -> float | None:
+    """One end of the calibration set (sign -1: low, +1: high); None: unbounded. On each side of
+    x_hat the line's miss |y0 - a - b x| grows linearly and the half-width H(x) is convex with
+    slope at most t s / sqrt(Sxx) < b, so they cross once: found by doubling a step outwards
+    until the miss exceeds H, then bisection down to neighbouring floats."""
+    if not math.isfinite(known_half):
         return None
-    b, n = line.slope, line.n
-    scatter_sq = t * t * line.resid_sd ** 2 if line.resid_sd else 0.0  # t^2 s^2 (0 for no scatter, even at t = inf)
-    quad = b * b - scatter_sq / line.sxx
-    if quad <= 0:  # the slope is not distinguishable from 0 at this level: the set is unbounded
-        return None
-    const = d * d - scatter_sq * (1 + 1 / n) - known_sq
-    root = math.sqrt(max(d * d * b * b - quad * const, 0.0))
-    return line.x_mean + (d * b + sign * root) / quad
+    b, s = line.slope, line.resid_sd
+    scatter_t = t * s if s else 0.0  # t s (0 for no scatter, even at t = inf)
+    if scatter_t and b * b - scatter_t * scatter_t / line.sxx <= 0:
+        return None  # the slope is not distinguishable from 0 at this level: the set is unbounded
+
+    def excess(x: float) -> float:  # the line's miss beyond the half-width at x (> 0: outside the set)
+        scatter_half = scatter_t * math.sqrt(1 + 1 / line.n + (x - line.x_mean) ** 2 / line.sxx)
+        return abs(y0 - line.intercept - b * x) - t_plus_known_half_width(scatter_half, known_half, line.n - 2)
+
+    step = max(abs(x_hat), 1.0) * 1e-3
+    inside, outside = x_hat, x_hat + sign * step
+    while excess(outside) <= 0:
+        if not math.isfinite(outside):
+            return None
+        inside, step = outside, step * 2
+        outside = x_hat + sign * step
+    while (mid := (inside + outside) / 2) not in (inside, outside):
+        if excess(mid) <= 0:
+            inside = mid
+        else:
+            outside = mid
+    return inside

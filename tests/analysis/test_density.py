@@ -12,7 +12,6 @@ from profiler import paths
 from profiler.analysis import density
 from profiler.analysis.accuracy import AccuracyScore, Setting
 from profiler.errors import UserError
-from profiler.stats import Z_95
 
 CHANCE = 25.0
 A_TRUE, B_TRUE = -13.0, 0.62  # a curve that goes from ~30% at 100M to ~75% at 10B
@@ -87,20 +86,17 @@ def test_interval_carries_the_familys_own_scatter():
     wide = density.effective_size(scattered, acc, ci).n_hat_ci95
     assert wide[0] < narrow[0] and wide[1] > narrow[1]
     # at the upper end, the line misses the observed logit by the combined half-width, exactly: the
-    # scatter's variance plus the accuracy's own (its 95% end / 1.96, squared) under one Student's t at
-    # their Satterthwaite degrees of freedom (the scatter's 4, evaluated at N̂)
+    # scatter's t (4 df) x its sd at that end and the accuracy's own 95% half-width on the logit scale,
+    # combined in the L^p norm of stats.t_plus_known_half_width (p = 2 * 4 / 3)
     fit = scattered
     x, y0 = math.log(wide[1]), math.log((acc - CHANCE) / (100 - acc))
-    var_acc = ((math.log((ci[1] - CHANCE) / (100 - ci[1])) - y0) / Z_95) ** 2
+    known_half = math.log((ci[1] - CHANCE) / (100 - ci[1])) - y0
     from profiler.stats import t_critical
 
-    def scatter_var(at):
-        return fit.residual_sd_logit ** 2 * (1 + 1 / 6 + (at - fit.ln_n_mean) ** 2 / fit.sxx)
-
-    at_hat = math.log(density.effective_size(scattered, acc, ci).n_hat)
-    t_eff = t_critical((scatter_var(at_hat) + var_acc) ** 2 / (scatter_var(at_hat) ** 2 / 4))
-    assert 2.2 < t_eff < t_critical(4)  # the accuracy's known part lends the scatter's 4 df some
-    assert abs(fit.a + fit.b * x - y0) == pytest.approx(t_eff * math.sqrt(scatter_var(x) + var_acc), rel=1e-9)
+    scatter_half = t_critical(4) * fit.residual_sd_logit * math.sqrt(1 + 1 / 6 + (x - fit.ln_n_mean) ** 2 / fit.sxx)
+    half = (scatter_half ** (8 / 3) + known_half ** (8 / 3)) ** (3 / 8)
+    assert math.hypot(scatter_half, known_half) > half > max(scatter_half, known_half)
+    assert abs(fit.a + fit.b * x - y0) == pytest.approx(half, rel=1e-9)
 
 
 def test_shipped_family_members_hold_their_own_density_of_one():

@@ -645,6 +645,39 @@ def test_a_budget_exclusion_marks_an_estimated_j_per_token():
     assert reasons == {"est t4": "0.121 J/token (est.) > 0.1", "meas t4": "0.131 J/token > 0.1"}
 
 
+def test_placement_is_a_configuration_and_the_recommendation_names_threads_and_cores():
+    """Each placement of a model is its own configuration; the recommendation says what to run:
+    the quant, the threads and the cores they ran on (issue #20.1)."""
+    big = dict(cpu_mask="0xf0", cpu_affinity=[4, 5, 6, 7], cpu_cores="4× Cortex-A76")
+    wide = dict(cpu_mask="0xff", cpu_affinity=list(range(8)), cpu_cores="4× Cortex-A76 + 4× Cortex-A55")
+    rows = [_row("q", n_gen=128, decode=25.0, peak=10**8, j=0.01, quant_type="Q4_K_M", **big),
+            _row("q", n_gen=128, decode=19.0, peak=10**8, j=0.02, threads=8, quant_type="Q4_K_M", **wide),
+            _row("q", n_gen=128, decode=18.0, peak=10**8, j=0.02, threads=4, quant_type="Q4_K_M")]
+    configs = {c.key: c for c in scoring.configurations(rows)}
+    assert set(configs) == {"q t4 on CPUs 4-7 (4× Cortex-A76)", "q t8 on CPUs 0-7 (4× Cortex-A76 + 4× Cortex-A55)",
+                            "q t4"}
+    board = _board([(c, _published("hellaswag", 40.0)) for c in configs.values()])
+    rec = scoring.recommend(board)
+    assert rec.best.config.key == "q t4 on CPUs 4-7 (4× Cortex-A76)"  # same accuracy: least energy
+    assert scoring.setting_text(rec.best.config) == "Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76)"
+    assert scoring.to_dict(board, rec)["recommendation"]["setting"] == "Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76)"
+    assert scoring.setting_text(configs["q t4"]) == "Q4_K_M, 4 threads"
+
+
+def test_the_printed_recommendation_names_quant_threads_and_cores():
+    from rich.console import Console
+
+    from profiler.report.quality_text import print_recommendation
+
+    rows = [_row("q", n_gen=128, decode=25.0, peak=10**8, j=0.01, quant_type="Q4_K_M", cpu_mask="0xf0",
+                 cpu_affinity=[4, 5, 6, 7], cpu_cores="4× Cortex-A76")]
+    board = _board([(c, _published("hellaswag", 40.0)) for c in scoring.configurations(rows)])
+    console = Console(record=True, width=300)
+    print_recommendation(scoring.recommend(board), console)
+    assert ("recommended: q t4 on CPUs 4-7 (4× Cortex-A76) (Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76))"
+            in console.export_text())
+
+
 def test_without_quality_data_the_board_says_so_once_and_the_choice_is_on_cost(capsys):
     """No configuration has a score (issue #21.2): not "best none - no configuration meets the budget
     (no limits)" and "excluded: no hellaswag score" for each, but one note saying no quality data

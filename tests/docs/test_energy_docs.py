@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from profiler.platform import thermal
-from profiler.platform.energy import battery, hwmon, jetson, pi_pmic
+from profiler.platform.energy import battery, hwmon, jetson, pi_pmic, termux
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "energy.md").read_text()
@@ -26,6 +26,7 @@ def table_rate(source_starts: str) -> str:
 
 @pytest.mark.parametrize("row, rate", [
     ("Raspberry Pi 5 PMIC", pi_pmic.RATE_HZ), ("Jetson INA3221", jetson.RATE_HZ), ("a discharging battery", battery.RATE_HZ),
+    ("an unplugged Android phone", termux.RATE_HZ),
 ])
 def test_the_sources_table_states_the_code_rate(row, rate):
     assert table_rate(row).startswith(f"{rate:g} Hz")

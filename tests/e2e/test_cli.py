@@ -66,7 +66,7 @@ def test_run_is_saved_atomically_under_reports(json_run):
     assert len(runs) == 1
     assert (work / "reports" / "profiler.db").exists()
     saved = json.loads((runs[0] / "results.json").read_text())
-    assert saved["schema_version"] == 1 and saved["run_id"] == runs[0].name
+    assert saved["schema_version"] == 2 and saved["run_id"] == runs[0].name
     assert [r["avg_ns"] for r in saved["rows"]] == [r["avg_ns"] for r in rows]
     assert saved["device"]["logical_cores"] >= 1
     table = list(csv.DictReader(io.StringIO((runs[0] / "results.csv").read_text())))

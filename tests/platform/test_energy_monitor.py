@@ -68,7 +68,12 @@ def test_pmic_and_thermal_are_sampled_by_the_monitor_process_not_the_measured_on
     during = callers(pi5)[before:]
     assert {cmd for _, cmd in during} == {"pmic_read_adc", "get_throttled"}
     assert {pid for pid, _ in during} == {monitor_pid} and monitor_pid != os.getpid()
-    assert "monitor process" in row.energy_sampling and row.energy_rate_hz == pytest.approx(5.0)
+    assert "monitor process" in row.energy_sampling and row.energy_rate_hz == pytest.approx(10.0)
+    # no /dev/vcio in the fixture root: the vcgencmd fallback, and the provenance says which way
+    assert row.energy_detail["provenance"]["transport"] == "vcgencmd"
+    # the rail groups travel from the monitor process into the row
+    groups = row.energy_detail["groups"]["power_w"]
+    assert groups["cpu"] == pytest.approx(1.54489 * 0.887) and groups["total-pmic"] == pytest.approx(PI5_PMIC_W)
     assert row.energy_samples >= 2 and row.energy_read_errors == 0
     # constant rails: the window's energy is exactly their power times its length
     assert row.energy_decode_j == pytest.approx(PI5_PMIC_W * (end - start) / 1e9, rel=1e-9)

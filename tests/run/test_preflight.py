@@ -30,8 +30,11 @@ def test_estimate_adds_weights_kv_and_compute(tiny_gguf):
     est = preflight.estimate_memory(info, n_ctx=513, n_ubatch=512)
     assert est.weights_bytes == info.tensor_bytes
     assert est.kv_cache_bytes == info.kv_cache_bytes(513)
-    assert est.compute_bytes == 4 * (375 + 512 * (2 * 513 + 3 * 128 + 4 * 64))
-    assert est.total_bytes == est.weights_bytes + est.kv_cache_bytes + est.compute_bytes + preflight.RUNTIME_OVERHEAD_BYTES
+    # without flash attention: 2 heads of scores beside the mask rows
+    assert est.compute_bytes == int(4 * (375 + 512 * ((2 + preflight.MASK_ROWS_PLAIN) * 513 + 3 * 128 + 4 * 64)))
+    assert est.library_bytes == preflight.LLAMA_FIXED_BYTES + preflight.LLAMA_VOCAB_BYTES_PER_TOKEN * 375
+    assert est.total_bytes == (est.weights_bytes + est.kv_cache_bytes + est.compute_bytes + est.library_bytes
+                               + preflight.RUNTIME_OVERHEAD_BYTES)
     assert "weights" in est.describe() and "KV cache" in est.describe()
 
 

@@ -356,23 +356,40 @@ def test_mean_ci_of_a_known_series():
     assert stats.lag1_autocorrelation(x) == pytest.approx(0.7)
     ci = stats.mean_ci(x)
     f = 1 + 2 * sum((1 - k / 10) * 0.9**k for k in range(1, 10))
-    assert ci.method == "ar1-adjusted" and ci.rho_hat == 0.9 and ci.df == 1
+    assert ci.method == "ar1-adjusted" and ci.rho_hat == 0.9 == ci.rho_bound and ci.df == 1
     assert ci.half_width == pytest.approx(12.7062 * math.sqrt(statistics.variance(x) * 9 * f / (10 * (10 - f))), rel=1e-4)
     assert ci.n_eff == pytest.approx(10 / f)
 
 
 def test_mean_ci_covers_the_mean_of_ar1_samples():
     # AR(1) phi 0.5, 40 samples: Student's t holds the mean in ~75% of runs (the mean varies 3x
-    # more than s^2 / n says); the AR(1)-adjusted interval in ~93%. Fixed seed: exact for this code
+    # more than s^2 / n says); the AR(1)-adjusted interval in ~96% (a little wide: the bound on rho
+    # is set for short series). Fixed seed: exact for this code
     from support.ar1 import TRUE_MEAN, streams
 
     x = streams(seed=5, runs=500, length=40, cv=0.03, phi=0.5)
     held = [abs(row.mean() - TRUE_MEAN) <= stats.mean_ci(row.tolist()).half_width for row in x]
     student = [abs(row.mean() - TRUE_MEAN) <= stats.mean_ci_half_width(row.tolist()) for row in x]
     assert np.mean(student) < 0.80
-    assert 0.91 <= np.mean(held) <= 0.97
+    assert 0.93 <= np.mean(held) <= 0.98
     iid = streams(seed=6, runs=500, length=40, cv=0.03)
     assert 0.93 <= np.mean([abs(row.mean() - TRUE_MEAN) <= stats.mean_ci(row.tolist()).half_width for row in iid]) <= 0.97
+
+
+def test_mean_ci_bounds_rho_on_short_correlated_series():
+    # AR(1) phi 0.7, 20 samples: with rho_hat itself the interval held the mean in 91% of these runs
+    # (rho_hat is often low by chance, and the variance factor rises steeply with rho); with the
+    # bound rho_hat + 0.6 / sqrt(n), 95.6%. Independent samples of 12 stay near 95%
+    from support.ar1 import TRUE_MEAN, streams
+
+    def held(x):
+        return np.mean([abs(row.mean() - TRUE_MEAN) <= stats.mean_ci(row.tolist()).half_width for row in x])
+
+    assert 0.93 <= held(streams(seed=25, runs=500, length=20, cv=0.03, phi=0.7)) <= 0.975
+    assert 0.93 <= held(streams(seed=26, runs=500, length=12, cv=0.03)) <= 0.97
+    ci = stats.mean_ci(streams(seed=27, runs=1, length=16, cv=0.03)[0].tolist())
+    assert ci.rho_bound == pytest.approx(ci.rho_hat + stats.AUTOCORR_UPPER_Z / 4)
+    assert ci.n_eff == pytest.approx(16 / stats.ar1_variance_factor(ci.rho_bound, 16))
 
 
 # --------------------------------------------------------------------------- llama-perplexity's mean +- SE

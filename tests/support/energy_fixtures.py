@@ -109,6 +109,7 @@ def redirected(tmp_path: Path):
     finally:
         sysfs.set_root(None)
         sysfs.set_command_runner(None)
+        sysfs.set_mailbox_ioctl(None)
 
 
 def recorded(outputs: dict[tuple[str, ...], str]):

@@ -44,12 +44,18 @@ def write_tiny_llama(
     name: str = "tiny-llama",
     n_expert: int = 0,
     n_expert_used: int = 0,
+    sliding_window: int = 0,
+    swa_pattern: list[bool] | None = None,
 ) -> Path:
     """Write a valid llama-architecture GGUF with random F32 weights and an SPM vocabulary.
 
     With ``n_expert`` > 0 it is a mixture of experts (Mixtral's layout, which llama.cpp runs for the
     llama architecture): each layer has a router ``ffn_gate_inp`` and stacked ``ffn_*_exps`` experts
-    of width ``n_ff`` instead of the dense FFN, and ``n_expert_used`` of them run per token."""
+    of width ``n_ff`` instead of the dense FFN, and ``n_expert_used`` of them run per token.
+
+    ``sliding_window`` / ``swa_pattern`` (one bool per layer, true = sliding window) write the
+    sliding-window keys Gemma 3 files carry; llama.cpp's llama architecture ignores them, the header
+    reader (and so ``profiler fit``) does not."""
     import gguf
 
     path = Path(path)
@@ -71,6 +77,9 @@ def write_tiny_llama(
     if n_expert:
         writer.add_expert_count(n_expert)
         writer.add_expert_used_count(n_expert_used)
+    if sliding_window:
+        writer.add_uint32("llama.attention.sliding_window", sliding_window)
+        writer.add_array("llama.attention.sliding_window_pattern", list(swa_pattern or []))
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)

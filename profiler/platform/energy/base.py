@@ -27,6 +27,8 @@ class Provenance:
     system_wide: bool  # True: the figure covers every process, so it is attributed
     resolution_s: float  # shortest window the figure resolves (poll period or sensor refresh)
     notes: list[str] = field(default_factory=list)
+    # how readings are fetched where a device offers two ways (the Pi: "mailbox" or "vcgencmd"); None: one way
+    transport: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +51,10 @@ class EnergySource(ABC):
     @abstractmethod
     def read(self, t_ns: int) -> float | None:
         """Joules since open() (cumulative sources) or watts (power sources); None if the read failed."""
+
+    def last_parts(self) -> dict[str, float] | None:
+        """Watts per named group of the last read (the Pi PMIC's cpu / dram / total-pmic); None: no groups."""
+        return None
 
 
 @dataclass

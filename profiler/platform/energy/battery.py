@@ -4,6 +4,11 @@ The kernel ABI says ``power_now`` in µW, ``current_now`` in µA, ``voltage_now`
 all positive. Android vendors differ: some report current as negative while discharging,
 some in mA or mV. Magnitudes are used, and values far too small to be µA / µV are scaled
 from mA / mV; each such normalisation is written into the provenance notes.
+
+Only a battery that feeds the system alone meters it: on a charger the current is the charge
+current (or, with charging paused, about zero, as on a Pixel 3a on USB reading 976 µA). So the
+battery must say "Discharging", or "Not charging" with every charger input offline (some phones
+say that unplugged), and it is checked again at every read: plugging in mid-run fails the reads.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from profiler.platform.energy.base import Candidate, EnergySource, Provenance, s
 
 SUPPLY = "/sys/class/power_supply"
 RATE_HZ = 2.0  # fuel gauges refresh about once a second: 2 Hz loses nothing and wakes less
-# Fuel gauges refresh their reading once a second at best, many every 5-60 s: this is only the
-# floor; the real period is measured while idle (meter.py) and windows are held to it.
+# Fuel gauges refresh anywhere from every 10 ms to every 40 s or so: this is only a floor for the
+# poller; the real period is measured while idle (meter.py) and windows are held to it.
 GAUGE_REFRESH_S = 1.0
 # A running system draws more than 10 mA, and a battery is above 0.1 V: a smaller
 # magnitude can only be a reading in mA (or mV) instead of µA (or µV).
@@ -70,7 +75,7 @@ class BatterySource(EnergySource):
     def __init__(self, batteries: list[Battery]):
         self.batteries = batteries
         notes = [n for b in batteries for n in b.notes]
-        notes.append(f"fuel gauges refresh every {GAUGE_REFRESH_S:g} s or slower; the update period is measured "
+        notes.append("fuel gauges refresh anywhere from every 10 ms to every 40 s; the update period is measured "
                      "during the idle baseline (energy_detail.sampling.meter_update_s) and shorter phases are "
                      "not resolved")
         self.provenance = Provenance(
@@ -80,15 +85,41 @@ class BatterySource(EnergySource):
         )
 
     def read(self, t_ns: int) -> float | None:
+        for b in self.batteries:
+            ok, why = discharging(b.path)
+            if not ok:  # plugged in mid-run: the reading is no longer the system's draw
+                raise RuntimeError(f"{b.name}: {why}")
         watts = [battery_watts(b) for b in self.batteries]
         return None if any(w is None for w in watts) else sum(watts)
 
 
-def _inspect(path: str, name: str) -> tuple[Battery | None, str]:
+def _charger_online() -> list[str]:
+    """The external supplies (mains, USB, wireless) that say they are online."""
+    found = []
+    for supply in sysfs.glob(f"{SUPPLY}/*"):
+        path = f"{SUPPLY}/{supply.name}"
+        if (sysfs.read_str(f"{path}/type") or "Battery") != "Battery" and sysfs.read_int(f"{path}/online") == 1:
+            found.append(supply.name)
+    return found
+
+
+def discharging(path: str) -> tuple[bool, str]:
+    """Whether the battery at ``path`` alone feeds the system, and the reason when not."""
     status = sysfs.read_str(f"{path}/status") or "unknown"
-    if status != "Discharging":
-        return None, (f"status is {status}; on mains power the battery does not see the system's draw, "
-                      "unplug the charger for a measured figure")
+    if status == "Discharging":
+        return True, ""
+    online = _charger_online()
+    if status == "Not charging" and not online and sysfs.glob(f"{SUPPLY}/*/online"):
+        return True, ""  # some phones say "Not charging" on battery; no charger input is online
+    plugged = f" and {', '.join(online)} is online" if online else ""
+    return False, (f"status is {status}{plugged}; on external power the battery does not see the system's "
+                   "draw (only a discharging, unplugged device meters itself): unplug the charger")
+
+
+def _inspect(path: str, name: str) -> tuple[Battery | None, str]:
+    ok, why = discharging(path)
+    if not ok:
+        return None, why
     power = sysfs.read_int(f"{path}/power_now")
     if power:
         return Battery(path, name, True), "discharging, power_now (µW)"

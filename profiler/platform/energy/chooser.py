@@ -1,7 +1,8 @@
 """The explicit fallback chain: which energy source a run uses, and why not the others.
 
 Measured sources come first, in the order of how directly they see the CPU's energy:
-RAPL counters, hwmon meters, the Pi 5 PMIC, Jetson INA3221 rails, a discharging battery.
+RAPL counters, hwmon meters, the Pi 5 PMIC, Jetson INA3221 rails, a discharging battery, and
+on an Android phone the same battery through termux-battery-status (an estimate without voltage).
 Then estimates: a ``--watts`` the user gave (it overrides the built-in models, which
 would otherwise always apply), a published board regression, the CPU power table.
 Every source is probed, even after one is chosen, so ``profiler device`` can list them all.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from profiler.platform.energy import battery, estimate, hwmon, jetson, pi_pmic, rapl
+from profiler.platform.energy import battery, estimate, hwmon, jetson, pi_pmic, rapl, termux
 from profiler.platform.energy.base import Candidate, EnergySource, skipped, usable
 
 MEASURED_PROBES: list[tuple[str, Callable[[], list[Candidate]]]] = [
@@ -21,6 +22,8 @@ MEASURED_PROBES: list[tuple[str, Callable[[], list[Candidate]]]] = [
     ("pi5-pmic", pi_pmic.probe),
     ("jetson-ina3221", jetson.probe),
     ("battery", battery.probe),
+    # an Android phone whose sysfs battery files are closed to apps (termux.py)
+    (termux.NAME, termux.probe),
 ]
 
 

@@ -6,7 +6,8 @@ are written as counters of modelled joules, integrated from /proc/stat exactly l
 hardware counter: no sampling error on top of the model's own.
 
 * Raspberry Pi boards: PowerJoular's published linear regressions, fitted against a wall
-  power meter (PowerSpy2): Pi 5 P = 3.458 u + 4.403 W, Pi 4B P = 4.534 u + 2.286 W.
+  power meter (PowerSpy2): Pi 5 P = 3.458 u + 4.403 W, Pi 4B P = 4.534 u + 2.286 W, and the
+  400, 3B+, 3B, 2B, 1B+, 1B rev 2 and Zero W (``PI_MODELS``).
 * Any other CPU: Cloud Carbon Footprint's per-vCPU coefficients (from SPECpower results),
   P = n_cpu * (min_w + u * (max_w - min_w)). A CPU the table does not name gets CCF's
   average over all CPU types, 0.74 W idle and 3.5 W busy per vCPU.
@@ -33,10 +34,20 @@ class LinearModel:
     reference: str
 
 
-# Device-tree model prefix -> PowerJoular linear model (64-bit OS fits).
+# Device-tree model prefix -> PowerJoular linear model (slope W per unit utilisation, intercept W),
+# from PowerJoular's src/raspberry_pi_cpu_formula.adb (github.com/joular/powerjoular). The Pi 5, 4B and
+# 400 fits are on a 64-bit OS; the older boards' were fitted on the 32-bit OS they shipped with.
+# Matched by the longest prefix, so "Raspberry Pi 3 Model B Plus" is not taken for the 3 Model B.
 PI_MODELS = {
-    "Raspberry Pi 5": (3.457855981342954, 4.403192179893827),
-    "Raspberry Pi 4 Model B": (4.534426720546654, 2.2856926184722672),
+    "Raspberry Pi 5": (3.457855981342954, 4.403192179893827),  # rbp5b1.0-64
+    "Raspberry Pi 4 Model B": (4.534426720546654, 2.2856926184722672),  # rbp4b1.2-64
+    "Raspberry Pi 400": (5.025368568347057, 1.8221330203847232),  # rbp4001.0-64
+    "Raspberry Pi 3 Model B Plus": (3.298332817557656, 2.002229902630705),  # rbp3b+1.3
+    "Raspberry Pi 3 Model B": (3.477373034437569, 1.078203625009793),  # rbp3b1.2
+    "Raspberry Pi 2 Model B": (1.1488378157140957, 1.2902541858404697),  # rbp2b1.1
+    "Raspberry Pi Model B Plus": (0.12201084670300544, 1.3142771210514672),  # rbp1b+1.2
+    "Raspberry Pi Model B Rev 2": (0.1423962237746236, 2.911666160370786),  # rbp1b2
+    "Raspberry Pi Zero W": (0.47328964159919246, 0.9200829295923802),  # rbpzw1.1
 }
 POWERJOULAR = "PowerJoular linear regression (wall meter)"
 
@@ -55,10 +66,13 @@ CCF = "Cloud Carbon Footprint per-vCPU coefficients (SPECpower)"
 
 
 def pi_model(board: str | None) -> LinearModel | None:
-    for prefix, (slope, intercept) in PI_MODELS.items():
-        if board and board.startswith(prefix):
-            return LinearModel(prefix, intercept, slope, "wall", POWERJOULAR)
-    return None
+    """The published fit for this board (the longest matching model prefix), or None."""
+    matches = [prefix for prefix in PI_MODELS if board and board.startswith(prefix)]
+    if not matches:
+        return None
+    prefix = max(matches, key=len)
+    slope, intercept = PI_MODELS[prefix]
+    return LinearModel(prefix, intercept, slope, "wall", POWERJOULAR)
 
 
 def cpu_table_model(cpu_model: str, n_cpus: int) -> tuple[LinearModel, str]:

@@ -64,3 +64,18 @@ def mean_power_w(readings: Sequence[Reading], cumulative: bool) -> float | None:
     t0, t1 = readings[0].t_ns, readings[-1].t_ns
     energy = window_energy_j(readings, cumulative, t0, t1)
     return energy / ((t1 - t0) / 1e9) if energy is not None else None
+
+
+def parts_mean_w(readings: Sequence[Reading], spans: Sequence[tuple[int, int]]) -> dict[str, float]:
+    """Mean watts of each named group (``Reading.parts``) over the spans: the same trapezoid as the
+    total, over the readings that carry that group; a group seen in fewer than two readings is left out."""
+    names = sorted({name for r in readings if r.parts for name in r.parts})
+    total_ns = sum(t1 - t0 for t0, t1 in spans)
+    found = {}
+    for name in names:
+        series = [(r.t_ns, r.parts[name]) for r in readings if r.parts and name in r.parts]
+        if len(series) < 2 or total_ns <= 0:
+            continue
+        ts, ws = zip(*series, strict=True)
+        found[name] = sum(trapezoid(ts, ws, t0, t1) for t0, t1 in spans) / (total_ns / 1e9)
+    return found

@@ -29,6 +29,7 @@ class Reading:
     value: float  # joules since the sampler started (cumulative source) or watts
     proc_cpu_s: float | None
     busy_cpu_s: float | None
+    parts: dict[str, float] | None = None  # watts per group at this reading (EnergySource.last_parts)
 
 
 class Sampler:
@@ -55,7 +56,7 @@ class Sampler:
         if value is None:
             return None
         proc, busy = self.cpu_reader()
-        return Reading(t_ns, value, proc, busy)
+        return Reading(t_ns, value, proc, busy, self.source.last_parts())
 
     def take(self) -> Reading | None:
         return self.poller.take()
