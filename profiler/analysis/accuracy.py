@@ -146,6 +146,17 @@ def normalise_metric(name: str) -> str:
     return aliases.get(key, key)
 
 
+def how_to_measure(metric: str, model: str = "MODEL") -> str:
+    """How ``model`` gets a ``metric`` score: the one wording every "no score" note uses."""
+    metric = normalise_metric(metric)
+    if metric == "hellaswag":
+        return f"measure it with: profiler eval {model} --hellaswag"
+    if metric == "winogrande":
+        return f"measure it with: profiler eval {model} --winogrande FILE.csv"
+    return (f"give it one with lm-eval's results (profiler score --lm-eval {model}=results.json) "
+            "or a published score in the catalogue (models.toml)")
+
+
 def chance_pct(metric: str) -> float | None:
     return CHANCE_PCT.get(normalise_metric(metric))
 

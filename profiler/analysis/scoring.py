@@ -543,10 +543,22 @@ def pareto(scores: list[Score], order: ranking.QualityOrder | None = None) -> Fr
     for s in rated:
         by = [o.config.key for o in rated if o is not s and _dominates(o, s, used, order)]
         marks[s.config.key] = Mark(on_frontier=not by, dominated_by=by, quality_rank=order.rank(s.config.key))
+    if scores and not rated:  # one note saying so, and how to get a score, rather than one per configuration
+        notes.append(f"{no_quality_text(scores)}; until then the scoreboard compares cost only")
     for s in scores:
-        if s.accuracy_pct is None:
+        if s.accuracy_pct is None and rated:
             notes.append(f"{s.config.key}: no {s.metric} score, so it is not compared")
     return Frontier([u[3] for u in used], notes, marks)
+
+
+def no_quality_text(scores: list[Score]) -> str:
+    """That no configuration has any score on the metric (none measured on these files, none
+    published), and how to get one."""
+    names = list(dict.fromkeys(s.config.model_name for s in scores))
+    which = f"this model ({names[0]})" if len(names) == 1 else f"these models ({', '.join(names)})"
+    metric = scores[0].metric if scores else "accuracy"
+    return (f"no quality data: no {metric} score exists for {which}, neither measured on these files nor "
+            f"published; {acc_mod.how_to_measure(metric, names[0] if len(names) == 1 else 'MODEL')}")
 
 
 def _unlike_energy_notes(rated: list[Score]) -> list[str]:
@@ -590,8 +602,8 @@ def build(configs: list[Configuration], known: list[list[acc_mod.AccuracyScore]]
     for s in scores:
         if s.accuracy and s.accuracy.inherited:
             board.notes.append(f"{s.config.key}: {s.metric} {s.accuracy.value_pct:.1f} is inherited from "
-                               f"{s.accuracy.inherited_from}, not measured on this file; measure it with: "
-                               f"profiler eval {s.config.model_name} --hellaswag hellaswag")
+                               f"{s.accuracy.inherited_from}, not measured on this file; "
+                               f"{acc_mod.how_to_measure(s.metric, s.config.model_name)}")
     board.reference_test, board.reference_note = reference, reference_note
     return board
 
@@ -607,6 +619,9 @@ def parse_bytes(text: str) -> int:
     power = " kmgt".index(match.group(2).lower() or " ")
     base = 1024 if match.group(3) else 1000
     return int(float(match.group(1)) * base**power)
+
+
+NO_BUDGET = "no budget set"
 
 
 @dataclass
@@ -641,10 +656,11 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
     configuration in the budget. With no measured difference at all, ``why`` says the choice is
     on cost alone."""
     fits, excluded = [], []
+    rated = any(s.accuracy_pct is not None for s in board.scores)  # with no score at all: cost decides
     for s in board.scores:
         c = s.config
         reason = None
-        if s.accuracy_pct is None:
+        if s.accuracy_pct is None and rated:
             reason = f"no {board.metric} score"
         elif max_memory_bytes is not None and (c.peak_rss_bytes is None or c.peak_rss_bytes > max_memory_bytes):
             reason = "peak memory unknown" if c.peak_rss_bytes is None else f"peak memory {c.peak_rss_bytes / 1e9:.2f} GB > {max_memory_bytes / 1e9:.2f} GB"
@@ -665,12 +681,17 @@ def recommend(board: Scoreboard, max_memory_bytes: int | None = None, min_tps: f
     budget = _budget_text(max_memory_bytes, min_tps, max_j_per_token, min_answers_per_charge)
     if not fits:
         return Recommendation(None, f"no configuration meets the budget ({budget})", [], excluded)
+    where = (f"among {len(fits)} configuration(s) within the budget ({budget})" if budget != NO_BUDGET
+             else f"among {len(fits)} configuration(s) ({NO_BUDGET})")
+    if not rated:
+        by_cost = sorted(fits, key=_cost_key)
+        why = f"on cost alone (lower J/token, then higher t/s, then lower memory) {where}: {no_quality_text(board.scores)}"
+        return Recommendation(by_cost[0], why, by_cost[1 : 1 + n_runners_up], excluded)
     order = board.quality_order or _accuracy_only_order(board.scores, board.metric)
     ranked = _quality_ranked(fits, order)
     top = ranked[0]
     verdicts = {s.config.key: order.verdict(top.config.key, s.config.key) for s in ranked[1:]}
     measured = [s for s in ranked[1:] if verdicts[s.config.key] and verdicts[s.config.key].case != "not measured"]
-    where = f"among {len(fits)} configuration(s) within the budget ({budget})"
     if len(fits) == 1:
         why = f"the only configuration within the budget ({budget}): {top.accuracy_pct:.1f}% ({top.accuracy.label()})"
     elif not measured:
@@ -733,7 +754,7 @@ def _budget_text(max_memory_bytes, min_tps, max_j, min_answers=None) -> str:
         parts.append(f"<= {max_j:g} J/token")
     if min_answers is not None:
         parts.append(f">= {min_answers:g} answers per charge")
-    return ", ".join(parts) or "no limits"
+    return ", ".join(parts) or NO_BUDGET
 
 
 # --------------------------------------------------------------------------- command-line values and JSON

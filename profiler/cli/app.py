@@ -182,11 +182,16 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, suite, n_depth, threads
         print_run_scoreboard(result, scoreboard, models_file, options.reports_dir, wide)
         if suite:
             _print_suite(result, suite)
-    for failure in result.failures:
+    recovered = len(result.failures) - len(result.open_failures)
+    if recovered:
+        click.echo(f"recovered: {recovered} earlier failure(s), every test they had missed is now measured", err=True)
+    for failure in result.open_failures:
         tail = failure.get("stderr_tail") or []
         last = f" - last output: {tail[-1]}" if tail else ""
         click.echo(f"failed: {failure['model']} ({failure['test'] or 'load'}): {failure['error']}{last}", err=True)
-    if result.failures:
+    if result.open_failures:  # the exit status reflects what is still missing, not what a resume made good
+        again = click.get_current_context().meta.get("profiler.resume_command", RunInterrupted.resume_command)
+        click.echo(f"not every test was measured: {resume_hint(again, result.run_id)}", err=True)
         sys.exit(1)
 
 
@@ -195,6 +200,11 @@ def _print_suite(result, suite: str) -> None:
 
     lines = suite_lines(api.suite_scores(result, [suite]))
     click.echo("\n" + "\n".join(lines) if lines else f"\n{suite}: no model finished every shape, so no score")
+
+
+def resume_hint(command: str, run_id: str) -> str:
+    """How to finish a run, after a Ctrl-C or a failure (``command``: profiler run's or the fleet's)."""
+    return f"finished tests are saved; continue with {command} {run_id}"
 
 
 @cli.command()
@@ -257,9 +267,8 @@ def main() -> None:
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         # click turns Ctrl-C into Abort; the run's own interrupt (with its id) is the cause
         cause = exc if isinstance(exc, RunInterrupted) else exc.__cause__ or exc.__context__
-        if isinstance(cause, RunInterrupted):
-            again = getattr(cause, "resume_command", "profiler run --resume")  # the fleet's differs
-            click.echo(f"interrupted: finished tests are saved; continue with {again} {cause.run_id}", err=True)
+        if isinstance(cause, RunInterrupted):  # the fleet's resume command differs
+            click.echo(f"interrupted: {resume_hint(cause.resume_command, cause.run_id)}", err=True)
         else:
             click.echo("interrupted", err=True)
         sys.exit(130)

@@ -56,19 +56,21 @@ def join(head: str, name: str, own_address: str | None) -> None:
 
 @fleet.command("devices")
 @click.option("--address", help="Coordinator IP:PORT (default: the one 'fleet up' saved here).")
+@click.option("--all", "every", is_flag=True, help="Also list dead nodes (a device that rejoined leaves its old one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
-def devices(address: str | None, as_json: bool) -> None:
-    """List the devices: name, Ray node, fingerprint summary, status."""
+def devices(address: str | None, every: bool, as_json: bool) -> None:
+    """List the live devices: name, Ray node, fingerprint summary, status (--all: dead nodes too)."""
     from profiler.fleet import connection, registry
 
     ray = connection.connect(address)
     try:
-        found = registry.probe(ray, registry.device_nodes(ray))
+        nodes = registry.device_nodes(ray)
+        found = registry.probe(ray, registry.listed(nodes, every))
     finally:
         connection.disconnect()
     if as_json:
-        click.echo(json.dumps([{"name": d.name, "node_id": d.node_id, "ip": d.ip, "status": d.status, **d.info}
-                               for d in found], indent=2))
+        click.echo(json.dumps([{"name": d.name, "node_id": d.node_id, "ip": d.ip, "status": d.status, "ray_log": d.log,
+                                **d.info} for d in found], indent=2))
         return
     from rich.table import Table
 
@@ -77,11 +79,16 @@ def devices(address: str | None, as_json: bool) -> None:
     table = Table(title="fleet devices", title_justify="left")
     for column in ("device", "node", "address", "fingerprint", "versions", "status"):
         table.add_column(column, overflow="fold")
+    live = {d.name: d.node_id for d in found if d.alive}
     for d in found:
         versions = d.info.get("versions", {})
+        status = f"dead, replaced by node {live[d.name][:12]}" if not d.alive and d.name in live else d.status
         table.add_row(d.name, d.node_id[:12], d.ip, registry.summary(d.info.get("fingerprint", {})),
-                      f"profiler {versions.get('profiler', '?')}, ray {versions.get('ray', '?')}", d.status)
+                      f"profiler {versions.get('profiler', '?')}, ray {versions.get('ray', '?')}", status)
     out_console.print(table)
+    dead = sum(not d.alive for d in nodes)
+    if dead and not every:
+        out_console.print(f"{dead} dead node(s) not shown (a device that left or rejoined); list them with --all")
     if not found:
         out_console.print("no device has joined yet: run 'profiler fleet join HEAD:PORT --name NAME' on each device")
 
@@ -103,6 +110,7 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
     from profiler.fleet import output
     from profiler.models.catalog import merged_catalog
     from profiler.report.console import out_console
+    from profiler.results.schema import failure_label
 
     table = Table(title=f"fleet run {run.run_id}: device x model x test", title_justify="left")
     for column in output.COLUMNS:
@@ -121,8 +129,11 @@ def print_fleet_run(run, max_memory: str | None, min_tps: float | None, max_j: f
         for key, reason in rec.excluded:
             out_console.print(f"  [dim]excluded {key}: {reason}[/dim]")
     for failure in run.failures:
-        out_console.print(f"[red]failed[/red] on {failure.get('device', '?')}: {failure['model']} "
-                          f"({failure.get('test') or 'setup'}): {failure['error']}")
+        label = failure_label(failure)
+        colour = "green" if label == "recovered" else "red"
+        out_console.print(f"[{colour}]{label}[/{colour}] on {failure.get('device', '?')}: {failure['model']} "
+                          f"({failure.get('test') or 'setup'}): {failure['error']}"
+                          + (f"; recovered {failure['recovered']}" if failure.get("recovered") else ""))
     for line in output.closing_lines(run):
         out_console.print(Text(line, style="bold"))
 
@@ -140,6 +151,7 @@ def _run_command(run_cmd: click.Command) -> click.Command:
         fleet_options = dispatch.FleetOptions(devices=[d for text in devices for d in text.split(",") if d] or ["all"],
                                               address=address)
         ctx.meta["profiler.profile"] = functools.partial(dispatch.fleet_profile, fleet=fleet_options)
+        ctx.meta["profiler.resume_command"] = dispatch.FleetInterrupted.resume_command
         # in place of profiler run's own table: one device-aware output (profiler run uses it when not -o)
         ctx.meta["profiler.final"] = functools.partial(
             _final, budget=(max_memory, min_tps, max_j_per_token), models_file=run_kwargs.get("models_file"))

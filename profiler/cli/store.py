@@ -59,6 +59,7 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
     from profiler.analysis.battery_life import parse_answer
     from profiler.report import render
     from profiler.report.console import print_results
+    from profiler.results.schema import failure_label
 
     shape = parse_answer(answer)
     run = open_store(db, reports_dir).load_run(run_id)
@@ -68,7 +69,7 @@ def show(run_id: str, output: str | None, db: Path | None, reports_dir: Path | N
     print_results(run, wide=wide, answer=shape)
     for f in run.failures:
         where = f" on {f['device']}" if f.get("device") else ""  # a fleet run's failures name their device
-        click.echo(f"failed{where}: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
+        click.echo(f"{failure_label(f)}{where}: {f['model']} ({f.get('test') or 'load'}): {f['error']}")
 
 
 @click.command()

@@ -146,7 +146,20 @@ def connect(address: str | None = None):
                  configure_logging=True)
     except Exception as exc:  # version mismatch, authentication, a port that is not Ray
         raise UserError(f"cannot join the Ray cluster at {chosen}: {_first_line(exc)}") from None
+    keep_ray_messages_off_the_terminal(ray)
     return ray
+
+
+def keep_ray_messages_off_the_terminal(ray) -> None:
+    """Ray's driver prints what its processes publish (a dead raylet's last 20 log lines, its
+    "[state-dump]" statistics, "node marked dead" notices) straight onto this process's stdout,
+    log_to_driver=False or not, and into the middle of the run's output (even ``-o json``). Those
+    lines are copies of logs that stay in Ray's log folder on each node; the fleet reports each
+    event itself, in one line naming the device and that folder. Ray 2.60 has no public switch,
+    so this turns off the flag its own debugger (ray.util.rpdb) uses to silence the same printer."""
+    worker = getattr(getattr(ray, "_private", None), "worker", None)
+    if worker is not None and hasattr(worker, "_worker_logs_enabled"):
+        worker._worker_logs_enabled = False
 
 
 def disconnect() -> None:

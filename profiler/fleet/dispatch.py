@@ -10,7 +10,6 @@ before any work; node death, a pre-flight refusal or a crash is recorded for tha
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,13 @@ from profiler.models import catalog
 from profiler.models.catalog import ModelSpec
 from profiler.platform.cores import CoreClusters
 from profiler.report import save_run
-from profiler.results.schema import RunResult, row_from_dict
+from profiler.results.schema import RunResult, recover_failures, row_from_dict
 from profiler.results.store import Store, row_key
 from profiler.run.options import Callbacks, RunInterrupted, RunOptions
 from profiler.run.orchestrate import Ledger, Plan
 
-POLL_S = 0.2
 CANCEL_GRACE_S = 15.0
+WAKE = {"type": "wake"}  # put into the hub to end the coordinator's last wait for events
 
 
 @dataclass
@@ -133,7 +132,9 @@ class Dispatch:
         # device that dies between two tests did not run
         self.remaining: dict[str, list[tuple[str, str, str]]] = {}
         self.started: set[str] = set()  # devices that began a test in this dispatch
+        self.planned: dict[str, set[str]] = {}  # device -> the fleet keys of every test it runs in this run
         self.hub = None
+        self.events = None  # the pending hub.next_events call
 
     def go(self, devices, specs, files, sweep: Sweep) -> RunResult:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -142,11 +143,13 @@ class Dispatch:
         self.ray.get([self.hub.offer.remote(model.sha256, str(path)) for model, path in files])
         task = self.ray.remote(device_task.run_on_device)
         done = self.store.done_keys(self.run.run_id)
+        earlier = list(self.run.failures)  # a resumed run's: made good once their device has every row
         refs = {}
         options = self.options.to_dict()
         for device in devices:
             finished = {split_key(k)[1] for k in done if split_key(k)[0] == device.name}
             planned = planned_tests(specs, sweep, self.options.energy, device.info["fingerprint"])
+            self.planned[device.name] = {fleet_key(device.name, key) for _, _, key in planned}
             todo = [entry for entry in planned if entry[2] not in finished]
             if not todo:
                 continue
@@ -164,19 +167,37 @@ class Dispatch:
             self._cancel(refs)
             self._finish("interrupted")
             raise FleetInterrupted(self.run.run_id) from None
-        self._finish("failed" if self.run.failures else "done")
+        self._recover(earlier)
+        self._finish("failed" if self.run.open_failures else "done")
         return self.store.load_run(self.run.run_id)
+
+    def _recover(self, earlier: list[dict]) -> None:
+        """A failure of an earlier attempt is made good once its device has every test stored."""
+        done = self.store.done_keys(self.run.run_id)
+        complete = lambda f: f.get("device") in self.planned and self.planned[f["device"]] <= done  # noqa: E731
+        for failure in recover_failures(earlier, complete):
+            self.cb.message(f"{failure['device']}: the earlier failure is recovered, every test it missed is measured")
 
     # ------------------------------------------------------------------ the loop
     def _wait(self, refs: dict, devices) -> None:
+        """Sleep until a device reports an event or a device's task ends: no timer, no polling."""
         pending = {ref: name for name, ref in refs.items()}
         node_of = {d.name: d.node_id for d in devices}
+        self.events = self.hub.next_events.remote()
         while pending:
-            ready, _ = self.ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
-            self._drain()
+            ready, _ = self.ray.wait([self.events, *pending], num_returns=1)
+            if self.events in ready:
+                self._take(self.ray.get(self.events))
+                self.events = self.hub.next_events.remote()
             for ref in ready:
-                name = pending.pop(ref)
-                self._settle(name, ref, node_of[name])
+                if ref in pending:
+                    name = pending.pop(ref)
+                    self._settle(name, ref, node_of[name])
+
+    def _take(self, events: list[dict]) -> None:
+        for event in events:
+            if event != WAKE:
+                self._on_event(event)
 
     def _settle(self, device: str, ref, node_id: str) -> None:
         try:
@@ -197,11 +218,14 @@ class Dispatch:
         self._update()
 
     def _cause(self, exc: Exception, node_id: str) -> str:
-        alive = {n["NodeID"]: n.get("Alive") for n in self.ray.nodes()}
+        """One line: what happened, and where Ray keeps that node's own log (Ray's long messages stay there)."""
+        nodes = {n["NodeID"]: n for n in self.ray.nodes()}
+        node = nodes.get(node_id, {})
+        where = registry.ray_log(node)
+        if isinstance(exc, self.ray.exceptions.NodeDiedError) or not node.get("Alive", False):
+            return f"device left the fleet: its Ray node {node_id[:12]} is dead (Ray's log: {where})"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        if isinstance(exc, self.ray.exceptions.NodeDiedError) or not alive.get(node_id, False):
-            return f"device left the fleet: Ray reports its node {node_id[:12]} dead ({type(exc).__name__}: {first})"
-        return f"{type(exc).__name__}: {first}"
+        return f"{type(exc).__name__}: {first} (Ray's log: {where})"
 
     def _fail(self, device: str, node_id: str, cause: str) -> None:
         """Record the test in flight; between two tests, the next one, saying so. Either way the
@@ -224,8 +248,7 @@ class Dispatch:
         self._update()
 
     def _drain(self) -> None:
-        for event in self.ray.get(self.hub.drain.remote()):
-            self._on_event(event)
+        self._take(self.ray.get(self.hub.drain.remote()))
 
     def _on_event(self, event: dict) -> None:
         device, kind = event["device"], event["type"]
@@ -257,17 +280,21 @@ class Dispatch:
 
     def _cancel(self, refs: dict) -> None:
         """Ctrl-C: ask each task to stop (its run kills the measuring child), then force."""
+        if not refs:
+            return
         for ref in refs.values():
             self.ray.cancel(ref, force=False)
-        deadline = time.monotonic() + CANCEL_GRACE_S
-        left = list(refs.values())
-        while left and time.monotonic() < deadline:
-            _, left = self.ray.wait(left, num_returns=len(left), timeout=POLL_S)
+        _, left = self.ray.wait(list(refs.values()), num_returns=len(refs), timeout=CANCEL_GRACE_S)
         for ref in left:
             self.ray.cancel(ref, force=True)
         self._drain()
 
     def _finish(self, status: str) -> None:
+        if self.hub is not None and self.events is not None:
+            # end the last wait, so that no call is left pending on the actor killed below
+            self.ray.get(self.hub.put.remote(WAKE))
+            self._take(self.ray.get(self.events))
+            self.events = None
         self._update(status)
         if self.hub is not None:
             self.ray.kill(self.hub)

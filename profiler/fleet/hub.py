@@ -18,16 +18,27 @@ class FleetHub:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._events: list[dict] = []
         self._files: dict[str, str] = {}
 
     def put(self, event: dict) -> bool:
-        with self._lock:
+        with self._arrived:
             self._events.append(event)
+            self._arrived.notify_all()
         return True  # the device waits for this, so a row is known to have arrived
 
     def drain(self) -> list[dict]:
         with self._lock:
+            events, self._events = self._events, []
+        return events
+
+    def next_events(self) -> list[dict]:
+        """Wait until an event has arrived, then take every waiting one. The coordinator waits on
+        this call instead of polling: it sleeps until a device reports something (with
+        ``fleet up --device`` it shares the CPU with the measurement, so it must not wake on a timer)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: self._events)
             events, self._events = self._events, []
         return events
 

@@ -26,8 +26,9 @@ def j_per_token(row: TestResult) -> float | None:
 
 
 def table_rows(run: RunResult) -> list[list[str]]:
-    """One line per row, sorted by device, then model, then test."""
-    rows = sorted(run.rows, key=lambda r: (r.device_name or "", r.model_name, r.n_prompt, r.n_gen, r.n_depth))
+    """One line per row, by device; within a device in the order ``profiler run`` shows them: as
+    measured, model by model in the order given, each model's tests in the sweep's order (pp, tg, pg)."""
+    rows = sorted(run.rows, key=lambda r: r.device_name or "")  # stable: keeps each device's own order
     return [[r.device_name or "(this machine)", r.model_name, r.quant_type, r.test, _num(r.avg_ts, ".2f"),
              _num(r.ttft_ms, ".1f"), _num(r.peak_rss_bytes / 2**20 if r.peak_rss_bytes else None, ".0f"),
              _num(j_per_token(r), ".3g"), energy_provenance(r)] for r in rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from profiler.errors import UserError
 from profiler.fleet import DEVICE_LABEL, SLOT_RESOURCE
@@ -26,6 +27,7 @@ class DeviceNode:
     slots: float  # profiling slots the node advertises (1 for a device)
     info: dict = field(default_factory=dict)  # the probe's answer (versions, fingerprint)
     problem: str | None = None  # why it cannot be used (version mismatch, unreachable)
+    log: str = "?"  # where Ray keeps this node's own log, on the device
 
     @property
     def status(self) -> str:
@@ -43,9 +45,25 @@ def device_nodes(ray) -> list[DeviceNode]:
             continue
         devices.append(DeviceNode(
             name=name, node_id=node["NodeID"], ip=node.get("NodeManagerAddress", "?"), alive=bool(node.get("Alive")),
-            slots=float((node.get("Resources") or {}).get(SLOT_RESOURCE, 0)),
+            slots=float((node.get("Resources") or {}).get(SLOT_RESOURCE, 0)), log=ray_log(node),
         ))
     return devices
+
+
+def ray_log(node: dict) -> str:
+    """Where Ray keeps a node's own log, on that node's machine: the raylet's log in its session's
+    log folder (``.../session_*/logs/raylet.out``; ``raylet.N.out`` for the N-th node of a machine)."""
+    socket = node.get("RayletSocketName")
+    if not socket:
+        return "the node's Ray log folder (/tmp/ray/session_latest/logs on it)"
+    path = PurePosixPath(socket)
+    return str(path.parent.parent / "logs" / f"{path.name}.out")
+
+
+def listed(devices: list[DeviceNode], every: bool = False) -> list[DeviceNode]:
+    """What ``fleet devices`` shows: each live node; a dead one only with ``every`` (--all), since a
+    device that rejoined leaves its old node behind under the same name."""
+    return list(devices) if every else [d for d in devices if d.alive]
 
 
 def select(ray, wanted: list[str]) -> list[DeviceNode]:

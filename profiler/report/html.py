@@ -106,7 +106,8 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
     if run.failures:
         parts.append("<h2>Failures</h2>")
         parts += [f"<p class='fail'>{_e(f['device'] + ': ') if f.get('device') else ''}{_e(f['model'])} "
-                  f"({_e(f.get('test') or 'load')}): {_e(f['error'])}</p>" for f in run.failures]
+                  f"({_e(f.get('test') or 'load')}): {_e(f['error'])}"
+                  f"{_e(' (recovered ' + f['recovered'] + ')') if f.get('recovered') else ''}</p>" for f in run.failures]
     if warnings:
         parts.append("<h2>Warnings</h2>")
         parts += [f"<p class='warn'>{_e(w)}</p>" for w in warnings]

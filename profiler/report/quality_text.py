@@ -105,7 +105,8 @@ def print_recommendation(rec: Recommendation, console: Console) -> None:
         console.print(f"[bold green]recommended:[/bold green] {rec.best.config.key} ({setting}) - {rec.why}")
     for i, s in enumerate(rec.runners_up, start=2):
         c = s.config
-        console.print(f"  {i}. {c.key}: {s.accuracy_pct:.2f}% ({s.accuracy.label()}), {_f(c.decode_tps, '.1f')} t/s, "
+        quality = f"{s.accuracy_pct:.2f}% ({s.accuracy.label()})" if s.accuracy else f"no {s.metric} score"
+        console.print(f"  {i}. {c.key}: {quality}, {_f(c.decode_tps, '.1f')} t/s, "
                       f"{_f(c.peak_rss_bytes and c.peak_rss_bytes / 2**20, '.0f')} MiB peak")
     for key, reason in rec.excluded:
         console.print(f"  [dim]excluded {key}: {reason}[/dim]")

@@ -119,7 +119,8 @@ def _markdown(run: RunResult) -> str:
     if run.failures:
         lines.append("")
         lines.append("Failed:")
-        lines += [f"- {f['model']} ({f['test'] or 'load'}): {f['error']}" for f in run.failures]
+        lines += [f"- {f['model']} ({f['test'] or 'load'}): {f['error']}"
+                  + (f" (recovered {f['recovered']})" if f.get("recovered") else "") for f in run.failures]
     warnings = list(run.warnings) + [w for r in rows for w in r.warnings]
     if warnings:
         lines.append("")

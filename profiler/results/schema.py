@@ -189,10 +189,16 @@ class RunResult:
     device: dict
     rows: list[TestResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # One dict per model whose run broke off: model, test in flight, error.
+    # One dict per model whose run broke off: model, test in flight, error; "recovered" (when and
+    # how) once a --resume has measured every test it had missed.
     failures: list[dict] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
     tool: str = "profiler"
+
+    @property
+    def open_failures(self) -> list[dict]:
+        """The failures whose tests are still missing: what the exit status and status reflect."""
+        return [f for f in self.failures if not f.get("recovered")]
 
     def to_dict(self) -> dict:
         return {
@@ -206,6 +212,21 @@ class RunResult:
             "failures": list(self.failures),
             "rows": [r.to_dict() for r in self.rows],
         }
+
+
+def recover_failures(failures: list[dict], complete) -> list[dict]:
+    """Mark as recovered each failure for which ``complete(failure)`` says every test it had missed
+    is now stored (a --resume made it good); the record stays, for the history. Returns those marked."""
+    when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    marked = [f for f in failures if not f.get("recovered") and complete(f)]
+    for failure in marked:
+        failure["recovered"] = f"by --resume at {when}: every test it had missed is measured"
+    return marked
+
+
+def failure_label(failure: dict) -> str:
+    """How a failure reads in every listing: "failed", or "recovered" once a resume made it good."""
+    return "recovered" if failure.get("recovered") else "failed"
 
 
 def json_safe(value):

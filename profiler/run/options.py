@@ -73,6 +73,8 @@ class RunOptions:
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C during a run; the finished tests are in the store under ``run_id``."""
 
+    resume_command = "profiler run --resume"  # what continues it (the fleet's differs)
+
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id)
         self.run_id = run_id

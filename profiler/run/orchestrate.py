@@ -26,7 +26,7 @@ from profiler.models.catalog import ModelSpec
 from profiler.models.modelinfo import ModelInfo, read_model_info
 from profiler.platform import device as device_mod
 from profiler.platform import sysfs
-from profiler.results.schema import RunResult, TestResult, new_run_id
+from profiler.results.schema import RunResult, TestResult, new_run_id, recover_failures
 from profiler.results.store import Store, row_key
 from profiler.run import isolate, placement_advice, preflight
 from profiler.run.job import Job
@@ -123,6 +123,7 @@ def profile(
         run.device = {**device.to_dict(), "energy": session.describe()}
         run.warnings.extend(session.run_warnings())
     recorder = _Recorder(ledger.begin(run), run, cb, publish)  # the store opens only once the input is good
+    earlier = list(run.failures)  # a resumed run's: made good once their model has every test stored
     try:  # from here on a Ctrl-C, wherever it lands, leaves the registered run resumable
         _measure(models, tests, ledger.plan.sweep, device, options, cb, session, recorder, skip)
     except KeyboardInterrupt:
@@ -130,7 +131,9 @@ def profile(
         raise RunInterrupted(run.run_id) from None
     run.warnings.extend(w for w in placement_advice.measured_comparison(run.rows, device.core_clusters)
                         if w not in run.warnings)
-    recorder.finish("failed" if run.failures else "done")
+    done = recorder.store.done_keys(run.run_id)
+    recover_failures(earlier, lambda f: all(row_key(f["model"], t) in done for t in tests))
+    recorder.finish("failed" if run.open_failures else "done")
     return run
 
 

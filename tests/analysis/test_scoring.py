@@ -676,3 +676,34 @@ def test_the_printed_recommendation_names_quant_threads_and_cores():
     print_recommendation(scoring.recommend(board), console)
     assert ("recommended: q t4 on CPUs 4-7 (4× Cortex-A76) (Q4_K_M, 4 threads on CPUs 4-7 (4× Cortex-A76))"
             in console.export_text())
+
+
+def test_without_quality_data_the_board_says_so_once_and_the_choice_is_on_cost(capsys):
+    """No configuration has a score (issue #21.2): not "best none - no configuration meets the budget
+    (no limits)" and "excluded: no hellaswag score" for each, but one note saying no quality data
+    exists and how to get it, and the choice on cost alone, under a budget or without one."""
+    from rich.console import Console
+
+    from profiler.report.quality_text import print_recommendation
+
+    big = _config("big", decode=8.0, peak=1_500_000_000, j=0.05)
+    small = _config("small", decode=40.0, peak=300_000_000, j=0.01)
+    mid = _config("mid", decode=15.0, peak=800_000_000, j=0.02)
+    board = _board([(big, None), (small, None), (mid, None)])
+    said = [n for n in board.notes if "no quality data" in n]
+    assert said == ["no quality data: no hellaswag score exists for these models (big, small, mid), neither measured "
+                    "on these files nor published; measure it with: profiler eval MODEL --hellaswag; until then the "
+                    "scoreboard compares cost only"]
+    assert not any("so it is not compared" in n for n in board.notes)
+    rec = scoring.recommend(board)
+    assert rec.best.config.model_name == "small" and rec.excluded == []
+    assert rec.why.startswith("on cost alone (lower J/token, then higher t/s, then lower memory) among 3 "
+                              "configuration(s) (no budget set): no quality data")
+    assert [s.config.model_name for s in rec.runners_up] == ["mid", "big"]
+    within = scoring.recommend(board, max_memory_bytes=scoring.parse_bytes("500MB"))
+    assert within.best.config.model_name == "small"
+    assert [key for key, _ in within.excluded] == ["big t4", "mid t4"]  # by the budget only
+    print_recommendation(rec, Console(width=400))  # runners-up without a score print, not crash
+    assert "2. mid t4: no hellaswag score" in capsys.readouterr().out
+    one = _board([(small, None)])
+    assert "for this model (small)" in scoring.recommend(one).why and "profiler eval small --hellaswag" in one.notes[-1]

@@ -265,3 +265,27 @@ def test_bad_inputs_stop_before_any_work(fleet, models, tmp_path):
     with pytest.raises(UserError, match="dev-a: version mismatch: profiler 0.0.1"):
         registry.refuse_unusable(devices)
     assert not options.db.exists()
+
+
+def test_the_coordinator_waits_on_events_and_never_wakes_for_nothing(fleet, models, tmp_path, monkeypatch):
+    """With fleet up --device the coordinator shares the measured machine: it must sleep until a
+    device reports something or a task ends, never poll Ray on a timer (it once woke at 5 Hz). Every
+    ray.wait of the run is recorded through the real one: none has a timeout, none returns empty,
+    across a 2 s --delay between the device's two tests."""
+    real_wait = ray.wait
+    calls: list[tuple[int, object]] = []
+
+    def recording_wait(refs, *args, **kwargs):
+        ready, rest = real_wait(refs, *args, **kwargs)
+        calls.append((len(ready), kwargs.get("timeout", args[1] if len(args) > 1 else None)))
+        return ready, rest
+
+    monkeypatch.setattr(ray, "wait", recording_wait)
+    options = _options(tmp_path)
+    options.energy = EnergyOptions(idle_s=0, delay_s=2.0)
+    run = dispatch.fleet_profile([str(models[0])], Sweep(n_prompt=[16, 32], n_gen=[0], n_threads=[1], repetitions=1),
+                                 options, fleet=dispatch.FleetOptions(devices=["dev-a"], address=fleet["address"]))
+    assert [r.test for r in run.rows] == ["pp16", "pp32"] and run.failures == []
+    assert calls, "the coordinator never waited on Ray"
+    assert [timeout for _, timeout in calls] == [None] * len(calls)
+    assert all(n_ready > 0 for n_ready, _ in calls), calls

@@ -13,12 +13,9 @@ import json
 import os
 import re
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -29,68 +26,20 @@ if importlib.util.find_spec("ray") is None:
     pytest.skip("the fleet extra is not installed: pip install -e '.[fleet]'", allow_module_level=True)
 
 from profiler.fleet import cluster  # noqa: E402
+from support.fleet_cli import HUNG_S, running_fleet, sigint_default  # noqa: E402
+from support.fleet_cli import profiler_cli as _profiler  # noqa: E402
+from support.fleet_cli import run_status as _run_status  # noqa: E402
+from support.fleet_cli import stored as _stored  # noqa: E402
 
-LOOPBACK = "127.0.0.2"
 DEVICE = "dev-int"
 BASE = ["--idle", "0", "--no-bandwidth", "-t", "1"]
-HUNG_S = 600.0  # only stops a hung test; far beyond what a busy machine needs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def _sigint_default() -> None:
-    # A shell running the suite in the background hands its children SIGINT ignored, and Python
-    # keeps an inherited SIG_IGN: the coordinator would never see the Ctrl-C.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _profiler(args: list[str], env: dict, cwd: Path, timeout: float = HUNG_S) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "profiler", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     """A head (coordinator only) and one joined device node, in a private cache."""
-    base = tmp_path_factory.mktemp("fleet-int")
-    env = {**os.environ, "PROFILER_CACHE": str(base / "cache"), "PROFILER_REPORTS": str(base / "reports")}
-    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "PROFILER_DB"):
-        env.pop(key, None)  # the CLI sets up its own token; the store is the one under PROFILER_REPORTS
-    port = _free_port()
-    address = f"{LOOPBACK}:{port}"
-    try:
-        up = _profiler(["fleet", "up", "--address", LOOPBACK, "--port", str(port)], env, base)
-        assert up.returncode == 0, up.stderr
-        token = re.search(r"PROFILER_FLEET_TOKEN=(\S+)", up.stdout).group(1)
-        joined = _profiler(["fleet", "join", address, "--name", DEVICE, "--address", LOOPBACK],
-                           {**env, "PROFILER_FLEET_TOKEN": token}, base)
-        assert joined.returncode == 0, joined.stderr
-        yield {"env": env, "base": base, "port": port}
-    finally:
-        _profiler(["fleet", "down", "--port", str(port)], env, base)
-        assert not cluster.session_processes(port), "the fleet's Ray processes outlived the test"
-
-
-def _stored(db: Path) -> list[tuple[str, str]]:
-    """(device, test) of each row committed so far; empty while the store is still being created."""
-    if not db.exists():
-        return []
-    try:
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute("SELECT test_key, test FROM rows ORDER BY id").fetchall()
-            return [(key.split("|", 1)[0], test) for key, test in rows]
-    except sqlite3.OperationalError:
-        return []
-
-
-def _run_status(db: Path, run_id: str) -> str | None:
-    with sqlite3.connect(db) as conn:
-        found = conn.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
-    return found[0] if found else None
+    with running_fleet(tmp_path_factory.mktemp("fleet-int"), [DEVICE]) as started:
+        yield started
 
 
 def _fleet_task_processes(port: int) -> list[psutil.Process]:
@@ -132,7 +81,7 @@ def test_ctrl_c_on_the_coordinator_cancels_the_device_task_and_resume_finishes_t
     proc = subprocess.Popen([sys.executable, "-m", "profiler", "fleet", "run", str(tiny_gguf), "-p", "16,32", "-n", "0",
                              "-r", "1", "--delay", "3600", "--devices", DEVICE, *BASE],
                             env=env, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_sigint_default)
+                            preexec_fn=sigint_default)
     try:
         _wait_for(lambda: len(_stored(db)) >= 1, proc)
         measuring = _fleet_task_processes(port)

@@ -57,7 +57,7 @@ def test_compare_two_devices_of_one_run(tmp_path):
 def test_table_and_per_device_choice_within_budget():
     run = _run()
     lines = output.table_rows(run)
-    assert [line[:2] for line in lines] == [["laptop", "big"], ["laptop", "small"], ["pi5", "big"], ["pi5", "small"]]
+    assert [line[:2] for line in lines] == [["laptop", "small"], ["laptop", "big"], ["pi5", "small"], ["pi5", "big"]]
     assert lines[0][-1] == "measured (rapl)"
     choices = {c.device: c for c in output.device_scoreboards(run, max_memory_bytes=500 << 20)}
     assert set(choices) == {"laptop", "pi5"}
@@ -192,3 +192,50 @@ def test_a_fleet_run_without_model_names_sends_the_catalogues_defaults(tiny_gguf
     specs = resolve_models([], models)
     files = dispatch.model_files(specs, [], Callbacks())
     assert [(model.name, path) for model, path in files] == [("tiny", tiny_gguf)]
+
+
+def test_table_keeps_profiler_runs_order_within_each_device():
+    """pp before tg before pg, model by model as measured: the order profiler run shows (tg once came first)."""
+    rows = [make_row(device_name=device, model_name=model, test=test, n_prompt=p, n_gen=n)
+            for device in ("pi5", "laptop") for model in ("zeta", "alpha")
+            for test, p, n in (("pp16", 16, 0), ("tg8", 0, 8), ("pp8+tg4", 8, 4))]
+    run = RunResult(run_id="r3", created="2026-11-29T00:00:00+00:00", command="profiler fleet run", device=FLEET,
+                    rows=rows)
+    lines = output.table_rows(run)
+    expected = [[d, m, t] for d in ("laptop", "pi5") for m in ("zeta", "alpha") for t in ("pp16", "tg8", "pp8+tg4")]
+    assert [[line[0], line[1], line[3]] for line in lines] == expected
+
+
+def test_per_device_choice_without_quality_data_is_on_cost_and_says_how_to_get_it():
+    choices = {c.device: c for c in output.device_scoreboards(_run())}
+    for device, choice in choices.items():
+        rec = choice.recommendation
+        assert rec.best is not None and rec.best.config.key == f"{device}: small t{4 if device == 'pi5' else 8}"
+        assert rec.excluded == []
+        assert "on cost alone" in rec.why and "no quality data: no hellaswag score exists" in rec.why
+        assert "profiler eval MODEL --hellaswag" in rec.why
+
+
+def test_a_resume_that_measured_every_missing_test_recovers_the_failure():
+    from profiler.results.schema import failure_label, recover_failures
+
+    run = _run()
+    run.failures.append({"model": "small", "test": "tg16", "error": "crashed", "device": "laptop"})
+    marked = recover_failures(run.failures, lambda f: f["device"] == "pi5")
+    assert [f["device"] for f in marked] == ["pi5"]
+    assert run.failures[0]["recovered"].startswith("by --resume at ")
+    assert [f["device"] for f in run.open_failures] == ["laptop"]
+    assert [failure_label(f) for f in run.failures] == ["recovered", "failed"]
+    assert recover_failures(run.failures, lambda f: True) == [run.failures[1]]  # once each
+
+
+def test_fleet_devices_lists_the_live_node_and_the_dead_one_only_with_all():
+    from profiler.fleet import registry
+
+    old = registry.DeviceNode("pi5", "aa" * 28, "10.0.0.5", alive=False, slots=1.0)
+    new = registry.DeviceNode("pi5", "bb" * 28, "10.0.0.5", alive=True, slots=1.0)
+    laptop = registry.DeviceNode("laptop", "cc" * 28, "10.0.0.6", alive=True, slots=1.0)
+    assert registry.listed([old, new, laptop]) == [new, laptop]
+    assert registry.listed([old, new, laptop], every=True) == [old, new, laptop]
+    node = {"RayletSocketName": "/tmp/ray/session_2026-12-03_17-08-16_1/sockets/raylet.2"}
+    assert registry.ray_log(node) == "/tmp/ray/session_2026-12-03_17-08-16_1/logs/raylet.2.out"
