@@ -22,6 +22,7 @@ from profiler.errors import UserError
 from profiler.measure.plan import Sweep
 from profiler.platform.placement import split_cores
 from profiler.report import FORMATS, render
+from profiler.report.suites_text import suite_lines
 from profiler.run.options import RunInterrupted, RunOptions
 
 
@@ -196,8 +197,6 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, suite, n_depth, threads
 
 
 def _print_suite(result, suite: str) -> None:
-    from profiler.report.suites_text import suite_lines
-
     lines = suite_lines(api.suite_scores(result, [suite]))
     click.echo("\n" + "\n".join(lines) if lines else f"\n{suite}: no model finished every shape, so no score")
 
