@@ -39,6 +39,7 @@ def profile(
     callbacks: Callbacks | None = None,
     resume: str | None = None,
     skip: Collection[str] = (),
+    answer: tuple[int, int] | None = None,
 ) -> RunResult:
     """Measure every test of ``sweep`` on every model (catalogue names, paths, or models already
     on disk such as ``ollama:NAME``) and return the run.
@@ -47,10 +48,12 @@ def profile(
     off, the run folder (``<reports_dir>/<run id>/results.{json,csv,md}``) rewritten from it.
     With ``resume`` (a run id) the stored plan is reused and finished tests skipped; ``skip``
     holds further row keys (results.store.row_key) not to measure. A Ctrl-C raises
-    ``RunInterrupted`` carrying the run id to resume.
+    ``RunInterrupted`` carrying the run id to resume. ``answer`` is the (prompt, answer) token
+    shape of results.json's battery life (default 512, 256).
     """
     options = options or RunOptions()
-    publish = partial(save_run, reports_dir=options.reports_dir) if options.save else None
+    shape = {"answer": tuple(answer)} if answer else {}
+    publish = partial(save_run, reports_dir=options.reports_dir, **shape) if options.save else None
     return orchestrate.profile(model_names, sweep, options, callbacks, resume, skip, publish)
 
 

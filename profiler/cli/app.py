@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -169,7 +170,9 @@ def run(models, model_opts, n_prompt, n_gen, prompt_gen, suite, n_depth, threads
     local, options.warnings = all_local_names(sweep, force) if all_local else ([], [])
     names = list(models) + list(model_opts) + local
     # profiler fleet run reuses this command whole, measuring on its devices instead (cli_fleet.py)
-    profile = click.get_current_context().meta.get("profiler.profile", api.profile)
+    profile = click.get_current_context().meta.get("profiler.profile")
+    # results.json's battery life takes --answer's shape; a fleet run's record has one battery per device
+    profile = profile or partial(api.profile, answer=shape)
     with RunDisplay(quiet_stdout=output is not None) as display:
         result = profile(names, sweep, options, display.callbacks(), resume=resume)
     if output:

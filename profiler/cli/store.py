@@ -97,17 +97,21 @@ def compare(a: str, b: str, db: Path | None, reports_dir: Path | None, wide: boo
 @click.argument("run_id")
 @click.option("--html", "html_path", type=click.Path(path_type=Path), required=True, help="Write the HTML page here.")
 @click.option("--metric", default="hellaswag", show_default=True, help="Accuracy metric for the quality plot.")
+@answer_option
 @db_option
 @reports_option
-def report(run_id: str, html_path: Path, metric: str, db: Path | None, reports_dir: Path | None) -> None:
+def report(run_id: str, html_path: Path, metric: str, answer: str | None, db: Path | None,
+           reports_dir: Path | None) -> None:
     """Write a self-contained HTML report (no network) for a stored run."""
+    from profiler.analysis.battery_life import parse_answer
     from profiler.report.html import render_html
     from profiler.report.html_density import density_section
 
     store = open_store(db, reports_dir)
     run = store.load_run(run_id)
     density = density_section(run, store.density(run_id))  # the stored report, else the default family's
-    atomic.write_user_file(html_path, render_html(run, scoreboard_of(run, metric), sections=[density]))
+    atomic.write_user_file(html_path, render_html(run, scoreboard_of(run, metric), sections=[density],
+                                                  answer=parse_answer(answer)))
     click.echo(f"wrote {html_path}")
 
 

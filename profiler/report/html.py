@@ -57,7 +57,8 @@ def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
 # ----------------------------------------------------------------------------- the page
 
 
-def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str:
+def render_html(run: RunResult, board=None, sections: Sequence[str] = (),
+                answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> str:
     """The page; ``sections`` are extra HTML blocks (each with its own <h2>) placed before the plots."""
     d = run.device
     bw = (d.get("memory_bandwidth") or {}).get("read_gbps")
@@ -99,7 +100,7 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
               {True: "yes", False: "dominated", None: "not compared"}[s.on_frontier]] for s in board.scores],
         ))
         parts += [f"<p>{_e(n)}</p>" for n in ([board.reference_note] if board.reference_note else []) + board.notes]
-    parts += _battery_section(run)
+    parts += _battery_section(run, answer)
     parts += [block for block in [suite_html(suite_scores(run.rows))] if block]  # profiler run --suite
     parts += list(sections)
     parts += ["<h2>Plots</h2>", _plots(run, board)]
@@ -115,13 +116,13 @@ def render_html(run: RunResult, board=None, sections: Sequence[str] = ()) -> str
     return "".join(parts)
 
 
-def _battery_section(run: RunResult) -> list[str]:
+def _battery_section(run: RunResult, answer: tuple[int, int]) -> list[str]:
     """Answers per charge and hours of generation per model, where the device has a battery (a
     page of a machine without one has no such section; results.json says why)."""
     capacity = battery_life.capacity_of(run.device)
     if not capacity.packs:
         return []
-    lives = battery_life.run_battery_life(run.rows, run.device)["models"]
+    lives = battery_life.run_battery_life(run.rows, run.device, answer)["models"]
 
     def cell(value, ci, fmt, measured):
         if value is None:
@@ -133,7 +134,7 @@ def _battery_section(run: RunResult) -> list[str]:
              m["unavailable"] or cell(m["answers_per_charge"], m["answers_per_charge_ci95"], "{:,.0f}".format, m["measured"]),
              "" if m["unavailable"] else cell(m["generation_hours"], m["generation_hours_ci95"], "{:.3g}".format, m["measured"]),
              m["provenance"] + (f"; no interval: {m['interval_note']}" if m["interval_note"] else "")] for m in lives]
-    shape = f"{battery_life.DEFAULT_ANSWER[0]}-token prompt, {battery_life.DEFAULT_ANSWER[1]}-token answer"
+    shape = f"{answer[0]}-token prompt, {answer[1]}-token answer"
     return ["<h2>Battery life</h2>", f"<p>{_e(energy_text.capacity_line(capacity))}; answers of a {shape}; "
             "95% intervals from the J/token intervals (docs/energy.md, \"Battery life\", says what they leave out)</p>",
             _table(["model", "threads", "answers per charge", "hours of generation", "provenance"], rows, left=2)]

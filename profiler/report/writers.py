@@ -135,10 +135,11 @@ def run_json(run: RunResult, answer: tuple[int, int] = battery_life.DEFAULT_ANSW
     return {**run.to_dict(), "battery_life": json_safe(battery_life.run_battery_life(run.rows, run.device, answer))}
 
 
-def save_run(run: RunResult, reports_dir: Path) -> Path:
-    """(Re)write ``reports/<run-id>/results.{json,csv,md}``; called after every finished test."""
+def save_run(run: RunResult, reports_dir: Path, answer: tuple[int, int] = battery_life.DEFAULT_ANSWER) -> Path:
+    """(Re)write ``reports/<run-id>/results.{json,csv,md}``; called after every finished test.
+    ``answer``: the (prompt, answer) token shape results.json's battery life is for."""
     folder = reports_dir / run.run_id
-    atomic.write_user_file(folder / "results.json", json.dumps(run_json(run), indent=2) + "\n")
+    atomic.write_user_file(folder / "results.json", json.dumps(run_json(run, answer), indent=2) + "\n")
     atomic.write_user_file(folder / "results.csv", render(run, "csv"))
     atomic.write_user_file(folder / "results.md", render(run, "md"))
     return folder

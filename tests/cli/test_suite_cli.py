@@ -16,7 +16,7 @@ from support.tests_support import make_row
 def _run_with(monkeypatch, tmp_path, args):
     seen = {}
 
-    def fake_profile(names, sweep, options, callbacks, resume=None):
+    def fake_profile(names, sweep, options, callbacks, resume=None, answer=None):
         seen["sweep"] = sweep
         rows = [make_row(model_name="tiny", n_prompt=s.n_prompt, n_gen=s.n_gen, test=s.test, random_tokens=True,
                          ttft_ms_samples=[100.0, 104.0], itl_ms_samples=[10.0] * s.n_gen + [10.4] * s.n_gen)

@@ -68,3 +68,17 @@ def test_the_html_report_has_a_battery_section_only_with_a_battery():
     page = render_html(_run(capacity(50.0).to_dict()))
     assert "<h2>Battery life</h2>" in page and "1,302 (1,233-1,379)" in page and "10 (9.43-10.6)" in page
     assert "Battery life" not in render_html(_run({"packs": [], "unavailable": "no battery"}))
+
+
+def test_the_saved_files_and_the_html_take_the_users_answer_shape(tmp_path):
+    import json
+
+    from profiler.report.html import render_html
+    from profiler.report.writers import save_run
+
+    run = _run(capacity(50.0).to_dict())
+    folder = save_run(run, tmp_path, answer=(0, 100))
+    saved = json.loads((folder / "results.json").read_text())["battery_life"]
+    assert saved["models"][0]["answers_per_charge"] == 3600
+    page = render_html(run, answer=(0, 100))
+    assert "answers of a 0-token prompt, 100-token answer" in page and "3,600" in page
