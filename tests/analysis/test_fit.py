@@ -174,9 +174,10 @@ def test_local_stores_and_all_local(tmp_path):
 @pytest.mark.slow
 def test_verify_on_smollm2_is_within_ten_percent():
     settings = fit.FitSettings(ram_bytes=4 * 2**30)
-    (report,), _ = api.fit(["smollm2-135m-instruct-q4_1"], settings, verify=True)
+    # two contexts keep the suite's time down; benchmarks/fit_accuracy.py covers 4096 and Gemma 3
+    (report,), _ = api.fit(["smollm2-135m-instruct-q4_1"], settings, verify=True, verify_contexts=(1024, 2048))
     ratios = [v.ratio for v in report.verify if v.ratio is not None]
-    assert len(ratios) == 3 and all(0.9 <= r <= 1.1 for r in ratios), report.verify
+    assert len(ratios) == 2 and all(0.9 <= r <= 1.1 for r in ratios), report.verify
 
 
 def test_verify_measures_a_real_run_of_what_fits(tiny_gguf):
