@@ -13,9 +13,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 
 import psutil
 import pytest
@@ -26,7 +23,7 @@ if importlib.util.find_spec("ray") is None:
     pytest.skip("the fleet extra is not installed: pip install -e '.[fleet]'", allow_module_level=True)
 
 from profiler.fleet import cluster  # noqa: E402
-from support.fleet_cli import HUNG_S, running_fleet, sigint_default  # noqa: E402
+from support.fleet_cli import HUNG_S, fleet_run, running_fleet, sigint_default, wait_until  # noqa: E402
 from support.fleet_cli import profiler_cli as _profiler  # noqa: E402
 from support.fleet_cli import run_status as _run_status  # noqa: E402
 from support.fleet_cli import stored as _stored  # noqa: E402
@@ -63,27 +60,15 @@ def _gone(proc: psutil.Process) -> bool:
         return True
 
 
-def _wait_for(predicate, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + HUNG_S
-    while not predicate():
-        if proc.poll() is not None:
-            raise AssertionError(f"the run ended (exit {proc.returncode}) before the awaited event: {proc.stderr.read()}")
-        assert time.monotonic() < deadline, "the awaited event never came"
-        time.sleep(0.1)
-
-
 def test_ctrl_c_on_the_coordinator_cancels_the_device_task_and_resume_finishes_the_rest(fleet, tiny_gguf):
     env, base, port = fleet["env"], fleet["base"], fleet["port"]
     db = base / "reports" / "profiler.db"
     # --delay 3600 holds the device's measuring child for an hour between its first and second
     # test: however late this poll sees the first row, the sweep is still going when the SIGINT
     # lands (by construction, not by timing; the resume below runs without the delay)
-    proc = subprocess.Popen([sys.executable, "-m", "profiler", "fleet", "run", str(tiny_gguf), "-p", "16,32", "-n", "0",
-                             "-r", "1", "--delay", "3600", "--devices", DEVICE, *BASE],
-                            env=env, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=sigint_default)
-    try:
-        _wait_for(lambda: len(_stored(db)) >= 1, proc)
+    args = [str(tiny_gguf), "-p", "16,32", "-n", "0", "-r", "1", "--delay", "3600", "--devices", DEVICE, *BASE]
+    with fleet_run(args, env, base, preexec_fn=sigint_default) as proc:
+        wait_until(lambda: len(_stored(db)) >= 1, "the first row", proc, every_s=0.1)
         measuring = _fleet_task_processes(port)
         lines = [" ".join(p.cmdline()) for p in measuring]
         assert any("profiler.run.worker" in line for line in lines), lines  # the child is in its hour-long delay
@@ -91,10 +76,6 @@ def test_ctrl_c_on_the_coordinator_cancels_the_device_task_and_resume_finishes_t
         child = next(p for p, line in zip(measuring, lines, strict=True) if "profiler.run.worker" in line)
         os.kill(proc.pid, signal.SIGINT)  # the coordinator only, as `kill -INT` would
         _, err = proc.communicate(timeout=HUNG_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 130, err
     assert "Traceback" not in err, err
     match = re.search(r"profiler fleet run --resume (\S+)", err)

@@ -14,8 +14,6 @@ import importlib.util
 import json
 import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -27,7 +25,16 @@ if importlib.util.find_spec("ray") is None:
     pytest.skip("the fleet extra is not installed: pip install -e '.[fleet]'", allow_module_level=True)
 
 from profiler.fleet import DEVICE_LABEL, cluster  # noqa: E402
-from support.fleet_cli import HUNG_S, join, profiler_cli, run_status, running_fleet, stored  # noqa: E402
+from support.fleet_cli import (  # noqa: E402
+    HUNG_S,
+    fleet_run,
+    join,
+    profiler_cli,
+    run_status,
+    running_fleet,
+    stored,
+    wait_until,
+)
 from support.tinymodel import write_tiny_llama  # noqa: E402
 
 VICTIM, SURVIVOR = "dev-b", "dev-a"
@@ -49,13 +56,6 @@ def _raylet_of(device: str, port: int) -> psutil.Process:
             continue
     assert len(found) == 1, found
     return found[0]
-
-
-def _until(predicate, what: str) -> None:
-    deadline = time.monotonic() + HUNG_S  # only stops a hung test
-    while not predicate():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.5)
 
 
 def _devices(fleet: dict, *flags: str) -> subprocess.CompletedProcess:
@@ -81,17 +81,11 @@ def test_a_device_killed_mid_run_then_resumed_reads_well(tmp_path):
         base, port = fleet["base"], fleet["port"]
         env = {**fleet["env"], "COLUMNS": "1000"}  # one line per message and table row, as a wide terminal shows them
         db = base / "reports" / "profiler.db"
-        proc = subprocess.Popen([sys.executable, "-m", "profiler", "fleet", "run", *models, *RUN,
-                                 "--devices", f"{SURVIVOR},{VICTIM}", "--address", fleet["address"]],
-                                env=env, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            _until(lambda: any(d == VICTIM for d, _ in stored(db)) or proc.poll() is not None, "a row of the victim")
+        args = [*models, *RUN, "--devices", f"{SURVIVOR},{VICTIM}", "--address", fleet["address"]]
+        with fleet_run(args, env, base) as proc:
+            wait_until(lambda: any(d == VICTIM for d, _ in stored(db)) or proc.poll() is not None, "a row of the victim")
             _raylet_of(VICTIM, port).kill()
             out, err = proc.communicate(timeout=HUNG_S)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
 
         # the run ends with what is missing: exit 1, and how to continue
         assert proc.returncode == 1, err
@@ -116,7 +110,7 @@ def test_a_device_killed_mid_run_then_resumed_reads_well(tmp_path):
         assert "no quality data: no hellaswag score exists" in out and "profiler eval MODEL --hellaswag" in out
 
         # the device comes back under its name: fleet devices shows the live node, the dead one with --all
-        _until(lambda: _victim_dead(fleet), "Ray marks the killed node dead")
+        wait_until(lambda: _victim_dead(fleet), "Ray marks the killed node dead")
         join(VICTIM, fleet)
         listed = _devices(fleet)
         assert listed.returncode == 0, listed.stderr

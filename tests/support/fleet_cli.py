@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 LOOPBACK = "127.0.0.2"
@@ -38,6 +39,31 @@ def sigint_default() -> None:
 def profiler_cli(args: list[str], env: dict, cwd: Path, timeout: float = HUNG_S) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "profiler", *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+@contextlib.contextmanager
+def fleet_run(args: list[str], env: dict, cwd: Path, **popen):
+    """'profiler fleet run ARGS' in the background (stdout and stderr piped, as text); killed and
+    reaped on leaving the block if it is still running, so a failing test leaves no coordinator."""
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "fleet", "run", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def wait_until(predicate, what: str, run: subprocess.Popen | None = None, every_s: float = 0.5) -> None:
+    """Poll ``predicate`` until it holds; fail if ``run`` (when given) ends first, or after HUNG_S,
+    which only stops a hung test."""
+    deadline = time.monotonic() + HUNG_S
+    while not predicate():
+        if run is not None and run.poll() is not None:
+            raise AssertionError(f"the run ended (exit {run.returncode}) before {what}: {run.stderr.read()}")
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(every_s)
 
 
 def join(name: str, fleet: dict) -> None:
