@@ -248,7 +248,20 @@ class Dispatch:
         self._update()
 
     def _drain(self) -> None:
+        """Take every event a device sent before its task ended. The pending next_events call may
+        already hold some (it took them from the hub, but its result was not in this wait's ready
+        list): wake it and take those first, then what is still queued, and only then wait anew, so
+        no row is committed after the failure or the recovery it bears on."""
+        self._take_pending()
         self._take(self.ray.get(self.hub.drain.remote()))
+        self.events = self.hub.next_events.remote()
+
+    def _take_pending(self) -> None:
+        """End the pending next_events call (a WAKE returns it if it is still waiting) and take its events."""
+        if self.events is not None:
+            self.ray.get(self.hub.put.remote(WAKE))
+            self._take(self.ray.get(self.events))
+            self.events = None
 
     def _on_event(self, event: dict) -> None:
         device, kind = event["device"], event["type"]
@@ -290,11 +303,8 @@ class Dispatch:
         self._drain()
 
     def _finish(self, status: str) -> None:
-        if self.hub is not None and self.events is not None:
-            # end the last wait, so that no call is left pending on the actor killed below
-            self.ray.get(self.hub.put.remote(WAKE))
-            self._take(self.ray.get(self.events))
-            self.events = None
+        if self.hub is not None:
+            self._take_pending()  # end the last wait, so that no call is left pending on the actor killed below
         self._update(status)
         if self.hub is not None:
             self.ray.kill(self.hub)
