@@ -167,7 +167,8 @@ class EffectiveSize:
 
 INTERVAL_METHOD = ("inverse prediction (calibration, Fieller): the family's residual scatter on the logit scale "
                    "(Student's t, sizes - 2 degrees of freedom) and the accuracy's own 95% interval, their half-widths "
-                   "combined in an L^p norm, p = 2 df / (df - 1) (the larger of the two at one degree of freedom)")
+                   "combined in an L^p norm, p = 2 df / (df - 1) (at one degree of freedom the larger of the two, "
+                   "shrunk by up to 20% where they are alike)")
 
 
 def effective_size(fit: LogisticFit, accuracy_pct: float, ci95_pct: list[float] | None) -> EffectiveSize:

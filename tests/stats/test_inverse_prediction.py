@@ -18,7 +18,7 @@ def _scatter_half(line, x):
                                         ([0.0, 1.0, 2.0], [0.0, 1.05, 1.98])])
 def test_ends_sit_where_the_line_misses_y0_by_the_combined_half_width(xs, ys):
     """Each end: the line misses y0 by t_plus_known_half_width(t s sqrt(c(x)), z sd, n - 2), c(x)
-    taken at that end (at one df: the larger of the two)."""
+    taken at that end (at one df: the larger of the two, shrunk where they are alike)."""
     line = stats.least_squares(xs, ys)
     y0, var = 1.4, 0.04
     pred = stats.inverse_prediction(line, y0, var, var)
@@ -49,8 +49,9 @@ def test_two_degrees_of_freedom_with_a_smaller_known_error_covers_95():
 
 
 def test_one_degree_of_freedom_with_alike_parts_is_not_as_conservative_as_quadrature():
-    """3 points (1 df), the two parts alike: their quadrature sum (the rule before) covered 98.25% at this seed; now 97.4%."""
-    assert 0.95 <= _coverage_with_known_error([0.0, 1.0, 2.0], 4.0, 0.1, 0.1, 4000, seed=1) <= 0.98
+    """3 points (1 df), the two parts alike: their quadrature sum covered 98.25% at this seed, the
+    larger of the two 97.4%; the larger shrunk where they are alike (the rule now) 96.6%."""
+    assert 0.95 <= _coverage_with_known_error([0.0, 1.0, 2.0], 4.0, 0.1, 0.1, 4000, seed=1) <= 0.97
 
 
 def test_without_scatter_it_is_y0s_own_interval_through_the_line():

@@ -53,7 +53,9 @@ def test_limits_and_the_norm_it_is():
     f = stats.t_plus_known_half_width
     assert f(0.0, 1.96, 1) == 1.96 and f(12.7, 0.0, 1) == 12.7  # one part alone
     assert f(math.inf, 1.0, 3) == math.inf
-    assert f(3.0, 2.0, 1) == 3.0  # one degree of freedom: the larger part
+    # one degree of freedom: the larger part, shrunk by 0.2 x (2ab / (a^2 + b^2))^6 where they are alike
+    assert f(3.0, 2.0, 1) == pytest.approx(3.0 * (1 - 0.2 * (12 / 13) ** 6))
+    assert f(2.0, 2.0, 1) == pytest.approx(1.6) and f(1000.0, 1.0, 1) == pytest.approx(1000.0, rel=1e-15)
     assert f(3.0, 4.0, 3) == pytest.approx((27 + 64) ** (1 / 3))  # p = 2 * 3 / 2 = 3
     assert f(3.0, 4.0, 2) == pytest.approx((81 + 256) ** (1 / 4))  # p = 4
     assert f(3.0, 4.0, 1e9) == pytest.approx(5.0)  # many degrees of freedom: the quadrature sum
@@ -65,11 +67,12 @@ def test_the_coverage_integral_matches_a_fixed_seed_monte_carlo():
     nu, ratio, n = 1, 0.8, 1_000_000
     s = ratio * np.sqrt(rng.chisquare(nu, n) / nu)
     d = rng.normal(0, math.hypot(ratio, 1), n)
-    half = np.maximum(stats.t_critical(1) * s, stats.Z_95)  # the rule at one df, vectorised
+    a, b = stats.t_critical(1) * s, stats.Z_95
+    half = np.maximum(a, b) * (1 - 0.2 * (2 * a * b / (a * a + b * b)) ** 6)  # the rule at one df, vectorised
     assert np.mean(np.abs(d) <= half) == pytest.approx(_coverage(nu, ratio, _new), abs=0.001)  # MC se 0.00015
 
 
-@pytest.mark.parametrize(("nu", "low", "high"), [(1, 0.949, 0.978), (2, 0.948, 0.961), (3, 0.948, 0.955),
+@pytest.mark.parametrize(("nu", "low", "high"), [(1, 0.933, 0.967), (2, 0.948, 0.961), (3, 0.948, 0.955),
                                                  (5, 0.948, 0.952)])
 def test_coverage_stays_near_95_for_every_ratio_of_the_two_parts(nu, low, high):
     cover = [_coverage(nu, r, _new) for r in RATIOS]
@@ -77,9 +80,14 @@ def test_coverage_stays_near_95_for_every_ratio_of_the_two_parts(nu, low, high):
     assert cover[0] == pytest.approx(0.95, abs=0.001) and cover[-1] == pytest.approx(0.95, abs=0.001)
 
 
+def _larger(t_half, z_half, nu):
+    return max(t_half, z_half)
+
+
 def test_the_rules_it_replaces_miss_95_by_more():
-    """Quadrature over-covers at one df (as the 3-size density rows did: 97.9-98.8%); Welch-
-    Satterthwaite under-covers at two (a 4-size family)."""
+    """Quadrature over-covers at one df (as the 3-size density rows did: 97.9-98.8%), and so does
+    the larger of the two (97.0-98.0% there); Welch-Satterthwaite under-covers at two (a 4-size family)."""
     assert max(_coverage(1, r, _quadrature) for r in RATIOS) > 0.985
+    assert max(_coverage(1, r, _larger) for r in RATIOS) > 0.975
     assert min(_coverage(2, r, _satterthwaite) for r in RATIOS) < 0.93
     assert min(_coverage(1, r, _satterthwaite) for r in RATIOS) < 0.89
