@@ -114,8 +114,8 @@ def inverse_prediction(line: LineFit, y0: float, var_low: float = 0.0, var_high:
     freedom, z the normal quantile for the known part; the two half-widths combine in an L^p norm
     (at one df the larger, shrunk where the two are alike; near quadrature at many), which keeps
     coverage near 95% whatever the ratio of the two parts (see t_plus_known_half_width for the
-    rules that did not). Without a known part this is the classical Fieller interval. The low end uses var_low, the high end
-    var_high (slope b > 0: a lower x0 is a lower line value, below y0). An end is None when
+    rules that did not). Without a known part this is the classical Fieller interval. The low end
+    uses var_low, the high end var_high (slope b > 0: a lower x0 is a lower line value, below y0). An end is None when
     t s / sqrt(Sxx) >= b: the slope is not distinguishable from flat and the set is unbounded."""
     x_hat = (y0 - line.intercept) / line.slope
     t = t_critical(line.n - 2, alpha)

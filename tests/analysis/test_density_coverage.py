@@ -17,7 +17,7 @@ def test_rho_interval_covers_a_model_of_the_law_on_a_noisy_five_size_family():
 def test_rho_interval_on_a_three_size_family_is_not_over_conservative():
     # one degree of freedom: the family's part and the accuracy's 1000-task part added in quadrature
     # covered 97.3% at this seed (97.9% at 2000 runs); the larger of the two 96.2% (97.0-98.0% at
-    # 2000 runs); the larger shrunk where the two are alike (stats.ONE_DF_SHRINK), 95.3%
+    # 2000 runs); the larger shrunk where the two are alike (stats/student.py, ONE_DF_SHRINK), 95.3%
     out = density_sim.simulate_placement(3, 1000, 1500, seed=7)
     assert out.runs == 1500
     assert 0.93 <= out.covered / out.runs <= 0.97
