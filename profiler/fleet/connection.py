@@ -20,6 +20,7 @@ from pathlib import Path
 from profiler import atomic
 from profiler.errors import UserError
 from profiler.paths import cache_dir
+from profiler.platform import device
 
 TOKEN_ENV = "PROFILER_FLEET_TOKEN"
 ADDRESS_ENV = "PROFILER_FLEET_ADDRESS"
@@ -145,7 +146,7 @@ def connect(address: str | None = None):
         ray.init(address=chosen, namespace=NAMESPACE, logging_level="ERROR", log_to_driver=False,
                  configure_logging=True)
     except Exception as exc:  # version mismatch, authentication, a port that is not Ray
-        raise UserError(f"cannot join the Ray cluster at {chosen}: {_first_line(exc)}") from None
+        raise UserError(join_failure(chosen, exc)) from None
     keep_ray_messages_off_the_terminal(ray)
     return ray
 
@@ -168,6 +169,20 @@ def disconnect() -> None:
 
         if ray.is_initialized():
             ray.shutdown()
+
+
+def join_failure(address: str, exc: BaseException) -> str:
+    """The one line a failed ``ray.init`` becomes: Ray's message, the cause it chains (the part
+    that says what went wrong), and under qemu-user why joining cannot work there at all."""
+    text = f"cannot join the Ray cluster at {address}: {_first_line(exc)}"
+    if exc.__cause__ is not None:
+        text += f" ({_first_line(exc.__cause__)})"
+    if device.emulation_note():
+        # Ray's driver finds the raylet of its own node by the process's command line, whose first
+        # word under qemu-user is the emulator, so it never finds one (Ray 2.60, _is_raylet_process).
+        text += ("; this machine looks emulated (qemu-user), where Ray's driver cannot find its own node's "
+                 "raylet: run the fleet on the device itself, not under emulation")
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

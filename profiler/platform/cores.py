@@ -30,6 +30,9 @@ SAME_CLASS_TOLERANCE = 0.10
 # Arm's efficiency designs: the little cores of big.LITTLE and DynamIQ boards and phones. On a
 # phone's 1+3+4 the prime and big clusters are both performance cores (llama.cpp users run on all
 # four), so "big" means every cluster that is not one of these, not only the fastest.
+# A chroot (scripts/arm64-root mounts no /sys on purpose) or a container started without /sys.
+NO_SYS = ("/sys is not mounted here (a chroot or a container without /sys), so the kernel's list of CPUs "
+          "cannot be read")
 EFFICIENCY_CORES = frozenset({"Cortex-A35", "Cortex-A53", "Cortex-A55", "Cortex-A510", "Cortex-A520"})
 
 
@@ -173,6 +176,8 @@ def _name_x86_ranks(clusters: list[CoreCluster], blocks: list[dict[str, str]]) -
 def detect(blocks: list[dict[str, str]]) -> CoreClusters:
     """The clusters of this machine; ``blocks`` are /proc/cpuinfo's per-processor key/value blocks."""
     ids = sorted(int(p.name[3:]) for p in sysfs.glob("/sys/devices/system/cpu/cpu[0-9]*") if p.name[3:].isdigit())
+    if not ids and not sysfs.exists("/sys/devices/system/cpu"):
+        return CoreClusters([], NO_SYS)
     if not ids:
         return CoreClusters([], "no /sys/devices/system/cpu/cpuN directories were found")
     names = _core_names(blocks)

@@ -142,6 +142,13 @@ def foreign_isa(arch: str, isa: list[str]) -> tuple[list[str], list[str]]:
     return [name for name in isa if name not in foreign], [note]
 
 
+def emulation_note() -> str | None:
+    """Why this machine looks emulated (qemu-user) or containerised, or None: the fingerprint's
+    note on ISA flags that contradict the architecture."""
+    notes = foreign_isa(platform.machine(), _isa(_cpuinfo_blocks()))[1]
+    return notes[0] if notes else None
+
+
 def _core_counts() -> tuple[int, int]:
     cpus = [p.name for p in sysfs.glob("/sys/devices/system/cpu/cpu[0-9]*")]
     logical = len(cpus) or os.cpu_count() or 1

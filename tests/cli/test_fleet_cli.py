@@ -23,6 +23,7 @@ if importlib.util.find_spec("ray") is None:
 from profiler.errors import UserError  # noqa: E402
 from profiler.fleet import cluster, connection  # noqa: E402
 from profiler.report.terminal import short_device  # noqa: E402
+from support.emulation import skip_ray_under_emulation  # noqa: E402
 
 LOOPBACK = "127.0.0.2"
 
@@ -41,6 +42,7 @@ def profiler(args: list[str], env: dict, cwd: Path, timeout: float = 240) -> sub
 @pytest.fixture(scope="module")
 def head(tmp_path_factory):
     """'profiler fleet up --device solo' in a private cache; stopped by process id afterwards."""
+    skip_ray_under_emulation()
     base = tmp_path_factory.mktemp("fleet-cli")
     env = {**os.environ, "PROFILER_CACHE": str(base / "cache"), "PROFILER_REPORTS": str(base / "reports")}
     for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from support.emulation import skip_ray_under_emulation
 from support.tinymodel import write_tiny_llama
 
 # Ray reads its authentication settings once, when it is imported: the whole cluster (and this
@@ -45,6 +46,7 @@ def _device_node(cluster, name: str, **env):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     """Head (the coordinator, no slot) + dev-a, dev-b and dev-small (whose /proc says 64 MB of RAM)."""
+    skip_ray_under_emulation()
     from ray.cluster_utils import Cluster
 
     base = tmp_path_factory.mktemp("fleet")

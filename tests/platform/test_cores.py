@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from profiler.platform import device
-from profiler.platform.cores import CoreClusters
+from profiler.platform.cores import NO_SYS, CoreClusters
 from profiler.platform.device import Device
 from support.core_trees import arm_cpuinfo, cpus, pi5, rk3588, snapdragon_1_3_4, x86_cpuinfo, x86_hybrid
 
@@ -75,6 +75,9 @@ def test_x86_hybrid_by_capacity_without_cpufreq(sysroot):
 
 def test_this_machine_has_clusters_covering_every_cpu():
     fp = device.fingerprint()
+    if not Path("/sys/devices/system/cpu").is_dir():  # an emulated root (scripts/arm64-root) has no /sys
+        assert fp.core_clusters_text() == f"unavailable, because {NO_SYS}"
+        return
     ids = sorted(i for c in fp.core_clusters.clusters for i in c.cpu_ids)
     assert ids and ids == list(range(len(ids))) and len(ids) == fp.logical_cores
     assert fp.core_clusters_text() == fp.core_clusters.describe() and "unavailable" not in fp.core_clusters_text()
@@ -82,9 +85,19 @@ def test_this_machine_has_clusters_covering_every_cpu():
 
 def test_no_cpu_directories_say_why(sysroot):
     sysroot("/proc/cpuinfo", arm_cpuinfo(["0xd0b"]))
+    sysroot("/sys/devices/system/cpu/online", "0\n")  # the directory, without cpuN entries
     clusters = device.fingerprint().core_clusters
     assert clusters.clusters == []
     assert clusters.describe() == "unavailable, because no /sys/devices/system/cpu/cpuN directories were found"
+
+
+def test_a_root_without_sys_says_so(sysroot):
+    sysroot("/proc/cpuinfo", arm_cpuinfo(["0xd0b"]))
+    sysroot("/sys/.keep", "")  # /sys itself may exist as an empty mount point
+    clusters = device.fingerprint().core_clusters
+    assert clusters.clusters == []
+    assert clusters.describe() == ("unavailable, because /sys is not mounted here (a chroot or a container "
+                                   "without /sys), so the kernel's list of CPUs cannot be read")
 
 
 def test_round_trip_and_old_devices_still_load(sysroot):

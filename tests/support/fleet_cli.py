@@ -83,6 +83,9 @@ def join(name: str, fleet: dict) -> None:
 def running_fleet(base: Path, devices: list[str]):
     """A head (coordinator only) and one joined node per device, in a private cache and store."""
     from profiler.fleet import cluster
+    from support.emulation import skip_ray_under_emulation
+
+    skip_ray_under_emulation()
 
     base.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PROFILER_CACHE": str(base / "cache"), "PROFILER_REPORTS": str(base / "reports")}

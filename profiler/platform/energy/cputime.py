@@ -91,4 +91,9 @@ def process_cpu_s(pid: int | None = None) -> float | None:
     """CPU-seconds a process has used, all threads (llama.cpp's workers included): this one by
     default, or ``pid`` (the monitor process reads the measured process's from outside it)."""
     ticks = parse_self_stat(sysfs.read_text(f"/proc/{pid if pid is not None else 'self'}/stat"))
+    if ticks == 0 and pid is None:
+        # qemu-user writes its own /proc/self/stat with every CPU time 0 (scripts/arm64-root); a
+        # process that has started Python has used ticks, so ask the kernel with times(2) instead.
+        own = os.times()
+        return own.user + own.system
     return ticks / clock_ticks() if ticks is not None else None
