@@ -27,12 +27,12 @@ X86_RANKS = {2: ("P-core", "E-core"), 3: ("P-core", "E-core", "LP E-core")}
 # Intel's favoured cores and AMD's preferred cores differ by a few percent, a real
 # big/little split (P 5.0 vs E 3.8 GHz, A77 prime 3.1 vs 2.4 GHz) by 20% or more.
 SAME_CLASS_TOLERANCE = 0.10
-# Arm's efficiency designs: the little cores of big.LITTLE and DynamIQ boards and phones. On a
-# phone's 1+3+4 the prime and big clusters are both performance cores (llama.cpp users run on all
-# four), so "big" means every cluster that is not one of these, not only the fastest.
 # A chroot (scripts/arm64-root mounts no /sys on purpose) or a container started without /sys.
 NO_SYS = ("/sys is not mounted here (a chroot or a container without /sys), so the kernel's list of CPUs "
           "cannot be read")
+# Arm's efficiency designs: the little cores of big.LITTLE and DynamIQ boards and phones. On a
+# phone's 1+3+4 the prime and big clusters are both performance cores (llama.cpp users run on all
+# four), so "big" means every cluster that is not one of these, not only the fastest.
 EFFICIENCY_CORES = frozenset({"Cortex-A35", "Cortex-A53", "Cortex-A55", "Cortex-A510", "Cortex-A520"})
 
 

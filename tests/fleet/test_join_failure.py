@@ -8,10 +8,11 @@ import pytest
 
 from profiler.fleet.connection import join_failure
 from profiler.platform import device
+from support.core_trees import arm_cpuinfo, x86_cpuinfo
 from support.emulation import skip_ray_under_emulation
 
-X86_CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse avx avx2\n\n"
-ARM_CPUINFO = "processor\t: 0\nFeatures\t: fp asimd asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n\n"
+X86_CPUINFO = x86_cpuinfo(1, "Intel(R) Xeon(R)")
+ARM_CPUINFO = arm_cpuinfo(["0xd0b"])
 
 
 def _ray_style_failure() -> ConnectionError:

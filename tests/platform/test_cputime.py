@@ -6,10 +6,10 @@ import os
 import time
 
 from profiler.platform.energy import cputime
+from support.energy_fixtures import SELF_STAT
 
 # What qemu-user returns for /proc/self/stat: pid, name, state and a few more; every CPU time 0.
 QEMU_SELF_STAT = "4242 (python3) R 1 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0\n"
-REAL_SELF_STAT = "4242 (python3 (x)) R 1 1 1 0 -1 0 0 0 0 0 300 45 0 0 20 0 3 0 100 0 0\n"
 
 
 def _spin(seconds: float) -> None:
@@ -19,7 +19,7 @@ def _spin(seconds: float) -> None:
 
 
 def test_a_real_stat_is_read_in_ticks(sysroot):
-    sysroot("/proc/self/stat", REAL_SELF_STAT)
+    sysroot("/proc/self/stat", SELF_STAT)  # utime 300 + stime 45 ticks
     assert cputime.process_cpu_s() == 345 / cputime.clock_ticks()
 
 
