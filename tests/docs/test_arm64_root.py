@@ -20,7 +20,6 @@ def test_an_unknown_suite_is_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "work").exists()
 
 
-
 def test_the_root_emulates_the_pi_5_core_not_qemus_max_cpu():
     # On qemu's default "max" CPU, numpy 2.5's OpenBLAS picks SME kernels that qemu 7.2 computes
     # wrongly (NaN from a float matmul); every command in the root must run on the Pi 5's core.
