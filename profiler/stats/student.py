@@ -151,18 +151,19 @@ class MeanInterval:
     df: int
     method: str
     rho_hat: float | None  # bias-corrected lag-1 autocorrelation, clipped to [AUTOCORR_MIN_RHO, AUTOCORR_MAX_RHO]
-    rho_bound: float | None  # the rho the interval used: rho_hat + AUTOCORR_UPPER_Z / sqrt(n), clipped alike
+    rho_bound: float | None  # the rho the interval used: rho_hat + rho_upper_z / sqrt(n), clipped alike
     n_eff: float  # effective sample size: n / the AR(1) variance factor (n when independent)
 
 
-def mean_ci(values: Sequence[float]) -> MeanInterval | None:
+def mean_ci(values: Sequence[float], rho_upper_z: float = AUTOCORR_UPPER_Z) -> MeanInterval | None:
     """95% confidence interval of the mean of a series whose neighbours may be correlated; None
     below 2 values.
 
     From AUTOCORR_MIN_N values on, the lag-1 autocorrelation r1 is estimated and its small-sample
     bias removed (E[r1] ~ rho - (1 + 3 rho) / n, so rho_hat = (n r1 + 1) / (n - 3)); the interval
-    uses the upper bound rho_hat + AUTOCORR_UPPER_Z / sqrt(n) (see AUTOCORR_UPPER_Z for why), both
-    clipped to [AUTOCORR_MIN_RHO, AUTOCORR_MAX_RHO]. With f the AR(1) variance factor at that bound,
+    uses the upper bound rho_hat + rho_upper_z / sqrt(n) (by default AUTOCORR_UPPER_Z, the printed
+    interval's: see it for why; -r auto's stop check asks for a higher one), both clipped to
+    [AUTOCORR_MIN_RHO, AUTOCORR_MAX_RHO]. With f the AR(1) variance factor at that bound,
     the mean's variance is s^2 f / n, s^2 itself being low by (n - f) / (n - 1) on a correlated
     series, and the t has n / f - 1 degrees of freedom (rounded, at most n - 1). At a bound of 0
     this is exactly Student's t."""
@@ -175,7 +176,7 @@ def mean_ci(values: Sequence[float]) -> MeanInterval | None:
     sd = stdev(values)
     unbiased = (n * r1 + 1) / (n - 3)
     rho = _clip_rho(unbiased)
-    bound = _clip_rho(unbiased + AUTOCORR_UPPER_Z / math.sqrt(n))
+    bound = _clip_rho(unbiased + rho_upper_z / math.sqrt(n))
     f = ar1_variance_factor(bound, n)
     variance = sd * sd * (n - 1) * f / (n * max(n - f, 1.0))
     df = min(n - 1, max(1, round(n / f - 1)))  # whole: t_critical caches them

@@ -94,8 +94,9 @@ def test_stop_rule_order_and_minimum():
     rule = AutoReps(ci_target=0.01, max_time_s=10)
     assert adaptive.stop_reason([100.0, 100.0], 0, 1, rule) == (None, None)  # below the minimum
     assert adaptive.stop_reason([100.0, 100.1, 99.9], 0, 1, rule)[0] is None  # narrow, but only 3
-    assert adaptive.stop_reason([100.0, 100.1, 99.9] * 3, 0, 1, rule)[0] is None  # met at 9, not yet twice
-    assert adaptive.stop_reason([100.0, 100.1, 99.9] * 4, 0, 1, rule)[0] == "target"  # at 12 and at 8
+    tight = [100.0, 100.1, 99.9] * 6
+    assert adaptive.stop_reason(tight[:15], 0, 1, rule)[0] is None  # met at 15, but its first 7 are too few
+    assert adaptive.stop_reason(tight[:16], 0, 1, rule)[0] == "target"  # at 16 and at 8
     assert adaptive.stop_reason([100.0, 80.0, 120.0], 8.5, 1, rule)[0] is None
     assert adaptive.stop_reason([100.0, 80.0, 120.0], 9.5, 1, rule)[0] == "time-cap"  # the next would end late
     assert adaptive.stop_reason([100.0, 80.0, 120.0], 0, 1, AutoReps(max_reps=3))[0] == "rep-cap"
@@ -106,16 +107,30 @@ def test_stop_rule_order_and_minimum():
 # ----------------------------------------------------------------------------- the loop, synthetic streams
 
 
-def test_target_must_hold_twice_a_third_of_the_samples_apart():
-    assert [adaptive.look_back(n) for n in (12, 13, 30, 60, 61, 200)] == [8, 8, 20, 40, 41, 180]
-    assert adaptive.earliest_target_stop() == 12 and adaptive.earliest_target_stop(3) == 5
+def test_target_must_hold_twice_half_the_samples_apart():
+    assert [adaptive.look_back(n) for n in (16, 17, 20, 30, 200)] == [8, 8, 10, 20, 190]
+    assert adaptive.earliest_target_stop() == 16 and adaptive.earliest_target_stop(3) == 6
     rule = AutoReps(ci_target=0.01, max_time_s=10)
-    tight = [100.0, 100.1, 99.9] * 4
-    assert adaptive.stop_reason(tight, 0, 1, rule)[0] == "target"
-    # the first 8 were wide, the last 4 tight: the 12 meet the target but their first 8 did not
-    wide_then_tight = [100.0, 97.0, 103.0, 100.0, 97.0, 103.0, 100.0, 100.0] + [100.0] * 4
-    assert adaptive.ci95_rel(wide_then_tight) <= 0.01 < adaptive.ci95_rel(wide_then_tight[:8])
+    assert adaptive.stop_reason([100.0, 100.1, 99.9] * 6, 0, 1, rule)[0] == "target"
+    # the first 8 were wide, the last 8 tight: the 16 meet the target but their first 8 did not
+    wide_then_tight = [100.0, 97.0, 103.0, 100.0, 97.0, 103.0, 100.0, 100.0] + [100.0] * 8
+    assert adaptive.stop_ci95_rel(wide_then_tight) <= 0.01 < adaptive.stop_ci95_rel(wide_then_tight[:8])
     assert adaptive.stop_reason(wide_then_tight, 0, 1, rule)[0] is None
+
+
+def test_target_is_checked_with_a_higher_bound_on_the_autocorrelation():
+    # 20 repetitions that wander slowly (rho_hat ~0.6): the printed interval, +-0.49% (and +-0.66% on
+    # the first 10), meets a 0.7% target twice, but with rho one standard error (1/sqrt(n)) above its
+    # estimate instead of 0.6 of one the mean is known to +-0.84% only: the test goes on
+    wander = [99.8, 100.13, 100.44, 100.19, 100.39, 100.03, 100.12, 100.19, 99.76, 99.86,
+              99.5, 99.71, 99.98, 99.79, 100.12, 99.95, 100.25, 100.5, 100.18, 100.31]
+    earlier = adaptive.look_back(len(wander))
+    assert adaptive.ci95_rel(wander) <= 0.007 and adaptive.ci95_rel(wander[:earlier]) <= 0.007
+    assert adaptive.stop_ci95_rel(wander) > 0.007
+    assert adaptive.stop_reason(wander, 0, 1, AutoReps(ci_target=0.007, max_time_s=10))[0] is None
+    assert adaptive.stop_reason(wander, 0, 1, AutoReps(ci_target=0.03, max_time_s=10))[0] == "target"
+    # below 8 samples rho is not estimated: both checks are Student's t
+    assert adaptive.stop_ci95_rel(wander[:7]) == adaptive.ci95_rel(wander[:7])
 
 
 def test_quiet_stream_stops_at_the_minimum(clock):
@@ -329,8 +344,9 @@ def test_auto_does_not_stop_on_a_lucky_small_variance():
     coverage, at_three, reps = simulated_auto(0.01, 0.01, new, 600, seed=19)
     assert at_three == 0 and 0.93 <= coverage <= 0.97
     # the fixed count that meets 1% on average is 6, and 22 in 95% of runs (benchmarks/coverage.py): the
-    # minimum, the second check (from 12 on) and the bound on the autocorrelation cost ~11
-    assert reps < 20
+    # minimum, the second check (from 16 on) and the bounds on the autocorrelation cost ~16, but no
+    # more than a fixed count as sure to reach the target
+    assert reps <= 22
 
 
 def test_auto_covers_when_many_repetitions_are_needed():
@@ -338,7 +354,7 @@ def test_auto_covers_when_many_repetitions_are_needed():
     assert simulated_auto(0.03, 0.02, None, 600, seed=7)[0] < 0.925
     new = AutoReps(ci_target=0.02, max_time_s=math.inf)
     coverage, _, reps = simulated_auto(0.03, 0.02, new, 600, seed=7)
-    assert coverage >= 0.93 and reps <= 26  # the fixed count that meets 2% in 95% of runs: 30
+    assert coverage >= 0.93 and reps <= 30  # the fixed count that meets 2% in 95% of runs: 30
 
 
 def test_time_cap_before_the_target_minimum_is_marked_and_said(clock):
@@ -356,7 +372,7 @@ def test_time_cap_before_the_target_minimum_is_marked_and_said(clock):
 
 
 def test_time_cap_before_the_second_check_is_marked_and_said(clock):
-    # passes of ~0.3 s against a 3 s cap: 9-10 repetitions, narrow, but not yet met twice
+    # passes of ~0.3 s against a 3 s cap: 9-10 repetitions, narrow, but not yet checked twice
     backend, tokens = timed(clock, lambda i: 1.0 + 0.0005 * (i % 2))
     rule = AutoReps(ci_target=0.01, max_time_s=3)
     timings = run_test(backend, make_config(n=16), tokens, rule)
@@ -365,7 +381,7 @@ def test_time_cap_before_the_second_check_is_marked_and_said(clock):
     fields = adaptive.row_fields(timings, [16 * 1e9 / ns for ns in timings.samples_ns], rule, "m tg16")
     assert fields["ci95_rel"] <= rule.ci_target
     (warning,) = fields["warnings"]
-    assert "had met the target twice" in warning and "raise --max-time" in warning
+    assert "had met the target on -r auto's check" in warning and "raise --max-time" in warning
 
 
 # ----------------------------------------------------------------------------- autocorrelated repetitions (issue 19)
@@ -394,16 +410,21 @@ def test_fixed_n_interval_holds_the_mean_of_correlated_repetitions():
 
 
 def test_auto_on_correlated_repetitions_runs_longer_and_covers_more():
-    # AR(1), CV 3%, target 2%. Student's t stopped after ~10 repetitions and covered ~74% (phi 0.5);
-    # the plain AR(1) interval checked once stopped after ~21 and covered 83% (phi 0.5) and 81%
-    # (phi 0.7) here. The bound on rho and the second check run ~40 and cover 90% in both: still
-    # below 95%, since a short correlated stretch can look independent (docs/repetitions.md)
+    # AR(1), CV 3%, target 2%, 2000 runs per phi. Student's t stopped after ~10 repetitions and covered
+    # ~74% (phi 0.5); the plain AR(1) interval checked once stopped after ~21 and covered 83% (phi 0.5)
+    # and 81% (phi 0.7). The former rule (the printed bound on rho, checked again a third of the
+    # samples back) covered 93.1/91.3/91.9% (phi 0.3/0.5/0.7) here, 92.1% in all; the stop check's
+    # higher bound and a look-back of half the samples cover 93.8/92.5/93.5%, 93.2% in all: the
+    # goal's 93%, within a point of it at each phi (docs/repetitions.md)
     from support.ar1 import streams
 
-    for phi, seed in ((0.5, 22), (0.7, 23)):
-        x = streams(seed=seed, runs=300, length=400, cv=0.03, phi=phi)
+    covered = []
+    for phi, seed in ((0.3, 24), (0.5, 22), (0.7, 23)):
+        x = streams(seed=seed, runs=2000, length=400, cv=0.03, phi=phi)
         coverage, reps = auto_on(x, AutoReps(ci_target=0.02, max_time_s=math.inf))
-        assert 0.87 <= coverage <= 0.97 and reps > 30, (phi, coverage, reps)
+        assert coverage >= 0.92 and reps > 35, (phi, coverage, reps)
+        covered.append(coverage)
+    assert np.mean(covered) >= 0.93, covered
 
 
 def test_rows_say_how_their_interval_was_computed():

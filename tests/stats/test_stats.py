@@ -392,6 +392,18 @@ def test_mean_ci_bounds_rho_on_short_correlated_series():
     assert ci.n_eff == pytest.approx(16 / stats.ar1_variance_factor(ci.rho_bound, 16))
 
 
+def test_mean_ci_takes_the_bound_on_rho_it_is_asked_for():
+    # -r auto's stop check asks for rho_hat + 1 / sqrt(n): the same estimate, a higher bound, a wider
+    # interval; below 8 samples nothing is estimated and the bound changes nothing
+    from support.ar1 import streams
+
+    values = streams(seed=27, runs=1, length=16, cv=0.03)[0].tolist()
+    printed, strict = stats.mean_ci(values), stats.mean_ci(values, rho_upper_z=1.0)
+    assert strict.rho_hat == printed.rho_hat and strict.rho_bound == pytest.approx(printed.rho_hat + 1.0 / 4)
+    assert strict.half_width > printed.half_width and strict.n_eff < printed.n_eff
+    assert stats.mean_ci(values[:7], rho_upper_z=1.0) == stats.mean_ci(values[:7])
+
+
 # --------------------------------------------------------------------------- llama-perplexity's mean +- SE
 
 
