@@ -61,9 +61,9 @@ def profiler_run(args: list[str], cwd) -> subprocess.CompletedProcess:
 
 def check_auto_rows(rows: list[dict], target: float) -> None:
     """A tiny model's t/s varies far less than 50%, so rows reach the target, and not before the
-    target's earliest stop (12: the target must hold at n and at a third fewer samples; at n = 8 a
-    50% target needs only a CV below ~60%). On a machine kept busy (CI under load) a row's passes
-    can slow down steadily, and the trend check then stops it first, as designed: such a row must
+    target's earliest stop (16: the target must hold at n and on the first half of the samples; at
+    n = 8 a 50% target needs only a CV below ~60%). On a machine kept busy (CI under load) a row's
+    passes can drift steadily, and the trend check then stops it first, as designed: such a row must
     say so, and most rows must still stop on the target."""
     on_target = [r for r in rows if r["stop_reason"] == "target"]
     assert len(on_target) * 2 > len(rows), [(r["test"], r["stop_reason"], r["warnings"]) for r in rows]
@@ -79,7 +79,7 @@ def check_auto_row(row: dict, target: float) -> None:
         assert row["repetitions"] == len(row["samples_ts"]) >= 3
         assert any("Mann-Kendall" in w for w in row["warnings"]), row["warnings"]
     else:
-        assert row["repetitions"] == len(row["samples_ts"]) >= 12  # the target holds at n and at a third fewer
+        assert row["repetitions"] == len(row["samples_ts"]) >= adaptive.earliest_target_stop()
         assert row["ci95_method"] == "ar1-adjusted" and -0.5 <= row["ci95_rho_hat"] <= 0.9
         assert row["ci95_rel"] <= target
         assert not any("missed" in w for w in row["warnings"])
@@ -141,13 +141,17 @@ def test_onnx_backends_every_test_type(tmp_path):
 
 
 def test_resume_keeps_the_auto_policy(tiny_gguf, tmp_path):
+    # three tests, so that the majority check means something: under load the first test after the
+    # model loads can ramp (seen: pp16 from 63k to 138k t/s over 10 repetitions) and stop on a trend,
+    # which with two rows alone failed the majority 1 run in 3 under busy -d
     options = RunOptions(reports_dir=tmp_path / "r", bandwidth_probe=False, energy=EnergyOptions(idle_s=0))
-    sweep = Sweep(n_prompt=[16], n_gen=[8], n_threads=[1], repetitions="auto", ci_target=0.5, max_time_s=5)
+    sweep = Sweep(n_prompt=[16], n_gen=[8], prompt_gen=[(16, 8)], n_threads=[1], repetitions="auto",
+                  ci_target=0.5, max_time_s=5)
     run = api.profile([str(tiny_gguf)], sweep, options)  # each model in a child process
-    assert [r.test for r in run.rows] == ["pp16", "tg8"]
-    with sqlite3.connect(options.db_path) as db:  # as if the run had been interrupted during tg8
+    assert [r.test for r in run.rows] == ["pp16", "tg8", "pp16+tg8"]
+    with sqlite3.connect(options.db_path) as db:  # as if the run had been interrupted during pp16+tg8
         db.execute("DELETE FROM rows WHERE id = (SELECT max(id) FROM rows)")
         db.execute("UPDATE runs SET status = 'interrupted'")
     resumed = api.profile([], Sweep(), options, resume=run.run_id)
-    assert [r.test for r in resumed.rows] == ["pp16", "tg8"]
+    assert [r.test for r in resumed.rows] == ["pp16", "tg8", "pp16+tg8"]
     check_auto_rows([row.to_dict() for row in resumed.rows], 0.5)
